@@ -1,0 +1,66 @@
+"""specdsl: declarative CNN specs, checked statically, compiled to PyTorch and Keras 3, searched with Optuna.
+
+    >>> import specdsl
+    >>> p = specdsl.check("examples/cifar10_cnn.yaml")
+    >>> p.params, p.trainable, p.non_trainable
+    (1345066, 1343146, 1920)
+
+Heavy frameworks (torch, keras, optuna, mlflow) are imported only by the functions that need them.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from .errors import (
+    BackendError,
+    BackendMissingError,
+    DataError,
+    Loc,
+    SearchError,
+    ShapeError,
+    SpecdslError,
+    SpecError,
+    TrainError,
+)
+from .plan import Plan, plan
+from .spec import ModelSpec, load
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "BackendError",
+    "BackendMissingError",
+    "DataError",
+    "Loc",
+    "ModelSpec",
+    "Plan",
+    "SearchError",
+    "ShapeError",
+    "SpecError",
+    "SpecdslError",
+    "TrainError",
+    "build",
+    "check",
+    "load",
+    "plan",
+]
+
+
+def check(source: str | os.PathLike | dict) -> Plan:
+    """Load, validate and plan a spec (a path, YAML/JSON text or a mapping); raises a located SpecdslError."""
+    return plan(load(source))
+
+
+def build(source: str | os.PathLike | dict | ModelSpec | Plan, backend: str = "torch", **options: Any) -> Any:
+    """Build the model of a spec: ``backend="torch"`` gives an ``nn.Module``, ``"keras"`` a Keras model."""
+    from .backends import get_backend
+
+    if isinstance(source, Plan):
+        the_plan = source
+    elif isinstance(source, ModelSpec):
+        the_plan = plan(source)
+    else:
+        the_plan = check(source)
+    return get_backend(backend).build(the_plan, **options)

@@ -1,0 +1,116 @@
+"""The exceptions specdsl raises on purpose.
+
+Every error a user can cause derives from :class:`SpecdslError`; the CLI prints it as one line
+(``file:line:col: message``) and exits with its ``exit_code``. Anything else escaping the CLI is a bug.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+__all__ = [
+    "Loc",
+    "SpecdslError",
+    "SpecError",
+    "ShapeError",
+    "BackendMissingError",
+    "BackendError",
+    "DataError",
+    "SearchError",
+    "TrainError",
+]
+
+
+@dataclass(frozen=True, slots=True)
+class Loc:
+    """A place in a spec file: 1-based line and column, as editors count them."""
+
+    file: str
+    line: int = 0
+    col: int = 0
+
+    def __str__(self) -> str:
+        if self.line <= 0:
+            return self.file
+        return f"{self.file}:{self.line}:{self.col}"
+
+
+class SpecdslError(Exception):
+    """Root of every error specdsl raises on purpose.
+
+    ``loc`` points at the text that caused it (when there is one), ``path`` names the node in the spec
+    (``layers[6]``), ``hint`` says what to do about it.
+    """
+
+    exit_code = 1
+
+    def __init__(self, message: str, *, loc: Loc | None = None, path: str | None = None, hint: str | None = None):
+        self.message = message
+        self.loc = loc
+        self.path = path
+        self.hint = hint
+        super().__init__(self.format())
+
+    def format(self) -> str:
+        text = self.message
+        if self.path:
+            text = f"{self.path}: {text}"
+        if self.hint:
+            text = f"{text} {self.hint}"
+        if self.loc is not None:
+            text = f"{self.loc}: {text}"
+        return text
+
+    def as_dict(self) -> dict:
+        return {
+            "kind": type(self).__name__,
+            "file": self.loc.file if self.loc else None,
+            "line": self.loc.line if self.loc else None,
+            "col": self.loc.col if self.loc else None,
+            "path": self.path,
+            "message": self.message,
+            "hint": self.hint,
+        }
+
+
+class SpecError(SpecdslError):
+    """The text is not a valid spec: syntax, unknown keys or kinds, wrong types, bad references."""
+
+    exit_code = 2
+
+
+class ShapeError(SpecError):
+    """The spec is well-formed but its shapes do not work out (or it exceeds a size bound)."""
+
+
+class SearchError(SpecError):
+    """A search space or search section is invalid, or a study cannot proceed."""
+
+
+class BackendMissingError(SpecdslError):
+    """A framework (torch, keras, onnx, ...) needed for the request is not installed."""
+
+    exit_code = 3
+
+    def __init__(self, package: str, purpose: str, extra: str | None = None):
+        install = f"pip install 'specdsl[{extra}]'" if extra else f"pip install {package}"
+        super().__init__(f"{purpose} needs the `{package}` package, which is not installed. Install it: {install}")
+        self.package = package
+
+
+class BackendError(SpecdslError):
+    """A backend cannot express a spec (a kind or option it has no builder for)."""
+
+    exit_code = 2
+
+
+class DataError(SpecdslError):
+    """A dataset is missing, unreadable or does not fit the model."""
+
+    exit_code = 4
+
+
+class TrainError(SpecdslError):
+    """Training cannot start or cannot go on (e.g. an output folder is not writable)."""
+
+    exit_code = 5

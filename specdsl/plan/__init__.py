@@ -1,0 +1,21 @@
+"""The static plan: shapes, parameter counts, FLOPs and activation memory from pure rules (no framework)."""
+
+from ._plan import BYTES_PER_VALUE, Plan, PlanNode, PlanWarning, human_bytes, plan
+from ._rules import RULES, RuleError, fmt, numel, rule, same_padding, transpose_length, window_length
+
+__all__ = [
+    "BYTES_PER_VALUE",
+    "RULES",
+    "Plan",
+    "PlanNode",
+    "PlanWarning",
+    "RuleError",
+    "fmt",
+    "human_bytes",
+    "numel",
+    "plan",
+    "rule",
+    "same_padding",
+    "transpose_length",
+    "window_length",
+]

@@ -1,0 +1,194 @@
+"""The static plan: every node's shapes, parameter counts, FLOPs and activation memory, from the rules alone."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..errors import Loc, ShapeError
+from ..spec._document import ModelSpec
+from ..spec._layers import LAYERS, LayerSpec
+from ._rules import MERGE_KINDS, RULES, RuleError, Shape, fmt, numel
+
+BYTES_PER_VALUE = 4  # float32
+
+
+@dataclass(frozen=True)
+class PlanNode:
+    """One node of the plan. ``kind`` is "input" for the model's input."""
+
+    name: str
+    kind: str
+    layer: LayerSpec | None
+    inputs: tuple[str, ...]
+    input_shapes: tuple[Shape, ...]
+    shape: Shape
+    trainable: int = 0
+    non_trainable: int = 0
+    flops: int = 0
+    path: str = ""
+    loc: Loc | None = None
+
+    @property
+    def params(self) -> int:
+        return self.trainable + self.non_trainable
+
+    @property
+    def activation_bytes(self) -> int:
+        return numel(self.shape) * BYTES_PER_VALUE
+
+    @property
+    def keras_class(self) -> str:
+        return "InputLayer" if self.kind == "input" else LAYERS[self.kind].keras_class
+
+
+@dataclass(frozen=True)
+class PlanWarning:
+    message: str
+    loc: Loc | None
+    path: str
+
+    def __str__(self) -> str:
+        prefix = f"{self.loc}: " if self.loc else ""
+        return f"{prefix}{self.path}: warning: {self.message}"
+
+
+@dataclass
+class Plan:
+    """The checked, counted graph of a spec: the single source of truth for shapes and counts."""
+
+    spec: ModelSpec
+    nodes: list[PlanNode]
+    outputs: list[str]
+    warnings: list[PlanWarning] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self.by_name = {n.name: n for n in self.nodes}
+
+    def __getitem__(self, name: str) -> PlanNode:
+        return self.by_name[name]
+
+    @property
+    def name(self) -> str:
+        return self.spec.name
+
+    @property
+    def input_shape(self) -> Shape:
+        return self.nodes[0].shape
+
+    @property
+    def output_shapes(self) -> list[Shape]:
+        return [self.by_name[o].shape for o in self.outputs]
+
+    @property
+    def output_shape(self) -> Shape:
+        return self.output_shapes[0]
+
+    @property
+    def layers(self) -> list[PlanNode]:
+        return self.nodes[1:]
+
+    @property
+    def trainable(self) -> int:
+        return sum(n.trainable for n in self.nodes)
+
+    @property
+    def non_trainable(self) -> int:
+        return sum(n.non_trainable for n in self.nodes)
+
+    @property
+    def params(self) -> int:
+        return self.trainable + self.non_trainable
+
+    @property
+    def flops(self) -> int:
+        return sum(n.flops for n in self.nodes)
+
+    @property
+    def activation_bytes(self) -> int:
+        """Bytes of every node's output for one example (float32, forward pass, input included)."""
+        return sum(n.activation_bytes for n in self.nodes)
+
+    @property
+    def param_bytes(self) -> int:
+        return self.params * BYTES_PER_VALUE
+
+    def totals(self) -> dict[str, Any]:
+        return {
+            "params": self.params,
+            "trainable": self.trainable,
+            "non_trainable": self.non_trainable,
+            "flops": self.flops,
+            "activation_bytes": self.activation_bytes,
+            "param_bytes": self.param_bytes,
+            "input_shape": list(self.input_shape),
+            "output_shape": list(self.output_shape),
+        }
+
+
+def plan(spec: ModelSpec) -> Plan:
+    """Infer every node's shape and counts; raise a located ShapeError at the first node that does not work out."""
+    first = PlanNode(
+        name=spec.input.name, kind="input", layer=None, inputs=(), input_shapes=(), shape=tuple(spec.input.shape),
+        path="input", loc=spec.input_loc,
+    )
+    nodes = [first]
+    shapes: dict[str, Shape] = {first.name: first.shape}
+    warnings: list[PlanWarning] = []
+    limits = spec.limits
+    params = 0
+    flops = 0
+    act = first.activation_bytes
+    for entry in spec.layers:
+        ins = tuple(shapes[i] for i in entry.inputs)
+        fn = RULES[entry.kind]
+        try:
+            out = fn(entry.layer, ins, entry.inputs) if entry.kind in MERGE_KINDS else fn(entry.layer, ins)
+        except RuleError as e:
+            raise ShapeError(e.message, loc=entry.loc, path=entry.where, hint=e.hint) from None
+        node = PlanNode(
+            name=entry.name, kind=entry.kind, layer=entry.layer, inputs=entry.inputs, input_shapes=ins, shape=out.shape,
+            trainable=out.trainable, non_trainable=out.non_trainable, flops=out.flops, path=entry.path, loc=entry.loc,
+        )
+        warnings.extend(PlanWarning(w, entry.loc, entry.where) for w in out.warnings)
+        params += node.params
+        flops += node.flops
+        act += node.activation_bytes
+        if params > limits.max_params:
+            raise ShapeError(
+                f"{entry.kind} on a {fmt(ins[0])} input brings the model to {params:,} parameters "
+                f"({_bytes(params * BYTES_PER_VALUE)} as float32), beyond the bound of {limits.max_params:,}.",
+                loc=entry.loc,
+                path=entry.where,
+                hint="Shrink the input before it (pooling, strided convolutions, global pooling), "
+                "or raise `limits: {max_params: ...}`.",
+            )
+        if limits.max_flops is not None and flops > limits.max_flops:
+            raise ShapeError(
+                f"the model reaches {flops:,} FLOPs per example here, beyond the bound of {limits.max_flops:,}.",
+                loc=entry.loc,
+                path=entry.where,
+                hint="Downsample earlier or use fewer filters, or raise `limits: {max_flops: ...}`.",
+            )
+        if act > limits.max_activation_bytes:
+            raise ShapeError(
+                f"activations reach {_bytes(act)} per example here, beyond the bound of "
+                f"{_bytes(limits.max_activation_bytes)}.",
+                loc=entry.loc,
+                path=entry.where,
+                hint="Downsample earlier, or raise `limits: {max_activation_bytes: ...}`.",
+            )
+        nodes.append(node)
+        shapes[node.name] = node.shape
+    return Plan(spec=spec, nodes=nodes, outputs=list(spec.outputs), warnings=warnings)
+
+
+def _bytes(n: float) -> str:
+    for unit in ("B", "KB", "MB", "GB", "TB"):
+        if n < 1024 or unit == "TB":
+            return f"{n:,.0f} {unit}" if unit == "B" else f"{n:,.1f} {unit}"
+        n /= 1024
+    return f"{n:.1f} TB"
+
+
+human_bytes = _bytes

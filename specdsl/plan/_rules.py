@@ -1,0 +1,432 @@
+"""Pure shape, parameter and FLOP rules, one per layer kind. No framework is imported here.
+
+Every rule takes the layer's spec model and its input shapes (channels-last, batch axis excluded) and returns
+the output shape, the parameter counts exactly as Keras' ``model.summary()`` counts them (trainable and
+non-trainable), and the forward FLOPs for one example.
+
+FLOP convention: a multiply-add is 2 FLOPs (so conv and dense FLOPs are 2x their MACs); a bias add, an
+activation, a comparison in max pooling or an add in average pooling is 1 FLOP per value; batch normalization
+in inference is 2 FLOPs per value (scale and shift). Data movement (flatten, reshape, padding, dropout) is free.
+
+Both backends and the summary call these rules; nothing else computes a shape.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Callable, Sequence
+
+from ..spec import _layers as L
+
+Shape = tuple[int, ...]
+
+
+class RuleError(ValueError):
+    """A rule's inputs do not work out; the planner adds the file location and the layer's path."""
+
+    def __init__(self, message: str, hint: str | None = None):
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+
+
+@dataclass(frozen=True)
+class Out:
+    shape: Shape
+    trainable: int = 0
+    non_trainable: int = 0
+    flops: int = 0
+    warnings: tuple[str, ...] = field(default=())
+
+
+Rule = Callable[..., Out]
+RULES: dict[str, Rule] = {}
+
+
+def rule(kind: str) -> Callable[[Rule], Rule]:
+    """Register the shape rule of a layer kind; registering a kind twice is an error."""
+
+    def deco(fn: Rule) -> Rule:
+        if kind in RULES:
+            raise ValueError(f"a rule for `{kind}` is already registered")
+        if kind not in L.LAYERS:
+            raise ValueError(f"`{kind}` is not a registered layer kind")
+        RULES[kind] = fn
+        return fn
+
+    return deco
+
+
+def fmt(shape: Sequence[int]) -> str:
+    """(2, 2, 128) -> '2x2x128'."""
+    return "x".join(str(d) for d in shape) if shape else "scalar"
+
+
+def numel(shape: Sequence[int]) -> int:
+    return math.prod(shape)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Sizes of sliding windows (conv, pooling), the one place they are computed.
+
+
+def same_padding(n: int, k: int, s: int, d: int = 1) -> tuple[int, int]:
+    """Padding (before, after) that Keras' 'same' applies to one axis: the extra pixel goes after."""
+    k_eff = d * (k - 1) + 1
+    out = -(-n // s)
+    total = max((out - 1) * s + k_eff - n, 0)
+    return total // 2, total - total // 2
+
+
+def window_length(n: int, k: int, s: int, d: int, pad: str | tuple[int, int]) -> tuple[int, int]:
+    """Output length of a window of size k, stride s, dilation d sliding over n values.
+
+    ``pad`` is 'valid', 'same' or explicit (before, after) amounts. Returns (output length, values that the
+    floor leaves out at the end). The output length may be <= 0; the caller reports it.
+    """
+    if pad == "same":
+        return -(-n // s), 0
+    before, after = (0, 0) if pad == "valid" else pad
+    k_eff = d * (k - 1) + 1
+    span = n + before + after - k_eff
+    if span < 0:
+        return 0, 0
+    return span // s + 1, span % s
+
+
+def _pad_text(pad: str | tuple) -> str:
+    return pad if isinstance(pad, str) else str([list(p) for p in pad]) if isinstance(pad[0], tuple) else str(list(pad))
+
+
+def _windows_2d(
+    what: str, ins: Shape, k: tuple[int, int], s: tuple[int, int], d: tuple[int, int], pad
+) -> tuple[tuple[int, int], tuple[str, ...]]:
+    """Spatial output size of a 2-D window op, with errors and floor warnings stated in the spec's terms."""
+    h, w = ins[0], ins[1]
+    pads = (pad, pad) if isinstance(pad, str) else pad
+    oh, dh = window_length(h, k[0], s[0], d[0], pads[0])
+    ow, dw = window_length(w, k[1], s[1], d[1], pads[1])
+    if oh <= 0 or ow <= 0:
+        hint = "Use padding: same, or drop a pooling layer before it." if pad == "valid" else (
+            "Use a smaller kernel, or give it a larger input."
+        )
+        dil = f" (dilation {fmt(d)}: effective {fmt(tuple(d[i] * (k[i] - 1) + 1 for i in range(2)))})" if d != (1, 1) else ""
+        raise RuleError(
+            f"{what} {fmt(k)}{dil} does not fit its {fmt(ins)} input with padding={_pad_text(pad)} "
+            f"(output would be {max(oh, 0)}x{max(ow, 0)}).",
+            hint,
+        )
+    warnings = []
+    if dh or dw:
+        lost = []
+        if dh:
+            lost.append(f"the last {dh} row{'s' if dh > 1 else ''}")
+        if dw:
+            lost.append(f"the last {dw} column{'s' if dw > 1 else ''}")
+        warnings.append(
+            f"stride {fmt(s)} over {h}x{w} leaves out {' and '.join(lost)} of the input "
+            f"(floor in the output size). Use padding: same to keep them."
+        )
+    return (oh, ow), tuple(warnings)
+
+
+def _windows_1d(what: str, ins: Shape, k: int, s: int, d: int, pad) -> tuple[int, tuple[str, ...]]:
+    n = ins[0]
+    out, dropped = window_length(n, k, s, d, pad)
+    if out <= 0:
+        hint = "Use padding: same, or drop a pooling layer before it." if pad == "valid" else "Use a smaller kernel."
+        raise RuleError(
+            f"{what} {k} does not fit its {fmt(ins)} input with padding={_pad_text(pad)} (output would be 0).", hint
+        )
+    warnings = ()
+    if dropped:
+        warnings = (f"stride {s} over length {n} leaves out the last {dropped} values (floor in the output size).",)
+    return out, warnings
+
+
+def _need_rank(kind: str, ins: Shape, rank: int, meaning: str) -> None:
+    if len(ins) != rank:
+        hint = {
+            3: "Images are (height, width, channels); put the layer before the flatten, or reshape.",
+            2: "Sequences are (length, channels); reshape first.",
+        }.get(rank)
+        raise RuleError(f"{kind} needs a {meaning} input of rank {rank}, but got shape {fmt(ins)} (rank {len(ins)}).", hint)
+
+
+def _act_flops(layer, n: int) -> int:
+    act = getattr(layer, "activation", None)
+    return n if act not in (None, "linear") else 0
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Rules
+
+
+@rule("conv2d")
+def _conv2d(layer: L.Conv2D, ins: Sequence[Shape]) -> Out:
+    (x,) = ins
+    _need_rank("conv2d", x, 3, "(H, W, C)")
+    c = x[2]
+    if c % layer.groups:
+        raise RuleError(
+            f"input channels must be divisible by groups, but got {c} channels and groups={layer.groups}.",
+            f"Use groups that divide {c}.",
+        )
+    (oh, ow), warn = _windows_2d("kernel", x, layer.kernel, layer.strides, layer.dilation, layer.padding)
+    fan_in = layer.kernel[0] * layer.kernel[1] * (c // layer.groups)
+    weights = fan_in * layer.filters + (layer.filters if layer.use_bias else 0)
+    n_out = oh * ow * layer.filters
+    flops = 2 * fan_in * n_out + (n_out if layer.use_bias else 0) + _act_flops(layer, n_out)
+    return Out((oh, ow, layer.filters), weights, 0, flops, warn)
+
+
+@rule("conv1d")
+def _conv1d(layer: L.Conv1D, ins: Sequence[Shape]) -> Out:
+    (x,) = ins
+    _need_rank("conv1d", x, 2, "(L, C)")
+    c = x[1]
+    if c % layer.groups:
+        raise RuleError(
+            f"input channels must be divisible by groups, but got {c} channels and groups={layer.groups}.",
+            f"Use groups that divide {c}.",
+        )
+    n, warn = _windows_1d("kernel", x, layer.kernel, layer.strides, layer.dilation, layer.padding)
+    fan_in = layer.kernel * (c // layer.groups)
+    weights = fan_in * layer.filters + (layer.filters if layer.use_bias else 0)
+    n_out = n * layer.filters
+    flops = 2 * fan_in * n_out + (n_out if layer.use_bias else 0) + _act_flops(layer, n_out)
+    return Out((n, layer.filters), weights, 0, flops, warn)
+
+
+@rule("depthwise_conv2d")
+def _depthwise(layer: L.DepthwiseConv2D, ins: Sequence[Shape]) -> Out:
+    (x,) = ins
+    _need_rank("depthwise_conv2d", x, 3, "(H, W, C)")
+    (oh, ow), warn = _windows_2d("kernel", x, layer.kernel, layer.strides, layer.dilation, layer.padding)
+    out_c = x[2] * layer.depth_multiplier
+    k = layer.kernel[0] * layer.kernel[1]
+    weights = k * out_c + (out_c if layer.use_bias else 0)
+    n_out = oh * ow * out_c
+    flops = 2 * k * n_out + (n_out if layer.use_bias else 0) + _act_flops(layer, n_out)
+    return Out((oh, ow, out_c), weights, 0, flops, warn)
+
+
+@rule("separable_conv2d")
+def _separable(layer: L.SeparableConv2D, ins: Sequence[Shape]) -> Out:
+    (x,) = ins
+    _need_rank("separable_conv2d", x, 3, "(H, W, C)")
+    (oh, ow), warn = _windows_2d("kernel", x, layer.kernel, layer.strides, layer.dilation, layer.padding)
+    mid = x[2] * layer.depth_multiplier
+    k = layer.kernel[0] * layer.kernel[1]
+    weights = k * mid + mid * layer.filters + (layer.filters if layer.use_bias else 0)
+    n_out = oh * ow * layer.filters
+    flops = 2 * k * oh * ow * mid + 2 * mid * n_out + (n_out if layer.use_bias else 0) + _act_flops(layer, n_out)
+    return Out((oh, ow, layer.filters), weights, 0, flops, warn)
+
+
+def transpose_length(n: int, k: int, s: int, d: int, padding: str, output_padding: int | None) -> int:
+    """Keras' deconv_output_length."""
+    k_eff = d * (k - 1) + 1
+    if output_padding is None:
+        return n * s + max(k_eff - s, 0) if padding == "valid" else n * s
+    pad = 0 if padding == "valid" else k_eff // 2
+    return (n - 1) * s + k_eff - 2 * pad + output_padding
+
+
+@rule("conv2d_transpose")
+def _conv_transpose(layer: L.Conv2DTranspose, ins: Sequence[Shape]) -> Out:
+    (x,) = ins
+    _need_rank("conv2d_transpose", x, 3, "(H, W, C)")
+    op = layer.output_padding
+    if op is not None:
+        for i, axis in enumerate(("height", "width")):
+            if op[i] >= layer.strides[i]:
+                raise RuleError(
+                    f"output_padding must be smaller than strides, but got output_padding={op[i]} and "
+                    f"strides={layer.strides[i]} on the {axis} axis."
+                )
+    oh, ow = (
+        transpose_length(x[i], layer.kernel[i], layer.strides[i], layer.dilation[i], layer.padding, op and op[i])
+        for i in range(2)
+    )
+    if oh <= 0 or ow <= 0:
+        raise RuleError(f"output would be {oh}x{ow} for its {fmt(x)} input.", "Use padding: valid or a larger input.")
+    k = layer.kernel[0] * layer.kernel[1]
+    weights = k * x[2] * layer.filters + (layer.filters if layer.use_bias else 0)
+    n_out = oh * ow * layer.filters
+    flops = 2 * k * x[2] * x[0] * x[1] * layer.filters + (n_out if layer.use_bias else 0) + _act_flops(layer, n_out)
+    return Out((oh, ow, layer.filters), weights, 0, flops)
+
+
+def _pool2d(kind: str):
+    def fn(layer, ins: Sequence[Shape]) -> Out:
+        (x,) = ins
+        _need_rank(kind, x, 3, "(H, W, C)")
+        strides = layer.strides or layer.pool
+        (oh, ow), warn = _windows_2d("pool", x, layer.pool, strides, (1, 1), layer.padding)
+        n_out = oh * ow * x[2]
+        return Out((oh, ow, x[2]), 0, 0, n_out * layer.pool[0] * layer.pool[1], warn)
+
+    return fn
+
+
+def _pool1d(kind: str):
+    def fn(layer, ins: Sequence[Shape]) -> Out:
+        (x,) = ins
+        _need_rank(kind, x, 2, "(L, C)")
+        strides = layer.strides or layer.pool
+        n, warn = _windows_1d("pool", x, layer.pool, strides, 1, layer.padding)
+        return Out((n, x[1]), 0, 0, n * x[1] * layer.pool, warn)
+
+    return fn
+
+
+def _global_pool(kind: str, rank: int):
+    def fn(layer, ins: Sequence[Shape]) -> Out:
+        (x,) = ins
+        _need_rank(kind, x, rank, "(H, W, C)" if rank == 3 else "(L, C)")
+        return Out((x[-1],), 0, 0, numel(x))
+
+    return fn
+
+
+for _kind in ("maxpool2d", "avgpool2d"):
+    rule(_kind)(_pool2d(_kind))
+for _kind in ("maxpool1d", "avgpool1d"):
+    rule(_kind)(_pool1d(_kind))
+rule("global_avgpool2d")(_global_pool("global_avgpool2d", 3))
+rule("global_maxpool2d")(_global_pool("global_maxpool2d", 3))
+rule("global_avgpool1d")(_global_pool("global_avgpool1d", 2))
+rule("global_maxpool1d")(_global_pool("global_maxpool1d", 2))
+
+
+@rule("zero_padding2d")
+def _zero_padding(layer: L.ZeroPadding2D, ins: Sequence[Shape]) -> Out:
+    (x,) = ins
+    _need_rank("zero_padding2d", x, 3, "(H, W, C)")
+    (t, b), (left, right) = layer.padding
+    return Out((x[0] + t + b, x[1] + left + right, x[2]))
+
+
+@rule("batchnorm")
+def _batchnorm(layer: L.BatchNorm, ins: Sequence[Shape]) -> Out:
+    (x,) = ins
+    c = x[-1]
+    trainable = c * (int(layer.center) + int(layer.scale))
+    return Out(x, trainable, 2 * c, 2 * numel(x))
+
+
+@rule("layernorm")
+def _layernorm(layer: L.LayerNorm, ins: Sequence[Shape]) -> Out:
+    (x,) = ins
+    c = x[-1]
+    return Out(x, c * (int(layer.center) + int(layer.scale)), 0, 5 * numel(x))
+
+
+@rule("dropout")
+def _dropout(layer: L.Dropout, ins: Sequence[Shape]) -> Out:
+    return Out(ins[0])
+
+
+@rule("spatial_dropout2d")
+def _spatial_dropout(layer: L.SpatialDropout2D, ins: Sequence[Shape]) -> Out:
+    _need_rank("spatial_dropout2d", ins[0], 3, "(H, W, C)")
+    return Out(ins[0])
+
+
+@rule("flatten")
+def _flatten(layer: L.Flatten, ins: Sequence[Shape]) -> Out:
+    return Out((numel(ins[0]),))
+
+
+@rule("dense")
+def _dense(layer: L.Dense, ins: Sequence[Shape]) -> Out:
+    (x,) = ins
+    n = x[-1]
+    rows = numel(x[:-1])
+    weights = n * layer.units + (layer.units if layer.use_bias else 0)
+    n_out = rows * layer.units
+    flops = 2 * n * n_out + (n_out if layer.use_bias else 0) + _act_flops(layer, n_out)
+    return Out((*x[:-1], layer.units), weights, 0, flops)
+
+
+@rule("reshape")
+def _reshape(layer: L.Reshape, ins: Sequence[Shape]) -> Out:
+    (x,) = ins
+    total = numel(x)
+    known = numel(v for v in layer.shape if v != -1)
+    if -1 in layer.shape:
+        if total % known:
+            raise RuleError(f"cannot reshape {fmt(x)} ({total:,} values) to {layer.shape}: {total:,} is not divisible by {known:,}.")
+        shape = tuple(total // known if v == -1 else v for v in layer.shape)
+    else:
+        shape = tuple(layer.shape)
+        if known != total:
+            raise RuleError(
+                f"cannot reshape {fmt(x)} ({total:,} values) to {fmt(shape)} ({known:,} values).",
+                "Use -1 for the axis to infer.",
+            )
+    return Out(shape)
+
+
+@rule("activation")
+def _activation(layer: L.ActivationLayer, ins: Sequence[Shape]) -> Out:
+    return Out(ins[0], 0, 0, numel(ins[0]) if layer.function != "linear" else 0)
+
+
+def _same_shapes(kind: str, ins: Sequence[Shape], names: Sequence[str]) -> None:
+    first = ins[0]
+    for name, shape in zip(names[1:], ins[1:]):
+        if shape != first:
+            raise RuleError(
+                f"inputs must all have the same shape, but `{names[0]}` is {fmt(first)} and `{name}` is {fmt(shape)}.",
+                "Match them with a 1x1 conv2d (channels) or a strided conv/pool (size) on one branch.",
+            )
+
+
+@rule("add")
+def _add(layer: L.Add, ins: Sequence[Shape], names: Sequence[str] = ()) -> Out:
+    _same_shapes("add", ins, names or [f"input {i}" for i in range(len(ins))])
+    return Out(ins[0], 0, 0, (len(ins) - 1) * numel(ins[0]))
+
+
+@rule("multiply")
+def _multiply(layer: L.Multiply, ins: Sequence[Shape], names: Sequence[str] = ()) -> Out:
+    _same_shapes("multiply", ins, names or [f"input {i}" for i in range(len(ins))])
+    return Out(ins[0], 0, 0, (len(ins) - 1) * numel(ins[0]))
+
+
+@rule("concat")
+def _concat(layer: L.Concat, ins: Sequence[Shape], names: Sequence[str] = ()) -> Out:
+    names = list(names) or [f"input {i}" for i in range(len(ins))]
+    rank = len(ins[0])
+    axis = layer.axis
+    if not -rank <= axis < rank:
+        raise RuleError(f"axis must be in [-{rank}, {rank - 1}] for rank-{rank} inputs, but got axis={axis}.")
+    axis %= rank
+    for name, shape in zip(names[1:], ins[1:]):
+        if len(shape) != rank or any(shape[i] != ins[0][i] for i in range(rank) if i != axis):
+            raise RuleError(
+                f"inputs must agree on every axis but axis {layer.axis}, but `{names[0]}` is {fmt(ins[0])} "
+                f"and `{name}` is {fmt(shape)}.",
+                "Give every branch the same spatial size (same padding, equal strides).",
+            )
+    out = list(ins[0])
+    out[axis] = sum(s[axis] for s in ins)
+    return Out(tuple(out))
+
+
+@rule("rescaling")
+def _rescaling(layer: L.Rescaling, ins: Sequence[Shape]) -> Out:
+    return Out(ins[0], 0, 0, numel(ins[0]) * (2 if layer.offset else 1))
+
+
+@rule("bias")
+def _bias(layer: L.Bias, ins: Sequence[Shape]) -> Out:
+    (x,) = ins
+    count = numel(x) if layer.per == "position" else x[-1]
+    return Out(x, count, 0, numel(x))
+
+
+MERGE_KINDS = frozenset(k for k, v in L.LAYERS.items() if v.max_inputs != 1)

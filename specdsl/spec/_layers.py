@@ -1,0 +1,491 @@
+"""The layer kinds of the spec language: one tagged pydantic model per kind, in one registry.
+
+A layer is written in YAML with its kind as the single key, and its arguments under it:
+
+    - conv2d: {filters: 32, kernel: 3, padding: same, activation: relu}
+    - maxpool2d: 2            # a scalar sets the kind's main argument (here: pool)
+    - flatten                 # a kind with no arguments may stand alone
+
+or in the tagged form ``{kind: conv2d, filters: 32, kernel: 3}``. Every kind also takes ``name`` (used to refer
+to the layer, and shown in summaries) and ``inputs`` (names of the layers it reads; by default the layer before it).
+
+Shapes are channels-last and exclude the batch axis: images (H, W, C), sequences (L, C), vectors (N,).
+Adding a kind means: one model here, one rule in ``specdsl.plan._rules``, one builder per backend.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Literal, Optional, Union
+
+from pydantic import AliasChoices, Field, field_validator, model_validator
+
+from ._types import (
+    Activation,
+    Name,
+    NonNegInt,
+    Pair,
+    PadAmounts2D,
+    Padding1D,
+    Padding2D,
+    PoolPadding,
+    PosInt,
+    Single,
+    StrictModel,
+    _padding2d,
+)
+
+
+@dataclass(frozen=True)
+class LayerKind:
+    """A registered layer kind: its spec model, how Keras names it, and how many inputs it takes."""
+
+    name: str
+    model: type[LayerSpec]
+    keras_class: str
+    auto_name: str
+    aliases: tuple[str, ...]
+    primary: str | None
+    min_inputs: int
+    max_inputs: int | None
+
+
+LAYERS: dict[str, LayerKind] = {}
+ALIASES: dict[str, str] = {}
+
+
+def register_layer(
+    name: str,
+    *,
+    keras_class: str,
+    auto_name: str | None = None,
+    aliases: tuple[str, ...] = (),
+    primary: str | None = None,
+    inputs: tuple[int, int | None] = (1, 1),
+):
+    """Class decorator adding a layer kind to the registry; a name or alias registered twice is an error."""
+
+    def deco(cls: type[LayerSpec]) -> type[LayerSpec]:
+        for key in (name, *aliases):
+            if key in LAYERS or key in ALIASES:
+                raise ValueError(f"layer kind `{key}` is already registered")
+        LAYERS[name] = LayerKind(
+            name=name,
+            model=cls,
+            keras_class=keras_class,
+            auto_name=auto_name or name,
+            aliases=aliases,
+            primary=primary,
+            min_inputs=inputs[0],
+            max_inputs=inputs[1],
+        )
+        for alias in aliases:
+            ALIASES[alias] = name
+        return cls
+
+    return deco
+
+
+def canonical_kind(name: str) -> str | None:
+    """The registered kind for a name or alias, or None."""
+    if name in LAYERS:
+        return name
+    return ALIASES.get(name)
+
+
+class LayerSpec(StrictModel):
+    """Fields every layer kind has."""
+
+    kind: str
+    name: Optional[Name] = Field(default=None, description="Name of the layer, unique in the model.")
+    inputs: Optional[list[str]] = Field(
+        default=None, description="Names of the layers this one reads (default: the layer before it)."
+    )
+
+    @field_validator("inputs", mode="before")
+    @classmethod
+    def _one_input(cls, value: Any) -> Any:
+        return [value] if isinstance(value, str) else value
+
+    # Shown in summaries: the arguments that matter, as a short string.
+    def describe(self) -> str:
+        return ""
+
+
+class _Conv(LayerSpec):
+    padding: Padding2D = Field(default="valid", description="valid | same (as Keras) | p | [ph, pw] | [[t, b], [l, r]]")
+    use_bias: bool = True
+    activation: Optional[Activation] = None
+    kernel_initializer: Optional[str] = Field(default=None, description="Initializer name, passed to the backend.")
+
+
+@register_layer("conv2d", keras_class="Conv2D", primary="filters", aliases=("convolution2d",))
+class Conv2D(_Conv):
+    """2-D convolution. (H, W, C) -> (H', W', filters) with H' = floor((H + pad - k_eff) / s) + 1,
+    k_eff = d * (k - 1) + 1; padding 'same' gives H' = ceil(H / s). Parameters: kh * kw * C / groups * filters
+    (+ filters for the bias).
+
+        - conv2d: {filters: 64, kernel: 3, strides: 2, padding: same, activation: relu}
+    """
+
+    kind: Literal["conv2d"] = "conv2d"
+    filters: PosInt
+    kernel: Pair = Field(validation_alias=AliasChoices("kernel", "kernel_size"))
+    strides: Pair = Field(default=(1, 1), validation_alias=AliasChoices("strides", "stride"))
+    dilation: Pair = Field(default=(1, 1), validation_alias=AliasChoices("dilation", "dilation_rate"))
+    groups: PosInt = 1
+
+    @model_validator(mode="after")
+    def _groups_divide_filters(self) -> Conv2D:
+        if self.filters % self.groups:
+            raise ValueError(
+                f"filters must be divisible by groups, but got filters={self.filters}, groups={self.groups}"
+            )
+        return self
+
+
+@register_layer("conv1d", keras_class="Conv1D", primary="filters", aliases=("convolution1d",))
+class Conv1D(LayerSpec):
+    """1-D convolution over sequences. (L, C) -> (L', filters), the same size rule as conv2d."""
+
+    kind: Literal["conv1d"] = "conv1d"
+    filters: PosInt
+    kernel: Single = Field(validation_alias=AliasChoices("kernel", "kernel_size"))
+    strides: Single = Field(default=1, validation_alias=AliasChoices("strides", "stride"))
+    dilation: Single = Field(default=1, validation_alias=AliasChoices("dilation", "dilation_rate"))
+    groups: PosInt = 1
+    padding: Padding1D = Field(default="valid", description="valid | same | p | [left, right]")
+    use_bias: bool = True
+    activation: Optional[Activation] = None
+    kernel_initializer: Optional[str] = None
+
+    @model_validator(mode="after")
+    def _groups_divide_filters(self) -> Conv1D:
+        if self.filters % self.groups:
+            raise ValueError(
+                f"filters must be divisible by groups, but got filters={self.filters}, groups={self.groups}"
+            )
+        return self
+
+
+@register_layer("depthwise_conv2d", keras_class="DepthwiseConv2D", aliases=("depthwiseconv2d",))
+class DepthwiseConv2D(_Conv):
+    """Depthwise 2-D convolution: each input channel convolved with its own depth_multiplier filters.
+    (H, W, C) -> (H', W', C * depth_multiplier). Parameters: kh * kw * C * m (+ C * m bias)."""
+
+    kind: Literal["depthwise_conv2d"] = "depthwise_conv2d"
+    kernel: Pair = Field(validation_alias=AliasChoices("kernel", "kernel_size"))
+    strides: Pair = Field(default=(1, 1), validation_alias=AliasChoices("strides", "stride"))
+    dilation: Pair = Field(default=(1, 1), validation_alias=AliasChoices("dilation", "dilation_rate"))
+    depth_multiplier: PosInt = 1
+
+
+@register_layer("separable_conv2d", keras_class="SeparableConv2D", primary="filters", aliases=("separableconv2d",))
+class SeparableConv2D(_Conv):
+    """Depthwise convolution followed by a 1x1 pointwise one. (H, W, C) -> (H', W', filters).
+    Parameters: kh * kw * C * m + C * m * filters (+ filters bias)."""
+
+    kind: Literal["separable_conv2d"] = "separable_conv2d"
+    filters: PosInt
+    kernel: Pair = Field(validation_alias=AliasChoices("kernel", "kernel_size"))
+    strides: Pair = Field(default=(1, 1), validation_alias=AliasChoices("strides", "stride"))
+    dilation: Pair = Field(default=(1, 1), validation_alias=AliasChoices("dilation", "dilation_rate"))
+    depth_multiplier: PosInt = 1
+
+
+@register_layer("conv2d_transpose", keras_class="Conv2DTranspose", primary="filters", aliases=("deconv2d",))
+class Conv2DTranspose(LayerSpec):
+    """Transposed 2-D convolution (upsampling). As Keras: valid gives H * s + max(k_eff - s, 0), same gives H * s;
+    with output_padding: (H - 1) * s + k_eff - 2 * pad + output_padding. Parameters: kh * kw * filters * C (+ filters)."""
+
+    kind: Literal["conv2d_transpose"] = "conv2d_transpose"
+    filters: PosInt
+    kernel: Pair = Field(validation_alias=AliasChoices("kernel", "kernel_size"))
+    strides: Pair = Field(default=(1, 1), validation_alias=AliasChoices("strides", "stride"))
+    padding: PoolPadding = "valid"
+    output_padding: Optional[tuple[NonNegInt, NonNegInt]] = None
+    dilation: Pair = Field(default=(1, 1), validation_alias=AliasChoices("dilation", "dilation_rate"))
+    use_bias: bool = True
+    activation: Optional[Activation] = None
+    kernel_initializer: Optional[str] = None
+
+    @field_validator("output_padding", mode="before")
+    @classmethod
+    def _pair_op(cls, value: Any) -> Any:
+        if isinstance(value, int) and not isinstance(value, bool):
+            return (value, value)
+        return value
+
+
+class _Pool2D(LayerSpec):
+    pool: Pair = Field(default=(2, 2), validation_alias=AliasChoices("pool", "pool_size"))
+    strides: Optional[Pair] = Field(
+        default=None, validation_alias=AliasChoices("strides", "stride"), description="Default: the pool size."
+    )
+    padding: PoolPadding = "valid"
+
+
+@register_layer(
+    "maxpool2d", keras_class="MaxPooling2D", auto_name="max_pooling2d", primary="pool",
+    aliases=("max_pooling2d", "maxpooling2d"),
+)
+class MaxPool2D(_Pool2D):
+    """Max pooling. (H, W, C) -> (floor((H - p) / s) + 1, ..., C); 'same' gives ceil(H / s). No parameters.
+
+        - maxpool2d: 2
+    """
+
+    kind: Literal["maxpool2d"] = "maxpool2d"
+
+
+@register_layer(
+    "avgpool2d", keras_class="AveragePooling2D", auto_name="average_pooling2d", primary="pool",
+    aliases=("average_pooling2d", "averagepooling2d", "avg_pool2d"),
+)
+class AvgPool2D(_Pool2D):
+    """Average pooling, the same sizes as maxpool2d; with 'same' the padding is left out of the average (as Keras)."""
+
+    kind: Literal["avgpool2d"] = "avgpool2d"
+
+
+class _Pool1D(LayerSpec):
+    pool: Single = Field(default=2, validation_alias=AliasChoices("pool", "pool_size"))
+    strides: Optional[Single] = Field(default=None, validation_alias=AliasChoices("strides", "stride"))
+    padding: PoolPadding = "valid"
+
+
+@register_layer(
+    "maxpool1d", keras_class="MaxPooling1D", auto_name="max_pooling1d", primary="pool",
+    aliases=("max_pooling1d", "maxpooling1d"),
+)
+class MaxPool1D(_Pool1D):
+    """Max pooling over sequences. (L, C) -> (L', C)."""
+
+    kind: Literal["maxpool1d"] = "maxpool1d"
+
+
+@register_layer(
+    "avgpool1d", keras_class="AveragePooling1D", auto_name="average_pooling1d", primary="pool",
+    aliases=("average_pooling1d", "averagepooling1d"),
+)
+class AvgPool1D(_Pool1D):
+    """Average pooling over sequences. (L, C) -> (L', C)."""
+
+    kind: Literal["avgpool1d"] = "avgpool1d"
+
+
+@register_layer(
+    "global_avgpool2d", keras_class="GlobalAveragePooling2D", auto_name="global_average_pooling2d",
+    aliases=("global_average_pooling2d", "globalaveragepooling2d", "gap2d"),
+)
+class GlobalAvgPool2D(LayerSpec):
+    """Mean over height and width. (H, W, C) -> (C,)."""
+
+    kind: Literal["global_avgpool2d"] = "global_avgpool2d"
+
+
+@register_layer(
+    "global_maxpool2d", keras_class="GlobalMaxPooling2D", auto_name="global_max_pooling2d",
+    aliases=("global_max_pooling2d", "globalmaxpooling2d"),
+)
+class GlobalMaxPool2D(LayerSpec):
+    """Max over height and width. (H, W, C) -> (C,)."""
+
+    kind: Literal["global_maxpool2d"] = "global_maxpool2d"
+
+
+@register_layer(
+    "global_avgpool1d", keras_class="GlobalAveragePooling1D", auto_name="global_average_pooling1d",
+    aliases=("global_average_pooling1d",),
+)
+class GlobalAvgPool1D(LayerSpec):
+    """Mean over the sequence. (L, C) -> (C,)."""
+
+    kind: Literal["global_avgpool1d"] = "global_avgpool1d"
+
+
+@register_layer(
+    "global_maxpool1d", keras_class="GlobalMaxPooling1D", auto_name="global_max_pooling1d",
+    aliases=("global_max_pooling1d",),
+)
+class GlobalMaxPool1D(LayerSpec):
+    """Max over the sequence. (L, C) -> (C,)."""
+
+    kind: Literal["global_maxpool1d"] = "global_maxpool1d"
+
+
+@register_layer("zero_padding2d", keras_class="ZeroPadding2D", primary="padding", aliases=("zeropadding2d", "pad2d"))
+class ZeroPadding2D(LayerSpec):
+    """Pads height and width with zeros. (H, W, C) -> (H + t + b, W + l + r, C).
+
+        - zero_padding2d: 2          # 2 on every side
+        - zero_padding2d: [[0, 1], [0, 1]]
+    """
+
+    kind: Literal["zero_padding2d"] = "zero_padding2d"
+    padding: PadAmounts2D = Field(default=((1, 1), (1, 1)), description="p | [ph, pw] | [[t, b], [l, r]]")
+
+    @field_validator("padding", mode="before")
+    @classmethod
+    def _normalize(cls, value: Any) -> Any:
+        return _padding2d(value)
+
+
+@register_layer(
+    "batchnorm", keras_class="BatchNormalization", auto_name="batch_normalization",
+    aliases=("batch_normalization", "batchnormalization", "bn"),
+)
+class BatchNorm(LayerSpec):
+    """Batch normalization over the last (channel) axis. Shape unchanged. Parameters as Keras counts them:
+    gamma and beta trainable (C each, when scale/center), moving mean and variance non-trainable (C each)."""
+
+    kind: Literal["batchnorm"] = "batchnorm"
+    momentum: float = Field(default=0.99, gt=0, lt=1, description="Keras convention: moving = m * moving + (1-m) * batch")
+    epsilon: float = Field(default=1e-3, gt=0)
+    center: bool = True
+    scale: bool = True
+
+
+@register_layer(
+    "layernorm", keras_class="LayerNormalization", auto_name="layer_normalization",
+    aliases=("layer_normalization", "layernormalization", "ln"),
+)
+class LayerNorm(LayerSpec):
+    """Layer normalization over the last axis. Shape unchanged. Parameters: gamma and beta, C each."""
+
+    kind: Literal["layernorm"] = "layernorm"
+    epsilon: float = Field(default=1e-3, gt=0)
+    center: bool = True
+    scale: bool = True
+
+
+@register_layer("dropout", keras_class="Dropout", primary="rate")
+class Dropout(LayerSpec):
+    """Zeroes each value with probability ``rate`` in training. Shape unchanged; no parameters.
+
+        - dropout: 0.5
+    """
+
+    kind: Literal["dropout"] = "dropout"
+    rate: float = Field(ge=0, lt=1)
+
+
+@register_layer("spatial_dropout2d", keras_class="SpatialDropout2D", primary="rate", aliases=("spatialdropout2d",))
+class SpatialDropout2D(LayerSpec):
+    """Drops whole feature maps (channels) with probability ``rate`` in training. (H, W, C) unchanged."""
+
+    kind: Literal["spatial_dropout2d"] = "spatial_dropout2d"
+    rate: float = Field(ge=0, lt=1)
+
+
+@register_layer("flatten", keras_class="Flatten")
+class Flatten(LayerSpec):
+    """Flattens everything but the batch axis, in channels-last order as Keras does. (H, W, C) -> (H * W * C,)."""
+
+    kind: Literal["flatten"] = "flatten"
+
+
+@register_layer("dense", keras_class="Dense", primary="units", aliases=("linear", "fully_connected", "fc"))
+class Dense(LayerSpec):
+    """Fully connected layer on the last axis. (..., N) -> (..., units). Parameters: N * units (+ units bias).
+
+        - dense: {units: 10, activation: softmax}
+    """
+
+    kind: Literal["dense"] = "dense"
+    units: PosInt
+    activation: Optional[Activation] = None
+    use_bias: bool = True
+    kernel_initializer: Optional[str] = None
+
+
+@register_layer("reshape", keras_class="Reshape", primary="shape")
+class Reshape(LayerSpec):
+    """Reshapes to ``shape`` (batch axis excluded, channels-last; one entry may be -1). Sizes must agree."""
+
+    kind: Literal["reshape"] = "reshape"
+    shape: list[int] = Field(min_length=1, validation_alias=AliasChoices("shape", "target_shape"))
+
+    @field_validator("shape")
+    @classmethod
+    def _check(cls, value: list[int]) -> list[int]:
+        if sum(1 for v in value if v == -1) > 1:
+            raise ValueError(f"at most one entry may be -1, but got shape={value}")
+        if any(v == 0 or v < -1 for v in value):
+            raise ValueError(f"entries must be positive (or one -1), but got shape={value}")
+        return value
+
+
+@register_layer("activation", keras_class="Activation", primary="function", aliases=("act",))
+class ActivationLayer(LayerSpec):
+    """Applies an activation function. Shape unchanged; no parameters.
+
+        - activation: relu
+        - activation: {function: leaky_relu, negative_slope: 0.1}
+    """
+
+    kind: Literal["activation"] = "activation"
+    function: Activation = Field(validation_alias=AliasChoices("function", "activation"))
+    negative_slope: Optional[float] = Field(
+        default=None, ge=0, description="leaky_relu only (default 0.2, as keras.activations.leaky_relu)"
+    )
+
+    @model_validator(mode="after")
+    def _slope_only_for_leaky(self) -> ActivationLayer:
+        if self.negative_slope is not None and self.function != "leaky_relu":
+            raise ValueError(f"negative_slope applies to leaky_relu only, but function={self.function}")
+        return self
+
+
+class _Merge(LayerSpec):
+    pass
+
+
+@register_layer("add", keras_class="Add", inputs=(2, None))
+class Add(_Merge):
+    """Elementwise sum of two or more inputs of the same shape (residual connections).
+
+        - add: {inputs: [shortcut, bn3]}
+    """
+
+    kind: Literal["add"] = "add"
+
+
+@register_layer("multiply", keras_class="Multiply", inputs=(2, None))
+class Multiply(_Merge):
+    """Elementwise product of two or more inputs of the same shape."""
+
+    kind: Literal["multiply"] = "multiply"
+
+
+@register_layer("concat", keras_class="Concatenate", auto_name="concatenate", aliases=("concatenate",), inputs=(2, None))
+class Concat(_Merge):
+    """Joins inputs along ``axis`` (default -1, the channels); every other axis must agree (inception modules)."""
+
+    kind: Literal["concat"] = "concat"
+    axis: int = -1
+
+
+@register_layer("rescaling", keras_class="Rescaling", primary="scale")
+class Rescaling(LayerSpec):
+    """x * scale + offset, e.g. ``rescaling: 0.00392156862745098`` (1/255). Shape unchanged; no parameters."""
+
+    kind: Literal["rescaling"] = "rescaling"
+    scale: float
+    offset: float = 0.0
+
+
+@register_layer("bias", keras_class="Bias", primary="per")
+class Bias(LayerSpec):
+    """A learned bias added to the input. ``per: channel`` has one per channel (C parameters);
+    ``per: position`` one for every value of the input (H * W * C), as AlphaGo's policy network has one per board point.
+
+        - conv2d: {filters: 1, kernel: 1, use_bias: false}
+        - bias: position
+    """
+
+    kind: Literal["bias"] = "bias"
+    per: Literal["channel", "position"] = "channel"
+
+
+AnyLayer = Union[tuple(kind.model for kind in LAYERS.values())]  # type: ignore[valid-type]

@@ -1,0 +1,159 @@
+"""The non-layer sections of a spec: ``input``, ``limits``, ``data``, ``train`` and ``search``."""
+
+from __future__ import annotations
+
+from typing import Any, Literal, Optional, Union
+
+from pydantic import AliasChoices, Field, field_validator, model_validator
+
+from ._types import Name, PosInt, StrictModel
+
+
+class InputSpec(StrictModel):
+    """The model's input: ``input: [32, 32, 3]`` (H, W, C) or ``{shape: [...], name: image}``."""
+
+    shape: tuple[PosInt, ...] = Field(min_length=1, max_length=3)
+    name: Name = "input"
+
+
+class Limits(StrictModel):
+    """Bounds that refuse a model before anything is built (override per spec)."""
+
+    max_params: PosInt = Field(default=1_000_000_000, description="Refuse models with more parameters.")
+    max_flops: Optional[PosInt] = Field(default=None, description="Refuse models with more forward FLOPs per example.")
+    max_activation_bytes: PosInt = Field(
+        default=16 * 1024**3, description="Refuse models whose forward activations for one example exceed this (float32)."
+    )
+
+
+class Augment(StrictModel):
+    """Random augmentation of training batches (as the lectures' ImageDataGenerator)."""
+
+    flip: Literal["none", "horizontal", "vertical", "both"] = "none"
+    rotation: float = Field(default=0.0, ge=0, le=180, description="Max rotation in degrees, either way.")
+    shift: float = Field(default=0.0, ge=0, lt=1, description="Max shift as a fraction of height/width.")
+    zoom: float = Field(default=0.0, ge=0, lt=1, description="Max zoom in or out as a fraction.")
+    brightness: float = Field(default=0.0, ge=0, lt=1)
+
+
+class Split(StrictModel):
+    train: float = Field(gt=0, le=1)
+    val: float = Field(default=0.0, ge=0, lt=1)
+    test: float = Field(default=0.0, ge=0, lt=1)
+
+    @model_validator(mode="after")
+    def _sum(self) -> Split:
+        total = self.train + self.val + self.test
+        if abs(total - 1.0) > 1e-6:
+            raise ValueError(f"train + val + test must be 1, but got {self.train} + {self.val} + {self.test} = {total:g}")
+        return self
+
+
+class DataSpec(StrictModel):
+    """Where the examples come from; ``dataset`` names a registered source (``specdsl data list``)."""
+
+    dataset: str
+    path: Optional[str] = Field(default=None, description="Folder for image-folder datasets (or to override a source).")
+    image_size: Optional[tuple[PosInt, PosInt]] = Field(default=None, description="Default: the input's height, width.")
+    split: Optional[Split] = None
+    limit: Optional[PosInt] = Field(default=None, description="Use at most this many training examples.")
+    augment: Augment = Field(default_factory=Augment)
+    normalize: Literal["unit", "none", "standard"] = Field(
+        default="unit", description="unit: scale pixels to [0, 1]; standard: per-channel mean 0, std 1."
+    )
+
+    @field_validator("image_size", mode="before")
+    @classmethod
+    def _square(cls, value: Any) -> Any:
+        return (value, value) if isinstance(value, int) and not isinstance(value, bool) else value
+
+
+class Optimizer(StrictModel):
+    name: Literal["adam", "adamw", "sgd", "rmsprop"] = "adam"
+    lr: float = Field(default=1e-3, gt=0, validation_alias=AliasChoices("lr", "learning_rate"))
+    momentum: float = Field(default=0.0, ge=0, lt=1, description="sgd and rmsprop")
+    nesterov: bool = False
+    weight_decay: float = Field(default=0.0, ge=0)
+
+
+class Schedule(StrictModel):
+    name: Literal["constant", "cosine", "step", "exponential", "plateau"] = "constant"
+    step_size: PosInt = Field(default=10, description="step: epochs between decays")
+    gamma: float = Field(default=0.1, gt=0, le=1, description="step/exponential/plateau: decay factor")
+    patience: PosInt = Field(default=3, description="plateau: epochs without improvement before decaying")
+    warmup_epochs: int = Field(default=0, ge=0)
+
+
+class EarlyStopping(StrictModel):
+    monitor: str = "val_loss"
+    patience: PosInt = 5
+    min_delta: float = Field(default=0.0, ge=0)
+    restore_best: bool = True
+
+
+class TrainSpec(StrictModel):
+    """How the model is trained (Keras names for losses and metrics)."""
+
+    optimizer: Optimizer = Field(default_factory=Optimizer)
+    schedule: Schedule = Field(default_factory=Schedule)
+    loss: Literal["binary_crossentropy", "categorical_crossentropy", "sparse_categorical_crossentropy"] = (
+        "sparse_categorical_crossentropy"
+    )
+    metrics: list[Literal["accuracy", "top5_accuracy"]] = Field(default_factory=lambda: ["accuracy"])
+    epochs: PosInt = 10
+    batch_size: PosInt = 32
+    early_stopping: Optional[EarlyStopping] = None
+    seed: int = 0
+    backend: Literal["torch", "keras"] = "torch"
+    label_smoothing: float = Field(default=0.0, ge=0, lt=1)
+
+    @field_validator("optimizer", mode="before")
+    @classmethod
+    def _named(cls, value: Any) -> Any:
+        return {"name": value} if isinstance(value, str) else value
+
+    @field_validator("schedule", mode="before")
+    @classmethod
+    def _named_schedule(cls, value: Any) -> Any:
+        return {"name": value} if isinstance(value, str) else value
+
+
+class Objective(StrictModel):
+    metric: str = "val_accuracy"
+    direction: Literal["maximize", "minimize"] = "maximize"
+
+
+class Constraints(StrictModel):
+    max_params: Optional[PosInt] = None
+    max_flops: Optional[PosInt] = None
+    max_activation_bytes: Optional[PosInt] = None
+
+
+class SearchSpec(StrictModel):
+    """How a search space is explored (``specdsl search``)."""
+
+    objectives: list[Objective] = Field(default_factory=lambda: [Objective()], min_length=1)
+    sampler: Literal["tpe", "random", "cmaes", "nsga2", "grid", "qmc"] = "tpe"
+    pruner: Literal["median", "hyperband", "successive_halving", "none"] = "median"
+    constraints: Constraints = Field(default_factory=Constraints)
+    trials: Optional[PosInt] = 20
+    timeout: Optional[Union[PosInt, str]] = Field(default=None, description="Seconds, or e.g. '15m', '2h'.")
+    seed: Optional[int] = 0
+    storage: Optional[str] = Field(default=None, description="Default: sqlite file next to the tracking store.")
+    study_name: Optional[str] = None
+    tracking_uri: Optional[str] = None
+    experiment: Optional[str] = None
+    startup_trials: int = Field(default=5, ge=0, description="Trials before the pruner and TPE start working.")
+
+    @field_validator("objectives", mode="before")
+    @classmethod
+    def _one(cls, value: Any) -> Any:
+        return [value] if isinstance(value, dict) else value
+
+
+SECTIONS: dict[str, type[StrictModel]] = {
+    "limits": Limits,
+    "data": DataSpec,
+    "train": TrainSpec,
+    "search": SearchSpec,
+}

@@ -1,0 +1,107 @@
+"""Value types shared by the layer kinds: pairs, paddings, activations, names."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal, Union
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
+
+ACTIVATIONS = (
+    "linear",
+    "relu",
+    "relu6",
+    "elu",
+    "selu",
+    "gelu",
+    "leaky_relu",
+    "sigmoid",
+    "hard_sigmoid",
+    "tanh",
+    "softmax",
+    "softplus",
+    "swish",
+    "silu",
+)
+Activation = Literal[
+    "linear",
+    "relu",
+    "relu6",
+    "elu",
+    "selu",
+    "gelu",
+    "leaky_relu",
+    "sigmoid",
+    "hard_sigmoid",
+    "tanh",
+    "softmax",
+    "softplus",
+    "swish",
+    "silu",
+]
+
+NAME_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]*$"
+Name = Annotated[str, Field(pattern=NAME_PATTERN, max_length=128)]
+
+
+def _pair(value: Any) -> Any:
+    """3 -> (3, 3); [3, 5] -> (3, 5). Anything else is left for pydantic to reject."""
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, int):
+        return (value, value)
+    if isinstance(value, (list, tuple)) and len(value) == 2:
+        return tuple(value)
+    return value
+
+
+def _single(value: Any) -> Any:
+    """[3] -> 3, for 1-D layers whose users write sizes as one-element lists."""
+    if isinstance(value, (list, tuple)) and len(value) == 1:
+        return value[0]
+    return value
+
+
+PosInt = Annotated[int, Field(ge=1, strict=True)]
+NonNegInt = Annotated[int, Field(ge=0, strict=True)]
+Pair = Annotated[tuple[PosInt, PosInt], BeforeValidator(_pair)]
+Single = Annotated[PosInt, BeforeValidator(_single)]
+
+
+def _padding2d(value: Any) -> Any:
+    """'valid' | 'same' | p | [ph, pw] | [[top, bottom], [left, right]] -> mode or ((t, b), (l, r))."""
+    if isinstance(value, str) or isinstance(value, bool):
+        return value
+    if isinstance(value, int):
+        return ((value, value), (value, value))
+    if isinstance(value, (list, tuple)) and len(value) == 2:
+        a, b = value
+        if isinstance(a, int) and isinstance(b, int) and not isinstance(a, bool) and not isinstance(b, bool):
+            return ((a, a), (b, b))
+        if isinstance(a, (list, tuple)) and isinstance(b, (list, tuple)):
+            return (tuple(a), tuple(b))
+    return value
+
+
+def _padding1d(value: Any) -> Any:
+    if isinstance(value, str) or isinstance(value, bool):
+        return value
+    if isinstance(value, int):
+        return (value, value)
+    if isinstance(value, (list, tuple)) and len(value) == 1 and isinstance(value[0], int):
+        return (value[0], value[0])
+    if isinstance(value, (list, tuple)) and len(value) == 2:
+        return tuple(value)
+    return value
+
+
+PadAmounts2D = tuple[tuple[NonNegInt, NonNegInt], tuple[NonNegInt, NonNegInt]]
+PadAmounts1D = tuple[NonNegInt, NonNegInt]
+Padding2D = Annotated[Union[Literal["valid", "same"], PadAmounts2D], BeforeValidator(_padding2d)]
+Padding1D = Annotated[Union[Literal["valid", "same"], PadAmounts1D], BeforeValidator(_padding1d)]
+PoolPadding = Literal["valid", "same"]
+
+
+class StrictModel(BaseModel):
+    """Base of every spec model: unknown keys are errors, values are checked on assignment too."""
+
+    model_config = ConfigDict(extra="forbid", validate_assignment=True, populate_by_name=True, frozen=True)
