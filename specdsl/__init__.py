@@ -24,7 +24,7 @@ from .errors import (
     SpecError,
     TrainError,
 )
-from .plan import Plan, plan
+from .plan import Plan, plan, summary_text
 from .spec import ModelSpec, load
 
 __version__ = "0.1.0"
@@ -45,6 +45,7 @@ __all__ = [
     "check",
     "load",
     "plan",
+    "summary_text",
 ]
 
 

@@ -1,6 +1,7 @@
 """The static plan: shapes, parameter counts, FLOPs and activation memory from pure rules (no framework)."""
 
 from ._plan import BYTES_PER_VALUE, Plan, PlanNode, PlanWarning, human_bytes, plan
+from ._summary import is_sequential, summary_rows, summary_text, summary_totals
 from ._rules import RULES, RuleError, fmt, numel, rule, same_padding, transpose_length, window_length
 
 __all__ = [
@@ -16,6 +17,10 @@ __all__ = [
     "plan",
     "rule",
     "same_padding",
+    "is_sequential",
+    "summary_rows",
+    "summary_text",
+    "summary_totals",
     "transpose_length",
     "window_length",
 ]

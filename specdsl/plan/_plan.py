@@ -156,7 +156,7 @@ def plan(spec: ModelSpec) -> Plan:
         act += node.activation_bytes
         if params > limits.max_params:
             raise ShapeError(
-                f"{entry.kind} on a {fmt(ins[0])} input brings the model to {params:,} parameters "
+                f"{entry.kind} on an input of {numel(ins[0]):,} values{f' ({fmt(ins[0])})' if len(ins[0]) > 1 else ''} brings the model to {params:,} parameters "
                 f"({_bytes(params * BYTES_PER_VALUE)} as float32), beyond the bound of {limits.max_params:,}.",
                 loc=entry.loc,
                 path=entry.where,

@@ -19,7 +19,7 @@ from typing import Any, Protocol
 
 from pydantic import BaseModel, ValidationError
 
-from ..errors import Loc, SpecError
+from ..errors import Loc, SearchError, SpecError
 from . import _expr
 from ._layers import ALIASES, LAYERS, LayerSpec, canonical_kind
 from ._sections import SECTIONS, InputSpec, Limits
@@ -109,7 +109,7 @@ def from_tree(raw: Any, file: str, *, sampler: Sampler | None = None) -> ModelSp
     raw = _Draw(file, sampler, drawn).value(raw, "")
     _check_keys(raw, TOP_KEYS, "the spec", file, required=("input", "layers"))
 
-    name = raw.get("name") or os.path.splitext(os.path.basename(file))[0]
+    name = raw.get("name") or (os.path.splitext(os.path.basename(file))[0] if not file.startswith("<") else "model")
     inp = _validate_model(InputSpec, _input_form(raw["input"]), raw, "input", file, "input")
     variables = _top_params(raw.get("params"), file)
     blocks = _parse_blocks(raw.get("blocks"), file)
@@ -207,10 +207,14 @@ def _validate_model(model: type[BaseModel], data: Any, parent: Any, key: Any, fi
         raise _located(e, model, data, parent, key, file, path) from None
 
 
+_ERROR_ORDER = {"extra_forbidden": 0, "missing": 2}
+
+
 def _located(e: ValidationError, model: type[BaseModel], data: Any, parent: Any, key: Any, file: str, path: str) -> SpecError:
-    err = e.errors(include_url=False)[0]
+    # One error per spec: an unknown key first (a typo also makes its intended key "missing"), then the rest.
+    err = min(e.errors(include_url=False), key=lambda x: _ERROR_ORDER.get(x["type"], 1))
     where: Any = data
-    loc = _loc(parent, key, file)
+    loc = getattr(data, "loc", None) or _loc(parent, key, file)
     for part in err["loc"]:
         if isinstance(where, dict) and part in where:
             loc = _loc(where, part, file, value=err["type"] != "extra_forbidden")
@@ -220,7 +224,12 @@ def _located(e: ValidationError, model: type[BaseModel], data: Any, parent: Any,
             where = where[part]
         else:
             break
-    field_path = ".".join(str(p) for p in err["loc"] if not _is_union_tag(p))
+    field_path = ""
+    for part in err["loc"]:
+        if isinstance(part, int):
+            field_path += f"[{part}]"
+        elif not _is_union_tag(part):
+            field_path += f".{part}" if field_path else str(part)
     fields = _field_names(model, err["loc"])
     etype = err["type"]
     if etype == "extra_forbidden":
@@ -242,12 +251,16 @@ def _located(e: ValidationError, model: type[BaseModel], data: Any, parent: Any,
             hint = suggest(got, [x for x in expected if x])
             if hint:
                 msg += f"; {hint}"
-        msg += "."
+        if not msg.endswith((".", "?")):
+            msg += "."
     return SpecError(msg, loc=loc, path=path)
 
 
+_UNION_TAGS = {"int", "str", "float", "bool", "list", "tuple", "dict", "none"}
+
+
 def _is_union_tag(part: Any) -> bool:
-    return isinstance(part, str) and ("[" in part or part.startswith(("literal", "tuple", "list", "int", "str")))
+    return isinstance(part, str) and ("[" in part or part in _UNION_TAGS)
 
 
 def _field_names(model: type[BaseModel], loc: tuple) -> list[str]:
@@ -260,12 +273,9 @@ def _field_names(model: type[BaseModel], loc: tuple) -> list[str]:
             target = ann
         else:
             break
-    names = []
-    for fname, info in target.model_fields.items():
-        if fname == "kind":
-            continue
-        names.append(fname)
-    return names
+    common = set(LayerSpec.model_fields)
+    own = [f for f in target.model_fields if f not in common]
+    return own + [f for f in target.model_fields if f in common and f != "kind"]
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -301,7 +311,7 @@ class _Draw:
         for key in dist:
             if key not in DIST_KEYS:
                 hint = suggest(key, list(DIST_KEYS))
-                raise SpecError(
+                raise SearchError(
                     f"unknown key `{key}` in a `{kind}` distribution; {hint + ' ' if hint else ''}"
                     f"Valid keys: {', '.join(DIST_KEYS)}.",
                     loc=_loc(dist, key, self.file, value=False),
@@ -310,7 +320,7 @@ class _Draw:
         loc = getattr(dist, "loc", None) or Loc(self.file)
         spec = dist[kind]
         if self.sampler is None:
-            raise SpecError(
+            raise SearchError(
                 f"a search distribution (`{kind}`) stands where a value is needed.",
                 loc=loc,
                 path=path,
@@ -318,10 +328,10 @@ class _Draw:
             )
         if kind == "choice":
             if not isinstance(spec, list) or not spec:
-                raise SpecError("`choice` takes a non-empty list of options.", loc=loc, path=path)
+                raise SearchError("`choice` takes a non-empty list of options.", loc=loc, path=path)
             for extra in ("log", "step"):
                 if extra in dist:
-                    raise SpecError(f"`{extra}` does not apply to `choice`.", loc=_loc(dist, extra, self.file, value=False))
+                    raise SearchError(f"`{extra}` does not apply to `choice`.", loc=_loc(dist, extra, self.file, value=False))
             index = self.sampler.choice(name, list(spec))
             value = spec[index]
             self.drawn[name] = value if not isinstance(value, (dict, list)) else f"option {index}"
@@ -330,17 +340,17 @@ class _Draw:
         log = dist.get("log", False)
         step = dist.get("step")
         if not isinstance(log, bool):
-            raise SpecError(f"`log` must be true or false, but got {log!r}.", loc=_loc(dist, "log", self.file))
+            raise SearchError(f"`log` must be true or false, but got {log!r}.", loc=_loc(dist, "log", self.file))
         if log and low <= 0:
-            raise SpecError(f"`low > 0` must hold for log=true, but got (low={low}, high={high}).", loc=loc, path=path)
+            raise SearchError(f"`low > 0` must hold for log=true, but got (low={low}, high={high}).", loc=loc, path=path)
         if step is not None and (not isinstance(step, (int, float)) or isinstance(step, bool) or step <= 0):
-            raise SpecError(f"`step` must be a positive number, but got {step!r}.", loc=_loc(dist, "step", self.file))
+            raise SearchError(f"`step` must be a positive number, but got {step!r}.", loc=_loc(dist, "step", self.file))
         if step is not None and log:
-            raise SpecError("`step` and `log: true` cannot be combined.", loc=loc, path=path)
+            raise SearchError("`step` and `log: true` cannot be combined.", loc=loc, path=path)
         if kind == "int":
             step = 1 if step is None else step
             if not isinstance(step, int):
-                raise SpecError(f"an `int` distribution needs an integer `step`, but got {step!r}.", loc=loc, path=path)
+                raise SearchError(f"an `int` distribution needs an integer `step`, but got {step!r}.", loc=loc, path=path)
             value = self.sampler.int(name, low, high, step, log)
         else:
             value = self.sampler.float(name, float(low), float(high), step, log)
@@ -362,10 +372,10 @@ def _range(kind: str, spec: Any, dist: dict, loc: Loc, path: str, file: str) -> 
         or not all(isinstance(v, number) and not isinstance(v, bool) for v in spec)
     ):
         what = "two integers" if kind == "int" else "two numbers"
-        raise SpecError(f"`{kind}` takes [low, high] as {what}, but got {spec!r}.", loc=loc, path=path)
+        raise SearchError(f"`{kind}` takes [low, high] as {what}, but got {spec!r}.", loc=loc, path=path)
     low, high = spec
     if low > high:
-        raise SpecError(f"`low <= high` must hold, but got (low={low}, high={high}).", loc=loc, path=path)
+        raise SearchError(f"`low <= high` must hold, but got (low={low}, high={high}).", loc=loc, path=path)
     return low, high
 
 
@@ -598,7 +608,7 @@ class _Expander:
                 scope.input_name, isolated=False, suffix=f"{scope.suffix}_{i}",
             )
             body_i = self.subst(body, inner.variables, _loc(item, "layers", self.file), path)
-            prev = self.sequence(body_i, f"{path}.repeat[{i}]", inner, prev)
+            prev = self.sequence(body_i, f"{path}.repeat[{i}].layers", inner, prev)
         if name is not None:
             scope.names[self._local(name, _loc(item, "name", self.file), path)] = prev
         return prev
@@ -678,7 +688,7 @@ class _Expander:
         if resolved is None:
             hint = suggest(ref, scope.visible())
             raise SpecError(
-                f"input `{ref}` names no layer above this one; {hint + ' ' if hint else ''}"
+                f"input `{ref}` names no layer above this one{'; ' + hint if hint else ''}. "
                 f"Layers read only layers defined before them (so graphs have no cycles). "
                 f"Names here: {', '.join(scope.visible())}.",
                 loc=loc,

@@ -54,7 +54,9 @@ class DataSpec(StrictModel):
 
     dataset: str
     path: Optional[str] = Field(default=None, description="Folder for image-folder datasets (or to override a source).")
-    image_size: Optional[tuple[PosInt, PosInt]] = Field(default=None, description="Default: the input's height, width.")
+    image_size: Optional[Union[tuple[PosInt, PosInt], PosInt]] = Field(
+        default=None, description="[height, width] (or one number for square); default: the input's height, width."
+    )
     split: Optional[Split] = None
     limit: Optional[PosInt] = Field(default=None, description="Use at most this many training examples.")
     augment: Augment = Field(default_factory=Augment)
@@ -94,8 +96,11 @@ class EarlyStopping(StrictModel):
 class TrainSpec(StrictModel):
     """How the model is trained (Keras names for losses and metrics)."""
 
-    optimizer: Optimizer = Field(default_factory=Optimizer)
-    schedule: Schedule = Field(default_factory=Schedule)
+    # A bare name (`optimizer: adam`) is accepted and becomes the full form; the union is for the JSON schema.
+    optimizer: Union[Optimizer, Literal["adam", "adamw", "sgd", "rmsprop"]] = Field(default_factory=Optimizer)
+    schedule: Union[Schedule, Literal["constant", "cosine", "step", "exponential", "plateau"]] = Field(
+        default_factory=Schedule
+    )
     loss: Literal["binary_crossentropy", "categorical_crossentropy", "sparse_categorical_crossentropy"] = (
         "sparse_categorical_crossentropy"
     )
@@ -132,7 +137,7 @@ class Constraints(StrictModel):
 class SearchSpec(StrictModel):
     """How a search space is explored (``specdsl search``)."""
 
-    objectives: list[Objective] = Field(default_factory=lambda: [Objective()], min_length=1)
+    objectives: Union[list[Objective], Objective] = Field(default_factory=lambda: [Objective()], min_length=1)
     sampler: Literal["tpe", "random", "cmaes", "nsga2", "grid", "qmc"] = "tpe"
     pruner: Literal["median", "hyperband", "successive_halving", "none"] = "median"
     constraints: Constraints = Field(default_factory=Constraints)

@@ -22,7 +22,18 @@ MAX_FILE_BYTES = 8 * 1024 * 1024
 MAX_VALUES = 200_000
 MAX_DEPTH = 64
 
-_Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+import re
+
+
+class _Loader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):  # type: ignore[misc]
+    """libyaml's safe loader, reading 1e-3 as a number as YAML 1.2 and JSON do (YAML 1.1 wants 1.0e-3)."""
+
+
+_Loader.add_implicit_resolver(
+    "tag:yaml.org,2002:float",
+    re.compile(r"^[-+]?(?:[0-9][0-9_]*)(?:\.[0-9_]*)?[eE][-+]?[0-9]+$"),
+    list("-+0123456789"),
+)
 
 _SCALAR_TAGS = {
     "tag:yaml.org,2002:str",
@@ -185,13 +196,16 @@ class _Builder:
                 out.append(self.build(item, depth + 1))
                 out.item_locs.append(self.loc(item))
             return out
+        if node.tag == "tag:yaml.org,2002:timestamp":
+            return node.value  # dates are plain text in a spec
         if node.tag not in _SCALAR_TAGS:
             raise self._bad_tag(node)
         return self.loader.construct_object(node, deep=True)
 
     def _bad_tag(self, node: yaml.Node) -> SpecError:
+        tag = node.tag.replace("tag:yaml.org,2002:", "!!")
         return SpecError(
-            f"YAML tag `{node.tag}` is not allowed; specs are plain data (mappings, lists, strings, numbers, booleans).",
+            f"YAML tag `{tag}` is not allowed; specs are plain data (mappings, lists, strings, numbers, booleans).",
             loc=self.loc(node),
             hint="Remove the tag.",
         )

@@ -1,0 +1,40 @@
+"""Backends turn a plan into a framework model, standalone source code, or an exported file.
+
+A backend is a module with ``build(plan, **options)``, ``source(plan) -> str`` and
+``export(plan, path, format, model=None) -> pathlib.Path``, plus ``FORMATS`` (export formats it writes) and
+``BUILDERS`` (its per-kind builders: one per layer kind it can express). Backends are imported only when asked for,
+so that the spec, plan and CLI paths never import torch or keras.
+"""
+
+from __future__ import annotations
+
+import importlib
+from types import ModuleType
+
+from ..errors import BackendError, BackendMissingError
+
+# name -> (module implementing it, the package it needs, the pip extra that installs it)
+BACKENDS: dict[str, tuple[str, str, str]] = {}
+
+
+def register_backend(name: str, module: str, package: str, extra: str) -> None:
+    if name in BACKENDS:
+        raise ValueError(f"backend `{name}` is already registered")
+    BACKENDS[name] = (module, package, extra)
+
+
+register_backend("torch", "specdsl.backends._torch", "torch", "torch")
+register_backend("keras", "specdsl.backends._keras", "keras", "keras")
+
+
+def get_backend(name: str) -> ModuleType:
+    """The backend module for ``name``; a missing framework is one BackendMissingError naming what to install."""
+    if name not in BACKENDS:
+        raise BackendError(f"unknown backend `{name}`; backends: {', '.join(BACKENDS)}.")
+    module, package, extra = BACKENDS[name]
+    if importlib.util.find_spec(package) is None:
+        raise BackendMissingError(package, f"The {name} backend", extra=extra)
+    return importlib.import_module(module)
+
+
+__all__ = ["BACKENDS", "get_backend", "register_backend"]

@@ -1,0 +1,263 @@
+"""The ``specdsl`` command line. validate / summary / schema never import torch, keras, optuna or mlflow."""
+
+from __future__ import annotations
+
+import json
+import sys
+from enum import Enum
+from pathlib import Path
+from typing import List, Optional
+
+import typer
+from rich.console import Console
+
+from ..errors import SpecdslError
+
+app = typer.Typer(
+    name="specdsl",
+    help="Declarative CNN specs: check them, summarize them, compile them to PyTorch or Keras 3, train and search them.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    rich_markup_mode=None,
+)
+
+out = Console(highlight=False, soft_wrap=True)
+err = Console(stderr=True, highlight=False, soft_wrap=True)
+
+SPEC_SUFFIXES = (".yaml", ".yml", ".json")
+
+
+class Format(str, Enum):
+    text = "text"
+    json = "json"
+    github = "github"
+
+
+class SummaryFormat(str, Enum):
+    table = "table"
+    text = "text"
+    json = "json"
+
+
+def fail(e: SpecdslError) -> typer.Exit:
+    """Print one clean message for a user error and give the exit code to raise."""
+    err.print("error: " + e.format(), style="red", markup=False)
+    return typer.Exit(e.exit_code)
+
+
+def _spec_files(paths: List[Path]) -> list[Path]:
+    files: list[Path] = []
+    for p in paths:
+        if p.is_dir():
+            files += sorted(f for f in p.rglob("*") if f.suffix in SPEC_SUFFIXES and f.is_file())
+        else:
+            files.append(p)
+    return files
+
+
+# --------------------------------------------------------------------------------------------------------------
+
+
+@app.command()
+def validate(
+    paths: List[Path] = typer.Argument(..., help="Spec files or folders (searched for *.yaml, *.yml, *.json)."),
+    format: Format = typer.Option(Format.text, "--format", "-f", help="text, json, or github (CI annotations)."),
+    samples: int = typer.Option(200, help="Architectures sampled from each search space."),
+    strict: bool = typer.Option(False, help="Treat warnings as errors."),
+) -> None:
+    """Check specs statically: shapes, parameter counts, references. Exit 0 if all are valid, 2 otherwise."""
+    from ._validate import validate_file
+
+    files = _spec_files(paths)
+    if not files:
+        err.print("error: no spec files (*.yaml, *.yml, *.json) under " + ", ".join(map(str, paths)), style="red", markup=False)
+        raise typer.Exit(2)
+    results = [validate_file(f, samples=samples) for f in files]
+    failed = sum(1 for r in results if not r.ok or (strict and r.warnings))
+    if format is Format.json:
+        out.print_json(json.dumps({"files": [r.as_dict() for r in results], "invalid": failed}))
+    else:
+        for r in results:
+            r.print(out, err, github=format is Format.github)
+        if format is Format.text and len(results) > 1:
+            out.print(f"{len(results) - failed} valid, {failed} invalid", markup=False)
+    raise typer.Exit(2 if failed else 0)
+
+
+@app.command()
+def summary(
+    spec: Path = typer.Argument(..., help="A spec file."),
+    format: SummaryFormat = typer.Option(SummaryFormat.table, "--format", "-f", help="table, text (plain) or json."),
+) -> None:
+    """Print the model as a table like Keras' model.summary(), with FLOPs and activation memory."""
+    from .. import check
+    from ..plan import summary_rows, summary_text
+
+    try:
+        plan = check(spec)
+    except SpecdslError as e:
+        raise fail(e) from None
+    if format is SummaryFormat.text:
+        out.print(summary_text(plan), end="", markup=False)
+    elif format is SummaryFormat.json:
+        out.print_json(json.dumps({"name": plan.name, "layers": summary_rows(plan), "totals": plan.totals()}))
+    else:
+        from ._render import summary_table
+
+        summary_table(plan, out)
+
+
+@app.command()
+def schema(
+    output: Optional[Path] = typer.Option(None, "--output", "-o", help="Write to a file instead of standard output."),
+) -> None:
+    """Print the JSON Schema of the spec language (for editors: YAML language server, VS Code)."""
+    from ..spec._schema import json_schema
+
+    text = json.dumps(json_schema(), indent=2) + "\n"
+    if output:
+        output.write_text(text)
+        err.print(f"wrote {output}", markup=False)
+    else:
+        sys.stdout.write(text)
+
+
+class Backend(str, Enum):
+    torch = "torch"
+    keras = "keras"
+
+
+@app.command(name="compile")
+def compile_(
+    spec: Path = typer.Argument(..., help="A spec file."),
+    backend: Backend = typer.Option(Backend.torch, "--backend", "-b", help="torch or keras."),
+    format: str = typer.Option(
+        "source", "--format", "-f",
+        help="source (standalone Python); torch: onnx, torchscript, export; keras: keras, weights.",
+    ),
+    output: Optional[Path] = typer.Option(None, "--output", "-o", help="Where to write (source: default stdout)."),
+) -> None:
+    """Compile a spec to standalone PyTorch or Keras 3 source, or export a model file (ONNX, .keras, ...)."""
+    from .. import check
+    from ..backends import get_backend
+
+    try:
+        plan = check(spec)
+        be = get_backend(backend.value)
+        if format not in be.FORMATS:
+            from ..errors import BackendError
+
+            raise BackendError(f"the {backend.value} backend writes {', '.join(be.FORMATS)}, not `{format}`.")
+        if format == "source":
+            text = be.source(plan)
+            if output is None:
+                sys.stdout.write(text)
+                return
+            output.write_text(text)
+            path = output
+        else:
+            if output is None:
+                from ..errors import BackendError
+
+                raise BackendError(f"`--format {format}` writes a file: give it with -o PATH.")
+            path = be.export(plan, output, format)
+    except SpecdslError as e:
+        raise fail(e) from None
+    err.print(f"wrote {path} ({plan.name}: {plan.params:,} params, {backend.value}, {format})", markup=False)
+
+
+@app.command()
+def train(
+    spec: Path = typer.Argument(..., help="A spec file with `train:` and `data:` sections."),
+    data: Optional[Path] = typer.Option(None, "--data", help="Dataset folder (overrides data.path)."),
+    epochs: Optional[int] = typer.Option(None, "--epochs", "-e", min=1),
+    batch_size: Optional[int] = typer.Option(None, "--batch-size", min=1),
+    backend: Optional[Backend] = typer.Option(None, "--backend", "-b"),
+    limit: Optional[int] = typer.Option(None, "--limit", min=1, help="Use at most this many training examples."),
+    seed: Optional[int] = typer.Option(None, "--seed"),
+    output: Optional[Path] = typer.Option(None, "--output", "-o", help="Folder for the best checkpoint."),
+    tracking_uri: Optional[str] = typer.Option(None, "--tracking-uri", help="MLflow tracking URI (default: MLflow's local store)."),
+    experiment: Optional[str] = typer.Option(None, "--experiment"),
+    track: bool = typer.Option(True, "--track/--no-track", help="Record the run in MLflow."),
+) -> None:
+    """Train a spec once, with a progress bar, tracked in MLflow."""
+    from ..train._cli import run_train
+
+    try:
+        code = run_train(
+            spec, data=data, epochs=epochs, batch_size=batch_size, backend=backend.value if backend else None,
+            limit=limit, seed=seed, output=output, tracking_uri=tracking_uri, experiment=experiment, track=track,
+            console=out,
+        )
+    except SpecdslError as e:
+        raise fail(e) from None
+    raise typer.Exit(code)
+
+
+@app.command()
+def search(
+    space: Path = typer.Argument(..., help="A search space: a spec whose values may be distributions."),
+    trials: Optional[int] = typer.Option(None, "--trials", "-n", min=1),
+    timeout: Optional[str] = typer.Option(None, "--timeout", help="Wall-clock budget: seconds, or 90s, 15m, 2h."),
+    storage: Optional[str] = typer.Option(None, "--storage", help="Optuna storage URL (default: a local SQLite file)."),
+    study_name: Optional[str] = typer.Option(None, "--study-name"),
+    resume: bool = typer.Option(True, "--resume/--new", help="Continue the study of the same name (default) or start anew."),
+    workers: int = typer.Option(1, "--workers", "-w", min=1, help="Worker processes on this machine."),
+    tracking_uri: Optional[str] = typer.Option(None, "--tracking-uri"),
+    experiment: Optional[str] = typer.Option(None, "--experiment"),
+    epochs: Optional[int] = typer.Option(None, "--epochs", "-e", min=1, help="Override train.epochs for every trial."),
+    limit: Optional[int] = typer.Option(None, "--limit", min=1, help="Use at most this many training examples."),
+    seed: Optional[int] = typer.Option(None, "--seed"),
+) -> None:
+    """Search architectures and hyperparameters with Optuna; every trial is a nested MLflow run."""
+    from ..search._cli import run_search_command
+
+    try:
+        code = run_search_command(
+            space, trials=trials, timeout=timeout, storage=storage, study_name=study_name, resume=resume,
+            workers=workers, tracking_uri=tracking_uri, experiment=experiment, epochs=epochs, limit=limit, seed=seed,
+            console=out,
+        )
+    except SpecdslError as e:
+        raise fail(e) from None
+    raise typer.Exit(code)
+
+
+@app.command()
+def best(
+    study: str = typer.Argument(..., help="Study name (the search space's file name by default)."),
+    storage: Optional[str] = typer.Option(None, "--storage"),
+    trial: Optional[int] = typer.Option(None, "--trial", help="Freeze this trial instead of the best."),
+    output: Optional[Path] = typer.Option(None, "--output", "-o", help="Write the spec here (default: stdout)."),
+) -> None:
+    """Freeze the best trial of a study into a concrete spec that compile and train reproduce."""
+    from ..search._cli import run_best_command
+
+    try:
+        code = run_best_command(study, storage=storage, trial=trial, output=output, console=out)
+    except SpecdslError as e:
+        raise fail(e) from None
+    raise typer.Exit(code)
+
+
+def _add_data_commands() -> None:
+    from ..data._cli import app as data_app
+
+    app.add_typer(data_app, name="data", help="List and prepare the known datasets.")
+
+
+def main() -> None:
+    # The data commands import numpy and the dataset registry: register them only when they can be asked for.
+    args = [a for a in sys.argv[1:] if not a.startswith("-")]
+    if not args or args[0] == "data":
+        _add_data_commands()
+    try:
+        app()
+    except KeyboardInterrupt:
+        err.print("interrupted", markup=False)
+        sys.exit(130)
+
+
+if __name__ == "__main__":
+    main()

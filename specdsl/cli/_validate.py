@@ -1,0 +1,144 @@
+"""``specdsl validate``: one result per file, printed as text, JSON or GitHub annotations."""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ..errors import SearchError, SpecdslError
+from ..plan import Plan, PlanWarning, plan
+from ..spec import RandomSampler, is_distribution
+from ..spec._document import from_tree
+from ..spec._yaml import load_file
+
+
+@dataclass
+class SpaceReport:
+    """What sampling a search space found: how many architectures plan, and why the others do not."""
+
+    samples: int
+    invalid: int
+    reasons: Counter = field(default_factory=Counter)
+    first_error: SpecdslError | None = None
+
+    @property
+    def all_invalid(self) -> bool:
+        return self.invalid == self.samples
+
+
+@dataclass
+class Result:
+    path: Path
+    plan: Plan | None = None
+    error: SpecdslError | None = None
+    warnings: list[PlanWarning] = field(default_factory=list)
+    space: SpaceReport | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+    def as_dict(self) -> dict[str, Any]:
+        d: dict[str, Any] = {"file": str(self.path), "ok": self.ok}
+        if self.plan is not None:
+            d.update(name=self.plan.name, **self.plan.totals())
+        if self.error is not None:
+            d["error"] = self.error.as_dict()
+        d["warnings"] = [{"message": w.message, "path": w.path, "line": w.loc.line if w.loc else None,
+                          "col": w.loc.col if w.loc else None} for w in self.warnings]
+        if self.space is not None:
+            d["search_space"] = {"samples": self.space.samples, "invalid": self.space.invalid,
+                                 "reasons": dict(self.space.reasons.most_common())}
+        return d
+
+    def print(self, out: Any, err: Any, *, github: bool = False) -> None:
+        if self.error is not None:
+            if github:
+                out.print(_annotation("error", self.error.loc, self.error.format()), markup=False)
+            else:
+                err.print("error: " + self.error.format(), style="red", markup=False)
+        for w in self.warnings:
+            if github:
+                out.print(_annotation("warning", w.loc, f"{w.path}: {w.message}"), markup=False)
+            else:
+                err.print(str(w), style="yellow", markup=False)
+        if self.ok and not github:
+            p = self.plan
+            line = f"ok {self.path}: {p.name}, {p.params:,} params ({p.trainable:,} trainable), output {_shape(p.output_shape)}"
+            if self.space is not None:
+                s = self.space
+                line = (f"ok {self.path}: search space, {s.samples - s.invalid} of {s.samples} sampled architectures "
+                        f"plan ({s.invalid} invalid)")
+                for reason, n in s.reasons.most_common(5):
+                    line += f"\n    {n} x {reason}"
+            out.print(line, markup=False)
+
+
+def _shape(shape: tuple[int, ...]) -> str:
+    return "(" + ", ".join(map(str, shape)) + ")"
+
+
+def _annotation(level: str, loc: Any, message: str) -> str:
+    # GitHub workflow commands: properties are comma-separated, the message escapes %, CR and LF.
+    msg = message.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
+    if loc is None:
+        return f"::{level}::{msg}"
+    props = f"file={loc.file}"
+    if loc.line:
+        props += f",line={loc.line},col={loc.col}"
+    return f"::{level} {props}::{msg}"
+
+
+def has_distributions(node: Any) -> bool:
+    if isinstance(node, dict):
+        return is_distribution(node) or any(has_distributions(v) for v in node.values())
+    if isinstance(node, list):
+        return any(has_distributions(v) for v in node)
+    return False
+
+
+def check_space(raw: Any, file: str, samples: int, seed: int = 0) -> tuple[Plan, SpaceReport]:
+    """Plan ``samples`` random draws of a search space. Form errors in distributions raise at once (they are
+    the same in every draw); shape errors are counted by reason. Returns the first valid plan and the report."""
+    report = SpaceReport(samples=samples, invalid=0)
+    first_plan = None
+    sampler = RandomSampler(seed)
+    for _ in range(samples):
+        try:
+            p = plan(from_tree(raw, file, sampler=sampler))
+        except SearchError:
+            raise  # a malformed distribution is wrong in every draw
+        except SpecdslError as e:
+            report.invalid += 1
+            report.reasons[_reason(e)] += 1
+            report.first_error = report.first_error or e
+            continue
+        first_plan = first_plan or p
+    return first_plan, report
+
+
+def _reason(e: SpecdslError) -> str:
+    where = f"{e.loc.file}:{e.loc.line}" if e.loc and e.loc.line else ""
+    return f"{where} {e.path or ''}: {e.message}".strip()
+
+
+def validate_file(path: Path, samples: int = 200) -> Result:
+    try:
+        raw = load_file(path)
+        if isinstance(raw, dict) and (has_distributions(raw) or "search" in raw):
+            first, report = check_space(raw, str(path), samples)
+            if first is None:
+                e = report.first_error
+                raise SearchError(
+                    f"every one of {samples} sampled architectures is invalid; the most common reason: "
+                    f"{report.reasons.most_common(1)[0][0]}",
+                    loc=e.loc if e else None,
+                    hint="Narrow the distributions (fewer pooling stages, larger input) so some choices plan.",
+                )
+            return Result(path, plan=first, warnings=[], space=report)
+        p = plan(from_tree(raw, str(path)))
+        return Result(path, plan=p, warnings=list(p.warnings))
+    except SpecdslError as e:
+        return Result(path, error=e)

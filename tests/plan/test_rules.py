@@ -1,0 +1,71 @@
+"""Every layer kind, every case of the shared table: the plan's shape and counts equal the hand-worked values."""
+
+from __future__ import annotations
+
+import pytest
+from layer_cases import CASES, EXPECTED, all_cases
+
+import specdsl
+from specdsl.plan import RULES, same_padding, transpose_length, window_length
+from specdsl.spec import LAYERS
+
+
+def test_every_kind_has_a_rule_cases_and_expectations():
+    assert set(RULES) == set(LAYERS)
+    assert set(CASES) == set(LAYERS), f"add cases for {sorted(set(LAYERS) - set(CASES))} to tests/layer_cases.py"
+    for kind, cases in CASES.items():
+        assert len(EXPECTED[kind]) == len(cases), kind
+
+
+@pytest.mark.parametrize("case_id,kind,spec", list(all_cases()), ids=[c[0] for c in all_cases()])
+def test_case_shape_and_params(case_id, kind, spec):
+    plan = specdsl.check(spec)
+    last = plan.nodes[-1]
+    assert last.kind == kind
+    index = int(case_id.rsplit("-", 1)[1])
+    shape, trainable, non_trainable = EXPECTED[kind][index]
+    assert (last.shape, last.trainable, last.non_trainable) == (shape, trainable, non_trainable)
+
+
+@pytest.mark.parametrize(
+    "n,k,s,d,expected",
+    [
+        (5, 3, 2, 1, (1, 1)),  # out 3: total (3-1)*2+3-5 = 2
+        (6, 3, 2, 1, (0, 1)),  # out 3: total 1, the extra pixel after (as Keras/TF)
+        (7, 1, 2, 1, (0, 0)),
+        (10, 3, 1, 2, (2, 2)),  # dilation 2: k_eff 5
+        (224, 7, 2, 1, (2, 3)),
+    ],
+)
+def test_same_padding_matches_keras(n, k, s, d, expected):
+    assert same_padding(n, k, s, d) == expected
+
+
+def test_window_length_reports_floor_remainder():
+    assert window_length(61, 2, 2, 1, "valid") == (30, 1)
+    assert window_length(62, 2, 2, 1, "valid") == (31, 0)
+    assert window_length(2, 3, 1, 1, "valid") == (0, 0)
+    assert window_length(19, 5, 1, 1, (2, 2)) == (19, 0)
+    assert window_length(7, 3, 2, 1, "same") == (4, 0)
+
+
+def test_transpose_length_as_keras():
+    assert transpose_length(5, 3, 2, 1, "valid", None) == 11
+    assert transpose_length(5, 3, 2, 1, "same", None) == 10
+    assert transpose_length(5, 3, 2, 1, "same", 1) == 10
+    assert transpose_length(5, 4, 2, 1, "valid", 0) == 12
+
+
+def test_flops_of_a_conv_and_dense():
+    plan = specdsl.check({"input": [8, 8, 3], "layers": [
+        {"conv2d": {"filters": 4, "kernel": 3, "activation": "relu"}},
+        "flatten",
+        {"dense": 2},
+    ]})
+    conv, flat, dense = plan.layers
+    # 6x6x4 outputs, each 27 multiply-adds (2 FLOPs) + bias + relu
+    assert conv.flops == 6 * 6 * 4 * (2 * 27 + 1 + 1)
+    assert flat.flops == 0
+    assert dense.flops == 2 * 144 * 2 + 2
+    assert plan.flops == conv.flops + dense.flops
+    assert plan.activation_bytes == 4 * (8 * 8 * 3 + 6 * 6 * 4 + 144 + 2)
