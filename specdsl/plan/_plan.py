@@ -139,21 +139,23 @@ def plan(spec: ModelSpec) -> Plan:
     params = 0
     flops = 0
     act = first.activation_bytes
+    merge_kinds, rules = MERGE_KINDS, RULES
     for entry in spec.layers:
-        ins = tuple(shapes[i] for i in entry.inputs)
-        fn = RULES[entry.kind]
+        kind = entry.layer.kind
+        ins = tuple([shapes[i] for i in entry.inputs])
         try:
-            out = fn(entry.layer, ins, entry.inputs) if entry.kind in MERGE_KINDS else fn(entry.layer, ins)
+            out = rules[kind](entry.layer, ins, entry.inputs) if kind in merge_kinds else rules[kind](entry.layer, ins)
         except RuleError as e:
             raise ShapeError(e.message, loc=entry.loc, path=entry.where, hint=e.hint) from None
         node = PlanNode(
-            name=entry.name, kind=entry.kind, layer=entry.layer, inputs=entry.inputs, input_shapes=ins, shape=out.shape,
-            trainable=out.trainable, non_trainable=out.non_trainable, flops=out.flops, path=entry.path, loc=entry.loc,
+            entry.name, kind, entry.layer, entry.inputs, ins, out.shape,
+            out.trainable, out.non_trainable, out.flops, entry.path, entry.loc,
         )
-        warnings.extend(PlanWarning(w, entry.loc, entry.where) for w in out.warnings)
-        params += node.params
-        flops += node.flops
-        act += node.activation_bytes
+        if out.warnings:
+            warnings.extend(PlanWarning(w, entry.loc, entry.where) for w in out.warnings)
+        params += out.trainable + out.non_trainable
+        flops += out.flops
+        act += numel(out.shape) * BYTES_PER_VALUE
         if params > limits.max_params:
             raise ShapeError(
                 f"{entry.kind} on an input of {numel(ins[0]):,} values{f' ({fmt(ins[0])})' if len(ins[0]) > 1 else ''} brings the model to {params:,} parameters "

