@@ -26,3 +26,15 @@ def example_files() -> list[Path]:
 @pytest.fixture
 def examples_dir() -> Path:
     return EXAMPLES
+
+
+# Hypothesis profiles: the default keeps CI quick; `pytest tests/fuzz --hypothesis-profile=long` runs 10,000
+# examples per property (see README, "Fuzzing").
+try:
+    from hypothesis import HealthCheck, settings
+
+    settings.register_profile("default", max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+    settings.register_profile("long", max_examples=10_000, deadline=None, suppress_health_check=list(HealthCheck))
+    settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "default"))
+except ImportError:  # hypothesis is a dev dependency
+    pass
