@@ -59,7 +59,8 @@ class SpecdslError(Exception):
             text = f"{text} {self.hint}"
         if self.loc is not None:
             text = f"{self.loc}: {text}"
-        return text
+        # One line always: a user's text quoted in a message may hold line breaks or tabs.
+        return text.replace("\r", "\\r").replace("\n", "\\n").replace("\t", "\\t")
 
     def as_dict(self) -> dict:
         return {

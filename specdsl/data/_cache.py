@@ -34,6 +34,7 @@ def atomic_write(dest: Path, write: Callable[[Path], None]) -> None:
     os.close(fd)
     try:
         write(Path(tmp))
+        os.chmod(tmp, 0o644)  # mkstemp makes it private; a cache is fine to share
         os.replace(tmp, dest)
     finally:
         if os.path.exists(tmp):
@@ -87,6 +88,12 @@ def memo(path: Path, build: Callable[[], Arrays]) -> Arrays:
     arrays = load_arrays(path)
     if arrays is None:
         arrays = build()
-        save_arrays(path, arrays)
-        arrays.cache_file = path
+        try:
+            save_arrays(path, arrays)
+            arrays.cache_file = path
+        except OSError as e:
+            arrays.notes.append(
+                f"cannot write the cache ({e}); set {CACHE_ENV} to a writable folder "
+                "to make the next load fast."
+            )
     return arrays

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -51,11 +51,13 @@ class Dataset:
     def summary(self) -> str:
         """One line: examples per split, image shape, classes."""
         h, w, c = self.image_shape
-        names = ", ".join(self.class_names) if len(self.class_names) <= 4 else f"{self.class_names[0]} .. {self.class_names[-1]}"
-        text = (
-            f"{self.name}: train {len(self.y_train):,} / val {len(self.y_val):,} / test {len(self.y_test):,}, "
-            f"{h}x{w}x{c} uint8, {self.num_classes} classes ({names})"
+        names = (
+            ", ".join(self.class_names)
+            if len(self.class_names) <= 4
+            else f"{self.class_names[0]} .. {self.class_names[-1]}"
         )
+        counts = f"train {len(self.y_train):,} / val {len(self.y_val):,} / test {len(self.y_test):,}"
+        text = f"{self.name}: {counts}, {h}x{w}x{c} uint8, {self.num_classes} classes ({names})"
         if self.skipped:
             text += f", {self.skipped:,} unreadable files skipped"
         return text
@@ -102,6 +104,8 @@ class Arrays:
     skipped: int = 0
     # Where these arrays are cached (set by the cache), so resized variants can be cached beside them.
     cache_file: Path | None = None
+    # What the user should hear about (skipped files, a substitute source); load_dataset warns with each.
+    notes: list[str] = field(default_factory=list)
 
     PARTS = ("train", "val", "test")
 

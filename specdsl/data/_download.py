@@ -3,12 +3,9 @@
 from __future__ import annotations
 
 import hashlib
-import http.client
 import os
 import sys
 import time
-import urllib.error
-import urllib.request
 from pathlib import Path
 
 from ..errors import DataError
@@ -52,13 +49,18 @@ def parse_checksum(checksum: str) -> tuple[str, str]:
     return algorithm, expected.lower()
 
 
-def download(urls: list[str], dest: Path, checksum: str, *, progress: bool = True, retries: int = RETRIES) -> Path:
+def download(
+    urls: list[str], dest: Path, checksum: str, *, progress: bool = True, retries: int = RETRIES
+) -> Path:
     """Fetch the first of ``urls`` that answers with the right checksum into ``dest``.
 
     Each URL is tried up to ``retries`` times on network errors and 5xx answers (not on 404 or a checksum
     mismatch). ``dest`` appears only once its checksum is right; no partial file is ever left behind.
     Raises DataError naming every URL tried and what went wrong with it.
     """
+    import http.client
+    import urllib.error
+
     algorithm, expected = parse_checksum(checksum)
     if dest.is_file() and file_digest(dest, algorithm) == expected:
         return dest
@@ -66,7 +68,9 @@ def download(urls: list[str], dest: Path, checksum: str, *, progress: bool = Tru
     for url in urls:
         for attempt in range(retries):
             try:
-                atomic_write(dest, lambda tmp: _fetch_checked(url, tmp, algorithm, expected, progress))
+                atomic_write(
+                    dest, lambda tmp, url=url: _fetch_checked(url, tmp, algorithm, expected, progress)
+                )
                 return dest
             except _ChecksumMismatch as e:
                 failures.append(f"{url}: {e}")
@@ -75,7 +79,7 @@ def download(urls: list[str], dest: Path, checksum: str, *, progress: bool = Tru
                 if e.code < 500 or attempt == retries - 1:
                     failures.append(f"{url}: HTTP {e.code} {e.reason}")
                     break
-            except (urllib.error.URLError, OSError, http.client.HTTPException) as e:
+            except (OSError, http.client.HTTPException) as e:  # URLError is an OSError
                 if attempt == retries - 1:
                     reason = getattr(e, "reason", e)
                     failures.append(f"{url}: {reason}")
@@ -83,11 +87,14 @@ def download(urls: list[str], dest: Path, checksum: str, *, progress: bool = Tru
             time.sleep(0.5 * 2**attempt)
     raise DataError(
         f"could not download {dest.name}: " + "; ".join(failures) + ".",
-        hint=f"Set {MIRROR_ENV} to a mirror that serves it, or place the file yourself and pass its folder as path.",
+        hint=f"Set {MIRROR_ENV} to a mirror that serves it, "
+        "or place the file yourself and pass its folder as path.",
     )
 
 
 def _fetch_checked(url: str, tmp: Path, algorithm: str, expected: str, progress: bool) -> None:
+    import urllib.request
+
     digest = hashlib.new(algorithm)
     request = urllib.request.Request(url, headers={"User-Agent": "specdsl"})
     with urllib.request.urlopen(request, timeout=TIMEOUT) as response, open(tmp, "wb") as out:
@@ -97,6 +104,8 @@ def _fetch_checked(url: str, tmp: Path, algorithm: str, expected: str, progress:
                 out.write(chunk)
                 digest.update(chunk)
                 bar.advance(len(chunk))
+    if total is not None and bar.done != total:
+        raise ConnectionError(f"the connection closed after {bar.done} of {total} bytes")
     got = digest.hexdigest()
     if got != expected:
         raise _ChecksumMismatch(f"{algorithm} mismatch: expected {expected}, got {got}")
@@ -118,8 +127,11 @@ class _Progress:
             from rich.progress import DownloadColumn, Progress, TransferSpeedColumn
 
             self._bar = Progress(
-                *Progress.get_default_columns(), DownloadColumn(), TransferSpeedColumn(),
-                console=Console(stderr=True), transient=True,
+                *Progress.get_default_columns(),
+                DownloadColumn(),
+                TransferSpeedColumn(),
+                console=Console(stderr=True),
+                transient=True,
             )
             self._bar.start()
             self._task = self._bar.add_task(f"downloading {self.label}", total=self.total)

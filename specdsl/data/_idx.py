@@ -23,15 +23,21 @@ class IdxFile:
     raw_md5: str
 
 
+def gunzip(data: bytes, what: str) -> bytes:
+    """``data`` uncompressed if it is gzipped, else as it is."""
+    if data[:2] != b"\x1f\x8b":
+        return data
+    try:
+        return gzip.decompress(data)
+    except (OSError, EOFError) as e:
+        raise DataError(f"{what} is not a readable gzip file ({e}).") from None
+
+
 def parse_idx(data: bytes, what: str = "IDX data"):
     """The array stored in IDX bytes (gzipped or not), in native byte order."""
     import numpy as np
 
-    if data[:2] == b"\x1f\x8b":
-        try:
-            data = gzip.decompress(data)
-        except (OSError, EOFError) as e:
-            raise DataError(f"{what} is not a readable gzip file ({e}).") from None
+    data = gunzip(data, what)
     if len(data) < 4 or data[:2] != b"\x00\x00" or data[2] not in _DTYPES:
         raise DataError(f"{what} is not an IDX file (its magic number is {data[:4].hex() or 'missing'}).")
     dtype, ndim = np.dtype(_DTYPES[data[2]]), data[3]
@@ -39,8 +45,10 @@ def parse_idx(data: bytes, what: str = "IDX data"):
     shape = tuple(int(d) for d in np.frombuffer(data[4:header], dtype=">u4"))
     expected = header + dtype.itemsize * int(np.prod(shape))
     if len(shape) != ndim or len(data) != expected:
-        raise DataError(f"{what} is damaged: its header promises shape {shape} ({expected} bytes), "
-                        f"but it holds {len(data)} bytes.")
+        raise DataError(
+            f"{what} is damaged: its header promises shape {shape} ({expected} bytes), "
+            f"but it holds {len(data)} bytes."
+        )
     return np.frombuffer(data, dtype=dtype, offset=header).reshape(shape).astype(dtype.newbyteorder("="))
 
 
@@ -68,13 +76,13 @@ def read_idx_set(raw: dict[str, bytes], what: str, check: dict[str, IdxFile] | N
     """
     arrays = {}
     for role, data in raw.items():
-        if data[:2] == b"\x1f\x8b":
-            data = gzip.decompress(data)
+        label = f"{what}: {check[role].name if check else role}"
+        data = gunzip(data, label)
         if check is not None:
             got = hashlib.md5(data).hexdigest()
             if got != check[role].raw_md5:
-                raise DataError(f"{what}: {check[role].name} has md5 {got}, expected {check[role].raw_md5}.")
-        arrays[role] = parse_idx(data, f"{what}: {check[role].name if check else role}")
+                raise DataError(f"{label} has md5 {got}, expected {check[role].raw_md5}.")
+        arrays[role] = parse_idx(data, label)
     return _as_images(arrays, what)
 
 
@@ -85,7 +93,9 @@ def _as_images(arrays: dict, what: str):
     for split in ("train", "test"):
         x, y = arrays[f"{split}_images"], arrays[f"{split}_labels"]
         if x.ndim != 3 or y.ndim != 1 or len(x) != len(y):
-            raise DataError(f"{what}: {split} images have shape {x.shape} and labels {y.shape}; "
-                            f"expected (N, H, W) and (N,).")
+            raise DataError(
+                f"{what}: {split} images have shape {x.shape} and labels {y.shape}; "
+                f"expected (N, H, W) and (N,)."
+            )
         out += [np.ascontiguousarray(x.astype(np.uint8)[..., None]), y.astype(np.int64)]
     return tuple(out)

@@ -4,8 +4,8 @@ Layouts (detected in this order):
 
 * ``PetImages/Cat``, ``PetImages/Dog`` (Microsoft's Kaggle cats-and-dogs download): the folder holding
   ``PetImages``, or ``PetImages`` itself, is read as class subfolders.
-* split folders: ``train/`` (and optionally ``val/``, ``valid/``, ``validation/``, ``test/``), each in one of the
-  layouts below; the folders' own split is kept. Kaggle's unlabeled ``test1/`` is ignored.
+* split folders: ``train/`` (and optionally ``val/``, ``valid/``, ``validation/``, ``test/``), each in one of
+  the layouts below; the folders' own split is kept. Kaggle's unlabeled ``test1/`` is ignored.
 * class subfolders: one subfolder per class, class names sorted, images found at any depth inside.
 * Kaggle flat naming: ``cat.0.jpg``, ``dog.12.jpg``; the class is the name before the first dot.
 
@@ -19,12 +19,11 @@ from __future__ import annotations
 import hashlib
 import os
 import warnings
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from ..errors import DataError
-from ._cache import FORMAT, load_arrays, save_arrays
-from ._dataset import Arrays, DataWarning
+from ._cache import FORMAT, memo
+from ._dataset import Arrays
 
 IMAGE_EXTENSIONS = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff"})
 SPLIT_FOLDERS = {"train": "train", "val": "val", "valid": "val", "validation": "val", "test": "test"}
@@ -54,9 +53,9 @@ def _kaggle_class(p: Path) -> str | None:
 
 def _labeled_files(folder: Path) -> tuple[str, list[tuple[Path, str]]]:
     """(layout, [(file, class name)]) for a folder of class subfolders or of Kaggle-named files."""
-    classes = [d for d in _subdirs(folder) if _images_under(d)]
-    if classes:
-        return "class subfolders", [(p, d.name) for d in classes for p in _images_under(d)]
+    by_class = {d.name: _images_under(d) for d in _subdirs(folder)}
+    if any(by_class.values()):  # a subfolder without images is not a class
+        return "class subfolders", [(p, name) for name, files in by_class.items() for p in files]
     flat = sorted(p for p in folder.iterdir() if p.is_file() and _is_image(p))
     named = [(p, _kaggle_class(p)) for p in flat]
     if named and any(c is not None for _, c in named):
@@ -67,8 +66,11 @@ def _labeled_files(folder: Path) -> tuple[str, list[tuple[Path, str]]]:
 def scan(root: Path) -> tuple[str, dict[str, list[tuple[Path, str]]]]:
     """(layout description, {part: [(file, class name)]}) where part is ``pool`` or train/val/test."""
     if not root.is_dir():
-        raise DataError(f"the image folder {root} does not exist." if not root.exists()
-                        else f"{root} is a file, not a folder of images.")
+        raise DataError(
+            f"the image folder {root} does not exist."
+            if not root.exists()
+            else f"{root} is a file, not a folder of images."
+        )
     if (root / "PetImages").is_dir():
         root = root / "PetImages"
     subdirs = {d.name.lower(): d for d in _subdirs(root)}
@@ -94,13 +96,17 @@ def scan(root: Path) -> tuple[str, dict[str, list[tuple[Path, str]]]]:
     return kind, {"pool": files}
 
 
-def folder_key(root: Path, parts: dict[str, list[tuple[Path, str]]], size: tuple[int, int], channels: int) -> str:
+def folder_key(
+    root: Path, parts: dict[str, list[tuple[Path, str]]], size: tuple[int, int], channels: int
+) -> str:
     """A hash of every file's relative path, size and mtime, and of the decoded size."""
     digest = hashlib.sha256(f"specdsl-folder/{FORMAT}/{size[0]}x{size[1]}x{channels}\n".encode())
     for part in sorted(parts):
         for path, label in sorted(parts[part]):
             st = path.stat()
-            digest.update(f"{part}\t{label}\t{path.relative_to(root)}\t{st.st_size}\t{st.st_mtime_ns}\n".encode())
+            digest.update(
+                f"{part}\t{label}\t{path.relative_to(root)}\t{st.st_size}\t{st.st_mtime_ns}\n".encode()
+            )
     return digest.hexdigest()[:40]
 
 
@@ -112,12 +118,10 @@ def _decode(path: Path, size: tuple[int, int], mode: str):
     decoded += 1
     h, w = size
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # PIL warns about odd EXIF data in photos it decodes fine
-            with Image.open(path) as img:
-                img.draft(None, (w, h))  # JPEG: let libjpeg scale down while decoding
-                img = img.convert(mode).resize((w, h), Image.Resampling.BILINEAR)
-                return np.asarray(img, dtype=np.uint8).reshape(h, w, len(mode))
+        with Image.open(path) as img:
+            img.draft(None, (w, h))  # JPEG: let libjpeg scale down while decoding
+            img = img.convert(mode).resize((w, h), Image.Resampling.BILINEAR)
+            return np.asarray(img, dtype=np.uint8).reshape(h, w, len(mode))
     except (OSError, ValueError, SyntaxError, Image.DecompressionBombError):
         return None
 
@@ -128,25 +132,28 @@ def load_folder(root: Path, *, size: tuple[int, int] | None, channels: int | Non
     channels = channels or 3
     layout, parts = scan(root)
     cache_file = cache_dir / "folders" / f"{folder_key(root, parts, size, channels)}.npz"
-    arrays = load_arrays(cache_file)
-    if arrays is None:
-        arrays = _decode_parts(root, layout, parts, size, channels)
-        save_arrays(cache_file, arrays)
-        arrays.cache_file = cache_file
+    arrays = memo(cache_file, lambda: _decode_parts(root, layout, parts, size, channels))
     if arrays.skipped:
-        warnings.warn(f"{root}: skipped {arrays.skipped} image file{'s' if arrays.skipped != 1 else ''} "
-                      "that could not be decoded.", DataWarning, stacklevel=4)
+        arrays.notes.append(
+            f"{root}: skipped {arrays.skipped} image file{'s' if arrays.skipped != 1 else ''} "
+            "that could not be decoded."
+        )
     return arrays
 
 
 def _decode_parts(root, layout, parts, size, channels) -> Arrays:
+    from concurrent.futures import ThreadPoolExecutor
+
     import numpy as np
 
     class_names = sorted({label for files in parts.values() for _, label in files})
     index = {name: i for i, name in enumerate(class_names)}
     mode = "L" if channels == 1 else "RGB"
     kw, skipped = {}, 0
-    with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
+    # PIL warns about odd EXIF data and palettes in photos it decodes fine. The filter is set here, once, in
+    # the calling thread: catch_warnings() inside the workers would race on the global filter list.
+    with warnings.catch_warnings(), ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
+        warnings.filterwarnings("ignore", module=r"PIL\.")
         for part, files in parts.items():
             images = list(pool.map(lambda f: _decode(f[0], size, mode), files))
             ok = [i for i, im in enumerate(images) if im is not None]

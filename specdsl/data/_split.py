@@ -26,8 +26,8 @@ def stratified_split(y, val: float, test: float, rng):
         n_test = round_half_up(len(idx) * test)
         n_val = min(round_half_up(len(idx) * val), len(idx) - n_test)
         parts[2].append(idx[:n_test])
-        parts[1].append(idx[n_test:n_test + n_val])
-        parts[0].append(idx[n_test + n_val:])
+        parts[1].append(idx[n_test : n_test + n_val])
+        parts[0].append(idx[n_test + n_val :])
     return tuple(rng.permutation(np.concatenate(p)) if p else np.zeros(0, np.int64) for p in parts)
 
 

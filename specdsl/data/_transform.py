@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import os
-from concurrent.futures import ThreadPoolExecutor
+
+_BATCH = 2048
 
 
 def to_channels(x, channels: int):
@@ -23,22 +24,44 @@ def to_channels(x, channels: int):
 
 
 def resize(x, size: tuple[int, int]):
-    """Resize NHWC uint8 images to ``size`` = (height, width) with PIL's bilinear filter."""
+    """Resize NHWC uint8 images (1 or 3 channels) to ``size`` = (height, width) as PIL's bilinear filter does.
+
+    PIL resamples separably, rows then columns, through an 8-bit intermediate. So a batch can be resized
+    as one tall image (width pass: filters never cross rows) and then as one wide image (height pass:
+    filters never cross columns), giving exactly what ``Image.resize`` gives image by image, far faster.
+    """
+    from concurrent.futures import ThreadPoolExecutor
+
     import numpy as np
-    from PIL import Image
 
     h, w = size
-    n, _, _, c = x.shape
-    if x.shape[1:3] == (h, w):
+    n, h0, w0, c = x.shape
+    if (h0, w0) == (h, w):
         return x
     out = np.empty((n, h, w, c), dtype=np.uint8)
 
     def work(lo: int) -> None:
-        for i in range(lo, min(lo + 1024, n)):
-            img = Image.fromarray(x[i, ..., 0] if c == 1 else x[i])
-            out[i] = np.asarray(img.resize((w, h), Image.Resampling.BILINEAR)).reshape(h, w, c)
+        b = x[lo : lo + _BATCH]
+        k = len(b)
+        t = _pil_resize(b.reshape(k * h0, w0, c), (k * h0, w))  # width pass on the images stacked vertically
+        t = t.reshape(k, h0, w, c).transpose(1, 0, 2, 3).reshape(h0, k * w, c)
+        t = _pil_resize(t, (h, k * w))  # height pass on the images side by side
+        out[lo : lo + k] = t.reshape(h, k, w, c).transpose(1, 0, 2, 3)
 
-    # PIL releases the GIL while resizing, so threads share the work across cores.
+    # PIL releases the GIL while resampling, so threads share the work across cores.
     with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
-        list(pool.map(work, range(0, n, 1024)))
+        list(pool.map(work, range(0, n, _BATCH)))
     return out
+
+
+def _pil_resize(a, size: tuple[int, int]):
+    """One HWC uint8 array resized to ``size`` = (rows, cols) with PIL's bilinear filter."""
+    import numpy as np
+    from PIL import Image
+
+    rows, cols = size
+    if a.shape[:2] == (rows, cols):
+        return a
+    c = a.shape[2]
+    img = Image.fromarray(np.ascontiguousarray(a[..., 0] if c == 1 else a))
+    return np.asarray(img.resize((cols, rows), Image.Resampling.BILINEAR)).reshape(rows, cols, c)

@@ -1,0 +1,37 @@
+"""Datasets as in-memory numpy arrays, for the training loops (torch and Keras) and the search.
+
+Everything here is framework-free: images are ``uint8`` arrays of shape ``(N, H, W, C)`` (channels last),
+labels ``int64`` class indices. Decoded arrays are cached under ``$SPECDSL_CACHE`` (default
+``~/.cache/specdsl``), so that loading the same data again, as every search trial does, takes milliseconds.
+
+>>> from specdsl.data import load_dataset
+>>> ds = load_dataset("digits", seed=0)
+>>> ds.summary()
+'digits: train 1,259 / val 269 / test 269, 8x8x1 uint8, 10 classes (0 .. 9)'
+
+Registered datasets: ``digits``, ``mnist_5k``, ``mnist``, ``fashion_mnist``, ``cifar10``, ``catsdogs``,
+``folder``; add one with :func:`register_dataset`.
+"""
+
+from . import _sources  # noqa: F401  (registers the built-in datasets)
+from ._cache import CACHE_ENV, cache_root
+from ._dataset import Arrays, Dataset, DatasetInfo, DataWarning
+from ._download import MIRROR_ENV
+from ._load import list_datasets, load_dataset
+from ._registry import DATASETS, DatasetSource, LoadRequest, register_dataset
+
+__all__ = [
+    "Dataset",
+    "DatasetInfo",
+    "DataWarning",
+    "load_dataset",
+    "list_datasets",
+    "DATASETS",
+    "register_dataset",
+    "DatasetSource",
+    "LoadRequest",
+    "Arrays",
+    "cache_root",
+    "CACHE_ENV",
+    "MIRROR_ENV",
+]
