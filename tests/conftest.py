@@ -9,18 +9,12 @@ from pathlib import Path
 import pytest
 
 TESTS = Path(__file__).resolve().parent
-ROOT = TESTS.parent
-EXAMPLES = ROOT / "examples"
-SEARCH_SPACES = ROOT / "search_spaces"
-
 if str(TESTS) not in sys.path:
     sys.path.insert(0, str(TESTS))
 
+from support import EXAMPLES  # noqa: E402
+
 os.environ.setdefault("KERAS_BACKEND", "torch")
-
-
-def example_files() -> list[Path]:
-    return sorted(EXAMPLES.glob("*.yaml"))
 
 
 @pytest.fixture

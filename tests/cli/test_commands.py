@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import EXAMPLES, example_files
+from support import EXAMPLES, example_files
 from typer.testing import CliRunner
 
 import specdsl

@@ -2,7 +2,7 @@
 npm, and helpers that write real image and IDX files.
 
 Each test module star-imports this file. It is not a conftest.py because other test folders import
-`tests/conftest.py` by its module name (`from conftest import ...`), which a second conftest.py would shadow.
+`tests/conftest.py` by its module name (`from support import ...`), which a second conftest.py would shadow.
 """
 
 from __future__ import annotations

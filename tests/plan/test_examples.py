@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from conftest import example_files
+from support import example_files
 
 import specdsl
 

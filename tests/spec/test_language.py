@@ -6,7 +6,7 @@ import json
 
 import pytest
 import yaml
-from conftest import EXAMPLES
+from support import EXAMPLES
 
 import specdsl
 from specdsl import SearchError, ShapeError, SpecError
