@@ -118,8 +118,9 @@ def build(plan: Plan, **options: Any) -> keras.Model:
 
 def _verify(plan: Plan, model: keras.Model) -> None:
     """The model must be the plan: each node's output shape and parameter counts. A mismatch is a bug here."""
+    layers = {layer.name: layer for layer in model.layers}  # get_layer() walks the list on every call
     for node in plan.layers:
-        layer = model.get_layer(node.name)
+        layer = layers[node.name]
         shape = tuple(layer.output.shape[1:])
         trainable = sum(_size(w) for w in layer.trainable_weights)
         non_trainable = sum(_size(w) for w in layer.non_trainable_weights)
