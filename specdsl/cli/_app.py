@@ -207,7 +207,7 @@ def search(
     tracking_uri: Optional[str] = typer.Option(None, "--tracking-uri"),
     experiment: Optional[str] = typer.Option(None, "--experiment"),
     epochs: Optional[int] = typer.Option(None, "--epochs", "-e", min=1, help="Override train.epochs for every trial."),
-    limit: Optional[int] = typer.Option(None, "--limit", min=1, help="Use at most this many training examples."),
+    limit: Optional[int] = typer.Option(None, "--limit", min=1, help="Use at most this many examples per split."),
     seed: Optional[int] = typer.Option(None, "--seed"),
 ) -> None:
     """Search architectures and hyperparameters with Optuna; every trial is a nested MLflow run."""

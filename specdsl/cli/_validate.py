@@ -2,30 +2,15 @@
 
 from __future__ import annotations
 
-from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from ..errors import SearchError, SpecdslError
 from ..plan import Plan, PlanWarning, plan
-from ..spec import RandomSampler, is_distribution
+from ..spec import is_distribution
 from ..spec._document import from_tree
 from ..spec._yaml import load_file
-
-
-@dataclass
-class SpaceReport:
-    """What sampling a search space found: how many architectures plan, and why the others do not."""
-
-    samples: int
-    invalid: int
-    reasons: Counter = field(default_factory=Counter)
-    first_error: SpecdslError | None = None
-
-    @property
-    def all_invalid(self) -> bool:
-        return self.invalid == self.samples
 
 
 @dataclass
@@ -34,7 +19,7 @@ class Result:
     plan: Plan | None = None
     error: SpecdslError | None = None
     warnings: list[PlanWarning] = field(default_factory=list)
-    space: SpaceReport | None = None
+    space: Any = None  # specdsl.search.SpaceReport
 
     @property
     def ok(self) -> bool:
@@ -99,37 +84,16 @@ def has_distributions(node: Any) -> bool:
     return False
 
 
-def check_space(raw: Any, file: str, samples: int, seed: int = 0) -> tuple[Plan, SpaceReport]:
-    """Plan ``samples`` random draws of a search space. Form errors in distributions raise at once (they are
-    the same in every draw); shape errors are counted by reason. Returns the first valid plan and the report."""
-    report = SpaceReport(samples=samples, invalid=0)
-    first_plan = None
-    sampler = RandomSampler(seed)
-    for _ in range(samples):
-        try:
-            p = plan(from_tree(raw, file, sampler=sampler))
-        except SearchError:
-            raise  # a malformed distribution is wrong in every draw
-        except SpecdslError as e:
-            report.invalid += 1
-            report.reasons[_reason(e)] += 1
-            report.first_error = report.first_error or e
-            continue
-        first_plan = first_plan or p
-    return first_plan, report
-
-
-def _reason(e: SpecdslError) -> str:
-    where = f"{e.loc.file}:{e.loc.line}" if e.loc and e.loc.line else ""
-    return f"{where} {e.path or ''}: {e.message}".strip()
-
-
 def validate_file(path: Path, samples: int = 200) -> Result:
+    """Check one file: a model spec is planned (and its train/data sections checked against the model); a search
+    space has every distribution checked and ``samples`` random architectures planned."""
     try:
         raw = load_file(path)
         if isinstance(raw, dict) and (has_distributions(raw) or "search" in raw):
-            first, report = check_space(raw, str(path), samples)
-            if first is None:
+            from ..search._space import check_space
+
+            report = check_space(path, samples=samples)
+            if report.all_invalid:
                 e = report.first_error
                 raise SearchError(
                     f"every one of {samples} sampled architectures is invalid; the most common reason: "
@@ -137,8 +101,13 @@ def validate_file(path: Path, samples: int = 200) -> Result:
                     loc=e.loc if e else None,
                     hint="Narrow the distributions (fewer pooling stages, larger input) so some choices plan.",
                 )
-            return Result(path, plan=first, warnings=[], space=report)
-        p = plan(from_tree(raw, str(path)))
+            return Result(path, plan=report.first_plan, space=report)
+        spec = from_tree(raw, str(path))
+        p = plan(spec)
+        if spec.train is not None or spec.data is not None:
+            from ..train._compat import check_compatible
+
+            check_compatible(p, spec.train, spec.data)
         return Result(path, plan=p, warnings=list(p.warnings))
     except SpecdslError as e:
         return Result(path, error=e)

@@ -1,0 +1,307 @@
+"""MLflow for a study: one parent run per study, one nested run per trial, through ``MlflowClient``.
+
+Calls are few and batched: a trial's run is ``create_run`` (with its tags), one ``log_batch`` for its parameters,
+one ``log_batch`` per epoch for the metrics, two small text artifacts and ``set_terminated``. Runs are found again by
+their tags (``specdsl.study``, ``specdsl.trial``), so a run left RUNNING by a killed worker is closed FAILED when the
+study resumes.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import time
+from collections.abc import Iterable
+from typing import Any
+
+STUDY_TAG = "specdsl.study"
+TRIAL_TAG = "specdsl.trial"
+ROLE_TAG = "specdsl.role"
+STATE_TAG = "specdsl.state"
+REASON_TAG = "specdsl.reason"
+PARENT_TAG = "mlflow.parentRunId"
+RUN_ATTR = "specdsl.mlflow_run_id"  # Optuna user attribute holding a trial's run id
+PARENT_ATTR = "specdsl.mlflow_parent_run_id"  # Optuna study user attribute
+
+# Optuna state -> MLflow run status
+STATUS = {"COMPLETE": "FINISHED", "PRUNED": "KILLED", "FAIL": "FAILED"}
+
+
+def resolve_tracking_uri(uri: str | None) -> str:
+    """The tracking URI to use: the one given, else MLflow's own default (``sqlite:///mlflow.db`` in the working
+    folder, so that ``mlflow ui`` there shows the runs), made absolute so worker processes agree on it."""
+    import mlflow
+
+    if uri is None:
+        uri = mlflow.get_tracking_uri()
+    if uri.startswith("sqlite:///") and not uri.startswith("sqlite:////"):
+        uri = "sqlite:///" + os.path.abspath(uri[len("sqlite:///"):])
+    return uri
+
+
+def _now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+def _finite(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+class Tracker:
+    """The MLflow side of one study (in one process)."""
+
+    def __init__(self, tracking_uri: str, experiment: str, study_name: str):
+        from mlflow import MlflowClient
+
+        self.uri = tracking_uri
+        self.client = MlflowClient(tracking_uri)
+        self.experiment_name = experiment
+        self.study_name = study_name
+        self.experiment_id: str | None = None
+        self.parent_id: str | None = None
+
+    # -- study level
+
+    def ensure_experiment(self) -> str:
+        from mlflow.exceptions import MlflowException
+
+        exp = self.client.get_experiment_by_name(self.experiment_name)
+        if exp is None:
+            try:
+                self.experiment_id = self.client.create_experiment(self.experiment_name)
+            except MlflowException:  # another worker created it meanwhile
+                exp = self.client.get_experiment_by_name(self.experiment_name)
+                self.experiment_id = exp.experiment_id
+        else:
+            if exp.lifecycle_stage == "deleted":
+                self.client.restore_experiment(exp.experiment_id)
+            self.experiment_id = exp.experiment_id
+        return self.experiment_id
+
+    def ensure_parent(self, known_id: str | None, params: dict[str, Any], tags: dict[str, str]) -> tuple[str, bool]:
+        """The study's parent run: ``known_id`` if it still exists, else a new one. Returns (run id, created)."""
+        from mlflow.entities import Param, RunTag
+        from mlflow.exceptions import MlflowException
+
+        if known_id:
+            try:
+                run = self.client.get_run(known_id)
+                if run.info.lifecycle_stage != "deleted":
+                    self.parent_id = known_id
+                    if run.info.status != "RUNNING":
+                        self.client.update_run(known_id, status="RUNNING")
+                    self.client.log_batch(known_id, tags=[RunTag(k, str(v)) for k, v in tags.items()])
+                    return known_id, False
+            except MlflowException:
+                pass
+        run = self.client.create_run(
+            self.experiment_id,
+            run_name=self.study_name,
+            tags={STUDY_TAG: self.study_name, ROLE_TAG: "study", **{k: str(v) for k, v in tags.items()}},
+        )
+        self.parent_id = run.info.run_id
+        self.client.log_batch(self.parent_id, params=[Param(k, _param_text(v)) for k, v in params.items()])
+        return self.parent_id, True
+
+    def log_space(self, path: str) -> None:
+        self.client.log_artifact(self.parent_id, path)
+
+    def finish_parent(self, status: str, metrics: dict[str, float], tags: dict[str, str], texts: dict[str, str],
+                      files: Iterable[str] = ()) -> None:
+        from mlflow.entities import Metric, RunTag
+
+        ts = _now_ms()
+        self.client.log_batch(
+            self.parent_id,
+            metrics=[Metric(k, float(v), ts, 0) for k, v in metrics.items() if _finite(v)],
+            tags=[RunTag(k, str(v)) for k, v in tags.items()],
+        )
+        for name, text in texts.items():
+            self.client.log_text(self.parent_id, text, name)
+        for path in files:
+            self.client.log_artifact(self.parent_id, path, "plots")
+        self.client.set_terminated(self.parent_id, status)
+
+    # -- trial level
+
+    def start_trial(self, number: int, params: dict[str, Any], tags: dict[str, str] | None = None) -> str:
+        """A nested run for trial ``number``, with its parameters (2 calls)."""
+        from mlflow.entities import Param
+
+        run = self.client.create_run(
+            self.experiment_id,
+            run_name=f"{self.study_name}-{number}",
+            tags={
+                PARENT_TAG: self.parent_id,
+                STUDY_TAG: self.study_name,
+                TRIAL_TAG: str(number),
+                ROLE_TAG: "trial",
+                **(tags or {}),
+            },
+        )
+        run_id = run.info.run_id
+        if params:
+            self.client.log_batch(run_id, params=[Param(k, _param_text(v)) for k, v in params.items()])
+        return run_id
+
+    def rejected_trial(self, number: int, params: dict[str, Any], reason: str, metrics: dict[str, float]) -> str:
+        """A closed nested run for an invalid sample (3 calls: no artifacts, nothing was built)."""
+        from mlflow.entities import Metric, Param
+
+        run = self.client.create_run(
+            self.experiment_id,
+            run_name=f"{self.study_name}-{number}",
+            tags={
+                PARENT_TAG: self.parent_id, STUDY_TAG: self.study_name, TRIAL_TAG: str(number), ROLE_TAG: "trial",
+                STATE_TAG: "PRUNED", REASON_TAG: f"invalid: {reason}"[:5000], "specdsl.rejected": "true",
+            },
+        )
+        run_id = run.info.run_id
+        ts = _now_ms()
+        self.client.log_batch(
+            run_id,
+            params=[Param(k, _param_text(v)) for k, v in params.items()],
+            metrics=[Metric(k, float(v), ts, 0) for k, v in metrics.items() if _finite(v)],
+        )
+        self.client.set_terminated(run_id, STATUS["PRUNED"])
+        return run_id
+
+    def log_texts(self, run_id: str, texts: dict[str, str]) -> None:
+        """Small text artifacts, in one call."""
+        import tempfile
+
+        with tempfile.TemporaryDirectory() as tmp:
+            for name, text in texts.items():
+                with open(os.path.join(tmp, name), "w", encoding="utf-8") as f:
+                    f.write(text)
+            self.client.log_artifacts(run_id, tmp)
+
+    def finish_trial(self, run_id: str, state: str, *, reason: str | None = None, metrics: dict[str, Any] | None = None,
+                     tags: dict[str, str] | None = None, buffer: EpochBuffer | None = None) -> None:
+        """Final metrics, the buffered epoch metrics, the state and reason in one batch; then the run's status."""
+        from mlflow.entities import Metric, RunTag
+
+        ts = _now_ms()
+        all_tags = {STATE_TAG: state, **(tags or {})}
+        if reason:
+            all_tags[REASON_TAG] = reason[:5000]
+        batch = buffer.take() if buffer is not None else []
+        batch += [Metric(k, float(v), ts, 0) for k, v in (metrics or {}).items() if _finite(v)]
+        for i in range(0, max(len(batch), 1), 1000):  # MLflow takes at most 1000 metrics per batch
+            self.client.log_batch(run_id, metrics=batch[i:i + 1000],
+                                  tags=[RunTag(k, str(v)) for k, v in all_tags.items()] if i == 0 else [])
+        self.client.set_terminated(run_id, STATUS.get(state, "FAILED"))
+
+    # -- reconciliation after a crash
+
+    def trial_runs(self) -> dict[int, list[Any]]:
+        """Every nested run of this study, by trial number."""
+        runs: dict[int, list[Any]] = {}
+        token = None
+        while True:
+            page = self.client.search_runs(
+                [self.experiment_id],
+                filter_string=f"tags.`{STUDY_TAG}` = '{_quote(self.study_name)}' and tags.`{ROLE_TAG}` = 'trial'",
+                max_results=1000,
+                page_token=token,
+            )
+            for run in page:
+                runs.setdefault(int(run.data.tags[TRIAL_TAG]), []).append(run)
+            token = page.token
+            if not token:
+                return runs
+
+    def reconcile(self, trials: list[Any]) -> int:
+        """Make MLflow agree with Optuna for finished trials: a run still RUNNING is closed with the trial's state
+        and reason, and a finished trial with no run (its worker died before creating it) gets a closed one.
+        Returns how many runs were closed or created."""
+        runs = self.trial_runs()
+        fixed = 0
+        for t in trials:
+            if t.state.name not in STATUS:
+                continue
+            reason = t.user_attrs.get("specdsl.reason") or "its worker stopped (killed or interrupted) while it ran"
+            mine = runs.get(t.number, [])
+            if not mine:
+                run_id = self.start_trial(t.number, {k: v for k, v in t.params.items()})
+                self.finish_trial(run_id, t.state.name, reason=reason)
+                fixed += 1
+                continue
+            for run in mine:
+                if run.info.status == "RUNNING":
+                    self.finish_trial(run.info.run_id, t.state.name, reason=reason)
+                    fixed += 1
+        return fixed
+
+
+class EpochBuffer:
+    """Per-epoch metrics of one run, sent in batches: at most one call every ``every`` seconds, and the rest with
+    the run's final batch (one call per epoch would cost a few % of a short epoch)."""
+
+    def __init__(self, client: Any, run_id: str, every: float = 10.0):
+        self.client = client
+        self.run_id = run_id
+        self.every = every
+        self.pending: list[Any] = []
+        self.last = time.monotonic()
+
+    def add(self, step: int, logs: dict[str, Any]) -> None:
+        from mlflow.entities import Metric
+
+        ts = _now_ms()
+        self.pending += [Metric(str(k), float(v), ts, step) for k, v in logs.items() if _finite(v)]
+        if time.monotonic() - self.last >= self.every:
+            self.flush()
+
+    def flush(self) -> None:
+        batch = self.take()
+        for i in range(0, len(batch), 1000):
+            self.client.log_batch(self.run_id, metrics=batch[i:i + 1000])
+
+    def take(self) -> list[Any]:
+        batch, self.pending = self.pending, []
+        self.last = time.monotonic()
+        return batch
+
+
+def _param_text(value: Any) -> str:
+    text = value if isinstance(value, str) else json.dumps(value) if isinstance(value, (list, dict)) else str(value)
+    return text[:6000]
+
+
+def _quote(text: str) -> str:
+    return text.replace("'", "\\'")
+
+
+def plot_files(study: Any, folder: str, multi: bool) -> tuple[list[str], str | None]:
+    """Optuna's plots of the study as standalone HTML files; (files, note when some could not be drawn)."""
+    import importlib.util
+
+    if importlib.util.find_spec("plotly") is None:
+        return [], "plots skipped: optuna.visualization needs plotly (pip install plotly)"
+    import warnings
+
+    import optuna.visualization as vis
+
+    plots = {
+        "optimization_history": lambda: vis.plot_optimization_history(study, target=(lambda t: t.values[0]) if multi else None,
+                                                                       target_name="objective 0" if multi else "Objective Value"),
+        "param_importances": lambda: vis.plot_param_importances(study, target=(lambda t: t.values[0]) if multi else None),
+        "parallel_coordinate": lambda: vis.plot_parallel_coordinate(study, target=(lambda t: t.values[0]) if multi else None),
+    }
+    if multi:
+        plots["pareto_front"] = lambda: vis.plot_pareto_front(study)
+    files, skipped = [], []
+    for name, make in plots.items():
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                fig = make()
+            path = os.path.join(folder, f"{name}.html")
+            fig.write_html(path, include_plotlyjs="cdn")
+            files.append(path)
+        except Exception as e:  # too few trials for importances, no parameters, ...
+            skipped.append(f"{name} ({type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''})")
+    note = f"plots skipped: {'; '.join(skipped)}" if skipped else None
+    return files, note

@@ -1,0 +1,267 @@
+"""Studies on real SQLite, real MLflow and the real training loop, on tiny models of the `digits` dataset (8x8)."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import pytest
+from search_helpers import mlflow_runs, optuna_trials
+
+pytest.importorskip("optuna")
+pytest.importorskip("mlflow")
+pytest.importorskip("torch")
+
+import specdsl
+from specdsl.errors import SearchError
+from specdsl.search import run_search
+from specdsl.search._cli import run_best_command, run_search_command
+
+# 1-5 valid 3x3 convolutions on an 8x8 image: 4 and 5 of them leave nothing (8 -> 6 -> 4 -> 2 -> 0).
+DEEP = """
+input: [8, 8, 1]
+layers:
+  - repeat: {int: [1, 5], name: convs}
+    layers:
+      - conv2d: {filters: {choice: [4, 8], name: filters}, kernel: 3, activation: relu}
+  - flatten
+  - dense: {units: 10, activation: softmax}
+data: {dataset: digits}
+train: {optimizer: {name: adam, lr: 0.01}, epochs: 1, batch_size: 128}
+search: {sampler: random, pruner: none, seed: 5}
+"""
+
+# A choice between two whole layers, each with a parameter of its own.
+BRANCHES = """
+input: [8, 8, 1]
+params:
+  units: {choice: [8, 16]}
+layers:
+  - name: block
+    choice:
+      - conv2d: {filters: {choice: [4, 6], name: a_filters}, kernel: 3, activation: relu}
+      - conv2d: {filters: {int: [2, 5]}, kernel: 2, strides: {choice: [1, 2]}, activation: relu}
+  - flatten
+  - dense: {units: $units, activation: relu}
+  - dropout: {float: [0.0, 0.5], step: 0.25}
+  - dense: {units: 10, activation: softmax}
+data: {dataset: digits}
+train: {optimizer: {name: adam, lr: {float: [0.001, 0.01], log: true, name: lr}}, epochs: 1, batch_size: 128}
+search: {sampler: tpe, startup_trials: 2, seed: 0}
+"""
+
+
+def console() -> tuple:
+    from rich.console import Console
+
+    buf = io.StringIO()
+    return Console(file=buf, width=250, force_terminal=False), buf
+
+
+@pytest.fixture
+def search(stores, request):
+    """run_search on the session's stores, one study per test (named after it)."""
+
+    def run(path: Path, **kwargs):
+        kwargs.setdefault("study_name", request.node.name.replace("[", "-").replace("]", ""))
+        kwargs.setdefault("plots", False)
+        out, buf = console()
+        result = run_search(path, storage=stores["storage"], tracking_uri=stores["tracking_uri"], console=out, **kwargs)
+        result.output = buf.getvalue()
+        return result
+
+    return run
+
+
+def test_names_are_the_same_in_optuna_and_mlflow_and_unchosen_branches_are_never_drawn(search, space, stores):
+    result = search(space("branches", BRANCHES), trials=6)
+    trials = optuna_trials(stores["storage"], result.study_name)
+    runs = mlflow_runs(stores["tracking_uri"], result.study_name)
+    assert len(trials) == len(runs["trial"]) == 6
+    for t, run in zip(trials, runs["trial"]):
+        assert run.data.tags["specdsl.trial"] == str(t.number)
+        assert run.data.params == {k: str(v) for k, v in t.params.items()}
+        common = {"params.units", "block", "layers.3.dropout", "lr"}
+        if t.params["block"] == 0:
+            assert set(t.params) == common | {"a_filters"}
+        else:
+            assert set(t.params) == common | {"layers.0.1.conv2d.filters", "layers.0.1.conv2d.strides"}
+    assert {t.params["block"] for t in trials} == {0, 1}
+    assert all(t.params["layers.3.dropout"] in (0.0, 0.25, 0.5) for t in trials)
+
+
+def test_invalid_samples_are_pruned_in_milliseconds_with_their_reason(search, space, stores, monkeypatch):
+    import specdsl.train
+
+    calls = []
+    real_fit = specdsl.train.fit
+
+    def spy(plan, **kwargs):
+        calls.append(plan.params)
+        return real_fit(plan, **kwargs)
+
+    monkeypatch.setattr(specdsl.train, "fit", spy)
+    path = space("deep", DEEP)
+    result = search(path, trials=4)
+    trials = optuna_trials(stores["storage"], result.study_name)
+    rejected = [t for t in trials if t.user_attrs.get("specdsl.rejected")]
+    trained = [t for t in trials if not t.user_attrs.get("specdsl.rejected")]
+    assert (result.trials, result.complete, result.invalid) == (4, 4, len(rejected))
+    assert len(rejected) >= 1 and len(calls) == len(trained) == 4
+    runs = {int(r.data.tags["specdsl.trial"]): r for r in mlflow_runs(stores["tracking_uri"], result.study_name)["trial"]}
+    for t in rejected:
+        assert t.state.name == "PRUNED" and t.params["convs"] in (4, 5)
+        lost = {4: "layers[0].repeat[3].layers[0] (conv2d): kernel 3x3 does not fit its 2x2x{f} input",
+                5: "layers[0].repeat[3].layers[0] (conv2d): kernel 3x3 does not fit its 2x2x{f} input"}
+        reason = t.user_attrs["specdsl.reason"]
+        assert reason.startswith(f"{path}:6:9: " + lost[t.params["convs"]].format(f=t.params["filters"]))
+        run = runs[t.number]
+        assert (run.info.status, run.data.tags["specdsl.state"]) == ("KILLED", "PRUNED")
+        assert run.data.tags["specdsl.reason"] == f"invalid: {reason}"
+        assert run.data.params == {"convs": str(t.params["convs"]), "filters": str(t.params["filters"])}
+        assert run.data.metrics["overhead.spec_plan_ms"] < 50  # expand + plan; no framework touched
+    for t in trained:
+        assert t.state.name == "COMPLETE" and t.params["convs"] <= 3
+    assert f"{len(rejected)} invalid samples rejected before training" in result.output
+
+
+def test_a_constraint_rejects_before_training(search, space, stores):
+    path = space("constrained", DEEP.replace("search: {", "search: {constraints: {max_params: 2000}, "))
+    result = search(path, trials=2)
+    trials = optuna_trials(stores["storage"], result.study_name)
+    for t in trials:
+        if t.user_attrs.get("specdsl.rejected"):
+            reason = t.user_attrs["specdsl.reason"]
+            assert reason.startswith("constraint max_params: the model has ") or "does not fit" in reason
+        else:
+            assert t.user_attrs["specdsl.result"]["params"] <= 2000
+    assert any(t.user_attrs.get("specdsl.reason", "").startswith("constraint max_params") for t in trials)
+
+
+NAN = """
+input: [8, 8, 1]
+blocks:
+  scale:
+    layers:
+      name: blowup
+      choice:
+        - [{rescaling: 1.0}]
+        - [{rescaling: 1.0e38}, {rescaling: 1.0e38}, {rescaling: 0.0}]   # inf * 0: NaN
+layers:
+  - scale
+  - conv2d: {filters: {choice: [4, 8], name: filters}, kernel: 3, activation: relu}
+  - flatten
+  - dense: {units: 10, activation: softmax}
+data: {dataset: digits}
+train: {optimizer: {name: adam, lr: 0.01}, epochs: 1, batch_size: 128}
+search: {sampler: grid, pruner: none, seed: 0}
+"""
+
+
+def test_a_raising_trial_and_a_nan_trial_fail_with_their_reasons_and_the_study_goes_on(search, space, stores,
+                                                                                          monkeypatch):
+    import specdsl.train
+
+    real_fit = specdsl.train.fit
+
+    def flaky(plan, **kwargs):
+        if len(plan.layers) == 4 and plan.layers[1].layer.filters == 8:  # blowup option 0, 8 filters
+            raise RuntimeError("CUDA is on fire")
+        return real_fit(plan, **kwargs)
+
+    monkeypatch.setattr(specdsl.train, "fit", flaky)
+    result = search(space("nan", NAN), trials=4)  # the grid: blowup x filters, each once
+    trials = optuna_trials(stores["storage"], result.study_name)
+    got = {(t.params["blowup"], t.params["filters"]): (t.state.name, t.user_attrs.get("specdsl.reason")) for t in trials}
+    nan_reason = ("NonFiniteLoss: the training loss became NaN in epoch 1/1, batch 1/10 at learning rate 0.01. "
+                  "Lower `train.optimizer.lr` (or add warmup: `train.schedule.warmup_epochs`), add batchnorm, or check "
+                  "the data for NaN or unscaled values (`data.normalize`).")
+    assert got == {
+        (0, 4): ("COMPLETE", None),
+        (0, 8): ("FAIL", "RuntimeError: CUDA is on fire"),
+        (1, 4): ("FAIL", nan_reason),
+        (1, 8): ("FAIL", nan_reason),
+    }
+    assert (result.complete, result.failed, result.trials) == (1, 3, 4)
+    runs = mlflow_runs(stores["tracking_uri"], result.study_name)["trial"]
+    by_number = {t.number: t for t in trials}
+    for run in runs:
+        t = by_number[int(run.data.tags["specdsl.trial"])]
+        expected = {"COMPLETE": "FINISHED", "FAIL": "FAILED"}[t.state.name]
+        assert (run.info.status, run.data.tags["specdsl.state"]) == (expected, t.state.name)
+        assert run.data.tags.get("specdsl.reason") == t.user_attrs.get("specdsl.reason")
+
+
+def test_best_freezes_a_spec_that_replans_to_the_same_model(search, space, stores, tmp_path):
+    path = space("branches", BRANCHES)
+    result = search(path, trials=3)
+    out = tmp_path / "best.yaml"
+    assert run_best_command(result.study_name, storage=stores["storage"], output=out) == 0
+    text = out.read_text()
+    assert "distribution" not in text and "choice" not in text and "search:" not in text
+    frozen = specdsl.check(out)
+    trials = {t.number: t for t in optuna_trials(stores["storage"], result.study_name)}
+    best = trials[result.best_number]
+    assert frozen.params == best.user_attrs["specdsl.result"]["params"]
+    assert frozen.name == f"{result.study_name}_trial_{result.best_number}"
+    assert text.splitlines()[0] == (f"# Trial {result.best_number} of study {result.study_name}: "
+                                    f"val_accuracy {result.best_value:.4g}")
+    # --trial N, to the console
+    other = next(n for n in trials if n != result.best_number)
+    out2, buf = console()
+    assert run_best_command(result.study_name, storage=stores["storage"], trial=other, console=out2) == 0
+    assert specdsl.check(buf.getvalue()).params == trials[other].user_attrs["specdsl.result"]["params"]
+
+
+def test_best_names_the_studies_when_one_is_missing(stores, search, space):
+    search(space("branches", BRANCHES), trials=1, study_name="alpha-study")
+    with pytest.raises(SearchError, match="no study `alpha-studdy` in .*; did you mean `alpha-study`?"):
+        run_best_command("alpha-studdy", storage=stores["storage"])
+
+
+def test_several_objectives_give_a_pareto_front_and_no_pruning(search, space, stores):
+    pytest.importorskip("plotly")
+    text = BRANCHES.replace(
+        "search: {sampler: tpe, startup_trials: 2, seed: 0}",
+        "search: {objectives: [{metric: val_accuracy, direction: maximize}, {metric: params, direction: minimize}],"
+        " sampler: nsga2, pruner: median, seed: 0}",
+    )
+    result = search(space("pareto", text), trials=4, plots=True)
+    trials = optuna_trials(stores["storage"], result.study_name)
+    assert [t.state.name for t in trials] == ["COMPLETE"] * 4
+    assert all(t.intermediate_values == {} for t in trials)  # nothing reported: Optuna prunes single objectives only
+    for t in trials:
+        assert t.values[1] == t.user_attrs["specdsl.result"]["params"]
+    assert 1 <= len(result.pareto) <= 4
+    assert result.best_number in {n for n, _ in result.pareto}
+    parent = mlflow_runs(stores["tracking_uri"], result.study_name)["study"][0]
+    from mlflow import MlflowClient
+
+    files = {f.path for f in MlflowClient(stores["tracking_uri"]).list_artifacts(parent.info.run_id, "plots")}
+    assert files == {"plots/optimization_history.html", "plots/param_importances.html",
+                     "plots/parallel_coordinate.html", "plots/pareto_front.html"}
+    assert parent.data.params["pruner"] == "none (several objectives)"
+
+
+def test_rerunning_resumes_the_study_in_the_working_folder(tmp_path, space, monkeypatch):
+    """No storage or tracking flags: optuna.db and MLflow's mlflow.db in the working folder; the rerun continues."""
+    monkeypatch.chdir(tmp_path)
+    path = space("resumable", BRANCHES)
+    out, buf = console()
+    code = run_search_command(path, trials=2, timeout="10m", epochs=1, console=out)
+    assert code == 0 and (tmp_path / "optuna.db").exists() and (tmp_path / "mlflow.db").exists()
+    code = run_search_command(path, trials=3, console=out)
+    assert code == 0
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    trials = optuna_trials("sqlite:///optuna.db", "resumable")
+    runs = mlflow_runs(uri, "resumable")
+    assert [t.number for t in trials] == [0, 1, 2]
+    assert [int(r.data.tags["specdsl.trial"]) for r in runs["trial"]] == [0, 1, 2]
+    assert len(runs["study"]) == 1  # one parent run, reused
+    assert {r.data.tags["mlflow.parentRunId"] for r in runs["trial"]} == {runs["study"][0].info.run_id}
+    assert runs["study"][0].info.status == "FINISHED"
+    assert "specdsl best resumable -o best.yaml" in buf.getvalue()
+    assert "mlflow ui    # experiment resumable" in buf.getvalue()
+    # --new starts another study instead
+    result = run_search(path, trials=1, resume=False, plots=False)
+    assert result.study_name == "resumable-2"
