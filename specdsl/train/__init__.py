@@ -1,0 +1,32 @@
+"""Training a plan's model: the torch loop (the search's hot path) or Keras' fit, with callbacks.
+
+    >>> import specdsl
+    >>> from specdsl.train import fit
+    >>> plan = specdsl.check("examples/mnist_cnn.yaml")
+    >>> result = fit(plan, epochs=1, checkpoint_dir="ckpt")   # data, optimizer, loss from its data: and train:
+    >>> result.history[0]                        # loss, accuracy, val_loss, val_accuracy, lr, epoch_seconds, images_per_s
+    >>> result.test["accuracy"], result.checkpoint                         # best epoch's weights, on the test split
+
+``check_compatible`` runs the static checks of the ``train:`` and ``data:`` sections against the model (loss vs
+output activation and units, classes, input channels, the early-stopping monitor) without building anything.
+"""
+
+from ._callbacks import Callback
+from ._compat import check_compatible, log_keys, output_activation
+from ._fit import fit
+from ._progress import ProgressCallback
+from ._result import NonFiniteLoss, TrainResult
+from ._schedule import LrSchedule, Monitor
+
+__all__ = [
+    "Callback",
+    "LrSchedule",
+    "Monitor",
+    "NonFiniteLoss",
+    "ProgressCallback",
+    "TrainResult",
+    "check_compatible",
+    "fit",
+    "log_keys",
+    "output_activation",
+]

@@ -1,0 +1,159 @@
+"""fit(): one training run of a plan, on the torch loop or Keras' fit."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from ..errors import TrainError
+from ..spec._sections import DataSpec, TrainSpec
+from ._callbacks import Callback, CallbackList
+from ._compat import check_compatible, load_for
+from ._result import TrainResult
+from ._schedule import Monitor, default_monitor
+
+if TYPE_CHECKING:
+    from ..data import Dataset
+    from ..plan import Plan
+
+BACKENDS = ("torch", "keras")
+
+
+def fit(
+    plan: Plan,
+    *,
+    dataset: Dataset | None = None,
+    train: TrainSpec | None = None,
+    data: DataSpec | None = None,
+    backend: str | None = None,
+    callbacks: Iterable[Callback] = (),
+    epochs: int | None = None,
+    checkpoint_dir: str | os.PathLike | None = None,
+    progress: bool = False,
+    max_seconds: float | None = None,
+    model: Any = None,
+) -> TrainResult:
+    """Train the model of a plan and return its history, best epoch, test metrics and trained model.
+
+    Args:
+        plan: a checked plan (``specdsl.check(path)``).
+        dataset: the data, already loaded (:func:`specdsl.data.load_dataset`), matching the input's shape. By
+            default it is loaded from ``data`` (or the spec's ``data:`` section) at the input's size and channels.
+        train: how to train (default: the spec's ``train:`` section, or ``TrainSpec()``).
+        data: the data section (augmentation and normalization are read from it even when ``dataset`` is given;
+            default: the spec's ``data:``).
+        backend: ``"torch"`` (the fast loop of this package) or ``"keras"`` (Keras' own ``fit``); default
+            ``train.backend``.
+        callbacks: :class:`Callback` instances, called in order.
+        epochs: overrides ``train.epochs`` (e.g. a search's budget).
+        checkpoint_dir: where the best epoch's weights are kept (``best.pt``, a state_dict, plus ``best.json``;
+            Keras: ``best.weights.h5``), written whenever the monitor improves, so an interrupted run keeps them.
+        progress: show a progress bar (rich) in the terminal.
+        max_seconds: stop after the epoch during which this much time has passed.
+        model: an already built model of this plan to train (default: built here, seeded by ``train.seed``).
+
+    Raises:
+        SpecError, DataError: the train/data sections do not fit the model (:func:`check_compatible`).
+        NonFiniteLoss: the training loss became NaN or infinite (``epoch``, ``batch`` say where).
+        Whatever a callback raises propagates unchanged. On KeyboardInterrupt the best checkpoint so far is on disk.
+
+        >>> result = fit(specdsl.check("examples/mnist_cnn.yaml"), epochs=1)
+        >>> result.best["val_accuracy"] > 0.9
+        True
+    """
+    train = train if train is not None else (plan.spec.train or TrainSpec())
+    if epochs is not None and (not isinstance(epochs, int) or epochs < 1):
+        raise TrainError(f"epochs must be a positive integer, but got epochs={epochs!r}.")
+    epochs = epochs if epochs is not None else train.epochs
+    backend = backend or train.backend
+    if backend not in BACKENDS:
+        raise TrainError(f"backend must be one of {', '.join(BACKENDS)}, but got backend={backend!r}.")
+    data = data if data is not None else plan.spec.data
+    if dataset is None:
+        check_compatible(plan, train, data)
+        dataset = load_for(plan, data)
+    check_compatible(plan, train, dataset)
+    if len(dataset.y_train) == 0:
+        raise TrainError(f"the dataset `{dataset.name}` has no training examples.")
+
+    callbacks = list(callbacks)
+    bar = None
+    if progress:
+        from ._progress import ProgressCallback
+
+        bar = ProgressCallback()
+        callbacks.append(bar)
+    cbs = CallbackList(callbacks)
+    has_val = len(dataset.y_val) > 0
+    monitor = Monitor(default_monitor(train, has_val), train.early_stopping)
+    folder = Path(checkpoint_dir) if checkpoint_dir is not None else None
+    if folder is not None:
+        _check_writable(folder)
+    info: dict[str, Any] = {
+        "backend": backend,
+        "epochs": epochs,
+        "batch_size": train.batch_size,
+        "n_train": len(dataset.y_train),
+        "n_val": len(dataset.y_val),
+        "n_test": len(dataset.y_test),
+        "params": plan.params,
+        "trainable": plan.trainable,
+        "flops": plan.flops,
+        "monitor": monitor.monitor,
+        "mode": monitor.mode,
+        "dataset": dataset.name,
+        "image_shape": tuple(dataset.image_shape),
+        "num_classes": dataset.num_classes,
+        "class_names": list(dataset.class_names),
+        "seed": train.seed,
+        "train": train,
+        "data": data,
+        "checkpoint_dir": folder,
+    }
+    kwargs = {"epochs": epochs, "monitor": monitor, "checkpoint_dir": folder, "max_seconds": max_seconds, "info": info}
+    try:
+        return _run(plan, model, dataset, train, data, cbs, backend, kwargs)
+    finally:
+        if bar is not None:
+            bar.close()
+
+
+def _run(plan, model, dataset, train, data, cbs, backend, kwargs) -> TrainResult:
+    if backend == "torch":
+        import torch
+
+        from . import _torch
+
+        if model is None:
+            torch.manual_seed(train.seed)
+            from .. import build
+
+            model = build(plan, backend="torch")
+        return _torch.run(plan, model, dataset, train, data, cbs, **kwargs)
+
+    from ..backends import get_backend
+
+    keras_backend = get_backend("keras")  # sets KERAS_BACKEND=torch unless the environment names a backend
+    import keras
+
+    keras.utils.set_random_seed(train.seed)
+    if model is None:
+        model = keras_backend.build(plan)
+    from . import _keras
+
+    return _keras.run(plan, model, dataset, train, data, cbs, **kwargs)
+
+
+def _check_writable(folder: Path) -> None:
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        probe = folder / ".specdsl-write-test"
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as e:
+        raise TrainError(
+            f"the checkpoint folder {folder} is not writable: {e.strerror or e}.",
+            hint="Pass another folder (--output), or fix its permissions.",
+        ) from None

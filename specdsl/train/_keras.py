@@ -1,0 +1,219 @@
+"""Training with Keras 3's own ``model.fit``, on the same arrays, optimizer, loss, metrics, schedule and stopping
+rule as the torch loop (the schedule and the monitor are the same pure objects, driven from a Keras callback)."""
+
+from __future__ import annotations
+
+import math
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..spec._sections import Augment, DataSpec, TrainSpec
+from ._callbacks import CallbackList
+from ._result import NonFiniteLoss, TrainResult
+from ._schedule import LrSchedule, Monitor
+from ._torch import EPSILON, eval_batch_size, normalization
+
+CHECKPOINT = "best.weights.h5"
+
+
+def _optimizer(keras: Any, train: TrainSpec) -> Any:
+    o = train.optimizer
+    wd = o.weight_decay or None
+    if o.name in ("adam", "adamw"):  # Keras 3's weight_decay is decoupled in every optimizer: Adam(wd) == AdamW(wd)
+        return keras.optimizers.Adam(learning_rate=o.lr, beta_1=0.9, beta_2=0.999, epsilon=EPSILON, weight_decay=wd)
+    if o.name == "sgd":
+        return keras.optimizers.SGD(learning_rate=o.lr, momentum=o.momentum, nesterov=o.nesterov, weight_decay=wd)
+    return keras.optimizers.RMSprop(learning_rate=o.lr, rho=0.9, momentum=o.momentum, epsilon=EPSILON, weight_decay=wd)
+
+
+def _loss_and_labels(keras: Any, train: TrainSpec, num_classes: int):
+    """The Keras loss and metrics, and a function giving the labels in the form that loss takes."""
+    ls = train.label_smoothing
+    if train.loss == "binary_crossentropy":
+        labels = lambda y: y.astype(np.float32).reshape(-1, 1)
+        metrics = ["accuracy"] if "accuracy" in train.metrics else []
+        return keras.losses.BinaryCrossentropy(label_smoothing=ls), metrics, labels
+    # Keras' sparse loss takes no label smoothing: smoothing goes through one-hot labels, as with categorical
+    one_hot = train.loss == "categorical_crossentropy" or ls > 0
+    metrics: list[Any] = ["accuracy"] if "accuracy" in train.metrics else []
+    if one_hot:
+        if "top5_accuracy" in train.metrics:
+            metrics.append(keras.metrics.TopKCategoricalAccuracy(k=5, name="top5_accuracy"))
+        eye = np.eye(num_classes, dtype=np.float32)
+        return keras.losses.CategoricalCrossentropy(label_smoothing=ls), metrics, lambda y: eye[y]
+    if "top5_accuracy" in train.metrics:
+        metrics.append(keras.metrics.SparseTopKCategoricalAccuracy(k=5, name="top5_accuracy"))
+    return keras.losses.SparseCategoricalCrossentropy(), metrics, lambda y: y.astype(np.int64)
+
+
+def _batches_class(keras: Any):
+    class AugmentedBatches(keras.utils.PyDataset):
+        """Shuffled, augmented training batches (the torch augmentation, on NHWC arrays)."""
+
+        def __init__(self, x, y, batch_size: int, augment, seed: int):
+            super().__init__()
+            self.x, self.y, self.batch_size, self.augment = x, y, batch_size, augment
+            self.rng = np.random.default_rng(seed)
+            self.order = self.rng.permutation(len(y))
+
+        def __len__(self) -> int:
+            return math.ceil(len(self.y) / self.batch_size)
+
+        def __getitem__(self, i: int):
+            import torch
+
+            idx = self.order[i * self.batch_size : (i + 1) * self.batch_size]
+            xb = torch.from_numpy(self.x[idx]).permute(0, 3, 1, 2)
+            xb = self.augment(xb).permute(0, 2, 3, 1).contiguous().numpy()
+            return xb, self.y[idx]
+
+        def on_epoch_end(self) -> None:
+            self.order = self.rng.permutation(len(self.y))
+
+    return AugmentedBatches
+
+
+def run(
+    plan: Any,
+    model: Any,
+    dataset: Any,
+    train: TrainSpec,
+    data: DataSpec | None,
+    callbacks: CallbackList,
+    *,
+    epochs: int,
+    monitor: Monitor,
+    checkpoint_dir: Path | None,
+    max_seconds: float | None,
+    info: dict[str, Any],
+) -> TrainResult:
+    import keras
+
+    start = time.perf_counter()
+    normalize = data.normalize if data is not None else "unit"
+    scale, offset = normalization(dataset.x_train, normalize)
+    s, o = scale.astype(np.float32), offset.astype(np.float32)
+
+    def prep(x: np.ndarray) -> np.ndarray:
+        return x.astype(np.float32) * s + o
+
+    loss, metrics, labels = _loss_and_labels(keras, train, dataset.num_classes)
+    x_train, y_train = prep(dataset.x_train), labels(dataset.y_train)
+    has_val = len(dataset.y_val) > 0
+    validation = (prep(dataset.x_val), labels(dataset.y_val)) if has_val else None
+    n = len(y_train)
+    steps = math.ceil(n / train.batch_size)
+    eval_bs = eval_batch_size(plan, train.batch_size)
+    spec_augment = data.augment if data is not None else Augment()
+
+    model.compile(optimizer=_optimizer(keras, train), loss=loss, metrics=metrics)
+    schedule = LrSchedule(train.schedule, train.optimizer.lr, epochs)
+    restore = train.early_stopping.restore_best if train.early_stopping is not None else True
+    state: dict[str, Any] = {"best": None, "checkpoint": None, "stop_reason": None, "train_seconds": 0.0}
+    history: list[dict[str, float]] = []
+    keys = ["loss", *(m for m in ("accuracy", "top5_accuracy") if m in train.metrics)]
+    batch_logs = bool(callbacks.batches)
+
+    class Adapter(keras.callbacks.Callback):
+        """Drives our callbacks, schedule, monitor and checkpoint from Keras' fit."""
+
+        def on_epoch_begin(self, epoch, logs=None):
+            self.epoch = epoch
+            self.t0 = time.perf_counter()
+            self.t_train = None
+            self.lr = schedule.epoch_lr(epoch)
+            self.model.optimizer.learning_rate = self.lr
+            callbacks.epoch_begin(epoch)
+
+        def on_train_batch_begin(self, batch, logs=None):
+            if schedule.in_warmup(self.epoch):
+                self.lr = schedule.step_lr(self.epoch, batch, steps)
+                self.model.optimizer.learning_rate = self.lr
+
+        def on_train_batch_end(self, batch, logs=None):
+            value = float((logs or {}).get("loss", 0.0))
+            if not math.isfinite(value):
+                raise NonFiniteLoss(value, epoch=self.epoch, batch=batch, epochs=epochs, steps=steps, lr=self.lr)
+            if batch_logs:
+                callbacks.batch_end(batch, {k: float(logs[k]) for k in keys if k in logs})
+
+        def on_test_begin(self, logs=None):
+            if self.t_train is None:
+                self.t_train = time.perf_counter() - self.t0
+
+        def on_epoch_end(self, epoch, logs=None):
+            logs = logs or {}
+            t_train = self.t_train if self.t_train is not None else time.perf_counter() - self.t0
+            state["train_seconds"] += t_train
+            ours = {k: float(logs[k]) for k in keys if k in logs}
+            if has_val:
+                ours.update({f"val_{k}": float(logs[f"val_{k}"]) for k in keys if f"val_{k}" in logs})
+            ours["lr"] = float(self.lr)
+            ours["epoch_seconds"] = time.perf_counter() - self.t0
+            ours["images_per_s"] = n / t_train if t_train > 0 else 0.0
+            callbacks.epoch_end(epoch, ours)
+            history.append(ours)
+            value = ours.get(monitor.monitor, math.nan)
+            improved, stop = monitor.update(epoch, value)
+            schedule.end_epoch(value, monitor.mode)
+            if improved:
+                state["best"] = [np.array(w) for w in self.model.get_weights()]
+                if checkpoint_dir is not None:
+                    checkpoint_dir.mkdir(parents=True, exist_ok=True)
+                    path = checkpoint_dir / CHECKPOINT
+                    self.model.save_weights(path, overwrite=True)
+                    state["checkpoint"] = path
+            if stop:
+                state["stop_reason"] = "early_stopping"
+                self.model.stop_training = True
+            elif max_seconds is not None and time.perf_counter() - start >= max_seconds and epoch < epochs - 1:
+                state["stop_reason"] = "max_seconds"
+                self.model.stop_training = True
+
+    info.update(steps_per_epoch=steps, model=model,
+                normalization={"scale": scale.tolist(), "offset": offset.tolist()})
+    callbacks.train_begin(info)
+    adapter = Adapter()
+    if spec_augment.flip != "none" or spec_augment.rotation or spec_augment.shift or spec_augment.zoom or spec_augment.brightness:
+        import torch
+
+        from ._augment import Augmenter
+
+        gen = torch.Generator().manual_seed(train.seed + 1)
+        augmenter = Augmenter(spec_augment, gen, torch.tensor(offset, dtype=torch.float32),
+                              torch.tensor(255 * scale + offset, dtype=torch.float32))
+        batches = _batches_class(keras)(x_train, y_train, train.batch_size, augmenter, train.seed)
+        model.fit(batches, epochs=epochs, validation_data=validation, validation_batch_size=eval_bs, verbose=0,
+                  callbacks=[adapter])
+    else:
+        model.fit(x_train, y_train, batch_size=train.batch_size, epochs=epochs, validation_data=validation,
+                  validation_batch_size=eval_bs, shuffle=True, verbose=0, callbacks=[adapter])
+
+    if restore and state["best"] is not None:
+        model.set_weights(state["best"])
+    test = None
+    if len(dataset.y_test):
+        got = model.evaluate(prep(dataset.x_test), labels(dataset.y_test), batch_size=eval_bs, verbose=0,
+                             return_dict=True)
+        test = {k: float(got[k]) for k in keys if k in got}
+    best_epoch = monitor.best_epoch if monitor.best_epoch >= 0 else len(history) - 1
+    result = TrainResult(
+        history=history,
+        best_epoch=best_epoch,
+        best=dict(history[best_epoch]),
+        test=test,
+        model=model,
+        seconds=time.perf_counter() - start,
+        images_per_s=n * len(history) / state["train_seconds"] if state["train_seconds"] > 0 else 0.0,
+        checkpoint=state["checkpoint"],
+        stopped_early=state["stop_reason"] is not None,
+        stop_reason=state["stop_reason"],
+        monitor=monitor.monitor,
+        backend="keras",
+        info=info,
+    )
+    callbacks.train_end(result)
+    return result
