@@ -7,11 +7,13 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-apt_packages=(postgresql npm chromium dataset-fashion-mnist)
+# Debian package name, and the check that says it (or an equivalent) is already there
+need() { ! eval "$2" >/dev/null 2>&1 && missing+=("$1"); return 0; }
 missing=()
-for p in "${apt_packages[@]}"; do
-  dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
-done
+need postgresql "command -v pg_ctl || ls /usr/lib/postgresql/*/bin/pg_ctl"
+need npm "command -v npm"
+need chromium "command -v chromium"
+need dataset-fashion-mnist "dpkg -s dataset-fashion-mnist"
 if [ ${#missing[@]} -gt 0 ] && command -v apt-get >/dev/null 2>&1; then
   echo "setup: installing ${missing[*]}"
   SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
