@@ -6,6 +6,7 @@
 #   - specdsl itself, editable, with every extra
 set -euo pipefail
 cd "$(dirname "$0")/.."
+export KERAS_BACKEND=${KERAS_BACKEND:-torch}  # Keras 3 on torch: no TensorFlow needed
 
 # Debian package name, and the check that says it (or an equivalent) is already there
 need() { ! eval "$2" >/dev/null 2>&1 && missing+=("$1"); return 0; }
