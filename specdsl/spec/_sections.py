@@ -71,11 +71,26 @@ class DataSpec(StrictModel):
 
 
 class Optimizer(StrictModel):
+    """Defaults as Keras' optimizers have them: lr 0.01 for sgd, 0.001 for the others; weight decay 0.004 for adamw."""
+
     name: Literal["adam", "adamw", "sgd", "rmsprop"] = "adam"
     lr: float = Field(default=1e-3, gt=0, validation_alias=AliasChoices("lr", "learning_rate"))
     momentum: float = Field(default=0.0, ge=0, lt=1, description="sgd and rmsprop")
     nesterov: bool = False
     weight_decay: float = Field(default=0.0, ge=0)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _keras_defaults(cls, data: Any) -> Any:
+        if not isinstance(data, dict):
+            return data
+        name = data.get("name", "adam")
+        filled = data.copy()
+        if "lr" not in data and "learning_rate" not in data:
+            filled["lr"] = 0.01 if name == "sgd" else 0.001
+        if "weight_decay" not in data and name == "adamw":
+            filled["weight_decay"] = 0.004
+        return filled
 
 
 class Schedule(StrictModel):
