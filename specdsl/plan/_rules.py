@@ -117,6 +117,9 @@ def _windows_2d(
             f"(output would be {max(oh, 0)}x{max(ow, 0)}).",
             hint,
         )
+    # A window smaller than its stride skips rows everywhere by design (a strided 1x1 conv): no warning there.
+    dh = dh if d[0] * (k[0] - 1) + 1 >= s[0] else 0
+    dw = dw if d[1] * (k[1] - 1) + 1 >= s[1] else 0
     warnings = []
     if dh or dw:
         lost = []
@@ -140,7 +143,7 @@ def _windows_1d(what: str, ins: Shape, k: int, s: int, d: int, pad) -> tuple[int
             f"{what} {k} does not fit its {fmt(ins)} input with padding={_pad_text(pad)} (output would be 0).", hint
         )
     warnings = ()
-    if dropped:
+    if dropped and d * (k - 1) + 1 >= s:
         warnings = (f"stride {s} over length {n} leaves out the last {dropped} values (floor in the output size).",)
     return out, warnings
 

@@ -69,3 +69,20 @@ def test_flops_of_a_conv_and_dense():
     assert dense.flops == 2 * 144 * 2 + 2
     assert plan.flops == conv.flops + dense.flops
     assert plan.activation_bytes == 4 * (8 * 8 * 3 + 6 * 6 * 4 + 144 + 2)
+
+
+def test_floor_warnings_only_where_rows_are_really_lost():
+    def warnings(layer, shape=(8, 8, 2)):
+        return [w.message for w in specdsl.check({"input": list(shape), "layers": [layer]}).warnings]
+
+    assert warnings({"conv2d": {"filters": 2, "kernel": 3, "strides": 2}}) == [
+        "stride 2x2 over 8x8 leaves out the last 1 row and the last 1 column of the input (floor in the output "
+        "size). Use padding: same to keep them."
+    ]
+    assert warnings({"conv2d": {"filters": 2, "kernel": 3, "strides": 2}}, (9, 9, 2)) == []
+    assert warnings({"conv2d": {"filters": 2, "kernel": 1, "strides": 2}}) == []  # strided 1x1: skipping is the point
+    assert warnings({"maxpool2d": {"pool": 2}}, (9, 8, 1)) == [
+        "stride 2x2 over 9x8 leaves out the last 1 row of the input (floor in the output size). "
+        "Use padding: same to keep them."
+    ]
+    assert warnings({"conv2d": {"filters": 2, "kernel": 3, "strides": 2, "padding": "same"}}) == []
