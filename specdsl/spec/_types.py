@@ -2,26 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal, Union
+from typing import Annotated, Any, Literal, Union, get_args
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
-ACTIVATIONS = (
-    "linear",
-    "relu",
-    "relu6",
-    "elu",
-    "selu",
-    "gelu",
-    "leaky_relu",
-    "sigmoid",
-    "hard_sigmoid",
-    "tanh",
-    "softmax",
-    "softplus",
-    "swish",
-    "silu",
-)
 Activation = Literal[
     "linear",
     "relu",
@@ -38,6 +22,7 @@ Activation = Literal[
     "swish",
     "silu",
 ]
+ACTIVATIONS: tuple[str, ...] = get_args(Activation)
 
 NAME_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]*$"
 Name = Annotated[str, Field(pattern=NAME_PATTERN, max_length=128)]
