@@ -18,7 +18,7 @@ from ..errors import Loc, SearchError, SpecdslError, SpecError
 from ..plan import Plan, human_bytes, plan
 from ..spec import RandomSampler, SearchSpec, is_distribution
 from ..spec._document import DIST_KINDS, _Draw, _loc, _validate_model, from_tree
-from ..spec._yaml import load_file
+from ..spec._yaml import load_text, read_text
 from ..train._compat import check_compatible  # pure: builds and loads nothing
 
 # Metrics an objective may name that come from the plan, without training.
@@ -100,12 +100,15 @@ class _Probe:
 def read_space(source: str | os.PathLike) -> tuple[Any, str, str]:
     """(tree, file name, text) of a search space file."""
     file = os.fspath(source)
-    tree = load_file(file)  # located errors for missing, binary, oversized or malformed files
-    with open(file, encoding="utf-8") as f:
-        text = f.read()
+    text = read_text(file)  # located errors for missing, binary, oversized or non-UTF-8 files
+    tree = load_text(text, file)
+    return _as_space(tree, file), file, text
+
+
+def _as_space(tree: Any, file: str) -> Any:
     if not isinstance(tree, dict):
         raise SearchError("a search space is a spec (a mapping with `input:` and `layers:`).", loc=Loc(file, 1, 1))
-    return tree, file, text
+    return tree
 
 
 def distributions(tree: Any, file: str) -> list[Distribution]:
@@ -297,7 +300,7 @@ class SpaceReport:
         return "\n".join(lines)
 
 
-def check_space(source: str | os.PathLike, samples: int = 200, seed: int = 0) -> SpaceReport:
+def check_space(source: str | os.PathLike, samples: int = 200, seed: int = 0, *, tree: Any = None) -> SpaceReport:
     """Check a search space without training anything.
 
     Every distribution's form is checked (a malformed one raises a located :class:`SearchError`, as does a bad
@@ -309,7 +312,12 @@ def check_space(source: str | os.PathLike, samples: int = 200, seed: int = 0) ->
         (0, 100)
     """
     start = time.perf_counter()
-    tree, file, _ = read_space(source)
+    # `tree`: the file already parsed by the caller (validate reads it once to see that it is a search space)
+    if tree is None:
+        tree, file, _ = read_space(source)
+    else:
+        file = os.fspath(source)
+        tree = _as_space(tree, file)
     dists = distributions(tree, file)
     search = read_search(tree, file)
     report = SpaceReport(file=file, samples=samples, distributions=dists, search=search)
