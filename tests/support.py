@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import resource
 from pathlib import Path
 
 TESTS = Path(__file__).resolve().parent
@@ -12,3 +14,18 @@ SEARCH_SPACES = ROOT / "search_spaces"
 
 def example_files() -> list[Path]:
     return sorted(EXAMPLES.glob("*.yaml"))
+
+
+@contextlib.contextmanager
+def address_space_limit(headroom: int):
+    """Within the block, this process may map at most ``headroom`` more bytes than it has mapped now
+    (``RLIMIT_AS``), so that an oversized allocation fails at once, as on a machine without the memory, whatever
+    the kernel's overcommit policy. The soft limit only: it is put back after."""
+    with open("/proc/self/status") as f:
+        size = next(int(line.split()[1]) * 1024 for line in f if line.startswith("VmSize:"))
+    before = resource.getrlimit(resource.RLIMIT_AS)
+    resource.setrlimit(resource.RLIMIT_AS, (size + headroom, before[1]))
+    try:
+        yield
+    finally:
+        resource.setrlimit(resource.RLIMIT_AS, before)

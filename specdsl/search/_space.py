@@ -20,6 +20,7 @@ from ..spec import RandomSampler, SearchSpec, is_distribution
 from ..spec._document import DIST_KINDS, _Draw, _loc, _validate_model, from_tree
 from ..spec._yaml import load_text, read_text
 from ..train._compat import check_compatible  # pure: builds and loads nothing
+from ..train._memory import iec_bytes, training_memory  # pure too
 
 # Metrics an objective may name that come from the plan, without training.
 PLAN_METRICS = ("params", "trainable", "flops", "activation_bytes")
@@ -224,6 +225,18 @@ def constraint_violation(p: Plan, constraints: Any) -> str | None:
     return None
 
 
+def memory_violation(p: Plan, train: Any, limit: int | None) -> str | None:
+    """Why a planned model's estimated training memory (:func:`specdsl.train.training_memory`) breaks the search's
+    ``trial_memory``, or None."""
+    if limit is None:
+        return None
+    estimate = training_memory(p, train)
+    if estimate.total <= limit:
+        return None
+    return (f"trial_memory: training would take about {iec_bytes(estimate.total)} ({estimate.describe()}), more "
+            f"than the {iec_bytes(limit)} allowed.")
+
+
 class MemoSampler:
     """Wraps a sampler so that a name drawn twice in one sample gets one value, as in an Optuna trial."""
 
@@ -305,7 +318,8 @@ def check_space(source: str | os.PathLike, samples: int = 200, seed: int = 0, *,
 
     Every distribution's form is checked (a malformed one raises a located :class:`SearchError`, as does a bad
     ``search:`` section); then ``samples`` architectures are drawn at random (``seed``), expanded and planned, and
-    the search's constraints applied. The report says how many are invalid and why, grouped by reason.
+    the search's constraints and ``trial_memory`` applied. The report says how many are invalid and why, grouped
+    by reason.
 
         >>> r = check_space("search_spaces/catsdogs.yaml", samples=100)
         >>> r.invalid, r.samples
@@ -337,7 +351,7 @@ def check_space(source: str | os.PathLike, samples: int = 200, seed: int = 0, *,
             report.reasons[groups.setdefault(key, text)] += 1
             report.first_error = report.first_error or e
             continue
-        violation = constraint_violation(p, search.constraints)
+        violation = constraint_violation(p, search.constraints) or memory_violation(p, spec.train, search.trial_memory)
         if violation is not None:
             report.invalid += 1
             key = _NUMBER.sub("#", violation)

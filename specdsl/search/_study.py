@@ -4,10 +4,13 @@ a nested MLflow run.
 One trial:
 
 1. draw the space's distributions from the trial (:class:`OptunaSampler`), expand and plan the spec;
-2. a shape or spec error, or a broken constraint, ends the trial at once as PRUNED, marked ``specdsl.rejected``,
-   with the reason in ``specdsl.reason`` and in MLflow (no framework is touched; the trial takes milliseconds);
-3. otherwise train it (``specdsl.train.fit``), reporting the first objective's metric every epoch to the pruner;
-4. a crash or a non-finite loss ends it as FAIL with its reason; the study goes on.
+2. a shape or spec error, a broken constraint, or an estimated training memory above ``trial_memory`` ends the trial
+   at once as PRUNED, marked ``specdsl.rejected``, with the reason in ``specdsl.reason`` and in MLflow (no framework
+   is touched; the trial takes milliseconds);
+3. otherwise train it (``specdsl.train.fit``), reporting the first objective's metric every epoch to the pruner and,
+   with ``trial_memory``, checking the process's resident memory after every batch (``MemoryGuard``);
+4. a crash, a non-finite loss, a failed allocation or a passed memory bound ends it as FAIL with its reason; the
+   study goes on.
 
 ``trials`` counts the trials that train (complete, pruned by the pruner, failed): invalid samples come on top, so a
 space where a third of the samples do not plan still trains ``trials`` models.
@@ -16,6 +19,7 @@ space where a third of the samples do not plan still trains ``trials`` models.
 from __future__ import annotations
 
 import contextlib
+import gc
 import math
 import multiprocessing
 import os
@@ -35,6 +39,17 @@ from ..spec import SearchSpec
 from ..spec._document import from_tree
 from ..spec._yaml import load_text
 from ..train._compat import check_compatible
+from ..train._memory import (
+    MemoryGuard,
+    OutOfMemory,
+    allocation_failure,
+    iec_bytes,
+    is_allocation_failure,
+    peak_bytes,
+    reset_peak,
+    resident_bytes,
+    training_memory,
+)
 from ._freeze import dump, freeze, plain
 from ._progress import Progress, row_of
 from ._sampler import OptunaSampler
@@ -46,6 +61,7 @@ from ._space import (
     constraint_violation,
     distributions,
     grid_space,
+    memory_violation,
     parse_duration,
     read_search,
     read_space,
@@ -288,7 +304,8 @@ class Objective:
             spec = from_tree(self.tree, self.cfg.space_file, sampler=sampler)
             p = plan(spec)
             check_compatible(p, spec.train, spec.data)  # loss vs output, classes: static too
-            reason = constraint_violation(p, self.search.constraints)
+            reason = (constraint_violation(p, self.search.constraints)
+                      or memory_violation(p, spec.train, self.search.trial_memory))
         except SearchError as e:  # a malformed space: checked before the study starts, so not expected here
             self._crashed(trial, e)
             raise
@@ -331,12 +348,18 @@ class Objective:
         self.tracker.log_texts(run_id, {"spec.yaml": self._spec_yaml(spec, trial.number), "summary.txt": _summary(p)})
         track_s = time.perf_counter() - t1
         plan_metrics = {"params": p.params, "trainable": p.trainable, "flops": p.flops,
-                        "activation_bytes": p.activation_bytes}
+                        "activation_bytes": p.activation_bytes,
+                        "memory_estimate": training_memory(p, spec.train).total}
         epochs = self.cfg.epochs or (spec.train.epochs if spec.train is not None else None)
         callback = _epoch_callback(self, trial, run_id, epochs)
         t2 = time.perf_counter()
+        # the process's peak memory is measured from here (the data, the model, training): a metric of every trial,
+        # and with trial_memory a bound checked after every batch
+        guard = None if self.search.trial_memory is None else MemoryGuard(self.search.trial_memory,
+                                                                           setting="search.trial_memory")
+        metered = reset_peak() if guard is None else guard.exact
         try:
-            result = self._fit(p, spec, callback, epochs)
+            result = self._fit(p, spec, [callback] if guard is None else [callback, guard], epochs)
             train_s = time.perf_counter() - t2
             values = [self._value(m, d, result, p, callback.history) for m, d in zip(self.metrics, self.directions)]
             for m, v in zip(self.metrics, values):
@@ -345,6 +368,7 @@ class Objective:
         except optuna.TrialPruned as e:
             reason = str(e)
             trial.set_user_attr(REASON, reason)
+            plan_metrics["memory_peak"] = _peak(metered, guard)
             self._finish(trial, run_id, "PRUNED", reason, plan_metrics, callback, t2, suggest_s, check_s,
                          track_s + callback.track_s, t1)
             raise
@@ -354,9 +378,12 @@ class Objective:
             self._safe(self.tracker.finish_trial, run_id, "FAIL", reason=reason, buffer=callback.buffer)
             raise
         except Exception as e:
+            if is_allocation_failure(e):  # outside fit, which says so itself: e.g. while loading the data
+                e = allocation_failure(e)
             reason = _reason(e)
             self._safe(trial.set_user_attr, REASON, reason)
             self._safe(self.tracker.log_texts, run_id, {"traceback.txt": traceback.format_exc()})
+            plan_metrics["memory_peak"] = _peak(metered, guard)
             self._safe(self._finish, trial, run_id, "FAIL", reason, plan_metrics, callback, t2, suggest_s, check_s,
                        track_s + callback.track_s, t1)
             if isinstance(e, (BackendMissingError, DataError)):  # every trial would fail the same way
@@ -368,6 +395,7 @@ class Objective:
         final.update({f"objective.{m}": v for m, v in zip(self.metrics, values)})
         final.update(_final_metrics(result))
         final["train_seconds"] = train_s
+        final["memory_peak"] = _peak(metered, guard)
         self._finish(trial, run_id, "COMPLETE", None, final, callback, t2, suggest_s, check_s,
                      track_s + callback.track_s, t1, result=result)
         return values[0] if not self.multi else values
@@ -409,13 +437,13 @@ class Objective:
 
     # -- training
 
-    def _fit(self, p: Plan, spec: Any, callback: Any, epochs: int | None) -> Any:
+    def _fit(self, p: Plan, spec: Any, callbacks: list[Any], epochs: int | None) -> Any:
         from ..train import fit
 
         remaining = None
         if self.cfg.deadline is not None:  # the study's timeout: stop after the epoch that passes it
             remaining = max(self.cfg.deadline - time.time(), 1.0)
-        return fit(p, dataset=self._dataset(p, spec), callbacks=[callback], epochs=epochs, max_seconds=remaining)
+        return fit(p, dataset=self._dataset(p, spec), callbacks=callbacks, epochs=epochs, max_seconds=remaining)
 
     def _dataset(self, p: Plan, spec: Any) -> Any:
         """The trial's data, loaded once per worker: every trial of a space reads the same data (``--limit``
@@ -481,6 +509,13 @@ def _epoch_callback(objective: Objective, trial: Any, run_id: str, epochs: int |
     return EpochReporter()
 
 
+def _peak(metered: bool, guard: MemoryGuard | None) -> int | None:
+    """The process's peak resident memory during a trial (None where it cannot be read; not a metric then)."""
+    if metered:
+        return peak_bytes()
+    return guard.peak if guard is not None and guard.peak else None
+
+
 def _number(v: Any) -> bool:
     return isinstance(v, (int, float)) and not isinstance(v, bool)
 
@@ -500,6 +535,8 @@ def _final_metrics(result: Any) -> dict[str, float]:
 
 
 def _reason(e: BaseException) -> str:
+    if isinstance(e, OutOfMemory):  # its message starts "out of memory: "
+        return e.format()
     text = e.format() if isinstance(e, SpecdslError) else str(e)
     text = text.strip().splitlines()[0] if text.strip() else ""
     return f"{type(e).__name__}: {text}" if text else type(e).__name__
@@ -510,7 +547,7 @@ def _summary(p: Plan) -> str:
         from ..plan import summary_text
 
         return summary_text(p)
-    except Exception:  # the summary module is someone else's: never fail a trial over it
+    except Exception:  # a summary is a courtesy: never fail a trial over it
         return "\n".join(f"{n.name:30s} {n.shape!s:20s} {n.params:>12,}" for n in p.nodes) + f"\nTotal params: {p.params:,}\n"
 
 
@@ -651,6 +688,8 @@ def _run_trial(study: Any, trial: Any, objective: Objective, TrialState: Any) ->
             raise
         except Exception:  # recorded by the objective (reason, MLflow); the study goes on
             state = TrialState.FAIL
+    if state == TrialState.FAIL:
+        gc.collect()  # a failed trial's model and tensors may hang in reference cycles of its traceback
     if state is None:
         return study.tell(trial, values)
     return study.tell(trial, state=state)
@@ -814,9 +853,18 @@ def run_search(
     name = search.study_name or stem
     metrics = [o.metric for o in search.objectives]
     directions = [o.direction for o in search.objectives]
+
+    # MLflow first: a store or an artifact folder that cannot be written stops the search before any study exists
+    uri = resolve_tracking_uri(search.tracking_uri)
+    exp_name = search.experiment or stem
+    tracker = Tracker(uri, exp_name, name)
+    tracker.ensure_experiment()
+    tracker.check_artifacts()
+
     _quiet_optuna()
     store = open_storage(url)
     name = _study_for(store, name, directions, resume)
+    tracker.study_name = name
     study = optuna.create_study(storage=store, study_name=name, directions=directions, load_if_exists=True)
     if [d.name.lower() for d in study.directions] != directions:
         raise SearchError(
@@ -831,17 +879,18 @@ def run_search(
     if attrs.get(SPACE_ATTR, text) != text:
         notes.append(f"note: {file} changed since study {name} started; the new trials use the file as it is now.")
         study.set_user_attr(SPACE_ATTR, text)
+    held = resident_bytes() if search.trial_memory is not None else None
+    if held is not None and held > search.trial_memory:
+        notes.append(f"note: this process already holds {iec_bytes(held)} of memory, more than the "
+                     f"{iec_bytes(search.trial_memory)} of search.trial_memory: every trial will fail; raise it.")
 
-    uri = resolve_tracking_uri(search.tracking_uri)
-    exp_name = search.experiment or stem
-    tracker = Tracker(uri, exp_name, name)
-    tracker.ensure_experiment()
     settings = {
         "sampler": search.sampler,
         "pruner": search.pruner if len(metrics) == 1 else "none (several objectives)",
         "objectives": ", ".join(f"{o.direction} {o.metric}" for o in search.objectives),
         "startup_trials": search.startup_trials, "seed": search.seed, "space": file,
         "constraints": search.constraints.model_dump_json(exclude_none=True),
+        "trial_memory": search.trial_memory,
     }
     run_tags = {"specdsl.storage": display_url(url), "trials": search.trials, "timeout": timeout_s,
                 "workers": workers, "epochs": epochs, "limit": limit, "host": socket.gethostname()}

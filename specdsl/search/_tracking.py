@@ -79,6 +79,16 @@ class Tracker:
             self.experiment_id = exp.experiment_id
         return self.experiment_id
 
+    def check_artifacts(self) -> None:
+        """A TrainError, before any trial trains, when the experiment's (local) artifact folder cannot be written:
+        every trial's run keeps files there."""
+        from ..tracking import check_artifacts_writable
+
+        location = self.client.get_experiment(self.experiment_id).artifact_location
+        check_artifacts_writable(
+            location, consequence=f"so the runs of experiment `{self.experiment_name}` could not keep their files; "
+            "no trial was started")
+
     def ensure_parent(self, known_id: str | None, params: dict[str, Any], tags: dict[str, str]) -> tuple[str, bool]:
         """The study's parent run: ``known_id`` if it still exists, else a new one. Returns (run id, created)."""
         from mlflow.entities import Param, RunTag

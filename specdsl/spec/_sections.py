@@ -108,6 +108,12 @@ class EarlyStopping(StrictModel):
     restore_best: bool = True
 
 
+# Default factories are named functions, not lambdas: a validator's schema refers to them by name, and so can be
+# kept between processes (see _validators).
+def _accuracy() -> list[str]:
+    return ["accuracy"]
+
+
 class TrainSpec(StrictModel):
     """How the model is trained (Keras names for losses and metrics)."""
 
@@ -119,7 +125,7 @@ class TrainSpec(StrictModel):
     loss: Literal["binary_crossentropy", "categorical_crossentropy", "sparse_categorical_crossentropy"] = (
         "sparse_categorical_crossentropy"
     )
-    metrics: list[Literal["accuracy", "top5_accuracy"]] = Field(default_factory=lambda: ["accuracy"])
+    metrics: list[Literal["accuracy", "top5_accuracy"]] = Field(default_factory=_accuracy)
     epochs: PosInt = 10
     batch_size: PosInt = 32
     early_stopping: Optional[EarlyStopping] = None
@@ -149,10 +155,14 @@ class Constraints(StrictModel):
     max_activation_bytes: Optional[PosInt] = None
 
 
+def _one_objective() -> list[Objective]:
+    return [Objective()]
+
+
 class SearchSpec(StrictModel):
     """How a search space is explored (``specdsl search``)."""
 
-    objectives: Union[list[Objective], Objective] = Field(default_factory=lambda: [Objective()], min_length=1)
+    objectives: Union[list[Objective], Objective] = Field(default_factory=_one_objective, min_length=1)
     sampler: Literal["tpe", "random", "cmaes", "nsga2", "grid", "qmc"] = "tpe"
     pruner: Literal["median", "hyperband", "successive_halving", "none"] = "median"
     constraints: Constraints = Field(default_factory=Constraints)
@@ -164,11 +174,35 @@ class SearchSpec(StrictModel):
     tracking_uri: Optional[str] = None
     experiment: Optional[str] = None
     startup_trials: int = Field(default=5, ge=0, description="Trials before the pruner and TPE start working.")
+    trial_memory: Optional[Union[int, str]] = Field(
+        default=None,
+        description="Memory one trial may use: bytes, or a size such as '2GiB' or '512MB' (KiB, MiB, GiB, TiB count "
+        "1024s; KB, MB, GB, TB count 1000s). A sampled model whose estimated training memory (weights, gradients, "
+        "optimizer state, a batch's activations) exceeds it is pruned before it is built; a trial during which its "
+        "process's resident memory passes it fails with the reason, and the study goes on.",
+    )
 
     @field_validator("objectives", mode="before")
     @classmethod
     def _one(cls, value: Any) -> Any:
         return [value] if isinstance(value, dict) else value
+
+    @field_validator("trial_memory", mode="before")
+    @classmethod
+    def _memory_size(cls, value: Any) -> Any:
+        """A size in bytes: an int, or a number with a unit ("2GiB", "1.5 GB", "512MiB")."""
+        import re
+
+        if value is None or (isinstance(value, int) and not isinstance(value, bool) and value >= 1):
+            return value
+        units = {"": 1, "b": 1, "kb": 1000, "mb": 1000**2, "gb": 1000**3, "tb": 1000**4,
+                 "kib": 1024, "mib": 1024**2, "gib": 1024**3, "tib": 1024**4}
+        found = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([a-z]*)\s*", value.lower()) if isinstance(value, str) else None
+        size = round(float(found.group(1)) * units[found.group(2)]) if found and found.group(2) in units else 0
+        if size < 1:
+            raise ValueError(f"a memory size is a positive number of bytes, or a number with a unit (KiB, MiB, GiB, "
+                             f"TiB, KB, MB, GB, TB) such as 2GiB, but got {value!r}")
+        return size
 
 
 SECTIONS: dict[str, type[StrictModel]] = {

@@ -77,8 +77,10 @@ def local_path(uri: str) -> Path | None:
     return None
 
 
-def check_artifacts_writable(artifact_uri: str) -> None:
-    """A TrainError unless the (local) artifact folder can be created and written; remote stores are not probed."""
+def check_artifacts_writable(artifact_uri: str, *,
+                             consequence: str = "so the run could not keep its model and files") -> None:
+    """A TrainError unless the (local) artifact folder can be created and written; remote stores are not probed.
+    ``consequence`` ends the message's first sentence (what the unwritable folder would cost)."""
     folder = local_path(artifact_uri)
     if folder is None:
         return
@@ -88,8 +90,7 @@ def check_artifacts_writable(artifact_uri: str) -> None:
             pass
     except OSError as e:
         raise TrainError(
-            f"the MLflow artifact folder {folder} is not writable ({e.strerror or e}), so the run could not keep its "
-            f"model and files.",
+            f"the MLflow artifact folder {folder} is not writable ({e.strerror or e}), {consequence}.",
             hint="Run from a folder you can write to, pass --tracking-uri, or use an experiment whose artifact "
             "location is writable (--experiment).",
         ) from None

@@ -8,12 +8,15 @@
     >>> result.test["accuracy"], result.checkpoint                         # best epoch's weights, on the test split
 
 ``check_compatible`` runs the static checks of the ``train:`` and ``data:`` sections against the model (loss vs
-output activation and units, classes, input channels, the early-stopping monitor) without building anything.
+output activation and units, classes, input channels, the early-stopping monitor) without building anything;
+``training_memory`` estimates what training a plan takes, and a ``MemoryGuard`` callback stops a run whose process
+passes a memory bound (``OutOfMemory``, as for an allocation that fails).
 """
 
 from ._callbacks import Callback
 from ._compat import check_compatible, log_keys, output_activation
 from ._fit import fit
+from ._memory import MemoryEstimate, MemoryGuard, OutOfMemory, training_memory
 from ._progress import ProgressCallback
 from ._result import NonFiniteLoss, TrainResult
 from ._schedule import LrSchedule, Monitor
@@ -21,12 +24,16 @@ from ._schedule import LrSchedule, Monitor
 __all__ = [
     "Callback",
     "LrSchedule",
+    "MemoryEstimate",
+    "MemoryGuard",
     "Monitor",
     "NonFiniteLoss",
+    "OutOfMemory",
     "ProgressCallback",
     "TrainResult",
     "check_compatible",
     "fit",
     "log_keys",
     "output_activation",
+    "training_memory",
 ]

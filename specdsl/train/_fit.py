@@ -11,6 +11,7 @@ from ..errors import TrainError
 from ..spec._sections import DataSpec, TrainSpec
 from ._callbacks import Callback, CallbackList
 from ._compat import check_compatible, load_for
+from ._memory import allocation_failure, is_allocation_failure
 from ._result import TrainResult
 from ._schedule import Monitor, default_monitor
 
@@ -57,6 +58,8 @@ def fit(
     Raises:
         SpecError, DataError: the train/data sections do not fit the model (:func:`check_compatible`).
         NonFiniteLoss: the training loss became NaN or infinite (``epoch``, ``batch`` say where).
+        OutOfMemory: an allocation failed (a MemoryError, or torch's "can't allocate memory"), or a
+            :class:`MemoryGuard` among the callbacks saw the process pass its bound.
         Whatever a callback raises propagates unchanged. On KeyboardInterrupt the best checkpoint so far is on disk.
 
         >>> result = fit(specdsl.check("examples/mnist_cnn.yaml"), epochs=1)
@@ -115,6 +118,10 @@ def fit(
     kwargs = {"epochs": epochs, "monitor": monitor, "checkpoint_dir": folder, "max_seconds": max_seconds, "info": info}
     try:
         return _run(plan, model, dataset, train, data, cbs, backend, kwargs)
+    except Exception as e:
+        if is_allocation_failure(e):
+            raise allocation_failure(e) from e
+        raise
     finally:
         if bar is not None:
             bar.close()

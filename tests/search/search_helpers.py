@@ -2,6 +2,21 @@
 
 from __future__ import annotations
 
+import os
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def specdsl_cmd(*args: str) -> list[str]:
+    """The `specdsl` command as a user runs it (this checkout's package)."""
+    return [sys.executable, "-c", "from specdsl.cli import main; main()", *args]
+
+
+def cli_env() -> dict[str, str]:
+    return dict(os.environ, PYTHONPATH=str(ROOT), KERAS_BACKEND="torch", SPECDSL_PLOTS="0")
+
 
 def mlflow_runs(tracking_uri: str, study: str) -> dict[str, list]:
     """The study's MLflow runs: {"study": [parent], "trial": [nested runs]}, trials in number order."""

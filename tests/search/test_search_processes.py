@@ -5,18 +5,15 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-import sys
 import time
-from pathlib import Path
 
 import pytest
-from search_helpers import mlflow_runs, optuna_trials
+from search_helpers import cli_env as env
+from search_helpers import mlflow_runs, optuna_trials, specdsl_cmd
 
 pytest.importorskip("optuna")
 pytest.importorskip("mlflow")
 pytest.importorskip("torch")
-
-ROOT = Path(__file__).resolve().parents[2]
 
 SPACE = """
 input: [8, 8, 1]
@@ -29,14 +26,6 @@ data: {dataset: digits}
 train: {optimizer: {name: adam, lr: {float: [0.001, 0.01], log: true, name: lr}}, epochs: EPOCHS, batch_size: 64}
 search: {sampler: random, pruner: none, seed: 0}
 """
-
-
-def specdsl_cmd(*args: str) -> list[str]:
-    return [sys.executable, "-c", "from specdsl.cli import main; main()", *args]
-
-
-def env() -> dict[str, str]:
-    return dict(os.environ, PYTHONPATH=str(ROOT), KERAS_BACKEND="torch", SPECDSL_PLOTS="0")
 
 
 def check_every_trial_once(storage: str, uri: str, study: str, trained: int) -> list:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from specdsl.errors import SearchError
+from specdsl.errors import SearchError, SpecError
 from specdsl.search import check_space, distributions, param_name, parse_duration
 from specdsl.search._space import grid_space, read_search, read_space
 
@@ -22,7 +22,7 @@ def test_the_four_ready_made_spaces_exist():
 
 @pytest.mark.parametrize(
     "name, invalid, n_dists",
-    [("catsdogs", 0, 6), ("cifar10", 2, 10), ("fashion_mnist", 0, 8), ("mnist", 33, 10)],
+    [("catsdogs", 0, 8), ("cifar10", 2, 10), ("fashion_mnist", 0, 8), ("mnist", 38, 8)],
 )
 def test_ready_made_spaces_pass_check_space(name, invalid, n_dists):
     report = check_space(ROOT / "search_spaces" / f"{name}.yaml", samples=200, seed=0)
@@ -32,8 +32,8 @@ def test_ready_made_spaces_pass_check_space(name, invalid, n_dists):
     assert report.first_plan is not None
 
 
-def test_catsdogs_space_is_the_reference_protocol():
-    tree, file, _ = read_space(ROOT / "search_spaces" / "catsdogs.yaml")
+def test_the_benchmark_space_is_the_reference_protocol():
+    tree, file, _ = read_space(ROOT / "benchmarks" / "catsdogs_reference.yaml")
     got = {d.name: d.describe() for d in distributions(tree, file)}
     assert got == {
         "filters": "choice of 16, 32, 64",
@@ -49,10 +49,39 @@ def test_catsdogs_space_is_the_reference_protocol():
     assert tree["data"]["dataset"] == "catsdogs" and tree["train"]["batch_size"] == 64
 
 
+def test_the_catsdogs_space_searches_vgg_style_stages_with_augmentation():
+    tree, file, _ = read_space(ROOT / "search_spaces" / "catsdogs.yaml")
+    got = {d.name: d.describe() for d in distributions(tree, file)}
+    assert got == {
+        "filters": "choice of 24, 32, 48",
+        "convs_per_stage": "int in [1, 2]",
+        "stage_dropout": "float in [0.0, 0.3] step 0.05",
+        "stages": "int in [2, 4]",
+        "head": "choice of 'global_avgpool2d', 'flatten'",
+        "dropout": "float in [0.0, 0.5] step 0.05",
+        "dense_units": "choice of 64, 128, 256",
+        "lr": "float in [0.0005, 0.005] (log)",
+    }
+    assert tree["data"]["augment"] == {"flip": "horizontal", "rotation": 15, "shift": 0.1, "zoom": 0.1}
+    search = read_search(tree, file)
+    assert (search.pruner, search.timeout, search.startup_trials) == ("median", "15m", 2)
+
+
+def test_the_mnist_space_rejects_its_corners_that_do_not_plan():
+    space = ROOT / "search_spaces" / "mnist.yaml"
+    report = check_space(space, samples=200, seed=0)
+    # three stages of 5x5 'valid' convolutions: the third stage's first one finds a 4x4 image
+    assert dict(report.reasons) == {
+        f"{space}:23:13: layers[0].repeat[2].layers[0].stage.layers[0].repeat[0].layers[0] (conv2d): kernel 5x5 does "
+        "not fit its 4x4x48 input with padding=valid (output would be 0x0).": 38
+    }
+
+
 def test_invalid_samples_are_grouped_by_place_and_rule():
-    report = check_space(ROOT / "search_spaces" / "mnist.yaml", samples=200, seed=0)
+    space = ROOT / "tests" / "search" / "spaces" / "many_invalid_corners.yaml"
+    report = check_space(space, samples=200, seed=0)
     assert report.reasons.most_common(1)[0] == (
-        f"{ROOT}/search_spaces/mnist.yaml:27:13: layers[0].repeat[2].layers[0].stage.layers[3] (conv2d): kernel 3x3 "
+        f"{space}:29:13: layers[0].repeat[2].layers[0].stage.layers[3] (conv2d): kernel 3x3 "
         "does not fit its 2x2x128 input with padding=valid (output would be 0x0).",
         10,
     )
@@ -172,7 +201,7 @@ def test_search_section_errors(space):
 
 
 def test_grid_needs_steps_on_floats():
-    tree, file, _ = read_space(ROOT / "search_spaces" / "catsdogs.yaml")
+    tree, file, _ = read_space(ROOT / "benchmarks" / "catsdogs_reference.yaml")
     dists = distributions(tree, file)
     with pytest.raises(SearchError, match="the grid sampler needs a `step` on every float distribution, but `dropout`"):
         grid_space(dists)
@@ -201,3 +230,44 @@ def test_check_space_imports_no_framework():
     )
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[] 20"
+
+
+@pytest.mark.parametrize("value, size", [
+    (2048, 2048), ("2048", 2048), ("64KiB", 65_536), ("64 KB", 64_000), ("1.5GB", 1_500_000_000),
+    ("512MiB", 536_870_912), ("2 gib", 2_147_483_648), ("1TiB", 1024**4),
+])
+def test_trial_memory_is_bytes_or_a_size_with_its_unit(value, size):
+    from specdsl.spec import SearchSpec
+
+    assert SearchSpec(trial_memory=value).trial_memory == size
+    assert SearchSpec.model_validate(SearchSpec(trial_memory=value).model_dump()).trial_memory == size  # to workers
+
+
+@pytest.mark.parametrize("value", ["2 gigs", "0", "-1GiB", "GiB", "true", "1.5"])
+def test_a_bad_trial_memory_is_a_located_error(space, value):
+    path = space("mem", f"input: [8, 8, 1]\nlayers: [flatten]\nsearch: {{trial_memory: {value}}}\n")
+    with pytest.raises(SpecError) as e:
+        check_space(path, samples=1)
+    shown = {"true": "True", "1.5": "1.5", "0": "0"}.get(value, repr(value))
+    assert str(e.value) == (
+        f"{path}:3:24: search: `trial_memory`: a memory size is a positive number of bytes, or a number with a unit "
+        f"(KiB, MiB, GiB, TiB, KB, MB, GB, TB) such as 2GiB, but got {shown}.")
+
+
+def test_trial_memory_counts_as_invalid_with_its_estimate(space):
+    path = space("memory", """
+input: [8, 8, 1]
+layers:
+  - flatten
+  - dense: {units: {choice: [16, 100000]}, activation: relu}
+  - dense: {units: 10, activation: softmax}
+train: {optimizer: sgd, batch_size: 64}
+search: {trial_memory: 100MB}
+""")
+    report = check_space(path, samples=40, seed=1)
+    [(reason, n)] = report.reasons.items()
+    # sgd without momentum: the weights, their best-epoch copy and the gradients (12 bytes a parameter)
+    assert reason == ("trial_memory: training would take about 159.2 MiB (85.8 MiB for 7,500,010 parameters with their "
+                      "gradients and sgd state, 73.3 MiB of activations for batches of 64), more than the 95.4 MiB "
+                      "allowed.")
+    assert n == report.invalid > 0
