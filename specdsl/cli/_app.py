@@ -7,12 +7,14 @@ import os
 import sys
 from enum import Enum
 from pathlib import Path
-from typing import List, Optional
+from typing import TYPE_CHECKING, Any, List, Optional
 
 import typer
-from rich.console import Console
 
 from ..errors import SpecdslError
+
+if TYPE_CHECKING:
+    from rich.console import Console
 
 app = typer.Typer(
     name="specdsl",
@@ -23,8 +25,38 @@ app = typer.Typer(
     rich_markup_mode=None,
 )
 
-out = Console(highlight=False, soft_wrap=True)
-err = Console(stderr=True, highlight=False, soft_wrap=True)
+
+
+class _Console:
+    """rich's Console, made on first use. Plain lines to a stream that is not a terminal are written as they are,
+    so that `validate` in a CI job or a pre-commit hook does not import rich (about a tenth of its run)."""
+
+    def __init__(self, *, stderr: bool = False) -> None:
+        self._stderr = stderr
+        self._console: Console | None = None
+
+    @property
+    def rich(self) -> Console:
+        if self._console is None:
+            from rich.console import Console
+
+            self._console = Console(stderr=self._stderr, highlight=False, soft_wrap=True)
+        return self._console
+
+    def print(self, text: str = "", *, style: str | None = None, markup: bool = False, end: str = "\n") -> None:
+        stream = sys.stderr if self._stderr else sys.stdout
+        plain = self._console is None and not markup and "FORCE_COLOR" not in os.environ
+        if plain and not getattr(stream, "isatty", lambda: False)():
+            stream.write(text + end)
+        else:
+            self.rich.print(text, style=style, markup=markup, end=end)
+
+    def __getattr__(self, name: str) -> Any:  # print_json, status, ...: rich's
+        return getattr(self.rich, name)
+
+
+out = _Console()
+err = _Console(stderr=True)
 
 SPEC_SUFFIXES = (".yaml", ".yml", ".json")
 
@@ -106,7 +138,7 @@ def summary(
     else:
         from ._render import summary_table
 
-        summary_table(plan, out)
+        summary_table(plan, out.rich)
 
 
 @app.command()
@@ -189,7 +221,7 @@ def train(
         code = run_train(
             spec, data=data, epochs=epochs, batch_size=batch_size, backend=backend.value if backend else None,
             limit=limit, seed=seed, output=output, tracking_uri=tracking_uri, experiment=experiment, track=track,
-            console=out,
+            console=out.rich,
         )
     except SpecdslError as e:
         raise fail(e) from None
@@ -218,7 +250,7 @@ def search(
         code = run_search_command(
             space, trials=trials, timeout=timeout, storage=storage, study_name=study_name, resume=resume,
             workers=workers, tracking_uri=tracking_uri, experiment=experiment, epochs=epochs, limit=limit, seed=seed,
-            console=out,
+            console=out.rich,
         )
     except SpecdslError as e:
         raise fail(e) from None
@@ -236,7 +268,7 @@ def best(
     from ..search._cli import run_best_command
 
     try:
-        code = run_best_command(study, storage=storage, trial=trial, output=output, console=out)
+        code = run_best_command(study, storage=storage, trial=trial, output=output, console=out.rich)
     except SpecdslError as e:
         raise fail(e) from None
     raise typer.Exit(code)

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 from ..errors import Loc, ShapeError
 from ..spec._document import ModelSpec
@@ -13,9 +14,9 @@ from ._rules import MERGE_KINDS, RULES, RuleError, Shape, fmt, numel
 BYTES_PER_VALUE = 4  # float32
 
 
-@dataclass(frozen=True)
-class PlanNode:
-    """One node of the plan. ``kind`` is "input" for the model's input."""
+class PlanNode(NamedTuple):
+    """One node of the plan. ``kind`` is "input" for the model's input. (Immutable; a named tuple because it is
+    the cheapest immutable object to make, and planning is meant to take microseconds.)"""
 
     name: str
     kind: str
@@ -136,53 +137,60 @@ def plan(spec: ModelSpec) -> Plan:
     shapes: dict[str, Shape] = {first.name: first.shape}
     warnings: list[PlanWarning] = []
     limits = spec.limits
-    params = 0
-    flops = 0
+    max_params, max_act = limits.max_params, limits.max_activation_bytes
+    max_flops = limits.max_flops if limits.max_flops is not None else float("inf")
+    params = flops = 0
     act = first.activation_bytes
-    merge_kinds, rules = MERGE_KINDS, RULES
+    merge_kinds, rules, prod = MERGE_KINDS, RULES, math.prod
+    # The loop is the whole cost of planning (a few microseconds a node): locals, and no work that only an
+    # error needs.
     for entry in spec.layers:
-        kind = entry.layer.kind
-        ins = tuple([shapes[i] for i in entry.inputs])
+        layer = entry.layer
+        kind = layer.kind
+        names = entry.inputs
+        ins = (shapes[names[0]],) if len(names) == 1 else tuple([shapes[i] for i in names])
         try:
-            out = rules[kind](entry.layer, ins, entry.inputs) if kind in merge_kinds else rules[kind](entry.layer, ins)
+            out = rules[kind](layer, ins, names) if kind in merge_kinds else rules[kind](layer, ins)
         except RuleError as e:
             raise ShapeError(e.message, loc=entry.loc, path=entry.where, hint=e.hint) from None
-        node = PlanNode(
-            entry.name, kind, entry.layer, entry.inputs, ins, out.shape,
-            out.trainable, out.non_trainable, out.flops, entry.path, entry.loc,
-        )
-        if out.warnings:
-            warnings.extend(PlanWarning(w, entry.loc, entry.where) for w in out.warnings)
-        params += out.trainable + out.non_trainable
-        flops += out.flops
-        act += numel(out.shape) * BYTES_PER_VALUE
-        if params > limits.max_params:
-            raise ShapeError(
-                f"{entry.kind} on an input of {numel(ins[0]):,} values{f' ({fmt(ins[0])})' if len(ins[0]) > 1 else ''} brings the model to {params:,} parameters "
-                f"({_bytes(params * BYTES_PER_VALUE)} as float32), beyond the bound of {limits.max_params:,}.",
-                loc=entry.loc,
-                path=entry.where,
-                hint="Shrink the input before it (pooling, strided convolutions, global pooling), "
-                "or raise `limits: {max_params: ...}`.",
-            )
-        if limits.max_flops is not None and flops > limits.max_flops:
-            raise ShapeError(
-                f"the model reaches {flops:,} FLOPs per example here, beyond the bound of {limits.max_flops:,}.",
-                loc=entry.loc,
-                path=entry.where,
-                hint="Downsample earlier or use fewer filters, or raise `limits: {max_flops: ...}`.",
-            )
-        if act > limits.max_activation_bytes:
-            raise ShapeError(
-                f"activations reach {_bytes(act)} per example here, beyond the bound of "
-                f"{_bytes(limits.max_activation_bytes)}.",
-                loc=entry.loc,
-                path=entry.where,
-                hint="Downsample earlier, or raise `limits: {max_activation_bytes: ...}`.",
-            )
-        nodes.append(node)
-        shapes[node.name] = node.shape
+        shape, trainable, non_trainable, node_flops, node_warnings = out
+        if node_warnings:
+            warnings.extend(PlanWarning(w, entry.loc, entry.where) for w in node_warnings)
+        params += trainable + non_trainable
+        flops += node_flops
+        act += prod(shape) * BYTES_PER_VALUE
+        if params > max_params or flops > max_flops or act > max_act:
+            _over_limits(entry, ins, limits, params, flops, act)
+        nodes.append(PlanNode(entry.name, kind, layer, names, ins, shape, trainable, non_trainable, node_flops,
+                              entry.path, entry.loc))
+        shapes[entry.name] = shape
     return Plan(spec=spec, nodes=nodes, outputs=list(spec.outputs), warnings=warnings)
+
+
+def _over_limits(entry: Any, ins: tuple[Shape, ...], limits: Any, params: int, flops: int, act: int) -> None:
+    if params > limits.max_params:
+        raise ShapeError(
+            f"{entry.kind} on an input of {numel(ins[0]):,} values{f' ({fmt(ins[0])})' if len(ins[0]) > 1 else ''} brings the model to {params:,} parameters "
+            f"({_bytes(params * BYTES_PER_VALUE)} as float32), beyond the bound of {limits.max_params:,}.",
+            loc=entry.loc,
+            path=entry.where,
+            hint="Shrink the input before it (pooling, strided convolutions, global pooling), "
+            "or raise `limits: {max_params: ...}`.",
+        )
+    if limits.max_flops is not None and flops > limits.max_flops:
+        raise ShapeError(
+            f"the model reaches {flops:,} FLOPs per example here, beyond the bound of {limits.max_flops:,}.",
+            loc=entry.loc,
+            path=entry.where,
+            hint="Downsample earlier or use fewer filters, or raise `limits: {max_flops: ...}`.",
+        )
+    raise ShapeError(
+        f"activations reach {_bytes(act)} per example here, beyond the bound of "
+        f"{_bytes(limits.max_activation_bytes)}.",
+        loc=entry.loc,
+        path=entry.where,
+        hint="Downsample earlier, or raise `limits: {max_activation_bytes: ...}`.",
+    )
 
 
 def _bytes(n: float) -> str:

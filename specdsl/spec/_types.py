@@ -95,3 +95,28 @@ class StrictModel(BaseModel):
     model_config = ConfigDict(
         extra="forbid", validate_assignment=True, populate_by_name=True, frozen=True, defer_build=True
     )
+
+    @classmethod
+    def model_rebuild(
+        cls,
+        *,
+        force: bool = False,
+        raise_errors: bool = True,
+        _parent_namespace_depth: int = 2,
+        _types_namespace: Any = None,
+    ) -> bool | None:
+        # The first use of a deferred model comes here: take its validator from the on-disk cache when it has one
+        # (see _validators), and otherwise let pydantic build it and keep the result for the next process.
+        from . import _validators
+
+        if not force and not cls.__pydantic_complete__ and _validators.install(cls):
+            return True
+        built = super().model_rebuild(
+            force=force,
+            raise_errors=raise_errors,
+            _parent_namespace_depth=_parent_namespace_depth + 1,
+            _types_namespace=_types_namespace,
+        )
+        if built and not force:
+            _validators.remember(cls)
+        return built
