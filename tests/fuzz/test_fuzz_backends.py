@@ -63,7 +63,14 @@ def _check(spec: dict, seed: int) -> None:
     np.testing.assert_allclose(theirs, ours, rtol=1e-3, atol=1e-4 * scale)
 
 
-FEW = settings(max_examples=25, deadline=None, suppress_health_check=list(HealthCheck))
+# Each example builds a torch and a Keras model: the default profile's count is cut to 25 here, and a long run
+# (`--hypothesis-profile=long`) keeps its own.
+_PROFILE_EXAMPLES = settings.default.max_examples
+FEW = settings(
+    max_examples=25 if _PROFILE_EXAMPLES <= 150 else _PROFILE_EXAMPLES,
+    deadline=None,
+    suppress_health_check=list(HealthCheck),
+)
 
 
 @FEW
