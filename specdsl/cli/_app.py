@@ -7,14 +7,13 @@ import os
 import sys
 from enum import Enum
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, List, Optional
+from typing import List, Optional
 
 import typer
 
 from ..errors import SpecdslError
-
-if TYPE_CHECKING:
-    from rich.console import Console
+from ._output import err, out
+from ._validate import run_validate
 
 app = typer.Typer(
     name="specdsl",
@@ -26,39 +25,6 @@ app = typer.Typer(
 )
 
 
-
-class _Console:
-    """rich's Console, made on first use. Plain lines to a stream that is not a terminal are written as they are,
-    so that `validate` in a CI job or a pre-commit hook does not import rich (about a tenth of its run)."""
-
-    def __init__(self, *, stderr: bool = False) -> None:
-        self._stderr = stderr
-        self._console: Console | None = None
-
-    @property
-    def rich(self) -> Console:
-        if self._console is None:
-            from rich.console import Console
-
-            self._console = Console(stderr=self._stderr, highlight=False, soft_wrap=True)
-        return self._console
-
-    def print(self, text: str = "", *, style: str | None = None, markup: bool = False, end: str = "\n") -> None:
-        stream = sys.stderr if self._stderr else sys.stdout
-        plain = self._console is None and not markup and "FORCE_COLOR" not in os.environ
-        if plain and not getattr(stream, "isatty", lambda: False)():
-            stream.write(text + end)
-        else:
-            self.rich.print(text, style=style, markup=markup, end=end)
-
-    def __getattr__(self, name: str) -> Any:  # print_json, status, ...: rich's
-        return getattr(self.rich, name)
-
-
-out = _Console()
-err = _Console(stderr=True)
-
-SPEC_SUFFIXES = (".yaml", ".yml", ".json")
 
 
 class Format(str, Enum):
@@ -79,16 +45,6 @@ def fail(e: SpecdslError) -> typer.Exit:
     return typer.Exit(e.exit_code)
 
 
-def _spec_files(paths: List[Path]) -> list[Path]:
-    files: list[Path] = []
-    for p in paths:
-        if p.is_dir():
-            files += sorted(f for f in p.rglob("*") if f.suffix in SPEC_SUFFIXES and f.is_file())
-        else:
-            files.append(p)
-    return files
-
-
 # --------------------------------------------------------------------------------------------------------------
 
 
@@ -100,22 +56,7 @@ def validate(
     strict: bool = typer.Option(False, help="Treat warnings as errors."),
 ) -> None:
     """Check specs statically: shapes, parameter counts, references. Exit 0 if all are valid, 2 otherwise."""
-    from ._validate import validate_file
-
-    files = _spec_files(paths)
-    if not files:
-        err.print("error: no spec files (*.yaml, *.yml, *.json) under " + ", ".join(map(str, paths)), style="red", markup=False)
-        raise typer.Exit(2)
-    results = [validate_file(f, samples=samples) for f in files]
-    failed = sum(1 for r in results if not r.ok or (strict and r.warnings))
-    if format is Format.json:
-        out.print_json(json.dumps({"files": [r.as_dict() for r in results], "invalid": failed}))
-    else:
-        for r in results:
-            r.print(out, err, github=format is Format.github)
-        if format is Format.text and len(results) > 1:
-            out.print(f"{len(results) - failed} valid, {failed} invalid", markup=False)
-    raise typer.Exit(2 if failed else 0)
+    raise typer.Exit(run_validate(paths, format.value, samples=samples, strict=strict))
 
 
 @app.command()
@@ -281,9 +222,7 @@ def _add_data_commands() -> None:
 
 
 def main() -> None:
-    # pydantic looks for plugins in every installed package's entry points the first time it builds a validator
-    # (~70 ms in an environment with mlflow's dependencies); the CLI's models use none.
-    os.environ.setdefault("PYDANTIC_DISABLE_PLUGINS", "__all__")
+    """The typer application (``specdsl.cli.main`` comes here for everything but a plain ``validate``)."""
     # The data commands import numpy and the dataset registry: register them only when they can be asked for.
     args = [a for a in sys.argv[1:] if not a.startswith("-")]
     if not args or args[0] == "data":

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -11,6 +12,10 @@ from ..plan import Plan, PlanWarning, plan
 from ..spec import is_distribution
 from ..spec._document import from_tree
 from ..spec._yaml import load_file
+from ._output import err, out
+
+SPEC_SUFFIXES = (".yaml", ".yml", ".json")
+FORMATS = ("text", "json", "github")
 
 
 @dataclass
@@ -111,3 +116,70 @@ def validate_file(path: Path, samples: int = 200) -> Result:
         return Result(path, plan=p, warnings=list(p.warnings))
     except SpecdslError as e:
         return Result(path, error=e)
+
+
+def spec_files(paths: list[Path]) -> list[Path]:
+    files: list[Path] = []
+    for p in paths:
+        if p.is_dir():
+            files += sorted(f for f in p.rglob("*") if f.suffix in SPEC_SUFFIXES and f.is_file())
+        else:
+            files.append(p)
+    return files
+
+
+def run_validate(paths: list[Path], format: str = "text", *, samples: int = 200, strict: bool = False) -> int:
+    """``specdsl validate``: check every spec file under ``paths``, print the results; the exit code."""
+    files = spec_files(paths)
+    if not files:
+        err.print("error: no spec files (*.yaml, *.yml, *.json) under " + ", ".join(map(str, paths)), style="red")
+        return 2
+    results = [validate_file(f, samples=samples) for f in files]
+    failed = sum(1 for r in results if not r.ok or (strict and r.warnings))
+    if format == "json":
+        out.print_json(json.dumps({"files": [r.as_dict() for r in results], "invalid": failed}))
+    else:
+        for r in results:
+            r.print(out, err, github=format == "github")
+        if format == "text" and len(results) > 1:
+            out.print(f"{len(results) - failed} valid, {failed} invalid")
+    return 2 if failed else 0
+
+
+def plain_validate_args(argv: list[str]) -> tuple[list[Path], str, int, bool] | None:
+    """``validate``'s arguments when ``argv`` (after the program name) is a plain ``validate`` call: paths and the
+    long or short options with their values as separate words, or ``--name=value``. None for anything else (help,
+    a mistake, forms such as ``-fjson``): typer takes those, and parses the plain ones to the same values (a test
+    holds the two to each other)."""
+    if not argv or argv[0] != "validate":
+        return None
+    paths: list[Path] = []
+    format, samples, strict = "text", 200, False
+    words = iter(argv[1:])
+    only_paths = False
+    for word in words:
+        if only_paths or not word.startswith("-") or word == "-":
+            paths.append(Path(word))
+            continue
+        name, eq, value = word.partition("=")
+        if name in ("--format", "-f"):
+            if eq and name == "-f":  # click reads `-f=json` as the value "=json"
+                return None
+            value = value if eq else next(words, None)
+            if value not in FORMATS:
+                return None
+            format = value
+        elif name == "--samples":
+            value = value if eq else next(words, None)
+            if value is None or not value.isdigit():
+                return None
+            samples = int(value)
+        elif word == "--strict":
+            strict = True
+        elif word == "--no-strict":
+            strict = False
+        elif word == "--":
+            only_paths = True
+        else:
+            return None
+    return (paths, format, samples, strict) if paths else None

@@ -122,14 +122,18 @@ def _complete(cls: Any, schema: Any, core_config: Any) -> None:
     from pydantic._internal._signature import generate_pydantic_signature
     from pydantic._internal._utils import LazyClassAttribute
     from pydantic.plugin._schema_validator import create_schema_validator
-    from pydantic_core import SchemaSerializer
+    from pydantic_core import SchemaSerializer, SchemaValidator
 
     config = ConfigWrapper(cls.model_config, check=False)
     cls.__pydantic_computed_fields__ = {k: v.info for k, v in cls.__pydantic_decorators__.computed_fields.items()}
     set_deprecated_descriptors(cls)
-    validator = create_schema_validator(
-        schema, cls, cls.__module__, cls.__qualname__, "BaseModel", core_config, config.plugin_settings
-    )
+    if os.environ.get("PYDANTIC_DISABLE_PLUGINS") in ("__all__", "1", "true"):
+        # what create_schema_validator does then, without importing the plugin loader (importlib.metadata: ~20 ms)
+        validator = SchemaValidator(schema, core_config)
+    else:
+        validator = create_schema_validator(
+            schema, cls, cls.__module__, cls.__qualname__, "BaseModel", core_config, config.plugin_settings
+        )
     serializer = SchemaSerializer(schema, core_config)
     cls.__pydantic_core_schema__ = schema
     cls.__pydantic_validator__ = validator

@@ -13,13 +13,52 @@ output activation and units, classes, input channels, the early-stopping monitor
 passes a memory bound (``OutOfMemory``, as for an allocation that fails).
 """
 
-from ._callbacks import Callback
-from ._compat import check_compatible, log_keys, output_activation
-from ._fit import fit
-from ._memory import MemoryEstimate, MemoryGuard, OutOfMemory, training_memory
-from ._progress import ProgressCallback
-from ._result import NonFiniteLoss, TrainResult
-from ._schedule import LrSchedule, Monitor
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+# Names are imported on first use: `specdsl validate` needs only the static checks of _compat, and importing the
+# training loop's modules for them would be a tenth of its run.
+_WHERE = {
+    "Callback": "_callbacks",
+    "check_compatible": "_compat",
+    "log_keys": "_compat",
+    "output_activation": "_compat",
+    "fit": "_fit",
+    "MemoryEstimate": "_memory",
+    "MemoryGuard": "_memory",
+    "OutOfMemory": "_memory",
+    "training_memory": "_memory",
+    "ProgressCallback": "_progress",
+    "NonFiniteLoss": "_result",
+    "TrainResult": "_result",
+    "LrSchedule": "_schedule",
+    "Monitor": "_schedule",
+}
+
+if TYPE_CHECKING:
+    from ._callbacks import Callback
+    from ._compat import check_compatible, log_keys, output_activation
+    from ._fit import fit
+    from ._memory import MemoryEstimate, MemoryGuard, OutOfMemory, training_memory
+    from ._progress import ProgressCallback
+    from ._result import NonFiniteLoss, TrainResult
+    from ._schedule import LrSchedule, Monitor
+
+
+def __getattr__(name: str) -> Any:
+    module = _WHERE.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"{__name__}.{module}"), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))
+
 
 __all__ = [
     "Callback",
