@@ -2,14 +2,38 @@
 
 from __future__ import annotations
 
+import contextlib
 import math
+import signal
+import threading
 import time
+from collections.abc import Iterator
 from typing import Any
 
 from ..train._callbacks import Callback
 
 # summary values logged once at the end (besides test_* and best_*)
 _TIMING = ("epoch_seconds", "images_per_s", "lr")
+
+
+@contextlib.contextmanager
+def interrupts_held() -> Iterator[None]:
+    """Hold Ctrl-C until the block is done, then raise it. A KeyboardInterrupt in the middle of an MLflow write can
+    leave the store's SQLite file locked by a half-done transaction, and the run could then not be closed as KILLED.
+    Only in the main thread, and only where Python's own SIGINT handler is in place."""
+    if threading.current_thread() is not threading.main_thread() or (
+        signal.getsignal(signal.SIGINT) is not signal.default_int_handler
+    ):
+        yield
+        return
+    received: list[int] = []
+    signal.signal(signal.SIGINT, lambda signum, frame: received.append(signum))
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+    if received:
+        raise KeyboardInterrupt
 
 
 class MlflowCallback(Callback):
@@ -54,7 +78,8 @@ class MlflowCallback(Callback):
             if isinstance(v, (int, float)) and math.isfinite(v)
         ]
         if metrics:
-            self.client.log_batch(self.run_id, metrics=metrics)
+            with interrupts_held():
+                self.client.log_batch(self.run_id, metrics=metrics)
 
     def on_train_begin(self, info: dict[str, Any]) -> None:
         self._ensure()

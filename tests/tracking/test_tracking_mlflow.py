@@ -196,3 +196,21 @@ def test_keras_runs_log_a_keras_model(store, client, tmp_path, digits):
     x = digits.x_test[:4].astype(np.float32) / 255
     np.testing.assert_allclose(np.asarray(model.predict(x, verbose=0)), np.asarray(result.model.predict(x, verbose=0)),
                                rtol=1e-5, atol=1e-6)
+
+
+def test_ctrl_c_during_an_mlflow_write_is_raised_once_the_write_is_done():
+    import os
+    import signal
+
+    from specdsl.tracking._callback import interrupts_held
+
+    done = []
+    with pytest.raises(KeyboardInterrupt):
+        with interrupts_held():
+            os.kill(os.getpid(), signal.SIGINT)  # delivered here, while the "write" goes on
+            done.append("write finished")
+    assert done == ["write finished"]
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    with interrupts_held():  # nothing received: nothing raised
+        done.append("again")
+    assert done == ["write finished", "again"]
