@@ -94,8 +94,12 @@ def test_data_may_name_a_registered_dataset(tmp_path):
 
 
 SCRIPT = """
+import signal
 import sys
 from pathlib import Path
+# Ctrl-C as from a shell: an ignored SIGINT would be inherited from the test process if a library it loaded
+# ignores it, and Python installs its own handler only for a signal that is not ignored
+signal.signal(signal.SIGINT, signal.default_int_handler)
 from rich.console import Console
 import torch
 torch.set_num_threads(1)
