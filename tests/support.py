@@ -29,3 +29,23 @@ def address_space_limit(headroom: int):
         yield
     finally:
         resource.setrlimit(resource.RLIMIT_AS, before)
+
+
+def __getattr__(name: str):
+    # RaiseAt needs specdsl.train: made on first use, so that importing this module stays free of the package
+    if name == "RaiseAt":
+        from specdsl.train import Callback
+
+        class RaiseAt(Callback):
+            """Raises ``exc`` at the end of epoch ``epoch`` (a crash, or Ctrl-C, in the middle of training)."""
+
+            def __init__(self, epoch: int, exc: BaseException):
+                self.epoch, self.exc = epoch, exc
+
+            def on_epoch_end(self, epoch, logs):
+                if epoch == self.epoch:
+                    raise self.exc
+
+        globals()["RaiseAt"] = RaiseAt
+        return RaiseAt
+    raise AttributeError(name)

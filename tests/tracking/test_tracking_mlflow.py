@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from support import RaiseAt
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "train"))
 
@@ -15,7 +16,7 @@ from train_fixtures import *
 from specdsl.errors import TrainError
 from specdsl.spec._sections import TrainSpec
 from specdsl.tracking import MlflowCallback, TrackedRun, spec_params
-from specdsl.train import Callback, fit
+from specdsl.train import fit
 
 pytestmark = pytest.mark.usefixtures("single_thread")
 
@@ -140,13 +141,6 @@ def test_tracked_run_logs_tags_params_artifacts_and_a_loadable_model(store, clie
     assert got.data.metrics["test_accuracy"] == pytest.approx(result.test["accuracy"])
 
 
-class RaiseAt(Callback):
-    def __init__(self, epoch: int, exc: BaseException):
-        self.epoch, self.exc = epoch, exc
-
-    def on_epoch_end(self, epoch, logs):
-        if epoch == self.epoch:
-            raise self.exc
 
 
 def test_ctrl_c_ends_the_run_killed_with_the_best_checkpoint(store, client, tmp_path, digits):

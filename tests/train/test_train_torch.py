@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
+from support import RaiseAt
 from train_fixtures import *
 
 import specdsl
@@ -155,13 +156,6 @@ class Boom(Exception):
     pass
 
 
-class RaiseAt(Callback):
-    def __init__(self, epoch: int, exc: BaseException):
-        self.epoch, self.exc = epoch, exc
-
-    def on_epoch_end(self, epoch, logs):
-        if epoch == self.epoch:
-            raise self.exc
 
 
 def test_callback_exceptions_propagate_unchanged(tmp_path, digits):
