@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any, NamedTuple
 
 from ..errors import Loc, ShapeError
@@ -63,8 +64,9 @@ class Plan:
     outputs: list[str]
     warnings: list[PlanWarning] = field(default_factory=list)
 
-    def __post_init__(self) -> None:
-        self.by_name = {n.name: n for n in self.nodes}
+    @cached_property
+    def by_name(self) -> dict[str, PlanNode]:
+        return {n.name: n for n in self.nodes}
 
     def __getitem__(self, name: str) -> PlanNode:
         return self.by_name[name]
@@ -129,20 +131,19 @@ class Plan:
 
 def plan(spec: ModelSpec) -> Plan:
     """Infer every node's shape and counts; raise a located ShapeError at the first node that does not work out."""
-    first = PlanNode(
-        name=spec.input.name, kind="input", layer=None, inputs=(), input_shapes=(), shape=tuple(spec.input.shape),
-        path="input", loc=spec.input_loc,
-    )
-    nodes = [first]
-    shapes: dict[str, Shape] = {first.name: first.shape}
+    # A named tuple made the way its own _make() makes it: several times faster than calling PlanNode(...).
+    make, node_type = tuple.__new__, PlanNode
+    name, shape = spec.input.name, tuple(spec.input.shape)
+    nodes = [make(node_type, (name, "input", None, (), (), shape, 0, 0, 0, "input", spec.input_loc))]
+    shapes: dict[str, Shape] = {name: shape}
     warnings: list[PlanWarning] = []
     limits = spec.limits
     max_params, max_act = limits.max_params, limits.max_activation_bytes
-    max_flops = limits.max_flops if limits.max_flops is not None else float("inf")
+    max_flops: float = limits.max_flops if limits.max_flops is not None else math.inf
+    merge_kinds, rules, prod, size = MERGE_KINDS, RULES, math.prod, BYTES_PER_VALUE
     params = flops = 0
-    act = first.activation_bytes
-    merge_kinds, rules, prod = MERGE_KINDS, RULES, math.prod
-    # The loop is the whole cost of planning (a few microseconds a node): locals, and no work that only an
+    act = prod(shape) * size
+    # The loop is the whole cost of planning (about a microsecond a node): locals, and no work that only an
     # error needs.
     for entry in spec.layers:
         layer = entry.layer
@@ -158,11 +159,11 @@ def plan(spec: ModelSpec) -> Plan:
             warnings.extend(PlanWarning(w, entry.loc, entry.where) for w in node_warnings)
         params += trainable + non_trainable
         flops += node_flops
-        act += prod(shape) * BYTES_PER_VALUE
+        act += prod(shape) * size
         if params > max_params or flops > max_flops or act > max_act:
             _over_limits(entry, ins, limits, params, flops, act)
-        nodes.append(PlanNode(entry.name, kind, layer, names, ins, shape, trainable, non_trainable, node_flops,
-                              entry.path, entry.loc))
+        nodes.append(make(node_type, (entry.name, kind, layer, names, ins, shape, trainable, non_trainable,
+                                      node_flops, entry.path, entry.loc)))
         shapes[entry.name] = shape
     return Plan(spec=spec, nodes=nodes, outputs=list(spec.outputs), warnings=warnings)
 
