@@ -226,12 +226,14 @@ def make_pruner(search: SearchSpec, epochs: int) -> Any:
 
     if len(search.objectives) > 1 or search.pruner == "none":
         return optuna.pruners.NopPruner()
+    # Epochs are reported from step 0: a warm-up of w epochs lets steps 0 .. w-1 pass.
+    warmup = search.warmup_epochs
     if search.pruner == "median":
-        return optuna.pruners.MedianPruner(n_startup_trials=search.startup_trials, n_warmup_steps=1)
+        return optuna.pruners.MedianPruner(n_startup_trials=search.startup_trials, n_warmup_steps=warmup)
     if search.pruner == "hyperband":
-        return optuna.pruners.HyperbandPruner(min_resource=1, max_resource=max(epochs, 1))
+        return optuna.pruners.HyperbandPruner(min_resource=warmup, max_resource=max(epochs, warmup))
     if search.pruner == "successive_halving":
-        return optuna.pruners.SuccessiveHalvingPruner(min_resource=1)
+        return optuna.pruners.SuccessiveHalvingPruner(min_resource=warmup)
     raise SearchError(f"unknown pruner `{search.pruner}`.")
 
 
@@ -365,6 +367,10 @@ class Objective:
             for m, v in zip(self.metrics, values):
                 if not math.isfinite(v):
                     raise TrialFailed(f"the objective {m} is {v} (the loss diverged?)")
+            if getattr(result, "stop_reason", None) == "max_seconds":  # cut short: not comparable with the others
+                raise optuna.TrialPruned(
+                    f"stopped at the study's time limit after {len(callback.history)} of {epochs} epochs "
+                    f"({self.metrics[0]} {values[0]:.4g})")
         except optuna.TrialPruned as e:
             reason = str(e)
             trial.set_user_attr(REASON, reason)

@@ -174,6 +174,11 @@ class SearchSpec(StrictModel):
     tracking_uri: Optional[str] = None
     experiment: Optional[str] = None
     startup_trials: int = Field(default=5, ge=0, description="Trials before the pruner and TPE start working.")
+    warmup_epochs: int = Field(
+        default=1, ge=1,
+        description="Epochs every trial trains before the pruner may stop it (the median pruner's warm-up; the "
+        "first rung of hyperband and successive halving). Early epochs say little when the schedule is long.",
+    )
     trial_memory: Optional[Union[int, str]] = Field(
         default=None,
         description="Memory one trial may use: bytes, or a size such as '2GiB' or '512MB' (KiB, MiB, GiB, TiB count "

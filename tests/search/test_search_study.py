@@ -192,6 +192,24 @@ def test_a_raising_trial_and_a_nan_trial_fail_with_their_reasons_and_the_study_g
         assert run.data.tags.get("specdsl.reason") == t.user_attrs.get("specdsl.reason")
 
 
+def test_a_trial_cut_short_by_the_study_time_limit_is_pruned_not_complete(search, space, stores):
+    import re
+
+    # one 3x3 convolution on digits: a few dozen milliseconds an epoch, so 2,000 epochs outlast the 8 s budget
+    path = space("cut", DEEP.replace("{int: [1, 5], name: convs}", "1").replace("epochs: 1,", "epochs: 2000,"))
+    result = search(path, trials=3, timeout=8)
+    (trial,) = optuna_trials(stores["storage"], result.study_name)  # no trial starts after the time limit
+    reason = trial.user_attrs["specdsl.reason"]
+    found = re.fullmatch(r"stopped at the study's time limit after (\d+) of 2000 epochs \(val_accuracy (0\.\d+)\)", reason)
+    assert trial.state.name == "PRUNED" and found, reason
+    epochs = int(found.group(1))
+    assert 1 <= epochs < 2000 and len(trial.intermediate_values) == epochs
+    assert float(found.group(2)) == pytest.approx(max(trial.intermediate_values.values()), abs=5e-5)
+    assert (result.complete, result.pruned) == (0, 1)
+    (run,) = mlflow_runs(stores["tracking_uri"], result.study_name)["trial"]
+    assert (run.info.status, run.data.tags["specdsl.state"], run.data.tags["specdsl.reason"]) == ("KILLED", "PRUNED", reason)
+
+
 def test_best_freezes_a_spec_that_replans_to_the_same_model(search, space, stores, tmp_path):
     path = space("branches", BRANCHES)
     result = search(path, trials=3)

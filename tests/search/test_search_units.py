@@ -201,3 +201,23 @@ def test_pruners(kind, objectives, expected):
 
     search = SearchSpec(pruner=kind, objectives=[{"metric": "val_accuracy"}, {"metric": "params", "direction": "minimize"}][:objectives])
     assert type(make_pruner(search, epochs=20)).__name__ == expected
+
+
+def test_warmup_epochs_hold_the_pruner_off_for_that_many_epochs():
+    import optuna
+
+    from specdsl.search._study import make_pruner
+    from specdsl.spec import SearchSpec
+
+    search = SearchSpec(pruner="median", startup_trials=1, warmup_epochs=4)
+    study = optuna.create_study(direction="maximize", pruner=make_pruner(search, epochs=10))
+    good = study.ask()
+    for epoch in range(10):
+        good.report(0.9, epoch)
+    study.tell(good, 0.9)
+    bad = study.ask()
+    verdicts = []
+    for epoch in range(6):
+        bad.report(0.1, epoch)
+        verdicts.append(bad.should_prune())
+    assert verdicts == [False, False, False, False, True, True]
