@@ -73,7 +73,7 @@ def test_the_mnist_space_rejects_its_corners_that_do_not_plan():
     # three stages of 5x5 'valid' convolutions: the third stage's first one finds a 4x4 image; and the larger
     # corners need more than the 12 MFLOPs of the constraint (the reasons group numbers, and show the first)
     assert dict(report.reasons) == {
-        f"{space}:24:13: layers[0].repeat[2].layers[0].stage.layers[0].repeat[0].layers[0] (conv2d): kernel 5x5 does "
+        f"{space}:25:13: layers[0].repeat[2].layers[0].stage.layers[0].repeat[0].layers[0] (conv2d): kernel 5x5 does "
         "not fit its 4x4x48 input with padding=valid (output would be 0x0).": 38,
         "constraint max_flops: the model needs 91,710,868 FLOPs per example, more than the 12,000,000 allowed.": 78,
     }
