@@ -210,6 +210,24 @@ def test_a_trial_cut_short_by_the_study_time_limit_is_pruned_not_complete(search
     assert (run.info.status, run.data.tags["specdsl.state"], run.data.tags["specdsl.reason"]) == ("KILLED", "PRUNED", reason)
 
 
+def test_the_mlflow_sqlite_store_is_written_in_wal_mode_without_fsync_per_commit(tmp_path, search, space):
+    import sqlite3
+
+    from specdsl.search import run_search
+
+    db = tmp_path / "mlflow.db"
+    out, _ = console()
+    run_search(space("wal", DEEP), trials=1, storage=f"sqlite:///{tmp_path / 'optuna.db'}",
+               tracking_uri=f"sqlite:///{db}", console=out, plots=False)
+    # WAL is a property of the file: a fresh connection reads it back
+    assert sqlite3.connect(db).execute("PRAGMA journal_mode").fetchone() == ("wal",)
+    # synchronous is one of the connection: MLflow's own engine reports NORMAL (1), where SQLite's default is FULL (2)
+    from mlflow.store.db.utils import create_sqlalchemy_engine
+
+    with create_sqlalchemy_engine(f"sqlite:///{db}").connect() as con:
+        assert con.exec_driver_sql("PRAGMA synchronous").scalar() == 1
+
+
 def test_best_freezes_a_spec_that_replans_to_the_same_model(search, space, stores, tmp_path):
     path = space("branches", BRANCHES)
     result = search(path, trials=3)
