@@ -154,7 +154,9 @@ def _rank_error(kind: str, ins: Shape, rank: int) -> RuleError:
         3: ("(H, W, C)", "Images are (height, width, channels); put the layer before the flatten, or reshape."),
         2: ("(L, C)", "Sequences are (length, channels); reshape first."),
     }[rank]
-    return RuleError(f"{kind} needs a {meaning} input of rank {rank}, but got shape {fmt(ins)} (rank {len(ins)}).", hint)
+    return RuleError(
+        f"{kind} needs a {meaning} input of rank {rank}, but got shape {fmt(ins)} (rank {len(ins)}).", hint
+    )
 
 
 def _groups_error(c: int, groups: int) -> RuleError:
@@ -249,7 +251,8 @@ def _conv_transpose(layer: L.Conv2DTranspose, ins: Sequence[Shape]) -> Out:
     (x,) = ins
     if len(x) != 3:
         raise _rank_error("conv2d_transpose", x, 3)
-    kernel, strides, filters, use_bias, op = layer.kernel, layer.strides, layer.filters, layer.use_bias, layer.output_padding
+    kernel, strides, filters, use_bias = layer.kernel, layer.strides, layer.filters, layer.use_bias
+    op = layer.output_padding
     if op is not None:
         for i, axis in enumerate(("height", "width")):
             if op[i] >= strides[i]:
@@ -399,15 +402,8 @@ def _same_shapes_error(ins: Sequence[Shape], names: Sequence[str]) -> RuleError:
 
 
 @rule("add")
-def _add(layer: L.Add, ins: Sequence[Shape], names: Sequence[str] = ()) -> Out:
-    first = ins[0]
-    if ins.count(first) != len(ins):
-        raise _same_shapes_error(ins, names)
-    return first, 0, 0, (len(ins) - 1) * numel(first), NO_WARNINGS
-
-
 @rule("multiply")
-def _multiply(layer: L.Multiply, ins: Sequence[Shape], names: Sequence[str] = ()) -> Out:
+def _elementwise(layer: L.Add | L.Multiply, ins: Sequence[Shape], names: Sequence[str] = ()) -> Out:
     first = ins[0]
     if ins.count(first) != len(ins):
         raise _same_shapes_error(ins, names)

@@ -47,11 +47,16 @@ def _sqlite_path(url: str) -> str | None:
     return None if path in ("", ":memory:") else path
 
 
+def sqlite_pragmas(con: sqlite3.Connection) -> None:
+    """The pragmas of every SQLite store a search writes (Optuna's and MLflow's)."""
+    con.execute("PRAGMA journal_mode=WAL")  # readers do not block the writer (workers, progress polling, mlflow ui)
+    con.execute("PRAGMA synchronous=NORMAL")  # no fsync per commit: a killed process still loses nothing committed
+
+
 def _sqlite_creator(path: str) -> Callable[[], sqlite3.Connection]:
     def connect() -> sqlite3.Connection:
         con = sqlite3.connect(path, timeout=SQLITE_TIMEOUT, check_same_thread=False)
-        con.execute("PRAGMA journal_mode=WAL")  # readers do not block the writer (workers, progress polling)
-        con.execute("PRAGMA synchronous=NORMAL")  # no fsync per commit; WAL stays consistent
+        sqlite_pragmas(con)
         return con
 
     return connect

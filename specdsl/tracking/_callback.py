@@ -18,9 +18,9 @@ _TIMING = ("epoch_seconds", "images_per_s", "lr")
 
 @contextlib.contextmanager
 def interrupts_held() -> Iterator[None]:
-    """Hold Ctrl-C until the block is done, then raise it. A KeyboardInterrupt in the middle of an MLflow write can
-    leave the store's SQLite file locked by a half-done transaction, and the run could then not be closed as KILLED.
-    Only in the main thread, and only where Python's own SIGINT handler is in place."""
+    """Hold Ctrl-C until the block is done, then raise it: an epoch's metrics are written whole or not at all
+    before the run is closed as KILLED. Only in the main thread, and only where Python's own SIGINT handler is in
+    place."""
     if threading.current_thread() is not threading.main_thread() or (
         signal.getsignal(signal.SIGINT) is not signal.default_int_handler
     ):

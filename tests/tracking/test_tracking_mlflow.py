@@ -141,8 +141,6 @@ def test_tracked_run_logs_tags_params_artifacts_and_a_loadable_model(store, clie
     assert got.data.metrics["test_accuracy"] == pytest.approx(result.test["accuracy"])
 
 
-
-
 def test_ctrl_c_ends_the_run_killed_with_the_best_checkpoint(store, client, tmp_path, digits):
     plan = digits_plan(tmp_path)
     ck = tmp_path / "ck"

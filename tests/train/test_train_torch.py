@@ -156,8 +156,6 @@ class Boom(Exception):
     pass
 
 
-
-
 def test_callback_exceptions_propagate_unchanged(tmp_path, digits):
     exc = Boom("pruned")
     with pytest.raises(Boom) as info:
