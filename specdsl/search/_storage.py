@@ -18,6 +18,8 @@ import sqlite3
 from collections.abc import Callable
 from typing import Any
 
+from ..tracking._sqlite import apply_pragmas
+
 DEFAULT_STORAGE = "sqlite:///optuna.db"
 HEARTBEAT_SECONDS = 10
 GRACE_SECONDS = 30
@@ -47,16 +49,10 @@ def _sqlite_path(url: str) -> str | None:
     return None if path in ("", ":memory:") else path
 
 
-def sqlite_pragmas(con: sqlite3.Connection) -> None:
-    """The pragmas of every SQLite store a search writes (Optuna's and MLflow's)."""
-    con.execute("PRAGMA journal_mode=WAL")  # readers do not block the writer (workers, progress polling, mlflow ui)
-    con.execute("PRAGMA synchronous=NORMAL")  # no fsync per commit: a killed process still loses nothing committed
-
-
 def _sqlite_creator(path: str) -> Callable[[], sqlite3.Connection]:
     def connect() -> sqlite3.Connection:
         con = sqlite3.connect(path, timeout=SQLITE_TIMEOUT, check_same_thread=False)
-        sqlite_pragmas(con)
+        apply_pragmas(con)  # WAL, no fsync per commit
         return con
 
     return connect

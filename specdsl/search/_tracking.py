@@ -1,9 +1,10 @@
 """MLflow for a study: one parent run per study, one nested run per trial, through ``MlflowClient``.
 
-Calls are few and batched: a trial's run is ``create_run`` (with its tags), one ``log_batch`` for its parameters,
-one ``log_batch`` per epoch for the metrics, two small text artifacts and ``set_terminated``. Runs are found again by
-their tags (``specdsl.study``, ``specdsl.trial``), so a run left RUNNING by a killed worker is closed FAILED when the
-study resumes.
+Calls are few and batched: a trial's run is ``create_run`` (with its tags), two small text artifacts written
+straight to the run's artifact store, one ``log_batch`` with its parameters and every epoch's metrics, and
+``set_terminated``; a trial that trains for long sends its parameters and epochs so far every 10 s (EpochBuffer), so
+the MLflow UI follows it. Runs are found again by their tags (``specdsl.study``, ``specdsl.trial``), so a run left
+RUNNING by a killed worker is closed FAILED when the study resumes, with its parameters if it had not sent them.
 """
 
 from __future__ import annotations
@@ -14,6 +15,8 @@ import os
 import time
 from collections.abc import Iterable
 from typing import Any
+
+from ..tracking._sqlite import mlflow_pragmas
 
 STUDY_TAG = "specdsl.study"
 TRIAL_TAG = "specdsl.trial"
@@ -48,49 +51,21 @@ def _finite(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
 
-def sqlite_pragmas() -> None:
-    """Give every SQLite connection SQLAlchemy opens in this process the pragmas of the study's own store
-    (``_storage.sqlite_pragmas``: WAL, no fsync per commit). MLflow takes no connection factory, so this is an
-    engine event. It halves a trial's MLflow calls on SQLite (99 -> 54 ms for a run's create, parameters, texts,
-    metrics and end, measured here). Registered once; idempotent."""
-    global _PRAGMAS
-    if _PRAGMAS:
-        return
-    import sqlite3
-
-    from sqlalchemy import event
-    from sqlalchemy.engine import Engine
-
-    from ._storage import sqlite_pragmas as apply
-
-    def on_connect(connection: Any, _record: Any) -> None:
-        if isinstance(connection, sqlite3.Connection):
-            try:
-                apply(connection)
-            except sqlite3.Error:  # e.g. a read-only file: MLflow says what it cannot do itself
-                pass
-
-    event.listen(Engine, "connect", on_connect)
-    _PRAGMAS = True
-
-
-_PRAGMAS = False
-
-
 class Tracker:
     """The MLflow side of one study (in one process)."""
 
     def __init__(self, tracking_uri: str, experiment: str, study_name: str):
         from mlflow import MlflowClient
 
-        if tracking_uri.startswith("sqlite:"):
-            sqlite_pragmas()
+        mlflow_pragmas(tracking_uri)  # SQLite: WAL, no fsync per commit
         self.uri = tracking_uri
         self.client = MlflowClient(tracking_uri)
         self.experiment_name = experiment
         self.study_name = study_name
         self.experiment_id: str | None = None
         self.parent_id: str | None = None
+        self._params: dict[str, dict[str, Any]] = {}  # a trial run's parameters until its first batch
+        self._artifact_uris: dict[str, str] = {}
 
     # -- study level
 
@@ -167,9 +142,8 @@ class Tracker:
     # -- trial level
 
     def start_trial(self, number: int, params: dict[str, Any], tags: dict[str, str] | None = None) -> str:
-        """A nested run for trial ``number``, with its parameters (2 calls)."""
-        from mlflow.entities import Param
-
+        """A nested run for trial ``number`` (1 call). Its parameters are sent with the run's first batch of metrics
+        (``flush`` or ``finish_trial``), one call fewer per trial than a batch of their own."""
         run = self.client.create_run(
             self.experiment_id,
             run_name=f"{self.study_name}-{number}",
@@ -182,8 +156,8 @@ class Tracker:
             },
         )
         run_id = run.info.run_id
-        if params:
-            self.client.log_batch(run_id, params=[Param(k, _param_text(v)) for k, v in params.items()])
+        self._params[run_id] = params
+        self._artifact_uris[run_id] = run.info.artifact_uri
         return run_id
 
     def rejected_trial(self, number: int, params: dict[str, Any], reason: str, metrics: dict[str, float]) -> str:
@@ -209,19 +183,48 @@ class Tracker:
         return run_id
 
     def log_texts(self, run_id: str, texts: dict[str, str]) -> None:
-        """Small text artifacts, in one call."""
+        """Small text artifacts, in one call to the run's artifact store (known from ``start_trial``: MLflow would
+        read the run back to find it)."""
         import tempfile
 
         with tempfile.TemporaryDirectory() as tmp:
             for name, text in texts.items():
                 with open(os.path.join(tmp, name), "w", encoding="utf-8") as f:
                     f.write(text)
-            self.client.log_artifacts(run_id, tmp)
+            repo = self._artifact_repo(run_id)
+            if repo is not None:
+                repo.log_artifacts(tmp)
+            else:
+                self.client.log_artifacts(run_id, tmp)
+
+    def _artifact_repo(self, run_id: str) -> Any:
+        uri = self._artifact_uris.get(run_id)
+        if uri is None:
+            return None
+        try:
+            from mlflow.store.artifact.artifact_repository_registry import get_artifact_repository
+
+            return get_artifact_repository(uri, tracking_uri=self.uri)
+        except Exception:  # an MLflow without this registry: its client finds the store itself
+            return None
+
+    def send(self, run_id: str, metrics: list[Any], tags: dict[str, str] | None = None) -> None:
+        """Metrics (and tags) of a run, with its parameters if not sent yet, in as few ``log_batch`` calls as
+        MLflow's limits allow (1,000 values a call, 100 of them parameters or tags)."""
+        from mlflow.entities import Param, RunTag
+
+        params = [Param(k, _param_text(v)) for k, v in (self._params.pop(run_id, None) or {}).items()]
+        tag_list = [RunTag(k, str(v)) for k, v in (tags or {}).items()]
+        if not (metrics or params or tag_list):
+            return
+        for chunk in _chunks(metrics, params, tag_list):
+            self.client.log_batch(run_id, **chunk)
 
     def finish_trial(self, run_id: str, state: str, *, reason: str | None = None, metrics: dict[str, Any] | None = None,
                      tags: dict[str, str] | None = None, buffer: EpochBuffer | None = None) -> None:
-        """Final metrics, the buffered epoch metrics, the state and reason in one batch; then the run's status."""
-        from mlflow.entities import Metric, RunTag
+        """Final metrics, the buffered epoch metrics, the parameters if not sent yet, the state and reason in one
+        batch; then the run's status."""
+        from mlflow.entities import Metric
 
         ts = _now_ms()
         all_tags = {STATE_TAG: state, **(tags or {})}
@@ -229,9 +232,8 @@ class Tracker:
             all_tags[REASON_TAG] = reason[:5000]
         batch = buffer.take() if buffer is not None else []
         batch += [Metric(k, float(v), ts, 0) for k, v in (metrics or {}).items() if _finite(v)]
-        for i in range(0, max(len(batch), 1), 1000):  # MLflow takes at most 1000 metrics per batch
-            self.client.log_batch(run_id, metrics=batch[i:i + 1000],
-                                  tags=[RunTag(k, str(v)) for k, v in all_tags.items()] if i == 0 else [])
+        self.send(run_id, batch, all_tags)
+        self._artifact_uris.pop(run_id, None)
         self.client.set_terminated(run_id, STATUS.get(state, "FAILED"))
 
     # -- reconciliation after a crash
@@ -271,6 +273,8 @@ class Tracker:
                 continue
             for run in mine:
                 if run.info.status == "RUNNING":
+                    if not run.data.params and t.params:  # killed before its first batch: the trial's parameters
+                        self._params[run.info.run_id] = dict(t.params)
                     self.finish_trial(run.info.run_id, t.state.name, reason=reason)
                     fixed += 1
         return fixed
@@ -280,8 +284,8 @@ class EpochBuffer:
     """Per-epoch metrics of one run, sent in batches: at most one call every ``every`` seconds, and the rest with
     the run's final batch (one call per epoch would cost a few % of a short epoch)."""
 
-    def __init__(self, client: Any, run_id: str, every: float = 10.0):
-        self.client = client
+    def __init__(self, tracker: Tracker, run_id: str, every: float = 10.0):
+        self.tracker = tracker
         self.run_id = run_id
         self.every = every
         self.pending: list[Any] = []
@@ -296,14 +300,22 @@ class EpochBuffer:
             self.flush()
 
     def flush(self) -> None:
-        batch = self.take()
-        for i in range(0, len(batch), 1000):
-            self.client.log_batch(self.run_id, metrics=batch[i:i + 1000])
+        self.tracker.send(self.run_id, self.take())
 
     def take(self) -> list[Any]:
         batch, self.pending = self.pending, []
         self.last = time.monotonic()
         return batch
+
+
+def _chunks(metrics: list[Any], params: list[Any], tags: list[Any]) -> Iterable[dict[str, list[Any]]]:
+    """``log_batch`` arguments within MLflow's limits: at most 1,000 values a call, of which at most 100
+    parameters and 100 tags."""
+    while metrics or params or tags:
+        p, params = params[:100], params[100:]
+        t, tags = tags[:100], tags[100:]
+        m, metrics = metrics[:1000 - len(p) - len(t)], metrics[1000 - len(p) - len(t):]
+        yield {"metrics": m, "params": p, "tags": t}
 
 
 def _param_text(value: Any) -> str:

@@ -15,6 +15,7 @@ from typing import Any
 from urllib.parse import unquote, urlparse
 
 from ..errors import TrainError
+from ._sqlite import mlflow_pragmas
 
 PARAM_MAX = 6000  # MLflow's limit on a parameter value's length
 STATUSES = ("FINISHED", "FAILED", "KILLED")
@@ -26,6 +27,7 @@ def configure(tracking_uri: str | None = None, experiment: str | None = None) ->
 
     if tracking_uri:
         mlflow.set_tracking_uri(tracking_uri)
+    mlflow_pragmas(mlflow.get_tracking_uri())  # SQLite: WAL, no fsync per commit (before MLflow's first connection)
     try:
         return mlflow.set_experiment(experiment or "Default").experiment_id
     except mlflow.exceptions.MlflowException as e:

@@ -125,6 +125,36 @@ def test_invalid_samples_are_pruned_in_milliseconds_with_their_reason(search, sp
     assert f"{len(rejected)} invalid samples rejected before training" in result.output
 
 
+def test_the_overhead_is_measured_whole_by_every_worker(search, space, stores):
+    """Everything but training counts: the worker's tally (kept in the study) holds every trial, and a trial's
+    overhead is more than the parts timed inside it (Optuna's tell and the bookkeeping are in it too)."""
+    import optuna
+
+    path = space("tally", DEEP)
+    result = search(path, trials=3)
+    study = optuna.load_study(study_name=result.study_name, storage=stores["storage"])
+    tallies = [v for k, v in study.user_attrs.items() if k.startswith("specdsl.overhead.")]
+    assert len(tallies) == 1  # one worker, one session
+    tally = tallies[0]
+    assert (tally["trained"], tally["rejected"]) == (3, result.invalid)
+    o = result.overhead
+    parts = o["suggest_ms"] + o["spec_plan_ms"] + o["tracking_ms"] + o["pruning_ms"]
+    assert parts < o["overhead_ms"] < o["trial_s"] * 1000
+    assert o["overhead_ms"] == pytest.approx(tally["overhead_s"] / 3 * 1000)
+    assert o["share"] == pytest.approx(tally["share"] / 3) and 0 < o["share"] < 1
+    assert o["time_share"] == pytest.approx((tally["overhead_s"] + tally["rejected_s"])
+                                            / (tally["trial_s"] + tally["rejected_s"]))
+    line = next(x for x in result.output.splitlines() if x.startswith("overhead per trained trial: "))
+    assert f"{o['overhead_ms']:.0f} ms (sample {o['suggest_ms']:.0f} ms, " in line
+    assert line.endswith(f"{o['time_share']:.2%} of the search's time; an invalid sample costs {o['rejected_ms']:.0f} ms")
+
+    again = search(path, trials=4)  # resumed: a second tally, added to the first
+    study = optuna.load_study(study_name=result.study_name, storage=stores["storage"])
+    tallies = [v for k, v in study.user_attrs.items() if k.startswith("specdsl.overhead.")]
+    assert sorted(t["trained"] for t in tallies) == [1, 3]
+    assert again.overhead["overhead_ms"] == pytest.approx(sum(t["overhead_s"] for t in tallies) / 4 * 1000)
+
+
 def test_a_constraint_rejects_before_training(search, space, stores):
     path = space("constrained", DEEP.replace("search: {", "search: {constraints: {max_params: 2000}, "))
     result = search(path, trials=2)
@@ -301,3 +331,51 @@ def test_rerunning_resumes_the_study_in_the_working_folder(tmp_path, space, monk
     # --new starts another study instead
     result = run_search(path, trials=1, resume=False, plots=False)
     assert result.study_name == "resumable-2"
+
+
+def test_a_trial_run_sends_its_parameters_with_its_first_batch(stores):
+    """A trial's parameters ride on its first metrics batch (one MLflow call fewer per trial): a trial that trains
+    for long shows them at its first flush, a short one with its final batch; both keep them exactly."""
+    from mlflow import MlflowClient
+
+    from specdsl.search._tracking import EpochBuffer, Tracker
+
+    tracker = Tracker(stores["tracking_uri"], "first-batch", "first-batch")
+    tracker.ensure_experiment()
+    tracker.ensure_parent(None, {}, {})
+    client = MlflowClient(stores["tracking_uri"])
+    params = {"filters": 16, "lr": 0.003, "layers": [1, 2]}
+
+    long = tracker.start_trial(0, params)
+    assert client.get_run(long).data.params == {}
+    buffer = EpochBuffer(tracker, long, every=0.0)  # flushes at every epoch
+    buffer.add(0, {"loss": 0.5, "val_accuracy": 0.75})
+    run = client.get_run(long)
+    assert run.info.status == "RUNNING"
+    assert run.data.params == {"filters": "16", "lr": "0.003", "layers": "[1, 2]"}
+    assert run.data.metrics == {"loss": 0.5, "val_accuracy": 0.75}
+    buffer.add(1, {"loss": 0.25, "val_accuracy": 0.875})
+    tracker.finish_trial(long, "COMPLETE", metrics={"params": 1234}, buffer=buffer)
+    run = client.get_run(long)
+    assert (run.info.status, run.data.params["filters"]) == ("FINISHED", "16")
+    assert [m.value for m in client.get_metric_history(long, "val_accuracy")] == [0.75, 0.875]
+
+    short = tracker.start_trial(1, params)
+    buffer = EpochBuffer(tracker, short)  # every 10 s: nothing sent before the end
+    buffer.add(0, {"loss": 0.5})
+    assert client.get_run(short).data.params == {}
+    tracker.finish_trial(short, "PRUNED", reason="pruned by the median pruner after epoch 1", buffer=buffer)
+    run = client.get_run(short)
+    assert (run.info.status, run.data.tags["specdsl.reason"]) == ("KILLED", "pruned by the median pruner after epoch 1")
+    assert run.data.params == {"filters": "16", "lr": "0.003", "layers": "[1, 2]"}
+    assert run.data.metrics == {"loss": 0.5}
+
+
+def test_batches_keep_to_mlflow_limits():
+    from specdsl.search._tracking import _chunks
+
+    chunks = list(_chunks(list(range(1500)), list(range(150)), list(range(3))))
+    sizes = [(len(c["metrics"]), len(c["params"]), len(c["tags"])) for c in chunks]
+    assert sizes == [(897, 100, 3), (603, 50, 0)]
+    assert [m for c in chunks for m in c["metrics"]] == list(range(1500))
+    assert list(_chunks([], [], [])) == []

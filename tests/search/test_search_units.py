@@ -221,3 +221,66 @@ def test_warmup_epochs_hold_the_pruner_off_for_that_many_epochs():
         bad.report(0.1, epoch)
         verdicts.append(bad.should_prune())
     assert verdicts == [False, False, False, False, True, True]
+
+
+@pytest.mark.parametrize("kind", ["median", "successive_halving", "hyperband"])
+def test_the_pruners_see_the_study_as_asked_and_decide_as_optuna_does(tmp_path, kind):
+    """With one worker, a pruner fed the study as the trial began decides at every epoch what Optuna's own
+    should_prune decides (two identical studies, one asked each way); the median pruner then reads nothing from the
+    storage."""
+    import random
+
+    import optuna
+    from sqlalchemy import event
+    from sqlalchemy.engine import Engine
+
+    from specdsl.search._storage import open_storage
+    from specdsl.search._study import StudyAsAsked, make_pruner
+    from specdsl.spec import SearchSpec
+
+    optuna.logging.set_verbosity(optuna.logging.ERROR)
+    search = SearchSpec(pruner=kind, startup_trials=2, warmup_epochs=1)
+
+    def verdicts(name: str, as_asked: bool) -> tuple[list[bool], list[str]]:
+        study = optuna.create_study(storage=open_storage(f"sqlite:///{tmp_path / name}.db"), direction="maximize",
+                                    study_name="same",  # Hyperband draws a trial's bracket from the name
+                                    pruner=make_pruner(search, epochs=9), sampler=optuna.samplers.TPESampler(seed=0))
+        rng = random.Random(0)
+        out, statements = [], []
+
+        def listener(*args: object) -> None:
+            statements.append(args[2])
+
+        for number in range(14):
+            trial = study.ask()
+            trial.suggest_float("x", 0, 1)  # TPE reads the trials: Optuna keeps that copy for the rest of the trial
+            view = StudyAsAsked(study)
+            pruned = False
+            for epoch in range(9):
+                trial.report(rng.random(), epoch)
+                if epoch < 1:
+                    continue
+                if as_asked:
+                    event.listen(Engine, "before_cursor_execute", listener)
+                    try:
+                        verdict = study.pruner.prune(view, trial._get_latest_trial())
+                    finally:
+                        event.remove(Engine, "before_cursor_execute", listener)
+                else:
+                    verdict = trial.should_prune()
+                out.append(verdict)
+                if verdict and number >= 8:
+                    pruned = True
+                    break
+            if pruned:
+                study.tell(trial, state=optuna.trial.TrialState.PRUNED)
+            else:
+                study.tell(trial, rng.random())
+        return out, statements
+
+    theirs, _ = verdicts("theirs", as_asked=False)
+    ours, statements = verdicts("ours", as_asked=True)
+    assert ours == theirs
+    assert True in ours and False in ours  # both answers were compared
+    if kind == "median":
+        assert statements == []

@@ -176,6 +176,30 @@ def test_an_unwritable_artifact_folder_is_one_train_error_before_training(store,
                       "location is writable (--experiment).")
 
 
+def test_a_training_run_writes_its_sqlite_store_in_wal_mode_without_fsync_per_commit(store, tmp_path):
+    """`specdsl train` and TrackedRun point MLflow at its store through `configure`, which gives that file the
+    study stores' pragmas; another SQLite database of the same process keeps SQLite's defaults."""
+    import sqlite3
+
+    import mlflow
+    from mlflow.store.db.utils import create_sqlalchemy_engine
+
+    from specdsl.tracking import configure
+
+    db, other = tmp_path / "train.db", tmp_path / "other.db"
+    try:
+        configure(f"sqlite:///{db}", "pragmas")
+        mlflow.MlflowClient().create_run(mlflow.get_experiment_by_name("pragmas").experiment_id)
+    finally:
+        mlflow.set_tracking_uri(store)
+    assert sqlite3.connect(db).execute("PRAGMA journal_mode").fetchone() == ("wal",)  # a property of the file
+    with create_sqlalchemy_engine(f"sqlite:///{db}").connect() as con:  # synchronous: one of the connection
+        assert con.exec_driver_sql("PRAGMA synchronous").scalar() == 1  # NORMAL; SQLite's default is FULL (2)
+    with create_sqlalchemy_engine(f"sqlite:///{other}").connect() as con:
+        assert con.exec_driver_sql("PRAGMA journal_mode").scalar() == "delete"
+        assert con.exec_driver_sql("PRAGMA synchronous").scalar() == 2
+
+
 def test_keras_runs_log_a_keras_model(store, client, tmp_path, digits):
     import mlflow.keras
 
