@@ -223,6 +223,8 @@ def test_warmup_epochs_hold_the_pruner_off_for_that_many_epochs():
     assert verdicts == [False, False, False, False, True, True]
 
 
+@pytest.mark.filterwarnings("ignore:Argument ``heartbeat_interval`` is an experimental feature")
+@pytest.mark.filterwarnings("ignore:Heartbeat of storage is supposed to be used with Study.optimize")
 @pytest.mark.parametrize("kind", ["median", "successive_halving", "hyperband"])
 def test_the_pruners_see_the_study_as_asked_and_decide_as_optuna_does(tmp_path, kind):
     """With one worker, a pruner fed the study as the trial began decides at every epoch what Optuna's own
