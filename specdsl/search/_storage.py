@@ -18,7 +18,7 @@ import sqlite3
 from collections.abc import Callable
 from typing import Any
 
-from ..tracking._sqlite import apply_pragmas
+from .._sqlite import apply_pragmas, sqlite_path
 
 DEFAULT_STORAGE = "sqlite:///optuna.db"
 HEARTBEAT_SECONDS = 10
@@ -40,13 +40,6 @@ def display_url(url: str) -> str:
     if ":" in creds:
         creds = creds.split(":", 1)[0] + ":***"
     return f"{scheme}://{creds}@{host}"
-
-
-def _sqlite_path(url: str) -> str | None:
-    if not url.startswith("sqlite:///"):
-        return None
-    path = url[len("sqlite:///"):].split("?", 1)[0]
-    return None if path in ("", ":memory:") else path
 
 
 def _sqlite_creator(path: str) -> Callable[[], sqlite3.Connection]:
@@ -83,7 +76,7 @@ def open_storage(url: str, *, stale_callback: Callable | None = None) -> Any:
         path = path.removeprefix("//")
         return JournalStorage(JournalFileBackend(path))
     engine_kwargs: dict[str, Any] = {}
-    path = _sqlite_path(url)
+    path = sqlite_path(url)
     if path is not None:
         folder = os.path.dirname(os.path.abspath(path))
         if not os.path.isdir(folder):

@@ -33,6 +33,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .._sqlite import sqlite_path
 from ..errors import BackendMissingError, DataError, SearchError, SpecdslError
 from ..plan import Plan, plan
 from ..spec import SearchSpec
@@ -167,15 +168,14 @@ class StudyResult:
             parts = (f"sample {o.get('suggest_ms', 0):.0f} ms, spec and plan {o.get('spec_plan_ms', 0):.0f} ms, "
                      f"tracking {o.get('tracking_ms', 0):.0f} ms, pruner {o.get('pruning_ms', 0):.0f} ms")
             if "overhead_ms" in o:
-                lines.append(
-                    f"overhead per trained trial: {o['overhead_ms']:.0f} ms ({parts}; the rest is Optuna's tell and "
-                    f"bookkeeping) = {o['share']:.2%} of its {o['trial_s']:.1f} s on average; "
-                    f"{o['time_share']:.2%} of the search's time"
-                    + (f"; an invalid sample costs {o['rejected_ms']:.0f} ms" if "rejected_ms" in o else ""))
+                text = (f"overhead per trained trial: {o['overhead_ms']:.0f} ms ({parts}; the rest is Optuna's tell "
+                        f"and bookkeeping) = {o['share']:.2%} of its {o['trial_s']:.1f} s on average; "
+                        f"{o['time_share']:.2%} of the search's time")
             else:  # a study whose workers kept no tally (one made before tallies): the parts only
-                lines.append(
-                    f"overhead per trained trial: {parts} = {o.get('share', 0):.2%} of its {o.get('trial_s', 0):.1f} s"
-                    + (f"; an invalid sample costs {o['rejected_ms']:.0f} ms" if "rejected_ms" in o else ""))
+                text = f"overhead per trained trial: {parts} = {o.get('share', 0):.2%} of its {o.get('trial_s', 0):.1f} s"
+            if "rejected_ms" in o:
+                text += f"; an invalid sample costs {o['rejected_ms']:.0f} ms"
+            lines.append(text)
         lines += self.notes
         lines.append(f"specdsl best {self.study_name}" + ("" if self.storage == DEFAULT_STORAGE else f" --storage {self.storage}")
                      + " -o best.yaml    # the best trial as a concrete spec")
@@ -809,10 +809,8 @@ class _BudgetLock:
         self.key = int.from_bytes(__import__("hashlib").sha1(study_name.encode()).digest()[:8], "big", signed=True)
 
     def __enter__(self) -> _BudgetLock:
-        path = None
-        if self.url.startswith("sqlite:///"):
-            path = self.url[len("sqlite:///"):].split("?", 1)[0]
-        elif self.url.startswith("journal:"):
+        path = sqlite_path(self.url)
+        if self.url.startswith("journal:"):
             path = self.url[len("journal:"):]
             path = path.removeprefix("//")
         if path and os.path.exists(path):

@@ -16,7 +16,7 @@ import time
 from collections.abc import Iterable
 from typing import Any
 
-from ..tracking._sqlite import mlflow_pragmas
+from .._sqlite import mlflow_pragmas
 
 STUDY_TAG = "specdsl.study"
 TRIAL_TAG = "specdsl.trial"
@@ -125,14 +125,7 @@ class Tracker:
 
     def finish_parent(self, status: str, metrics: dict[str, float], tags: dict[str, str], texts: dict[str, str],
                       files: Iterable[str] = ()) -> None:
-        from mlflow.entities import Metric, RunTag
-
-        ts = _now_ms()
-        self.client.log_batch(
-            self.parent_id,
-            metrics=[Metric(k, float(v), ts, 0) for k, v in metrics.items() if _finite(v)],
-            tags=[RunTag(k, str(v)) for k, v in tags.items()],
-        )
+        self.send(self.parent_id, _final(metrics), tags)
         for name, text in texts.items():
             self.client.log_text(self.parent_id, text, name)
         for path in files:
@@ -162,8 +155,6 @@ class Tracker:
 
     def rejected_trial(self, number: int, params: dict[str, Any], reason: str, metrics: dict[str, float]) -> str:
         """A closed nested run for an invalid sample (3 calls: no artifacts, nothing was built)."""
-        from mlflow.entities import Metric, Param
-
         run = self.client.create_run(
             self.experiment_id,
             run_name=f"{self.study_name}-{number}",
@@ -173,12 +164,8 @@ class Tracker:
             },
         )
         run_id = run.info.run_id
-        ts = _now_ms()
-        self.client.log_batch(
-            run_id,
-            params=[Param(k, _param_text(v)) for k, v in params.items()],
-            metrics=[Metric(k, float(v), ts, 0) for k, v in metrics.items() if _finite(v)],
-        )
+        self._params[run_id] = params
+        self.send(run_id, _final(metrics))
         self.client.set_terminated(run_id, STATUS["PRUNED"])
         return run_id
 
@@ -224,14 +211,11 @@ class Tracker:
                      tags: dict[str, str] | None = None, buffer: EpochBuffer | None = None) -> None:
         """Final metrics, the buffered epoch metrics, the parameters if not sent yet, the state and reason in one
         batch; then the run's status."""
-        from mlflow.entities import Metric
-
-        ts = _now_ms()
         all_tags = {STATE_TAG: state, **(tags or {})}
         if reason:
             all_tags[REASON_TAG] = reason[:5000]
         batch = buffer.take() if buffer is not None else []
-        batch += [Metric(k, float(v), ts, 0) for k, v in (metrics or {}).items() if _finite(v)]
+        batch += _final(metrics or {})
         self.send(run_id, batch, all_tags)
         self._artifact_uris.pop(run_id, None)
         self.client.set_terminated(run_id, STATUS.get(state, "FAILED"))
@@ -306,6 +290,14 @@ class EpochBuffer:
         batch, self.pending = self.pending, []
         self.last = time.monotonic()
         return batch
+
+
+def _final(values: dict[str, Any]) -> list[Any]:
+    """A run's final values as MLflow metrics (step 0, now); values that are not finite numbers are left out."""
+    from mlflow.entities import Metric
+
+    ts = _now_ms()
+    return [Metric(k, float(v), ts, 0) for k, v in values.items() if _finite(v)]
 
 
 def _chunks(metrics: list[Any], params: list[Any], tags: list[Any]) -> Iterable[dict[str, list[Any]]]:

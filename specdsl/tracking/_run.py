@@ -15,7 +15,7 @@ from typing import Any
 from urllib.parse import unquote, urlparse
 
 from ..errors import TrainError
-from ._sqlite import mlflow_pragmas
+from .._sqlite import mlflow_pragmas
 
 PARAM_MAX = 6000  # MLflow's limit on a parameter value's length
 STATUSES = ("FINISHED", "FAILED", "KILLED")

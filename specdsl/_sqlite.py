@@ -23,12 +23,12 @@ _LOCK = threading.Lock()
 _LISTENING = False
 
 
-def sqlite_file(uri: str) -> str | None:
-    """The absolute path of a ``sqlite:///`` URI's file; None for other URIs and in-memory databases."""
-    if not uri.startswith("sqlite:///"):
+def sqlite_path(url: str) -> str | None:
+    """The file of a ``sqlite:///`` URL, as written; None for other URLs and in-memory databases."""
+    if not url.startswith("sqlite:///"):
         return None
-    path = uri[len("sqlite:///"):].split("?", 1)[0]
-    return os.path.realpath(path) if path and path != ":memory:" else None
+    path = url[len("sqlite:///"):].split("?", 1)[0]
+    return None if path in ("", ":memory:") else path
 
 
 def mlflow_pragmas(tracking_uri: str) -> None:
@@ -36,11 +36,11 @@ def mlflow_pragmas(tracking_uri: str) -> None:
     connection factory, so this is an engine ``connect`` event; it touches only the files named here, not other
     SQLite databases of the process. Idempotent; no-op for other stores."""
     global _LISTENING
-    path = sqlite_file(tracking_uri)
+    path = sqlite_path(tracking_uri)
     if path is None:
         return
     with _LOCK:
-        _FILES.add(path)
+        _FILES.add(os.path.realpath(path))
         if _LISTENING:
             return
         from sqlalchemy import event
