@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from ._text import terminal
+
 __all__ = [
     "Loc",
     "SpecdslError",
@@ -19,6 +21,9 @@ __all__ = [
     "SearchError",
     "TrainError",
 ]
+
+
+MESSAGE_LIMIT = 1000  # characters of a formatted message
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,8 +64,13 @@ class SpecdslError(Exception):
             text = f"{text} {self.hint}"
         if self.loc is not None:
             text = f"{self.loc}: {text}"
-        # One line always: a user's text quoted in a message may hold line breaks or tabs.
-        return text.replace("\r", "\\r").replace("\n", "\\n").replace("\t", "\\t")
+        # One line always, and no control character of a user's text reaches the terminal; a message grown long
+        # with a user's text keeps its start (the place) and its end (the way out).
+        text = terminal(text)
+        if len(text) > MESSAGE_LIMIT:
+            head = MESSAGE_LIMIT * 2 // 3
+            text = f"{text[:head]} \u2026 {text[head - MESSAGE_LIMIT + 3:]}"
+        return text
 
     def as_dict(self) -> dict:
         return {

@@ -9,8 +9,11 @@ so that the spec, plan and CLI paths never import torch or keras.
 from __future__ import annotations
 
 import importlib
+import os
 from types import ModuleType
+from typing import Any
 
+from .._text import literal
 from ..errors import BackendError, BackendMissingError
 
 # name -> (module implementing it, the package it needs, the pip extra that installs it)
@@ -27,6 +30,18 @@ register_backend("torch", "specdsl.backends._torch", "torch", "torch")
 register_backend("keras", "specdsl.backends._keras", "keras", "keras")
 
 
+def spec_constants(plan: Any) -> list[str]:
+    """The lines of generated source that hold the user's text about a plan, as literals: ``MODEL_NAME``,
+    ``DESCRIPTION`` (None when the spec has none) and ``SPEC_FILE`` (its base name). Docstrings and comments of
+    generated source name these constants and never quote the text itself."""
+    description = plan.spec.description
+    return [
+        f"MODEL_NAME = {literal(plan.name)}",
+        f"DESCRIPTION = {'None' if description is None else literal(description)}",
+        f"SPEC_FILE = {literal(os.path.basename(plan.spec.file))}",
+    ]
+
+
 def get_backend(name: str) -> ModuleType:
     """The backend module for ``name``; a missing framework is one BackendMissingError naming what to install."""
     if name not in BACKENDS:
@@ -37,4 +52,4 @@ def get_backend(name: str) -> ModuleType:
     return importlib.import_module(module)
 
 
-__all__ = ["BACKENDS", "get_backend", "register_backend"]
+__all__ = ["BACKENDS", "get_backend", "register_backend", "spec_constants"]

@@ -18,6 +18,12 @@ def main() -> None:
     # pydantic looks for plugins in every installed package's entry points the first time it builds a validator
     # (~70 ms in an environment with mlflow's dependencies); the CLI's models use none.
     os.environ.setdefault("PYDANTIC_DISABLE_PLUGINS", "__all__")
+    # a character the terminal's encoding lacks (a name in another script under a Latin-1 locale) is printed as an
+    # escape rather than ending the command in a UnicodeEncodeError
+    for stream in (sys.stdout, sys.stderr):
+        reconfigure = getattr(stream, "reconfigure", None)
+        if reconfigure is not None:
+            reconfigure(errors="backslashreplace")
     from ._validate import plain_validate_args
 
     plain = plain_validate_args(sys.argv[1:])

@@ -128,7 +128,7 @@ def compile_(
             if output is None:
                 sys.stdout.write(text)
                 return
-            output.write_text(text)
+            output.write_text(text, encoding="utf-8")
             path = output
         else:
             if output is None:

@@ -6,6 +6,8 @@ import os
 import sys
 from typing import TYPE_CHECKING, Any
 
+from .._text import terminal
+
 if TYPE_CHECKING:
     from rich.console import Console
 
@@ -23,10 +25,13 @@ class _Console:
         if self._console is None:
             from rich.console import Console
 
-            self._console = Console(stderr=self._stderr, highlight=False, soft_wrap=True)
+            self._console = Console(stderr=self._stderr, highlight=False, soft_wrap=True, emoji=False)
         return self._console
 
     def print(self, text: str = "", *, style: str | None = None, markup: bool = False, end: str = "\n") -> None:
+        """Print a line (or lines): control characters other than line breaks are escaped (:func:`terminal`), so
+        that no user text quoted in it reaches the terminal raw."""
+        text = terminal(text, keep="\n")
         stream = sys.stderr if self._stderr else sys.stdout
         plain = self._console is None and not markup and "FORCE_COLOR" not in os.environ
         if plain and not getattr(stream, "isatty", lambda: False)():
@@ -34,7 +39,12 @@ class _Console:
         else:
             self.rich.print(text, style=style, markup=markup, end=end)
 
-    def __getattr__(self, name: str) -> Any:  # print_json, status, ...: rich's
+    def print_json(self, text: str) -> None:
+        """Print JSON text, every character outside ASCII written as its JSON escape (no control character, nor a
+        bidirectional one, of a user's text reaches the terminal)."""
+        self.rich.print_json(text, ensure_ascii=True)
+
+    def __getattr__(self, name: str) -> Any:  # status, ...: rich's
         return getattr(self.rich, name)
 
 

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .._text import github_data, github_property, terminal
 from ..errors import SearchError, SpecdslError
 from ..plan import Plan, PlanWarning, plan
 from ..spec import is_distribution
@@ -56,10 +57,10 @@ class Result:
                 err.print(str(w), style="yellow", markup=False)
         if self.ok and not github:
             p = self.plan
-            line = f"ok {self.path}: {p.name}, {p.params:,} params ({p.trainable:,} trainable), output {_shape(p.output_shape)}"
+            line = f"ok {terminal(self.path)}: {terminal(p.name)}, {p.params:,} params ({p.trainable:,} trainable), output {_shape(p.output_shape)}"
             if self.space is not None:
                 s = self.space
-                line = (f"ok {self.path}: search space, {s.samples - s.invalid} of {s.samples} sampled architectures "
+                line = (f"ok {terminal(self.path)}: search space, {s.samples - s.invalid} of {s.samples} sampled architectures "
                         f"plan ({s.invalid} invalid)")
                 for reason, n in s.reasons.most_common(5):
                     line += f"\n    {n} x {reason}"
@@ -71,11 +72,11 @@ def _shape(shape: tuple[int, ...]) -> str:
 
 
 def _annotation(level: str, loc: Any, message: str) -> str:
-    # GitHub workflow commands: properties are comma-separated, the message escapes %, CR and LF.
-    msg = message.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
+    # GitHub workflow commands: properties are comma-separated `key=value`, escaped so that none ends early
+    msg = github_data(message)
     if loc is None:
         return f"::{level}::{msg}"
-    props = f"file={loc.file}"
+    props = f"file={github_property(loc.file)}"
     if loc.line:
         props += f",line={loc.line},col={loc.col}"
     return f"::{level} {props}::{msg}"

@@ -7,6 +7,7 @@ from typing import Optional
 
 import typer
 
+from .._text import terminal
 from ..errors import DataError
 
 app = typer.Typer(
@@ -82,8 +83,8 @@ def prepare(
         _fail(e)
     for w in caught:
         if issubclass(w.category, DataWarning):
-            Console(stderr=True).print(Text(f"warning: {w.message}", style="yellow"), soft_wrap=True)
+            Console(stderr=True).print(Text(terminal(f"warning: {w.message}"), style="yellow"), soft_wrap=True)
         else:
             warnings.showwarning(w.message, w.category, w.filename, w.lineno)
-    typer.echo(ds.summary())
-    typer.echo(f"source: {ds.source}; cache: {cache_root(cache_dir)}")
+    typer.echo(terminal(ds.summary()))  # class names are folder names
+    typer.echo(terminal(f"source: {ds.source}; cache: {cache_root(cache_dir)}"))

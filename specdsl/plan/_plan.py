@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any, NamedTuple
 
+from .._text import terminal
 from ..errors import Loc, ShapeError
 from ..spec._document import ModelSpec
 from ..spec._layers import LAYERS, LayerSpec
@@ -52,7 +53,7 @@ class PlanWarning:
 
     def __str__(self) -> str:
         prefix = f"{self.loc}: " if self.loc else ""
-        return f"{prefix}{self.path}: warning: {self.message}"
+        return terminal(f"{prefix}{self.path}: warning: {self.message}")
 
 
 @dataclass

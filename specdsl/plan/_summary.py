@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from .._text import terminal
 from ._plan import Plan, PlanNode, human_bytes
 
 
@@ -74,10 +75,10 @@ def summary_text(plan: Plan) -> str:
         return "  ".join(c.rjust(w) if i in right else c.ljust(w) for i, (c, w) in enumerate(zip(cells, widths))).rstrip()
 
     rule = "-" * len(line(header))
-    out = [f'Model: "{plan.name}"', rule, line(header), "=" * len(rule)]
+    out = [f'Model: "{terminal(plan.name)}"', rule, line(header), "=" * len(rule)]
     out += [line(t) for t in table]
     out.append("=" * len(rule))
     out += [f"{k}: {v}" for k, v in summary_totals(plan)]
     for w in plan.warnings:
-        out.append(f"warning: {w.path}: {w.message}")
+        out.append(terminal(f"warning: {w.path}: {w.message}"))
     return "\n".join(out) + "\n"

@@ -8,6 +8,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from .._text import terminal
 from ..errors import SearchError
 from ._space import parse_duration
 
@@ -94,9 +95,13 @@ def run_best_command(
     if output is not None:
         Path(output).write_text(text, encoding="utf-8")
         if console is not None:
-            console.print(f"wrote {output}: trial {chosen.number} of study {study}", markup=False, highlight=False)
+            console.print(terminal(f"wrote {output}: trial {chosen.number} of study {study}"), markup=False,
+                          highlight=False)
     elif console is not None:
-        console.print(text, markup=False, highlight=False, soft_wrap=True, end="")
+        # the spec's text as YAML writes it (exact, for `> best.yaml`); on a terminal, with its control characters
+        # escaped
+        shown = terminal(text, keep="\n") if getattr(console, "is_terminal", False) else text
+        console.print(shown, markup=False, highlight=False, soft_wrap=True, end="", emoji=False)
     else:
         print(text, end="")
     return 0

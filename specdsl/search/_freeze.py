@@ -7,6 +7,7 @@ from typing import Any
 
 import yaml
 
+from .._text import terminal
 from ..spec import ModelSpec
 from ..spec._document import from_tree
 from ._sampler import ReplaySampler
@@ -68,5 +69,6 @@ def dump(doc: dict, header: list[str] = ()) -> str:
     """YAML text of a concrete spec, written as people write specs: keys in spec order, short mappings inline."""
     body = yaml.dump(_styled(doc), Dumper=_Dumper, sort_keys=False, default_flow_style=False, width=110,
                      allow_unicode=True)
-    head = "".join(f"# {line}\n" if line else "#\n" for line in header)
+    # a header line holds names a user chose (the study's, the space file's): none may end its comment
+    head = "".join(f"# {terminal(line)}\n" if line else "#\n" for line in header)
     return head + body

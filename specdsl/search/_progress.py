@@ -12,6 +12,8 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
 
+from .._text import terminal
+
 TOP = 5
 REJECTION_WARNING = 50  # consecutive invalid samples before the progress says so
 
@@ -87,6 +89,7 @@ class Progress:
     def say(self, text: str) -> None:
         if self.console is None:
             return
+        text = terminal(text, keep="\n")  # names, reasons and paths a user wrote
         if self.live is not None:
             self.live.console.print(text, markup=False, highlight=False)
         else:
@@ -208,30 +211,31 @@ class Progress:
         from rich.table import Table
         from rich.text import Text
 
+        # rich reads markup in strings: parameter names and values (a choice may hold any text) go in as Text
         table = Table(title=f"top {TOP} trials", title_justify="left", expand=False, show_edge=False)
         table.add_column("#", justify="right")
         for m in self.metrics:
-            table.add_column(m, justify="right")
+            table.add_column(Text(terminal(m)), justify="right")
         top = self.top()
         names = sorted({k for r in top for k in r.params})[:8]
         for name in names:
-            table.add_column(_short_names(names)[name], justify="right", overflow="fold")
+            table.add_column(Text(terminal(_short_names(names)[name])), justify="right", overflow="fold")
         table.add_column("s", justify="right")
         for r in top:
             table.add_row(
                 str(r.number),
                 *[_fmt(v) for v in r.values],
-                *[_fmt(r.params.get(k, "")) for k in names],
+                *[Text(terminal(_fmt(r.params.get(k, "")))) for k in names],
                 f"{r.seconds:.0f}" if r.seconds is not None else "",
             )
         running = [r for r in self.rows.values() if r.state == "RUNNING"]
-        lines = [Text(self.status(), style="bold")]
+        lines = [Text(terminal(self.status()), style="bold")]
         if running:
             lines.append(Text("running: " + ", ".join(
                 f"#{r.number}" + (f" epoch {r.epoch}/{r.epochs}" if r.epoch else "") for r in running[:8])))
         if self.note:
-            lines.append(Text(self.note, style="yellow"))
-        lines += [Text(e, style="dim", overflow="ellipsis", no_wrap=True) for e in self.events]
+            lines.append(Text(terminal(self.note), style="yellow"))
+        lines += [Text(terminal(e), style="dim", overflow="ellipsis", no_wrap=True) for e in self.events]
         return Group(*lines, table)
 
 

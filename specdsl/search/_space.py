@@ -14,6 +14,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
+from .._text import shown
 from ..errors import Loc, SearchError, SpecdslError, SpecError
 from ..plan import Plan, human_bytes, plan
 from ..spec import RandomSampler, SearchSpec, is_distribution
@@ -31,6 +32,7 @@ METRICS = (*TRAIN_METRICS, *FINAL_METRICS, *PLAN_METRICS)
 
 SCALAR_TYPES = (str, int, float, bool, type(None))
 _NAME_OK = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.:\-]*")
+PARAM_NAME_LIMIT = 250  # MLflow's longest parameter key
 
 
 def param_name(name: str) -> str:
@@ -163,11 +165,19 @@ def _form(node: dict, path: str, file: str) -> Distribution:
     if given is not None and (not isinstance(given, str) or not _NAME_OK.fullmatch(given) or ".." in given):
         raise SearchError(
             f"a parameter `name` may hold letters, digits, `_`, `-`, `.` and `:` (it names an Optuna and an MLflow "
-            f"parameter), but got {given!r}.",
+            f"parameter), but got {shown(repr(given))}.",
             loc=_loc(node, "name", file),
             path=path,
         )
     name = param_name(given or (path if path else kind))
+    if len(name) > PARAM_NAME_LIMIT:
+        raise SearchError(
+            f"a parameter name has at most {PARAM_NAME_LIMIT} characters (MLflow's limit), but {shown(name)} has "
+            f"{len(name)}.",
+            loc=_loc(node, "name", file) if given is not None else loc,
+            path=path,
+            hint="Give the distribution a shorter `name:`.",
+        )
     if kind == "choice":
         return Distribution(str(name), kind, path, loc, options=tuple(node["choice"]))
     low, high = node[kind]

@@ -34,6 +34,7 @@ from pathlib import Path
 from typing import Any
 
 from .._sqlite import sqlite_path
+from .._text import terminal
 from ..errors import BackendMissingError, DataError, SearchError, SpecdslError
 from ..plan import Plan, plan
 from ..spec import SearchSpec
@@ -1049,7 +1050,7 @@ def run_search(
     _finish_parent(tracker, study, result, file, text, plots and not interrupted, interrupted)
     if console is not None:
         for line in result.summary().splitlines():
-            console.print(line, markup=False, highlight=False, soft_wrap=True)
+            console.print(terminal(line), markup=False, highlight=False, soft_wrap=True)
     return result
 
 

@@ -27,6 +27,8 @@ PARENT_TAG = "mlflow.parentRunId"
 RUN_ATTR = "specdsl.mlflow_run_id"  # Optuna user attribute holding a trial's run id
 PARENT_ATTR = "specdsl.mlflow_parent_run_id"  # Optuna study user attribute
 
+TAG_MAX = 8000  # MLflow's limit on a tag value's length
+
 # Optuna state -> MLflow run status
 STATUS = {"COMPLETE": "FINISHED", "PRUNED": "KILLED", "FAIL": "FAILED"}
 
@@ -107,14 +109,14 @@ class Tracker:
                     self.parent_id = known_id
                     if run.info.status != "RUNNING":
                         self.client.update_run(known_id, status="RUNNING")
-                    self.client.log_batch(known_id, tags=[RunTag(k, str(v)) for k, v in tags.items()])
+                    self.client.log_batch(known_id, tags=[RunTag(k, v) for k, v in _tags(tags).items()])
                     return known_id, False
             except MlflowException:
                 pass
         run = self.client.create_run(
             self.experiment_id,
             run_name=self.study_name,
-            tags={STUDY_TAG: self.study_name, ROLE_TAG: "study", **{k: str(v) for k, v in tags.items()}},
+            tags=_tags({STUDY_TAG: self.study_name, ROLE_TAG: "study", **tags}),
         )
         self.parent_id = run.info.run_id
         self.client.log_batch(self.parent_id, params=[Param(k, _param_text(v)) for k, v in params.items()])
@@ -140,13 +142,13 @@ class Tracker:
         run = self.client.create_run(
             self.experiment_id,
             run_name=f"{self.study_name}-{number}",
-            tags={
+            tags=_tags({
                 PARENT_TAG: self.parent_id,
                 STUDY_TAG: self.study_name,
                 TRIAL_TAG: str(number),
                 ROLE_TAG: "trial",
                 **(tags or {}),
-            },
+            }),
         )
         run_id = run.info.run_id
         self._params[run_id] = params
@@ -158,10 +160,10 @@ class Tracker:
         run = self.client.create_run(
             self.experiment_id,
             run_name=f"{self.study_name}-{number}",
-            tags={
+            tags=_tags({
                 PARENT_TAG: self.parent_id, STUDY_TAG: self.study_name, TRIAL_TAG: str(number), ROLE_TAG: "trial",
                 STATE_TAG: "PRUNED", REASON_TAG: f"invalid: {reason}"[:5000], "specdsl.rejected": "true",
-            },
+            }),
         )
         run_id = run.info.run_id
         self._params[run_id] = params
@@ -201,7 +203,7 @@ class Tracker:
         from mlflow.entities import Param, RunTag
 
         params = [Param(k, _param_text(v)) for k, v in (self._params.pop(run_id, None) or {}).items()]
-        tag_list = [RunTag(k, str(v)) for k, v in (tags or {}).items()]
+        tag_list = [RunTag(k, v) for k, v in _tags(tags or {}).items()]
         if not (metrics or params or tag_list):
             return
         for chunk in _chunks(metrics, params, tag_list):
@@ -227,14 +229,16 @@ class Tracker:
         runs: dict[int, list[Any]] = {}
         token = None
         while True:
+            study = _quote(self.study_name)
             page = self.client.search_runs(
                 [self.experiment_id],
-                filter_string=f"tags.`{STUDY_TAG}` = '{_quote(self.study_name)}' and tags.`{ROLE_TAG}` = 'trial'",
+                filter_string=(f"tags.`{STUDY_TAG}` = {study} and " if study else "") + f"tags.`{ROLE_TAG}` = 'trial'",
                 max_results=1000,
                 page_token=token,
             )
             for run in page:
-                runs.setdefault(int(run.data.tags[TRIAL_TAG]), []).append(run)
+                if run.data.tags.get(STUDY_TAG) == self.study_name:
+                    runs.setdefault(int(run.data.tags[TRIAL_TAG]), []).append(run)
             token = page.token
             if not token:
                 return runs
@@ -315,8 +319,18 @@ def _param_text(value: Any) -> str:
     return text[:6000]
 
 
-def _quote(text: str) -> str:
-    return text.replace("'", "\\'")
+def _quote(text: str) -> str | None:
+    """``text`` as a string in an MLflow filter, which has no escapes: in the quotes it does not hold, or None when it
+    holds both (the runs are then matched on the tag after the search)."""
+    for quote in ("'", '"'):
+        if quote not in text:
+            return f"{quote}{text}{quote}"
+    return None
+
+
+def _tags(tags: dict[str, Any]) -> dict[str, str]:
+    """Tag values as text within MLflow's limit (MLflow would cut them itself, logging the start of each raw)."""
+    return {k: str(v)[:TAG_MAX] for k, v in tags.items()}
 
 
 def plot_files(study: Any, folder: str, multi: bool) -> tuple[list[str], str | None]:

@@ -19,6 +19,7 @@ from typing import Any, Protocol
 
 from pydantic import BaseModel, ValidationError
 
+from .._text import shown
 from ..errors import Loc, SearchError, SpecError
 from . import _expr
 from ._layers import ALIASES, LAYERS, LayerSpec, canonical_kind
@@ -109,7 +110,9 @@ def from_tree(raw: Any, file: str, *, sampler: Sampler | None = None) -> ModelSp
     raw = _Draw(file, sampler, drawn).value(raw, "")
     _check_keys(raw, TOP_KEYS, "the spec", file, required=("input", "layers"))
 
-    name = raw.get("name") or (os.path.splitext(os.path.basename(file))[0] if not file.startswith("<") else "model")
+    name = _text_field(raw, "name", file) or (
+        os.path.splitext(os.path.basename(file))[0] if not file.startswith("<") else "model"
+    )
     inp = _validate_model(InputSpec, _input_form(raw["input"]), raw, "input", file, "input")
     variables = _top_params(raw.get("params"), file)
     blocks = _parse_blocks(raw.get("blocks"), file)
@@ -138,7 +141,7 @@ def from_tree(raw: Any, file: str, *, sampler: Sampler | None = None) -> ModelSp
         data=sections.get("data"),
         train=sections.get("train"),
         search=sections.get("search"),
-        description=raw.get("description"),
+        description=_text_field(raw, "description", file),
         params=drawn,
         raw=raw,
         input_loc=_loc(raw, "input", file),
@@ -156,7 +159,15 @@ def _type_name(value: Any) -> str:
         return "list"
     if value is None:
         return "null value"
-    return f"{type(value).__name__} ({value!r})"
+    return f"{type(value).__name__} ({shown(repr(value))})"
+
+
+def _text_field(raw: dict, key: str, file: str) -> str | None:
+    """``name`` or ``description``: text (a number or true/false is read as its text), or absent."""
+    value = raw.get(key)
+    if isinstance(value, (dict, list)):
+        raise SpecError(f"`{key}` is a text, but got a {_type_name(value)}.", loc=_loc(raw, key, file))
+    return None if value is None else str(value)
 
 
 def _loc(container: Any, key: Any, file: str, *, value: bool = True) -> Loc:
@@ -179,7 +190,7 @@ def _check_keys(mapping: dict, allowed: tuple[str, ...], what: str, file: str, r
         if key not in allowed:
             hint = suggest(key, list(allowed))
             raise SpecError(
-                f"unknown key `{key}` in {what}; {hint + ' ' if hint else ''}Valid keys: {', '.join(allowed)}.",
+                f"unknown key `{shown(key)}` in {what}; {hint + ' ' if hint else ''}Valid keys: {', '.join(allowed)}.",
                 loc=_loc(mapping, key, file, value=False),
             )
     for key in required:
@@ -247,7 +258,7 @@ def _located(e: ValidationError, model: type[BaseModel], data: Any, parent: Any,
         prefix = f"`{field_path}`: " if field_path else ""
         msg = f"{prefix}{text[0].lower() + text[1:]}"
         if etype != "value_error" and not isinstance(got, (dict, list)):
-            msg += f" (got {got!r})"
+            msg += f" (got {shown(repr(got))})"
         if etype == "literal_error" and isinstance(got, str):
             expected = [x.strip(" '") for x in err.get("ctx", {}).get("expected", "").replace(" or ", ",").split(",")]
             hint = suggest(got, [x for x in expected if x])
@@ -322,7 +333,7 @@ class _Draw:
             if key not in DIST_KEYS:
                 hint = suggest(key, list(DIST_KEYS))
                 raise SearchError(
-                    f"unknown key `{key}` in a `{kind}` distribution; {hint + ' ' if hint else ''}"
+                    f"unknown key `{shown(key)}` in a `{kind}` distribution; {hint + ' ' if hint else ''}"
                     f"Valid keys: {', '.join(DIST_KEYS)}.",
                     loc=_loc(dist, key, self.file, value=False),
                 )
@@ -350,17 +361,17 @@ class _Draw:
         log = dist.get("log", False)
         step = dist.get("step")
         if not isinstance(log, bool):
-            raise SearchError(f"`log` must be true or false, but got {log!r}.", loc=_loc(dist, "log", self.file))
+            raise SearchError(f"`log` must be true or false, but got {shown(repr(log))}.", loc=_loc(dist, "log", self.file))
         if log and low <= 0:
             raise SearchError(f"`low > 0` must hold for log=true, but got (low={low}, high={high}).", loc=loc, path=path)
         if step is not None and (not isinstance(step, (int, float)) or isinstance(step, bool) or step <= 0):
-            raise SearchError(f"`step` must be a positive number, but got {step!r}.", loc=_loc(dist, "step", self.file))
+            raise SearchError(f"`step` must be a positive number, but got {shown(repr(step))}.", loc=_loc(dist, "step", self.file))
         if step is not None and log:
             raise SearchError("`step` and `log: true` cannot be combined.", loc=loc, path=path)
         if kind == "int":
             step = 1 if step is None else step
             if not isinstance(step, int):
-                raise SearchError(f"an `int` distribution needs an integer `step`, but got {step!r}.", loc=loc, path=path)
+                raise SearchError(f"an `int` distribution needs an integer `step`, but got {shown(repr(step))}.", loc=loc, path=path)
             value = self.sampler.int(name, low, high, step, log)
         else:
             value = self.sampler.float(name, float(low), float(high), step, log)
@@ -382,7 +393,7 @@ def _range(kind: str, spec: Any, dist: dict, loc: Loc, path: str, file: str) -> 
         or not all(isinstance(v, number) and not isinstance(v, bool) for v in spec)
     ):
         what = "two integers" if kind == "int" else "two numbers"
-        raise SearchError(f"`{kind}` takes [low, high] as {what}, but got {spec!r}.", loc=loc, path=path)
+        raise SearchError(f"`{kind}` takes [low, high] as {what}, but got {shown(repr(spec))}.", loc=loc, path=path)
     low, high = spec
     if low > high:
         raise SearchError(f"`low <= high` must hold, but got (low={low}, high={high}).", loc=loc, path=path)
@@ -440,7 +451,7 @@ def _parse_blocks(raw: Any, file: str) -> dict[str, _Block]:
     for name, body in raw.items():
         loc = _loc(raw, name, file, value=False)
         if not isinstance(name, str) or not _valid_name(name):
-            raise SpecError(f"block name `{name}` must be an identifier (letters, digits, _).", loc=loc)
+            raise SpecError(f"block name `{shown(name)}` must be an identifier (letters, digits, _).", loc=loc)
         if name in LAYERS or name in ALIASES or name == "repeat":
             raise SpecError(f"block name `{name}` is already a layer kind; choose another name.", loc=loc)
         if not isinstance(body, dict):
@@ -558,7 +569,7 @@ class _Expander:
             choices = sorted([*LAYERS, *ALIASES, *self.blocks, "repeat"])
             hint = suggest(key, choices)
             raise SpecError(
-                f"unknown layer kind `{key}`; {hint + ' ' if hint else ''}"
+                f"unknown layer kind `{shown(key)}`; {hint + ' ' if hint else ''}"
                 f"Layer kinds: {', '.join(sorted(LAYERS))}" + (f"; blocks: {', '.join(self.blocks)}" if self.blocks else "") + ".",
                 loc=key_loc,
                 path=path,
@@ -574,7 +585,7 @@ class _Expander:
                 args = item.copy()
                 kind = args.pop("kind")
                 if not isinstance(kind, str):
-                    raise SpecError(f"`kind` must be a layer kind name, but got {kind!r}.", loc=_loc(item, "kind", self.file), path=path)
+                    raise SpecError(f"`kind` must be a layer kind name, but got {shown(repr(kind))}.", loc=_loc(item, "kind", self.file), path=path)
                 return kind, args, _loc(item, "kind", self.file)
             if "repeat" in item:
                 return "repeat", None, loc
@@ -625,7 +636,7 @@ class _Expander:
 
     def _local(self, name: Any, loc: Loc, path: str) -> str:
         if not isinstance(name, str) or not _valid_name(name):
-            raise SpecError(f"name `{name}` must be an identifier (letters, digits, _).", loc=loc, path=path)
+            raise SpecError(f"name `{shown(name)}` must be an identifier (letters, digits, _).", loc=loc, path=path)
         return name
 
     def block(self, block: _Block, args: Any, loc: Loc, path: str, scope: _Scope, prev: str) -> str:
@@ -650,7 +661,7 @@ class _Expander:
             if key not in block.params:
                 hint = suggest(key, list(block.params))
                 raise SpecError(
-                    f"block `{block.name}` has no parameter `{key}`; {hint + ' ' if hint else ''}"
+                    f"block `{block.name}` has no parameter `{shown(key)}`; {hint + ' ' if hint else ''}"
                     f"Its parameters: {', '.join(block.params) or 'none'}.",
                     loc=_loc(args, key, self.file, value=False),
                     path=path,
@@ -693,12 +704,12 @@ class _Expander:
 
     def reference(self, ref: Any, scope: _Scope, loc: Loc, path: str) -> str:
         if not isinstance(ref, str):
-            raise SpecError(f"inputs are layer names, but got {ref!r}.", loc=loc, path=path)
+            raise SpecError(f"inputs are layer names, but got {shown(repr(ref))}.", loc=loc, path=path)
         resolved = scope.resolve(ref)
         if resolved is None:
             hint = suggest(ref, scope.visible())
             raise SpecError(
-                f"input `{ref}` names no layer above this one{'; ' + hint if hint else ''}. "
+                f"input `{shown(ref)}` names no layer above this one{'; ' + hint if hint else ''}. "
                 f"Layers read only layers defined before them (so graphs have no cycles). "
                 f"Names here: {', '.join(scope.visible())}.",
                 loc=loc,
@@ -719,7 +730,7 @@ class _Expander:
             data.value_locs[info.primary] = loc
         else:
             raise SpecError(
-                f"{kind} takes no single value; write its arguments as a mapping (or `- {kind}` alone), but got {args!r}.",
+                f"{kind} takes no single value; write its arguments as a mapping (or `- {kind}` alone), but got {shown(repr(args))}.",
                 loc=loc,
                 path=where,
             )
@@ -768,7 +779,7 @@ def _outputs(raw: dict, top: _Scope, last: str, file: str) -> list[str]:
         if resolved is None:
             hint = suggest(str(ref), top.visible())
             raise SpecError(
-                f"output `{ref}` names no layer; {hint + ' ' if hint else ''}Names: {', '.join(top.visible())}.",
+                f"output `{shown(ref)}` names no layer; {hint + ' ' if hint else ''}Names: {', '.join(top.visible())}.",
                 loc=_loc(outs, i, file),
                 path="outputs",
             )

@@ -14,10 +14,12 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlparse
 
-from ..errors import TrainError
 from .._sqlite import mlflow_pragmas
+from .._text import file_stem
+from ..errors import TrainError
 
 PARAM_MAX = 6000  # MLflow's limit on a parameter value's length
+TAG_MAX = 8000  # and on a tag value's
 STATUSES = ("FINISHED", "FAILED", "KILLED")
 
 
@@ -216,6 +218,7 @@ class TrackedRun:
             "specdsl.version": __version__,
             **self.tags,
         }
+        tags = {k: str(v)[:TAG_MAX] for k, v in tags.items()}  # MLflow would cut them, logging the text raw
         run = mlflow.start_run(experiment_id=self.experiment_id, run_name=self.run_name, nested=self.nested, tags=tags)
         self.run_id = run.info.run_id
         try:
@@ -242,7 +245,7 @@ class TrackedRun:
             import yaml
 
             text = yaml.safe_dump(_plain(self.plan.spec.raw), sort_keys=False)
-            mlflow.log_text(text, f"spec/{self.plan.name}.concrete.yaml")
+            mlflow.log_text(text, f"spec/{file_stem(self.plan.name)}.concrete.yaml")
         mlflow.log_text(summary_text(self.plan), "summary.txt")
 
     def log_result(self, result: Any, dataset: Any = None, *, model: bool = True, serialization_format: str = "pt2") -> None:

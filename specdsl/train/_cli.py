@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import ValidationError
 
+from .._text import file_stem, markup, terminal
 from ..errors import Loc, SpecError
 
 if TYPE_CHECKING:
@@ -59,12 +60,17 @@ def _data_override(plan: Any, data: Path | None, limit: int | None) -> Any:
     return _override(spec, "data", plan.spec.file, **changes)
 
 
+def checkpoint_folder(plan: Any, output: Path | None) -> Path:
+    """Where the best checkpoint goes: ``output``, or ``checkpoints/<the spec's name as a safe file name>``."""
+    return Path(output) if output is not None else Path("checkpoints") / file_stem(plan.name)
+
+
 def result_table(result: Any) -> Any:
     """A rich table: each metric at the best epoch (train and validation) and on the test split."""
     from rich.table import Table
 
     best = result.best
-    table = Table(title=f"best epoch {result.best_epoch + 1} of {len(result.history)} (by {result.monitor})",
+    table = Table(title=f"best epoch {result.best_epoch + 1} of {len(result.history)} (by {markup(result.monitor)})",
                   title_justify="left")
     table.add_column("metric")
     table.add_column("train", justify="right")
@@ -77,7 +83,7 @@ def result_table(result: Any) -> Any:
         return "-" if value is None else f"{value:.4f}"
 
     for key in keys:
-        table.add_row(key, cell(best.get(key)), cell(best.get(f"val_{key}")), cell(test.get(key)))
+        table.add_row(markup(key), cell(best.get(key)), cell(best.get(f"val_{key}")), cell(test.get(key)))
     return table
 
 
@@ -119,15 +125,15 @@ def run_train(
                       epochs=epochs, batch_size=batch_size, backend=backend, seed=seed)
     data_spec = _data_override(plan, data, limit)
     check_compatible(plan, train, data_spec)  # before loading anything
-    folder = Path(output) if output is not None else Path("checkpoints") / plan.name
+    folder = checkpoint_folder(plan, output)
 
-    console.print(f"[bold]{plan.name}[/]: {plan.params:,} parameters, {plan.flops / 1e6:,.1f} MFLOPs per image; "
+    console.print(f"[bold]{markup(plan.name)}[/]: {plan.params:,} parameters, {plan.flops / 1e6:,.1f} MFLOPs per image; "
                   f"{train.backend}, {train.epochs} epochs, batch {train.batch_size}, {train.optimizer.name} "
                   f"lr {train.optimizer.lr:g}", highlight=False)
     t0 = time.perf_counter()
-    with console.status(f"loading {data_spec.dataset if data_spec else 'data'} ..."):
+    with console.status(f"loading {markup(data_spec.dataset) if data_spec else 'data'} ..."):
         dataset = load_for(plan, data_spec)
-    console.print(f"{dataset.summary()} ({time.perf_counter() - t0:.1f}s)", highlight=False)
+    console.print(terminal(f"{dataset.summary()} ({time.perf_counter() - t0:.1f}s)"), markup=False, highlight=False)
 
     tracker = None
     if track:
@@ -142,7 +148,8 @@ def run_train(
         with tracker if tracker is not None else contextlib.nullcontext():
             if tracker is not None:
                 callbacks.append(tracker.callback)
-                console.print(f"MLflow run {tracker.run_id} in experiment `{tracker.experiment}`", highlight=False)
+                console.print(terminal(f"MLflow run {tracker.run_id} in experiment `{tracker.experiment}`"), markup=False,
+                              highlight=False)
             result = fit(plan, dataset=dataset, train=train, data=data_spec, callbacks=callbacks, checkpoint_dir=folder)
             progress.close()
             if tracker is not None:
@@ -153,7 +160,7 @@ def run_train(
         kept = [p for p in (folder / "best.pt", folder / "best.weights.h5") if p.is_file()]
         where = f"the best checkpoint so far is in {kept[0]}" if kept else "no epoch had finished, no checkpoint"
         run = f"; MLflow run {tracker.run_id} marked KILLED" if tracker is not None and tracker.run_id else ""
-        console.print(f"[yellow]interrupted[/]: {where}{run}.", highlight=False)
+        console.print(f"[yellow]interrupted[/]: {markup(where + run)}.", highlight=False)
         return INTERRUPTED
     finally:
         progress.close()
@@ -161,14 +168,14 @@ def run_train(
     console.print(result_table(result))
     stop = {"early_stopping": "stopped early (no improvement)", "max_seconds": "stopped at the time budget"}
     console.print(
-        f"{len(result.history)} epochs in {result.seconds:.1f}s, {result.images_per_s:,.0f} images/s"
-        + (f"; {stop[result.stop_reason]}" if result.stop_reason else "")
-        + (f"; best weights in {result.checkpoint}" if result.checkpoint else ""),
-        highlight=False,
+        terminal(f"{len(result.history)} epochs in {result.seconds:.1f}s, {result.images_per_s:,.0f} images/s"
+                 + (f"; {stop[result.stop_reason]}" if result.stop_reason else "")
+                 + (f"; best weights in {result.checkpoint}" if result.checkpoint else "")),
+        markup=False, highlight=False,
     )
     if tracker is not None:
         import mlflow
 
-        console.print(f"MLflow: run {tracker.run_id}, model {tracker.model_uri} ({mlflow.get_tracking_uri()}; "
-                      f"see it with `mlflow ui`)", highlight=False)
+        console.print(terminal(f"MLflow: run {tracker.run_id}, model {tracker.model_uri} ({mlflow.get_tracking_uri()}; "
+                               f"see it with `mlflow ui`)"), markup=False, highlight=False)
     return 0

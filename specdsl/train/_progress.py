@@ -42,8 +42,8 @@ class ProgressCallback(Callback):
             BarColumn(),
             TextColumn("batch"),
             MofNCompleteColumn(),
-            TextColumn("{task.fields[metrics]}"),
-            TextColumn("{task.fields[speed]}"),
+            TextColumn("{task.fields[metrics]}", markup=False),
+            TextColumn("{task.fields[speed]}", markup=False),
             TimeElapsedColumn(),
             console=self.console,
             transient=True,
@@ -74,7 +74,7 @@ class ProgressCallback(Callback):
             self.console.print(
                 f"epoch {epoch + 1}/{self.epochs}  {format_logs(logs)}  lr {logs.get('lr', 0):.3g}  "
                 f"{logs.get('epoch_seconds', 0):.1f}s  {logs.get('images_per_s', 0):,.0f} img/s",
-                highlight=False,
+                markup=False, highlight=False,
             )
 
     def close(self) -> None:

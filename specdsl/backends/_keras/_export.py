@@ -8,9 +8,10 @@ from pathlib import Path
 
 import keras
 
+from ..._text import file_stem
 from ...errors import BackendError, BackendMissingError
 from ...plan import Plan
-from ._build import build, model_name
+from ._build import build
 from ._source import source
 
 FORMATS = ("source", "keras", "weights")
@@ -38,7 +39,7 @@ def export(plan: Plan, path: str | os.PathLike, format: str, model: keras.Model 
     suffix = SUFFIXES[format]
     path = Path(path)
     if path.is_dir():
-        path = path / f"{model_name(plan)}{suffix}"
+        path = path / f"{file_stem(plan.name)}{suffix}"
     elif not path.name.endswith(suffix):
         path = path.with_name(path.name + suffix)
     path.parent.mkdir(parents=True, exist_ok=True)

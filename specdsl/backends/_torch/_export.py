@@ -11,6 +11,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from ..._text import file_stem
 from ...errors import BackendError, BackendMissingError
 from ...plan import Plan
 from ._model import build, torch_shape
@@ -36,7 +37,8 @@ def export(
     verify: bool = True,
     dynamo: bool | None = None,
 ) -> Path:
-    """Write the plan's model to ``path`` (a file, or a folder to hold ``<model name><suffix>``) and return the file.
+    """Write the plan's model to ``path`` (a file, or a folder to hold ``<model name><suffix>``, the name made a safe
+    file name) and return the file.
 
     Formats: ``source`` (standalone Python, see :func:`source`; ``model`` plays no part), ``onnx``
     (``torch.onnx.export``, checked with ``onnx.checker``), ``torchscript`` (traced, ``.pt``) and ``export``
@@ -55,7 +57,7 @@ def export(
         raise BackendError(f"the torch backend exports to {', '.join(FORMATS)}, but got format={format!r}.")
     path = Path(path)
     if path.is_dir():
-        path = path / f"{plan.name}{SUFFIXES[format]}"
+        path = path / f"{file_stem(plan.name)}{SUFFIXES[format]}"
     elif not path.suffix:
         path = path.with_name(path.name + SUFFIXES[format])
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import keyword
-import re
 from typing import Any
 
 import torch
 from torch import nn
 
+from ..._text import identifier
 from ...errors import BackendError
 from ...plan import Plan
 from ...spec import LAYERS
@@ -26,8 +25,8 @@ def torch_shape(shape: tuple[int, ...]) -> tuple[int, ...]:
 def attribute_names(plan: Plan) -> dict[str, str]:
     """Node name -> a Python identifier for it, usable as a module attribute and as a local variable.
 
-    Spec names are already identifiers; a keyword, or a name nn.Module (or generated code) uses itself, gets a
-    trailing underscore.
+    Spec names are already identifiers; a keyword, a name nn.Module (or generated code) uses itself, or one Python
+    would mangle in a class body (``__x``) gets trailing underscores.
     """
     reserved = set(dir(SpecModel)) | {
         "plan",
@@ -41,20 +40,14 @@ def attribute_names(plan: Plan) -> dict[str, str]:
         "math",
         "model",
     }
-    wanted = {}
-    for node in plan.nodes:
-        name = re.sub(r"\W", "_", node.name)
-        wanted[node.name] = name if name and not name[0].isdigit() else f"_{name}"
     # names that can stay as they are keep them; the others get underscores until they are free
-    taken = {n for n in wanted.values() if not keyword.iskeyword(n) and n not in reserved}
+    kept = {n.name for n in plan.nodes if identifier(n.name) == n.name and n.name not in reserved}
+    taken = reserved | kept
     names: dict[str, str] = {}
-    for node_name, name in wanted.items():
-        if keyword.iskeyword(name) or name in reserved:
-            name += "_"
-            while keyword.iskeyword(name) or name in reserved or name in taken:
-                name += "_"
-            taken.add(name)
-        names[node_name] = name
+    for node in plan.nodes:
+        name = node.name if node.name in kept else identifier(node.name, taken)
+        taken.add(name)
+        names[node.name] = name
     return names
 
 
