@@ -102,7 +102,8 @@ def load(source: str | os.PathLike | dict, *, sampler: Sampler | None = None, fi
 def from_tree(raw: Any, file: str, *, sampler: Sampler | None = None) -> ModelSpec:
     if not isinstance(raw, dict):
         raise SpecError(
-            f"a spec is a mapping with `input:` and `layers:`, but this file holds a {_type_name(raw)}.",
+            # what the file holds, never its text: a file that is not a spec may be a token or a password file
+            f"holds {_kind_name(raw)}, not a mapping; a spec is a mapping with `input:` and `layers:`.",
             loc=getattr(raw, "loc", None) or Loc(file, 1, 1),
         )
     drawn: dict[str, Any] = {}
@@ -147,6 +148,19 @@ def from_tree(raw: Any, file: str, *, sampler: Sampler | None = None) -> ModelSp
 
 # ---------------------------------------------------------------------------------------------------------------
 # helpers
+
+
+def _kind_name(value: Any) -> str:
+    """``a string``, ``a list``, ... : the kind of a YAML value, without the value."""
+    if isinstance(value, list):
+        return "a list"
+    if value is None:
+        return "a null value"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, (int, float)):
+        return "a number"
+    return "a string"
 
 
 def _type_name(value: Any) -> str:

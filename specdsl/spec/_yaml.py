@@ -11,7 +11,11 @@ also know the location of themselves, of each key and of each value.
 
 from __future__ import annotations
 
+import codecs
+import errno
 import os
+import re
+import stat
 from typing import Any
 
 import yaml
@@ -21,8 +25,6 @@ from ..errors import Loc, SpecError
 MAX_FILE_BYTES = 8 * 1024 * 1024
 MAX_VALUES = 200_000
 MAX_DEPTH = 64
-
-import re
 
 
 class _Loader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):  # type: ignore[misc]
@@ -94,26 +96,126 @@ def loc_of(container: Any, key: Any, *, value: bool = True) -> Loc | None:
     return getattr(container, "loc", None)
 
 
-def read_text(path: str | os.PathLike) -> str:
-    """Read a spec file as UTF-8 text with a size bound; every failure is a located SpecError."""
+_KINDS = (
+    (stat.S_ISDIR, "a folder"),
+    (stat.S_ISCHR, "a character device"),
+    (stat.S_ISBLK, "a block device"),
+    (stat.S_ISFIFO, "a named pipe"),
+    (stat.S_ISSOCK, "a socket"),
+)
+_CHUNK = 1 << 20
+
+
+def _kind(mode: int) -> str | None:
+    """What a file that is not a regular file is (None for a regular file)."""
+    if stat.S_ISREG(mode):
+        return None
+    return next((kind for test, kind in _KINDS if test(mode)), "not a regular file")
+
+
+def _not_regular(name: str, kind: str) -> SpecError:
+    if kind == "a folder":
+        return SpecError("is a folder, not a spec file.", loc=Loc(name))
+    return SpecError(f"is not a regular file ({kind}); specs are plain files.", loc=Loc(name))
+
+
+def _open_error(name: str, e: OSError) -> SpecError:
+    if isinstance(e, FileNotFoundError):
+        if os.path.islink(name):
+            return SpecError("is a symbolic link to a file that does not exist.", loc=Loc(name))
+        return SpecError("no such file.", loc=Loc(name))
+    if isinstance(e, PermissionError):
+        return SpecError("cannot be read (permission denied).", loc=Loc(name))
+    if e.errno == errno.ELOOP:
+        return SpecError("is a symbolic link that loops (too many levels of symbolic links).", loc=Loc(name))
+    if isinstance(e, NotADirectoryError):
+        return SpecError("no such file (a part of its path is not a folder).", loc=Loc(name))
+    return SpecError(f"cannot be read ({e.strerror or type(e).__name__}).", loc=Loc(name))
+
+
+def read_bytes(path: str | os.PathLike, limit: int = MAX_FILE_BYTES) -> bytes:
+    """The bytes of a spec file, at most ``limit`` of them; every failure is a located SpecError.
+
+    Only regular files are read: a folder, device (``/dev/zero``), named pipe or socket, directly or through a
+    symbolic link, is refused before anything is read (and a FIFO is opened without blocking, in case one appears
+    between the check and the open). At most ``limit + 1`` bytes are ever read, whatever the file claims its size is.
+    """
     name = os.fspath(path)
     try:
-        size = os.path.getsize(name)
-        if size > MAX_FILE_BYTES:
-            raise SpecError(
-                f"file is {size:,} bytes; specs are limited to {MAX_FILE_BYTES:,} bytes.",
-                loc=Loc(name),
-                hint="Is this really a spec? Use blocks and repeat to keep specs short.",
-            )
-        with open(name, "rb") as f:
-            data = f.read()
-    except FileNotFoundError:
-        raise SpecError("no such file.", loc=Loc(name)) from None
-    except IsADirectoryError:
-        raise SpecError("is a folder, not a spec file.", loc=Loc(name)) from None
-    except PermissionError:
-        raise SpecError("cannot be read (permission denied).", loc=Loc(name)) from None
-    if b"\x00" in data:
+        kind = _kind(os.stat(name).st_mode)  # devices are not even opened (opening some has effects)
+        if kind is not None:
+            raise _not_regular(name, kind)
+        fd = os.open(name, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_NOCTTY", 0) | getattr(os, "O_CLOEXEC", 0))
+    except OSError as e:
+        raise _open_error(name, e) from None
+    except ValueError:  # a NUL character in the name
+        raise SpecError("is not a file name (it holds a NUL character).", loc=Loc(name.replace("\0", "\\0"))) from None
+    try:
+        st = os.fstat(fd)
+        kind = _kind(st.st_mode)
+        if kind is not None:
+            raise _not_regular(name, kind)
+        if st.st_size > limit:
+            raise _too_big(name, st.st_size, limit)
+        chunks: list[bytes] = []
+        size = 0
+        while size <= limit:
+            chunk = os.read(fd, min(_CHUNK, limit + 1 - size))
+            if not chunk:
+                break
+            chunks.append(chunk)
+            size += len(chunk)
+        if size > limit:
+            raise _too_big(name, None, limit)
+        return b"".join(chunks)
+    except OSError as e:  # EIO, EISDIR on odd file systems, ...
+        raise _open_error(name, e) from None
+    finally:
+        os.close(fd)
+
+
+def _too_big(name: str, size: int | None, limit: int) -> SpecError:
+    what = f"is {size:,} bytes" if size is not None else f"holds more than {limit:,} bytes"
+    return SpecError(
+        f"{what}; specs are limited to {limit:,} bytes.",
+        loc=Loc(name),
+        hint="Is this really a spec? Use blocks and repeat to keep specs short.",
+    )
+
+
+# Byte-order marks, longest first (UTF-32 LE starts with the UTF-16 LE mark).
+_BOMS = (
+    (codecs.BOM_UTF32_LE, "UTF-32"),
+    (codecs.BOM_UTF32_BE, "UTF-32"),
+    (codecs.BOM_UTF16_LE, "UTF-16"),
+    (codecs.BOM_UTF16_BE, "UTF-16"),
+)
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f]")
+
+
+def _wide_encoding(data: bytes) -> str | None:
+    """``"UTF-16"`` or ``"UTF-32"`` when ``data`` is text in one of them (by its byte-order mark, or, without one,
+    because it decodes to text with no control characters: ASCII in UTF-16 is every other byte NUL)."""
+    for bom, name in _BOMS:
+        if data.startswith(bom):
+            return name
+    for codec, name in (("utf-32-le", "UTF-32"), ("utf-32-be", "UTF-32"), ("utf-16-le", "UTF-16"), ("utf-16-be", "UTF-16")):
+        try:
+            text = data.decode(codec)
+        except UnicodeDecodeError:
+            continue
+        if text and not _CONTROL.search(text):
+            return name
+    return None
+
+
+def decode(data: bytes, name: str) -> str:
+    """Spec text from a file's bytes: UTF-8 (a byte-order mark is allowed); UTF-16/32, binary and invalid UTF-8
+    files are located SpecErrors."""
+    if b"\x00" in data or data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        wide = _wide_encoding(data)
+        if wide is not None:
+            raise SpecError(f"is {wide} text, not UTF-8.", loc=Loc(name, 1, 1), hint="Save it as UTF-8.")
         raise SpecError("is a binary file (it contains NUL bytes), not YAML or JSON text.", loc=Loc(name, 1, 1))
     try:
         return data.decode("utf-8")
@@ -125,6 +227,13 @@ def read_text(path: str | os.PathLike) -> str:
             loc=Loc(name, line, col),
             hint="Save the file as UTF-8.",
         ) from None
+
+
+def read_text(path: str | os.PathLike) -> str:
+    """Read a spec file as UTF-8 text with a size bound (:func:`read_bytes`, :func:`decode`); every failure is a
+    located SpecError."""
+    name = os.fspath(path)
+    return decode(read_bytes(name), name)
 
 
 def load_text(text: str, file: str = "<string>") -> Any:
