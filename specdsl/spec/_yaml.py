@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import codecs
 import errno
+import gc
 import os
 import re
 import stat
@@ -27,8 +28,39 @@ MAX_VALUES = 200_000
 MAX_DEPTH = 64
 
 
+class _TooManyValues(Exception):
+    """Raised while composing, past MAX_VALUES nodes; load_text finds where and says so."""
+
+
 class _Loader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):  # type: ignore[misc]
-    """libyaml's safe loader, reading 1e-3 as a number as YAML 1.2 and JSON do (YAML 1.1 wants 1.0e-3)."""
+    """libyaml's safe loader, reading 1e-3 as a number as YAML 1.2 and JSON do (YAML 1.1 wants 1.0e-3).
+
+    The composer asks :meth:`resolve` for the tag of every node written without one, as it composes it: that is
+    where the nodes of the text are counted (a file of more than MAX_VALUES values stops there instead of being
+    composed whole) and where the tag of each distinct plain scalar is remembered (PyYAML tries its regular
+    expressions on every scalar, the largest cost of composing).
+    """
+
+    def __init__(self, stream: Any):
+        super().__init__(stream)
+        self.nodes = 0
+        self._tags: dict[str, str] = {}
+
+    def resolve(self, kind: Any, value: Any, implicit: Any) -> str:
+        self.nodes += 1
+        if self.nodes > MAX_VALUES:
+            raise _TooManyValues
+        if kind is yaml.ScalarNode and implicit[0]:  # no path resolvers: the tag depends on the text alone
+            tag = self._tags.get(value)
+            if tag is None:
+                # a plain decimal integer, as YAML 1.1's int pattern reads it (0123 is octal; 0999 is a string)
+                if value.isdigit() and value.isascii() and (value[0] != "0" or value == "0"):
+                    tag = _INT_TAG
+                else:
+                    tag = super().resolve(kind, value, implicit)
+                self._tags[value] = tag
+            return tag
+        return super().resolve(kind, value, implicit)
 
 
 _Loader.add_implicit_resolver(
@@ -37,6 +69,7 @@ _Loader.add_implicit_resolver(
     list("-+0123456789"),
 )
 
+_INT_TAG = "tag:yaml.org,2002:int"
 _SCALAR_TAGS = {
     "tag:yaml.org,2002:str",
     "tag:yaml.org,2002:int",
@@ -239,12 +272,28 @@ def read_text(path: str | os.PathLike) -> str:
 def load_text(text: str, file: str = "<string>") -> Any:
     """Parse YAML (or JSON, which is read as YAML) into LocDict/LocList/scalars."""
     loader = _Loader(text)
+    collect = gc.isenabled()
+    # Composing and building create a few objects per value and no reference cycles; with the collector on, it
+    # walks the growing tree again and again (a third of the time of a 50,000-layer spec).
+    gc.disable()
     try:
         try:
             node = loader.get_single_node()
+        except _TooManyValues:
+            raise SpecError(
+                f"has more than {MAX_VALUES:,} values.",
+                loc=_node_loc(text, file, MAX_VALUES + 1),
+                hint="Is this really a spec? Use blocks and repeat to keep specs short.",
+            ) from None
         except yaml.MarkedYAMLError as e:
             mark = e.problem_mark or e.context_mark
             where = Loc(file, mark.line + 1, mark.column + 1) if mark else Loc(file)
+            if isinstance(e, yaml.composer.ComposerError) and e.problem == "but found another document":
+                raise SpecError(
+                    f"holds {_documents(text, e.context_mark)} YAML documents; a spec is one document.",
+                    loc=where,
+                    hint="Put each spec in a file of its own.",
+                ) from None
             problem = e.problem or e.context or "invalid YAML"
             raise SpecError(f"invalid YAML: {problem}.", loc=where) from None
         except yaml.YAMLError as e:
@@ -254,6 +303,37 @@ def load_text(text: str, file: str = "<string>") -> Any:
         return _Builder(loader, file).build(node, 0)
     finally:
         loader.dispose()
+        if collect:
+            gc.enable()
+
+
+_DOCUMENT_START = re.compile(r"^---(?=[ \t\r\n]|$)", re.M)
+
+
+def _documents(text: str, first: Any) -> int:
+    """How many YAML documents ``text`` holds: a line starting with ``---`` always starts one (YAML forbids it
+    inside a scalar), and the first document, which starts at ``first``, may have none."""
+    markers = [m.start() for m in _DOCUMENT_START.finditer(text)]
+    implicit_first = bool(markers) and first is not None and first.index < markers[0]
+    return max(2, len(markers) + implicit_first)
+
+
+def _node_loc(text: str, file: str, n: int) -> Loc:
+    """Where the ``n``-th node written without a tag starts (as the composer counts them in :class:`_Loader`)."""
+    parser = _Loader(text)
+    try:
+        count = 0
+        while parser.check_event():
+            event = parser.get_event()
+            if isinstance(event, (yaml.ScalarEvent, yaml.SequenceStartEvent, yaml.MappingStartEvent)) and (
+                event.tag is None or event.tag == "!"
+            ):
+                count += 1
+                if count >= n:
+                    return Loc(file, event.start_mark.line + 1, event.start_mark.column + 1)
+    finally:
+        parser.dispose()
+    return Loc(file)
 
 
 def load_file(path: str | os.PathLike) -> Any:

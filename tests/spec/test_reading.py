@@ -1,5 +1,5 @@
-"""Reading spec files: only regular files, at most MAX_FILE_BYTES of them, UTF-8 only; every refusal one located
-message."""
+"""Reading spec files: only regular files, at most MAX_FILE_BYTES of them, UTF-8 only, one YAML document, at most
+MAX_VALUES values; every refusal one located message."""
 
 from __future__ import annotations
 
@@ -8,10 +8,11 @@ import os
 import socket
 
 import pytest
+import yaml
 
 import specdsl
 from specdsl import SpecError
-from specdsl.spec._yaml import MAX_FILE_BYTES, load_file, read_bytes, read_text
+from specdsl.spec._yaml import MAX_FILE_BYTES, MAX_VALUES, _Loader, load_file, load_text, read_bytes, read_text
 
 SPEC = "input: [4]\nlayers: [flatten]\n"
 
@@ -104,6 +105,38 @@ def test_binary_and_other_encodings(tmp_path):
     bom.write_bytes(codecs.BOM_UTF8 + SPEC.encode())
     assert load_file(bom) == {"input": [4], "layers": ["flatten"]}
     assert read_text(bom) == "\ufeff" + SPEC
+
+
+@pytest.mark.parametrize("text, where, n", [
+    ("a: 1\n---\nb: 2\n", "2:1", 2),
+    ("---\na: 1\n---\nb: 2\n--- c\n", "3:1", 3),
+    ("# comment\n%YAML 1.1\n---\na: 1\n---\n", "5:1", 2),
+    ("a: |\n  ---\n---\nb: 2\n", "3:1", 2),
+])
+def test_several_documents(text, where, n):
+    with pytest.raises(SpecError) as e:
+        load_text(text, "f.yaml")
+    assert str(e.value) == f"f.yaml:{where}: holds {n} YAML documents; a spec is one document. Put each spec in a file of its own."
+
+
+def test_more_values_than_a_spec_may_hold_stop_while_composing():
+    text = "input: [4]\nlayers: [flatten]\ndescription: [" + ", ".join(["7"] * MAX_VALUES) + "]\n"
+    with pytest.raises(SpecError) as e:
+        load_text(text, "f.yaml")
+    # the mapping, input, its list, 4, layers, its list, flatten, description, its list: 9 values before the items,
+    # so the 200,001st value is item 199,992
+    col = len("description: [") + 3 * 199_991 + 1
+    assert str(e.value) == (f"f.yaml:3:{col}: has more than 200,000 values. Is this really a spec? Use blocks and "
+                            "repeat to keep specs short.")
+
+
+@pytest.mark.parametrize("value", ["0", "00", "0123", "0999", "7", "1_000", "12345678901234567890", "-1", "+1", "1e3",
+                                   "1.5", ".inf", "yes", "On", "~", "null", "1:30", "2001-12-14", "٣", "x", ""])
+def test_remembered_tags_are_pyyaml_tags(value):
+    loader = _Loader("x")
+    tag = loader.resolve(yaml.ScalarNode, value, (True, False))
+    assert tag == yaml.resolver.Resolver.resolve(loader, yaml.ScalarNode, value, (True, False))
+    assert loader.resolve(yaml.ScalarNode, value, (True, False)) == tag
 
 
 def test_a_file_that_is_not_a_mapping_is_never_quoted(tmp_path):
