@@ -10,8 +10,7 @@ from typing import Any
 
 from ..errors import Loc, SearchError, SpecdslError, SpecError
 from ..plan import Plan, PlanWarning, plan
-from ..spec import is_distribution
-from ..spec._document import from_tree
+from ..spec._document import from_tree, has_distributions
 from ..spec._yaml import load_file
 from ._output import err, out
 
@@ -80,14 +79,6 @@ def _annotation(level: str, loc: Any, message: str) -> str:
     if loc.line:
         props += f",line={loc.line},col={loc.col}"
     return f"::{level} {props}::{msg}"
-
-
-def has_distributions(node: Any) -> bool:
-    if isinstance(node, dict):
-        return is_distribution(node) or any(has_distributions(v) for v in node.values())
-    if isinstance(node, list):
-        return any(has_distributions(v) for v in node)
-    return False
 
 
 def validate_file(path: Path, samples: int = 200) -> Result:

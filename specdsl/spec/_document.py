@@ -388,6 +388,15 @@ def is_distribution(node: Any) -> bool:
     ) and not any(k in LAYERS or k in ALIASES for k in node)
 
 
+def has_distributions(node: Any) -> bool:
+    """Whether ``node`` holds a distribution anywhere."""
+    if isinstance(node, dict):
+        return is_distribution(node) or any(has_distributions(v) for v in node.values())
+    if isinstance(node, list):
+        return any(has_distributions(v) for v in node)
+    return False
+
+
 def _range(kind: str, spec: Any, dist: dict, loc: Loc, path: str, file: str) -> tuple[Any, Any]:
     number = int if kind == "int" else (int, float)
     if (
