@@ -75,7 +75,9 @@ def summary(
     if format is SummaryFormat.text:
         out.print(summary_text(plan), end="", markup=False)
     elif format is SummaryFormat.json:
-        out.print_json(json.dumps({"name": plan.name, "layers": summary_rows(plan), "totals": plan.totals()}))
+        # written as it is: rich's print_json highlights token by token (50 s for a 50,000-layer model)
+        doc = {"name": plan.name, "layers": summary_rows(plan), "totals": plan.totals()}
+        sys.stdout.write(json.dumps(doc, indent=2, ensure_ascii=False) + "\n")
     else:
         from ._render import summary_table
 
