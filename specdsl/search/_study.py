@@ -999,7 +999,7 @@ def run_search(
                                               {k: v for k, v in run_tags.items() if v is not None})
     if created:
         study.set_user_attr("specdsl.mlflow_parent_run_id", parent_id)
-        tracker.log_space(file)
+        tracker.log_space(file, text)
 
     # whatever a killed or interrupted run left behind
     failed_now = fail_dead_trials(study)
