@@ -32,9 +32,6 @@ import subprocess
 import sys
 import tempfile
 import textwrap
-import threading
-import time
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -135,24 +132,52 @@ class Run:
     peak: int  # bytes
 
 
-def run(args: list[str], cwd: Path, timeout: float = HANG_SECONDS) -> Run:
-    """A process with its own rusage (os.wait4); killed after ``timeout`` seconds of wall time."""
+# Starts the commands and reports each one's rusage. A child's peak resident memory (ru_maxrss) counts the memory
+# of the process it was forked from, up to its exec: forked from pytest (gigabytes, with torch), every child would
+# look as large. Forked from this small launcher, each child's peak is its own.
+LAUNCHER = textwrap.dedent(
+    """
+    import json, os, subprocess, sys, tempfile, threading, time
+    from concurrent.futures import ThreadPoolExecutor
+
+    jobs, workers = json.load(open(sys.argv[1])), int(sys.argv[3])
+
+    def run(job):
+        with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+            start = time.perf_counter()
+            proc = subprocess.Popen(job["args"], cwd=job["cwd"], env=job["env"], stdin=subprocess.DEVNULL,
+                                    stdout=out, stderr=err)
+            timer = threading.Timer(job["timeout"], proc.kill)
+            timer.start()
+            try:
+                _, status, usage = os.wait4(proc.pid, 0)
+            finally:
+                timer.cancel()
+            proc.returncode = os.waitstatus_to_exitcode(status)
+            wall = time.perf_counter() - start
+            out.seek(0)
+            err.seek(0)
+            return dict(code=proc.returncode, stdout=out.read().decode("utf-8", "replace"),
+                        stderr=err.read().decode("utf-8", "replace"), cpu=usage.ru_utime + usage.ru_stime,
+                        wall=wall, peak=usage.ru_maxrss * 1024)
+
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        json.dump(list(pool.map(run, jobs)), open(sys.argv[2], "w"))
+    """
+)
+
+
+def launch(commands: list[list[str]], cwd: Path, *, timeout: float = HANG_SECONDS, workers: int = 2) -> list[Run]:
+    """Run ``commands`` (``workers`` at a time) as processes, each with its own rusage (os.wait4); a command still
+    running after ``timeout`` seconds of wall time is killed."""
     env = dict(os.environ, PYTHONPATH=str(ROOT), KERAS_BACKEND="torch", SPECDSL_PLOTS="0")
-    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
-        start = time.perf_counter()
-        proc = subprocess.Popen([*PREFIX, *args], cwd=cwd, env=env, stdin=subprocess.DEVNULL, stdout=out, stderr=err)
-        timer = threading.Timer(timeout, proc.kill)
-        timer.start()
-        try:
-            _, status, usage = os.wait4(proc.pid, 0)
-        finally:
-            timer.cancel()
-        proc.returncode = os.waitstatus_to_exitcode(status)
-        wall = time.perf_counter() - start
-        out.seek(0)
-        err.seek(0)
-        return Run(proc.returncode, out.read().decode("utf-8", "replace"), err.read().decode("utf-8", "replace"),
-                   usage.ru_utime + usage.ru_stime, wall, usage.ru_maxrss * 1024)
+    jobs = [{"args": [*PREFIX, *args], "cwd": str(cwd), "env": env, "timeout": timeout} for args in commands]
+    with tempfile.TemporaryDirectory() as tmp:
+        jobs_file, results_file = Path(tmp) / "jobs.json", Path(tmp) / "runs.json"
+        jobs_file.write_text(json.dumps(jobs))
+        subprocess.run([sys.executable, "-c", LAUNCHER, str(jobs_file), str(results_file), str(workers)], check=True,
+                       timeout=timeout * len(jobs) + 60)
+        return [Run(**r) for r in json.loads(results_file.read_text())]
 
 
 def specdsl(*args: str) -> list[str]:
@@ -166,8 +191,7 @@ def table(tmp_path_factory):
     made = _make(root)
     paths = {case: (HOSTILE / case[5:] if case.startswith("file:") else made[case[5:]]) for case in CASES}
     jobs = [(case, command) for case in CASES for command in ("validate", "summary")]
-    with ThreadPoolExecutor(max_workers=2) as pool:
-        runs = list(pool.map(lambda job: run(specdsl(job[1], str(paths[job[0]])), cwd=root), jobs))
+    runs = launch([specdsl(command, str(paths[case])) for case, command in jobs], root)
     yield {"root": root, "paths": paths, "runs": dict(zip(jobs, runs))}
     for folder in (root / "locked", root / "outer" / "inner"):
         folder.chmod(0o755)
@@ -263,7 +287,7 @@ def framework_jobs(cases: list[str], paths: dict[str, Path], root: Path) -> list
 def probe(jobs: list[dict], root: Path, timeout: float) -> tuple[list[dict], Run]:
     jobs_file, results_file = root / "jobs.json", root / "results.json"
     jobs_file.write_text(json.dumps(jobs))
-    r = run([sys.executable, "-c", PROBE, str(jobs_file), str(results_file)], cwd=root, timeout=timeout)
+    (r,) = launch([[sys.executable, "-c", PROBE, str(jobs_file), str(results_file)]], root, timeout=timeout)
     assert r.code == 0 and results_file.exists(), r.stderr[-4000:]
     return json.loads(results_file.read_text()), r
 
