@@ -75,7 +75,7 @@ def summary(
     if format is SummaryFormat.text:
         out.print(summary_text(plan), end="", markup=False)
     elif format is SummaryFormat.json:
-        out.print_json(json.dumps({"name": plan.name, "layers": summary_rows(plan), "totals": plan.totals()}))
+        out.print_json({"name": plan.name, "layers": summary_rows(plan), "totals": plan.totals()})
     else:
         from ._render import summary_table
 

@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-import json
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from .._text import github_data, github_property, terminal
-from ..errors import SearchError, SpecdslError
+from ..errors import Loc, SearchError, SpecdslError, SpecError
 from ..plan import Plan, PlanWarning, plan
-from ..spec import is_distribution
-from ..spec._document import from_tree
+from ..spec._document import from_tree, has_distributions
 from ..spec._yaml import load_file
 from ._output import err, out
 
@@ -82,14 +81,6 @@ def _annotation(level: str, loc: Any, message: str) -> str:
     return f"::{level} {props}::{msg}"
 
 
-def has_distributions(node: Any) -> bool:
-    if isinstance(node, dict):
-        return is_distribution(node) or any(has_distributions(v) for v in node.values())
-    if isinstance(node, list):
-        return any(has_distributions(v) for v in node)
-    return False
-
-
 def validate_file(path: Path, samples: int = 200) -> Result:
     """Check one file: a model spec is planned (and its train/data sections checked against the model); a search
     space has every distribution checked and ``samples`` random architectures planned."""
@@ -119,14 +110,43 @@ def validate_file(path: Path, samples: int = 200) -> Result:
         return Result(path, error=e)
 
 
-def spec_files(paths: list[Path]) -> list[Path]:
-    files: list[Path] = []
+def spec_files(paths: list[Path]) -> list[Path | Result]:
+    """The spec files to check, in order: each path given, and the ``*.yaml``, ``*.yml`` and ``*.json`` files under
+    each folder given. A folder is walked without following symbolic links out of it: a file whose link leads
+    outside the folder, and a subfolder that cannot be read, come back as failed Results (their content is never
+    read), so that a check in CI cannot pass while skipping them, nor quote a file it was not asked to read.
+    Links to folders are not walked (their files are checked through the folder the link leads to, when it is inside)."""
+    found: list[Path | Result] = []
     for p in paths:
-        if p.is_dir():
-            files += sorted(f for f in p.rglob("*") if f.suffix in SPEC_SUFFIXES and f.is_file())
-        else:
-            files.append(p)
-    return files
+        if not os.path.isdir(p):
+            found.append(p)  # named by the user: read as it is (the reader refuses what is not a regular file)
+            continue
+        root = os.path.realpath(p)
+        entries: list[Path | Result] = []
+
+        def unreadable(e: OSError) -> None:
+            folder = Path(e.filename) if e.filename else p
+            why = "permission denied" if isinstance(e, PermissionError) else (e.strerror or type(e).__name__)
+            entries.append(Result(folder, error=SpecError(
+                f"this folder cannot be read ({why}); the specs in it were not checked.", loc=Loc(str(folder)))))
+
+        for folder, _, names in os.walk(p, onerror=unreadable):
+            for name in names:
+                if not name.endswith(SPEC_SUFFIXES):
+                    continue
+                f = Path(folder) / name
+                if os.path.islink(f) and not _inside(os.path.realpath(f), root):
+                    entries.append(Result(f, error=SpecError(
+                        f"is a symbolic link that leads outside {p}; it is not followed.", loc=Loc(str(f)),
+                        hint="Validate the file it leads to where it lives, or name the link on the command line.")))
+                else:
+                    entries.append(f)
+        found += sorted(entries, key=lambda e: e.path if isinstance(e, Result) else e)
+    return found
+
+
+def _inside(path: str, root: str) -> bool:
+    return path == root or path.startswith(root.rstrip(os.sep) + os.sep)
 
 
 def run_validate(paths: list[Path], format: str = "text", *, samples: int = 200, strict: bool = False) -> int:
@@ -135,10 +155,10 @@ def run_validate(paths: list[Path], format: str = "text", *, samples: int = 200,
     if not files:
         err.print("error: no spec files (*.yaml, *.yml, *.json) under " + ", ".join(map(str, paths)), style="red")
         return 2
-    results = [validate_file(f, samples=samples) for f in files]
+    results = [f if isinstance(f, Result) else validate_file(f, samples=samples) for f in files]
     failed = sum(1 for r in results if not r.ok or (strict and r.warnings))
     if format == "json":
-        out.print_json(json.dumps({"files": [r.as_dict() for r in results], "invalid": failed}))
+        out.print_json({"files": [r.as_dict() for r in results], "invalid": failed})
     else:
         for r in results:
             r.print(out, err, github=format == "github")

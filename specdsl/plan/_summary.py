@@ -58,21 +58,37 @@ def summary_totals(plan: Plan) -> list[tuple[str, str]]:
     ]
 
 
+HEADER = ("Layer (type)", "Output Shape", "Param #", "FLOPs", "Activations")
+CONNECTED = "Connected to"
+RIGHT = frozenset({2, 3, 4})  # the numeric columns are right-aligned
+
+
+def summary_cells(plan: Plan) -> tuple[list[str], list[list[str]]]:
+    """The summary's header and one row of cells per layer, as text (with a "Connected to" column for graphs)."""
+    graph = not is_sequential(plan)
+    header = [*HEADER, CONNECTED] if graph else list(HEADER)
+    cells = []
+    for node in plan.nodes:
+        row = [f"{node.name} ({node.keras_class})", _shape(node), f"{node.params:,}", f"{node.flops:,}",
+               human_bytes(node.activation_bytes)]
+        if graph:
+            row.append(", ".join(node.inputs) or "-")
+        cells.append(row)
+    return header, cells
+
+
+def column_widths(header: list[str], cells: list[list[str]]) -> list[int]:
+    """The width of each column: its widest cell or its header."""
+    return [max(len(header[i]), max((len(row[i]) for row in cells), default=0)) for i in range(len(header))]
+
+
 def summary_text(plan: Plan) -> str:
     """Plain-text summary (stable: stored expected outputs compare against it)."""
-    rows = summary_rows(plan)
-    graph = not is_sequential(plan)
-    header = ["Layer (type)", "Output Shape", "Param #", "FLOPs", "Activations"] + (["Connected to"] if graph else [])
-    table = [
-        [r["layer"], r["output_shape"], f"{r['params']:,}", f"{r['flops']:,}", human_bytes(r["activation_bytes"])]
-        + ([", ".join(r["inputs"]) or "-"] if graph else [])
-        for r in rows
-    ]
-    widths = [max(len(header[i]), *(len(t[i]) for t in table)) for i in range(len(header))]
-    right = {2, 3, 4}
+    header, table = summary_cells(plan)
+    widths = column_widths(header, table)
 
     def line(cells: list[str]) -> str:
-        return "  ".join(c.rjust(w) if i in right else c.ljust(w) for i, (c, w) in enumerate(zip(cells, widths))).rstrip()
+        return "  ".join(c.rjust(w) if i in RIGHT else c.ljust(w) for i, (c, w) in enumerate(zip(cells, widths))).rstrip()
 
     rule = "-" * len(line(header))
     out = [f'Model: "{terminal(plan.name)}"', rule, line(header), "=" * len(rule)]

@@ -18,7 +18,8 @@ from .._text import shown
 from ..errors import Loc, SearchError, SpecdslError, SpecError
 from ..plan import Plan, human_bytes, plan
 from ..spec import RandomSampler, SearchSpec, is_distribution
-from ..spec._document import DIST_KINDS, _Draw, _loc, _validate_model, from_tree
+from ..spec._document import DIST_KINDS, _Draw, _loc, _validate_model, from_tree, has_distributions
+from ..spec._sections import SECTIONS, duration_seconds
 from ..spec._yaml import load_text, read_text
 from ..train._compat import check_compatible  # pure: builds and loads nothing
 from ..train._memory import iec_bytes, training_memory  # pure too
@@ -344,6 +345,7 @@ def check_space(source: str | os.PathLike, samples: int = 200, seed: int = 0, *,
         tree = _as_space(tree, file)
     dists = distributions(tree, file)
     search = read_search(tree, file)
+    _check_fixed_sections(tree, file)
     report = SpaceReport(file=file, samples=samples, distributions=dists, search=search)
     sampler = MemoSampler(RandomSampler(seed))
     groups: dict[str, str] = {}
@@ -371,6 +373,14 @@ def check_space(source: str | os.PathLike, samples: int = 200, seed: int = 0, *,
         report.first_plan = report.first_plan or p
     report.seconds = time.perf_counter() - start
     return report
+
+
+def _check_fixed_sections(tree: Any, file: str) -> None:
+    """The sections that hold no distribution are the same in every sample: their errors are the space's, said
+    once (rather than as every sample's reason for being invalid)."""
+    for key, model in SECTIONS.items():
+        if key != "search" and key in tree and not has_distributions(tree[key]):
+            _validate_model(model, tree[key], tree, key, file, key)
 
 
 def _group(e: SpecdslError) -> tuple[str, str]:
@@ -402,20 +412,8 @@ def grid_space(dists: list[Distribution]) -> dict[str, list[Any]]:
 
 
 def parse_duration(value: Any) -> float | None:
-    """Seconds from 90, "90", "90s", "15m", "2h", "1h30m" (None stays None)."""
-    if value is None:
-        return None
-    if isinstance(value, (int, float)) and not isinstance(value, bool):
-        if value <= 0:
-            raise SearchError(f"a timeout must be positive, but got {value!r}.")
-        return float(value)
-    text = str(value).strip().lower()
-    if re.fullmatch(r"\d+(\.\d+)?", text):
-        return parse_duration(float(text))
-    parts = re.findall(r"(\d+(?:\.\d+)?)\s*(h|m|s)", text)
-    if not parts or "".join(f"{n}{u}" for n, u in parts) != re.sub(r"\s+", "", text):
-        raise SearchError(f"a timeout is seconds or a duration like 90s, 15m, 2h or 1h30m, but got {value!r}.")
-    seconds = sum(float(n) * {"h": 3600, "m": 60, "s": 1}[u] for n, u in parts)
-    if seconds <= 0:
-        raise SearchError(f"a timeout must be positive, but got {value!r}.")
-    return seconds
+    """Seconds from 90, "90", "90s", "15m", "2h", "1h30m" (None stays None); a SearchError for anything else."""
+    try:
+        return duration_seconds(value)
+    except ValueError as e:
+        raise SearchError(str(e)) from None

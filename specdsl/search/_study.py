@@ -33,9 +33,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from pydantic import ValidationError
+
 from .._sqlite import sqlite_path
 from .._text import terminal
-from ..errors import BackendMissingError, DataError, SearchError, SpecdslError
+from ..errors import BackendMissingError, DataError, Loc, SearchError, SpecdslError
 from ..plan import Plan, plan
 from ..spec import SearchSpec
 from ..spec._document import from_tree
@@ -630,7 +632,7 @@ def _open_study(cfg: StudyConfig, dists: list[Distribution], search: SearchSpec)
     study = optuna.load_study(study_name=cfg.study_name, storage=storage)
     n = len(study.get_trials(deepcopy=False))
     if seed is not None:  # another stream per worker, and per resumption: a rerun must not redraw the same samples
-        seed = seed + 7919 * cfg.worker_index + n
+        seed = (seed + 7919 * cfg.worker_index + n) % 2**32  # Optuna's samplers take 32-bit seeds
     epochs = cfg.epochs or _space_epochs(cfg)
     study.sampler = make_sampler(search, dists, seed, cfg.workers)
     study.pruner = make_pruner(search, epochs)
@@ -919,11 +921,8 @@ def run_search(
         >>> r = run_search("search_spaces/catsdogs.yaml", trials=20, timeout="15m")
         >>> r.best_value, r.best_params["lr"]
     """
-    import optuna
-
-    from ._tracking import Tracker, resolve_tracking_uri
-
     started = time.time()
+    # Everything static first, so that an invalid space is refused before optuna, mlflow or torch is imported.
     tree, file, text = read_space(space_path)
     dists = distributions(tree, file)
     search = read_search(tree, file)
@@ -934,11 +933,11 @@ def run_search(
             updates[key] = value
     if timeout is not None:
         updates["timeout"] = max(1, math.ceil(parse_duration(timeout)))  # the section holds whole seconds
-    search = search.model_copy(update=updates)
+    search = _with_options(search, updates, file)
     timeout_s = parse_duration(search.timeout)
     if workers < 1:
         raise SearchError(f"`workers` must be at least 1, but got {workers}.")
-    quick = check_space(file, samples=30, seed=search.seed or 0)
+    quick = check_space(file, samples=30, seed=search.seed or 0, tree=tree)
     if quick.all_invalid:
         raise SearchError(
             f"none of {quick.samples} sampled architectures plans; the most common reason: "
@@ -946,6 +945,10 @@ def run_search(
             loc=quick.first_error.loc if quick.first_error else None,
             hint="Narrow the distributions so that some choices plan (`specdsl validate` shows the reasons).",
         )
+
+    import optuna
+
+    from ._tracking import Tracker, resolve_tracking_uri
 
     stem = Path(file).stem
     url = search.storage or DEFAULT_STORAGE
@@ -997,7 +1000,7 @@ def run_search(
                                               {k: v for k, v in run_tags.items() if v is not None})
     if created:
         study.set_user_attr("specdsl.mlflow_parent_run_id", parent_id)
-        tracker.log_space(file)
+        tracker.log_space(file, text)
 
     # whatever a killed or interrupted run left behind
     failed_now = fail_dead_trials(study)
@@ -1052,6 +1055,20 @@ def run_search(
         for line in result.summary().splitlines():
             console.print(terminal(line), markup=False, highlight=False, soft_wrap=True)
     return result
+
+
+def _with_options(search: SearchSpec, updates: dict[str, Any], file: str) -> SearchSpec:
+    """The search section with the command line's values, checked as the section's own are."""
+    if not updates:
+        return search
+    try:
+        return SearchSpec.model_validate({**search.model_dump(), **updates})
+    except ValidationError as e:
+        err = e.errors(include_url=False)[0]
+        field = str(err["loc"][0])
+        text = err["msg"].removeprefix("Value error, ")
+        raise SearchError(f"--{field.replace('_', '-')}: {text[0].lower() + text[1:]}".rstrip(".") + ".",
+                          loc=Loc(file), path=f"search.{field}") from None
 
 
 def _study_for(store: Any, name: str, directions: list[str], resume: bool) -> str:

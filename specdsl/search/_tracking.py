@@ -122,8 +122,9 @@ class Tracker:
         self.client.log_batch(self.parent_id, params=[Param(k, _param_text(v)) for k, v in params.items()])
         return self.parent_id, True
 
-    def log_space(self, path: str) -> None:
-        self.client.log_artifact(self.parent_id, path)
+    def log_space(self, path: str, text: str) -> None:
+        """The search space as it was read (the file is not read again: it may have changed since)."""
+        self.client.log_text(self.parent_id, text, os.path.basename(path))
 
     def finish_parent(self, status: str, metrics: dict[str, float], tags: dict[str, str], texts: dict[str, str],
                       files: Iterable[str] = ()) -> None:

@@ -103,7 +103,8 @@ def load(source: str | os.PathLike | dict, *, sampler: Sampler | None = None, fi
 def from_tree(raw: Any, file: str, *, sampler: Sampler | None = None) -> ModelSpec:
     if not isinstance(raw, dict):
         raise SpecError(
-            f"a spec is a mapping with `input:` and `layers:`, but this file holds a {_type_name(raw)}.",
+            # what the file holds, never its text: a file that is not a spec may be a token or a password file
+            f"holds {_kind_name(raw)}, not a mapping; a spec is a mapping with `input:` and `layers:`.",
             loc=getattr(raw, "loc", None) or Loc(file, 1, 1),
         )
     drawn: dict[str, Any] = {}
@@ -150,6 +151,19 @@ def from_tree(raw: Any, file: str, *, sampler: Sampler | None = None) -> ModelSp
 
 # ---------------------------------------------------------------------------------------------------------------
 # helpers
+
+
+def _kind_name(value: Any) -> str:
+    """``a string``, ``a list``, ... : the kind of a YAML value, without the value."""
+    if isinstance(value, list):
+        return "a list"
+    if value is None:
+        return "a null value"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, (int, float)):
+        return "a number"
+    return "a string"
 
 
 def _type_name(value: Any) -> str:
@@ -383,6 +397,15 @@ def is_distribution(node: Any) -> bool:
     return isinstance(node, dict) and sum(k in node for k in DIST_KINDS) == 1 and all(
         isinstance(k, str) for k in node
     ) and not any(k in LAYERS or k in ALIASES for k in node)
+
+
+def has_distributions(node: Any) -> bool:
+    """Whether ``node`` holds a distribution anywhere."""
+    if isinstance(node, dict):
+        return is_distribution(node) or any(has_distributions(v) for v in node.values())
+    if isinstance(node, list):
+        return any(has_distributions(v) for v in node)
+    return False
 
 
 def _range(kind: str, spec: Any, dist: dict, loc: Loc, path: str, file: str) -> tuple[Any, Any]:

@@ -2,11 +2,75 @@
 
 from __future__ import annotations
 
+import math
+import re
 from typing import Any, Literal, Optional, Union
 
-from pydantic import AliasChoices, Field, field_validator, model_validator
+from pydantic import AliasChoices, ConfigDict, Field, field_validator, model_validator
 
-from ._types import Name, PosInt, StrictModel
+from ._types import MAX_SIZE, Name, PosInt, StrictModel
+
+MAX_BATCH = 2**20  # examples a batch: large-batch CNN training stops at tens of thousands; more is a typo
+MAX_SEED = 2**32 - 1  # NumPy's (and so Keras' and Optuna's samplers') seeds are 32-bit
+MAX_MEMORY = 2**50  # 1 PiB
+MAX_SECONDS = MAX_SIZE  # 68 years
+_UNITS = {"": 1, "b": 1, "kb": 1000, "mb": 1000**2, "gb": 1000**3, "tb": 1000**4,
+          "kib": 1024, "mib": 1024**2, "gib": 1024**3, "tib": 1024**4}
+
+
+class Section(StrictModel):
+    """Base of the sections: every number in them must be finite (``.inf`` is refused as ``.nan`` is)."""
+
+    model_config = ConfigDict(allow_inf_nan=False)
+
+
+def duration_seconds(value: Any) -> float | None:
+    """Seconds from 90, "90", "90s", "15m", "2h", "1h30m" (None stays None); a ValueError for anything else."""
+    if value is None:
+        return None
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        if not value > 0:
+            raise ValueError(f"a timeout must be positive, but got {value!r}.")
+        if value > MAX_SECONDS:
+            raise ValueError(f"a timeout is at most {MAX_SECONDS:,} seconds (68 years), but got {value!r}.")
+        return float(value)
+    text = str(value).strip().lower()
+    if re.fullmatch(r"\d+(\.\d+)?", text):
+        return duration_seconds(float(text))
+    parts = re.findall(r"(\d+(?:\.\d+)?)\s*(h|m|s)", text)
+    if not parts or "".join(f"{n}{u}" for n, u in parts) != re.sub(r"\s+", "", text):
+        raise ValueError(f"a timeout is seconds or a duration like 90s, 15m, 2h or 1h30m, but got {value!r}.")
+    seconds = sum(float(n) * {"h": 3600, "m": 60, "s": 1}[u] for n, u in parts)
+    if not seconds > 0:
+        raise ValueError(f"a timeout must be positive, but got {value!r}.")
+    if seconds > MAX_SECONDS:
+        raise ValueError(f"a timeout is at most {MAX_SECONDS:,} seconds (68 years), but got {value!r}.")
+    return seconds
+
+
+def memory_bytes(value: Any) -> int | None:
+    """A size in bytes: an int, or a number with a unit ("2GiB", "1.5 GB", "512MiB"); a ValueError for anything
+    else, and for sizes beyond 1 PiB."""
+    if value is None:
+        return None
+    if isinstance(value, int) and not isinstance(value, bool):
+        size = value
+    else:
+        found = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([a-z]*)\s*", value.lower()) if isinstance(value, str) else None
+        number = float(found.group(1)) * _UNITS[found.group(2)] if found and found.group(2) in _UNITS else 0.0
+        size = round(number) if math.isfinite(number) and number < 2 * MAX_MEMORY else 2 * MAX_MEMORY
+    if size < 1:
+        raise ValueError(f"a memory size is a positive number of bytes, or a number with a unit (KiB, MiB, GiB, "
+                         f"TiB, KB, MB, GB, TB) such as 2GiB, but got {_short(value)}")
+    if size > MAX_MEMORY:
+        raise ValueError(f"a memory size is at most 1 PiB ({MAX_MEMORY:,} bytes), but got {_short(value)}")
+    return size
+
+
+def _short(value: Any) -> str:
+    text = repr(value)
+    n = len(value) if isinstance(value, str) else len(text)
+    return text if len(text) <= 40 else f"{text[:20]}...{text[-10:]} ({n:,} characters)"
 
 
 class InputSpec(StrictModel):
@@ -16,7 +80,7 @@ class InputSpec(StrictModel):
     name: Name = "input"
 
 
-class Limits(StrictModel):
+class Limits(Section):
     """Bounds that refuse a model before anything is built (override per spec)."""
 
     max_params: PosInt = Field(default=1_000_000_000, description="Refuse models with more parameters.")
@@ -26,7 +90,7 @@ class Limits(StrictModel):
     )
 
 
-class Augment(StrictModel):
+class Augment(Section):
     """Random augmentation of training batches (as the lectures' ImageDataGenerator)."""
 
     flip: Literal["none", "horizontal", "vertical", "both"] = "none"
@@ -36,7 +100,7 @@ class Augment(StrictModel):
     brightness: float = Field(default=0.0, ge=0, lt=1)
 
 
-class Split(StrictModel):
+class Split(Section):
     train: float = Field(gt=0, le=1)
     val: float = Field(default=0.0, ge=0, lt=1)
     test: float = Field(default=0.0, ge=0, lt=1)
@@ -49,7 +113,7 @@ class Split(StrictModel):
         return self
 
 
-class DataSpec(StrictModel):
+class DataSpec(Section):
     """Where the examples come from; ``dataset`` names a registered source (``specdsl data list``)."""
 
     dataset: str
@@ -70,7 +134,7 @@ class DataSpec(StrictModel):
         return (value, value) if isinstance(value, int) and not isinstance(value, bool) else value
 
 
-class Optimizer(StrictModel):
+class Optimizer(Section):
     """Defaults as Keras' optimizers have them: lr 0.01 for sgd, 0.001 for the others; weight decay 0.004 for adamw."""
 
     name: Literal["adam", "adamw", "sgd", "rmsprop"] = "adam"
@@ -93,7 +157,7 @@ class Optimizer(StrictModel):
         return filled
 
 
-class Schedule(StrictModel):
+class Schedule(Section):
     name: Literal["constant", "cosine", "step", "exponential", "plateau"] = "constant"
     step_size: PosInt = Field(default=10, description="step: epochs between decays")
     gamma: float = Field(default=0.1, gt=0, le=1, description="step/exponential/plateau: decay factor")
@@ -101,7 +165,7 @@ class Schedule(StrictModel):
     warmup_epochs: int = Field(default=0, ge=0)
 
 
-class EarlyStopping(StrictModel):
+class EarlyStopping(Section):
     monitor: str = "val_loss"
     patience: PosInt = 5
     min_delta: float = Field(default=0.0, ge=0)
@@ -114,7 +178,7 @@ def _accuracy() -> list[str]:
     return ["accuracy"]
 
 
-class TrainSpec(StrictModel):
+class TrainSpec(Section):
     """How the model is trained (Keras names for losses and metrics)."""
 
     # A bare name (`optimizer: adam`) is accepted and becomes the full form; the union is for the JSON schema.
@@ -127,9 +191,9 @@ class TrainSpec(StrictModel):
     )
     metrics: list[Literal["accuracy", "top5_accuracy"]] = Field(default_factory=_accuracy)
     epochs: PosInt = 10
-    batch_size: PosInt = 32
+    batch_size: int = Field(default=32, ge=1, le=MAX_BATCH, strict=True, description="Examples a batch, at most 1,048,576.")
     early_stopping: Optional[EarlyStopping] = None
-    seed: int = 0
+    seed: int = Field(default=0, ge=0, le=MAX_SEED, description="0 .. 2**32 - 1.")
     backend: Literal["torch", "keras"] = "torch"
     label_smoothing: float = Field(default=0.0, ge=0, lt=1)
 
@@ -144,12 +208,12 @@ class TrainSpec(StrictModel):
         return {"name": value} if isinstance(value, str) else value
 
 
-class Objective(StrictModel):
+class Objective(Section):
     metric: str = "val_accuracy"
     direction: Literal["maximize", "minimize"] = "maximize"
 
 
-class Constraints(StrictModel):
+class Constraints(Section):
     max_params: Optional[PosInt] = None
     max_flops: Optional[PosInt] = None
     max_activation_bytes: Optional[PosInt] = None
@@ -159,7 +223,7 @@ def _one_objective() -> list[Objective]:
     return [Objective()]
 
 
-class SearchSpec(StrictModel):
+class SearchSpec(Section):
     """How a search space is explored (``specdsl search``)."""
 
     objectives: Union[list[Objective], Objective] = Field(default_factory=_one_objective, min_length=1)
@@ -168,8 +232,11 @@ class SearchSpec(StrictModel):
     constraints: Constraints = Field(default_factory=Constraints)
     trials: Optional[PosInt] = 20
     timeout: Optional[Union[PosInt, str]] = Field(default=None, description="Seconds, or e.g. '15m', '2h'.")
-    seed: Optional[int] = 0
-    storage: Optional[str] = Field(default=None, description="Default: sqlite file next to the tracking store.")
+    seed: Optional[int] = Field(default=0, ge=0, le=MAX_SEED, description="0 .. 2**32 - 1.")
+    storage: Optional[str] = Field(
+        default=None, description="An Optuna storage URL (sqlite:///optuna.db, postgresql://...) or journal:PATH. "
+        "Default: sqlite:///optuna.db in the working folder.",
+    )
     study_name: Optional[str] = None
     tracking_uri: Optional[str] = None
     experiment: Optional[str] = None
@@ -195,19 +262,25 @@ class SearchSpec(StrictModel):
     @field_validator("trial_memory", mode="before")
     @classmethod
     def _memory_size(cls, value: Any) -> Any:
-        """A size in bytes: an int, or a number with a unit ("2GiB", "1.5 GB", "512MiB")."""
-        import re
+        return memory_bytes(value)
 
-        if value is None or (isinstance(value, int) and not isinstance(value, bool) and value >= 1):
-            return value
-        units = {"": 1, "b": 1, "kb": 1000, "mb": 1000**2, "gb": 1000**3, "tb": 1000**4,
-                 "kib": 1024, "mib": 1024**2, "gib": 1024**3, "tib": 1024**4}
-        found = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([a-z]*)\s*", value.lower()) if isinstance(value, str) else None
-        size = round(float(found.group(1)) * units[found.group(2)]) if found and found.group(2) in units else 0
-        if size < 1:
-            raise ValueError(f"a memory size is a positive number of bytes, or a number with a unit (KiB, MiB, GiB, "
-                             f"TiB, KB, MB, GB, TB) such as 2GiB, but got {value!r}")
-        return size
+    @field_validator("timeout", mode="before")
+    @classmethod
+    def _duration(cls, value: Any) -> Any:
+        duration_seconds(value)  # kept as written; search reads it with parse_duration
+        return value
+
+    @field_validator("storage")
+    @classmethod
+    def _storage_url(cls, value: Any) -> Any:
+        # the URL is not quoted back: it may hold a password
+        if value is not None and not (value.startswith("journal:") or _URL.match(value)):
+            raise ValueError("a study storage is a URL such as sqlite:///optuna.db or postgresql://user@host/db "
+                             "(SCHEME://...), or journal:PATH")
+        return value
+
+
+_URL = re.compile(r"[A-Za-z][A-Za-z0-9+.\-]*://")
 
 
 SECTIONS: dict[str, type[StrictModel]] = {

@@ -11,7 +11,12 @@ also know the location of themselves, of each key and of each value.
 
 from __future__ import annotations
 
+import codecs
+import errno
+import gc
 import os
+import re
+import stat
 from typing import Any
 
 import yaml
@@ -22,11 +27,40 @@ MAX_FILE_BYTES = 8 * 1024 * 1024
 MAX_VALUES = 200_000
 MAX_DEPTH = 64
 
-import re
+
+class _TooManyValues(Exception):
+    """Raised while composing, past MAX_VALUES nodes; load_text finds where and says so."""
 
 
 class _Loader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):  # type: ignore[misc]
-    """libyaml's safe loader, reading 1e-3 as a number as YAML 1.2 and JSON do (YAML 1.1 wants 1.0e-3)."""
+    """libyaml's safe loader, reading 1e-3 as a number as YAML 1.2 and JSON do (YAML 1.1 wants 1.0e-3).
+
+    The composer asks :meth:`resolve` for the tag of every node written without one, as it composes it: that is
+    where the nodes of the text are counted (a file of more than MAX_VALUES values stops there instead of being
+    composed whole) and where the tag of each distinct plain scalar is remembered (PyYAML tries its regular
+    expressions on every scalar, the largest cost of composing).
+    """
+
+    def __init__(self, stream: Any):
+        super().__init__(stream)
+        self.nodes = 0
+        self._tags: dict[str, str] = {}
+
+    def resolve(self, kind: Any, value: Any, implicit: Any) -> str:
+        self.nodes += 1
+        if self.nodes > MAX_VALUES:
+            raise _TooManyValues
+        if kind is yaml.ScalarNode and implicit[0]:  # no path resolvers: the tag depends on the text alone
+            tag = self._tags.get(value)
+            if tag is None:
+                # a plain decimal integer, as YAML 1.1's int pattern reads it (0123 is octal; 0999 is a string)
+                if value.isdigit() and value.isascii() and (value[0] != "0" or value == "0"):
+                    tag = _INT_TAG
+                else:
+                    tag = super().resolve(kind, value, implicit)
+                self._tags[value] = tag
+            return tag
+        return super().resolve(kind, value, implicit)
 
 
 _Loader.add_implicit_resolver(
@@ -35,6 +69,7 @@ _Loader.add_implicit_resolver(
     list("-+0123456789"),
 )
 
+_INT_TAG = "tag:yaml.org,2002:int"
 _SCALAR_TAGS = {
     "tag:yaml.org,2002:str",
     "tag:yaml.org,2002:int",
@@ -94,26 +129,126 @@ def loc_of(container: Any, key: Any, *, value: bool = True) -> Loc | None:
     return getattr(container, "loc", None)
 
 
-def read_text(path: str | os.PathLike) -> str:
-    """Read a spec file as UTF-8 text with a size bound; every failure is a located SpecError."""
+_KINDS = (
+    (stat.S_ISDIR, "a folder"),
+    (stat.S_ISCHR, "a character device"),
+    (stat.S_ISBLK, "a block device"),
+    (stat.S_ISFIFO, "a named pipe"),
+    (stat.S_ISSOCK, "a socket"),
+)
+_CHUNK = 1 << 20
+
+
+def _kind(mode: int) -> str | None:
+    """What a file that is not a regular file is (None for a regular file)."""
+    if stat.S_ISREG(mode):
+        return None
+    return next((kind for test, kind in _KINDS if test(mode)), "not a regular file")
+
+
+def _not_regular(name: str, kind: str) -> SpecError:
+    if kind == "a folder":
+        return SpecError("is a folder, not a spec file.", loc=Loc(name))
+    return SpecError(f"is not a regular file ({kind}); specs are plain files.", loc=Loc(name))
+
+
+def _open_error(name: str, e: OSError) -> SpecError:
+    if isinstance(e, FileNotFoundError):
+        if os.path.islink(name):
+            return SpecError("is a symbolic link to a file that does not exist.", loc=Loc(name))
+        return SpecError("no such file.", loc=Loc(name))
+    if isinstance(e, PermissionError):
+        return SpecError("cannot be read (permission denied).", loc=Loc(name))
+    if e.errno == errno.ELOOP:
+        return SpecError("is a symbolic link that loops (too many levels of symbolic links).", loc=Loc(name))
+    if isinstance(e, NotADirectoryError):
+        return SpecError("no such file (a part of its path is not a folder).", loc=Loc(name))
+    return SpecError(f"cannot be read ({e.strerror or type(e).__name__}).", loc=Loc(name))
+
+
+def read_bytes(path: str | os.PathLike, limit: int = MAX_FILE_BYTES) -> bytes:
+    """The bytes of a spec file, at most ``limit`` of them; every failure is a located SpecError.
+
+    Only regular files are read: a folder, device (``/dev/zero``), named pipe or socket, directly or through a
+    symbolic link, is refused before anything is read (and a FIFO is opened without blocking, in case one appears
+    between the check and the open). At most ``limit + 1`` bytes are ever read, whatever the file claims its size is.
+    """
     name = os.fspath(path)
     try:
-        size = os.path.getsize(name)
-        if size > MAX_FILE_BYTES:
-            raise SpecError(
-                f"file is {size:,} bytes; specs are limited to {MAX_FILE_BYTES:,} bytes.",
-                loc=Loc(name),
-                hint="Is this really a spec? Use blocks and repeat to keep specs short.",
-            )
-        with open(name, "rb") as f:
-            data = f.read()
-    except FileNotFoundError:
-        raise SpecError("no such file.", loc=Loc(name)) from None
-    except IsADirectoryError:
-        raise SpecError("is a folder, not a spec file.", loc=Loc(name)) from None
-    except PermissionError:
-        raise SpecError("cannot be read (permission denied).", loc=Loc(name)) from None
-    if b"\x00" in data:
+        kind = _kind(os.stat(name).st_mode)  # devices are not even opened (opening some has effects)
+        if kind is not None:
+            raise _not_regular(name, kind)
+        fd = os.open(name, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_NOCTTY", 0) | getattr(os, "O_CLOEXEC", 0))
+    except OSError as e:
+        raise _open_error(name, e) from None
+    except ValueError:  # a NUL character in the name
+        raise SpecError("is not a file name (it holds a NUL character).", loc=Loc(name.replace("\0", "\\0"))) from None
+    try:
+        st = os.fstat(fd)
+        kind = _kind(st.st_mode)
+        if kind is not None:
+            raise _not_regular(name, kind)
+        if st.st_size > limit:
+            raise _too_big(name, st.st_size, limit)
+        chunks: list[bytes] = []
+        size = 0
+        while size <= limit:
+            chunk = os.read(fd, min(_CHUNK, limit + 1 - size))
+            if not chunk:
+                break
+            chunks.append(chunk)
+            size += len(chunk)
+        if size > limit:
+            raise _too_big(name, None, limit)
+        return b"".join(chunks)
+    except OSError as e:  # EIO, EISDIR on odd file systems, ...
+        raise _open_error(name, e) from None
+    finally:
+        os.close(fd)
+
+
+def _too_big(name: str, size: int | None, limit: int) -> SpecError:
+    what = f"is {size:,} bytes" if size is not None else f"holds more than {limit:,} bytes"
+    return SpecError(
+        f"{what}; specs are limited to {limit:,} bytes.",
+        loc=Loc(name),
+        hint="Is this really a spec? Use blocks and repeat to keep specs short.",
+    )
+
+
+# Byte-order marks, longest first (UTF-32 LE starts with the UTF-16 LE mark).
+_BOMS = (
+    (codecs.BOM_UTF32_LE, "UTF-32"),
+    (codecs.BOM_UTF32_BE, "UTF-32"),
+    (codecs.BOM_UTF16_LE, "UTF-16"),
+    (codecs.BOM_UTF16_BE, "UTF-16"),
+)
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f]")
+
+
+def _wide_encoding(data: bytes) -> str | None:
+    """``"UTF-16"`` or ``"UTF-32"`` when ``data`` is text in one of them (by its byte-order mark, or, without one,
+    because it decodes to text with no control characters: ASCII in UTF-16 is every other byte NUL)."""
+    for bom, name in _BOMS:
+        if data.startswith(bom):
+            return name
+    for codec, name in (("utf-32-le", "UTF-32"), ("utf-32-be", "UTF-32"), ("utf-16-le", "UTF-16"), ("utf-16-be", "UTF-16")):
+        try:
+            text = data.decode(codec)
+        except UnicodeDecodeError:
+            continue
+        if text and not _CONTROL.search(text):
+            return name
+    return None
+
+
+def decode(data: bytes, name: str) -> str:
+    """Spec text from a file's bytes: UTF-8 (a byte-order mark is allowed); UTF-16/32, binary and invalid UTF-8
+    files are located SpecErrors."""
+    if b"\x00" in data or data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        wide = _wide_encoding(data)
+        if wide is not None:
+            raise SpecError(f"is {wide} text, not UTF-8.", loc=Loc(name, 1, 1), hint="Save it as UTF-8.")
         raise SpecError("is a binary file (it contains NUL bytes), not YAML or JSON text.", loc=Loc(name, 1, 1))
     try:
         return data.decode("utf-8")
@@ -127,15 +262,38 @@ def read_text(path: str | os.PathLike) -> str:
         ) from None
 
 
+def read_text(path: str | os.PathLike) -> str:
+    """Read a spec file as UTF-8 text with a size bound (:func:`read_bytes`, :func:`decode`); every failure is a
+    located SpecError."""
+    name = os.fspath(path)
+    return decode(read_bytes(name), name)
+
+
 def load_text(text: str, file: str = "<string>") -> Any:
     """Parse YAML (or JSON, which is read as YAML) into LocDict/LocList/scalars."""
     loader = _Loader(text)
+    collect = gc.isenabled()
+    # Composing and building create a few objects per value and no reference cycles; with the collector on, it
+    # walks the growing tree again and again (a third of the time of a 50,000-layer spec).
+    gc.disable()
     try:
         try:
             node = loader.get_single_node()
+        except _TooManyValues:
+            raise SpecError(
+                f"has more than {MAX_VALUES:,} values.",
+                loc=_node_loc(text, file, MAX_VALUES + 1),
+                hint="Is this really a spec? Use blocks and repeat to keep specs short.",
+            ) from None
         except yaml.MarkedYAMLError as e:
             mark = e.problem_mark or e.context_mark
             where = Loc(file, mark.line + 1, mark.column + 1) if mark else Loc(file)
+            if isinstance(e, yaml.composer.ComposerError) and e.problem == "but found another document":
+                raise SpecError(
+                    f"holds {_documents(text, e.context_mark)} YAML documents; a spec is one document.",
+                    loc=where,
+                    hint="Put each spec in a file of its own.",
+                ) from None
             problem = e.problem or e.context or "invalid YAML"
             raise SpecError(f"invalid YAML: {problem}.", loc=where) from None
         except yaml.YAMLError as e:
@@ -145,6 +303,37 @@ def load_text(text: str, file: str = "<string>") -> Any:
         return _Builder(loader, file).build(node, 0)
     finally:
         loader.dispose()
+        if collect:
+            gc.enable()
+
+
+_DOCUMENT_START = re.compile(r"^---(?=[ \t\r\n]|$)", re.M)
+
+
+def _documents(text: str, first: Any) -> int:
+    """How many YAML documents ``text`` holds: a line starting with ``---`` always starts one (YAML forbids it
+    inside a scalar), and the first document, which starts at ``first``, may have none."""
+    markers = [m.start() for m in _DOCUMENT_START.finditer(text)]
+    implicit_first = bool(markers) and first is not None and first.index < markers[0]
+    return max(2, len(markers) + implicit_first)
+
+
+def _node_loc(text: str, file: str, n: int) -> Loc:
+    """Where the ``n``-th node written without a tag starts (as the composer counts them in :class:`_Loader`)."""
+    parser = _Loader(text)
+    try:
+        count = 0
+        while parser.check_event():
+            event = parser.get_event()
+            if isinstance(event, (yaml.ScalarEvent, yaml.SequenceStartEvent, yaml.MappingStartEvent)) and (
+                event.tag is None or event.tag == "!"
+            ):
+                count += 1
+                if count >= n:
+                    return Loc(file, event.start_mark.line + 1, event.start_mark.column + 1)
+    finally:
+        parser.dispose()
+    return Loc(file)
 
 
 def load_file(path: str | os.PathLike) -> Any:

@@ -285,7 +285,7 @@ def test_best_names_the_studies_when_one_is_missing(stores, search, space):
         run_best_command("alpha-studdy", storage=stores["storage"])
 
 
-def test_several_objectives_give_a_pareto_front_and_no_pruning(search, space, stores):
+def test_several_objectives_give_a_pareto_front_and_no_pruning(search, space, stores, tmp_path):
     pytest.importorskip("plotly")
     text = BRANCHES.replace(
         "search: {sampler: tpe, startup_trials: 2, seed: 0}",
@@ -307,6 +307,10 @@ def test_several_objectives_give_a_pareto_front_and_no_pruning(search, space, st
     assert files == {"plots/optimization_history.html", "plots/param_importances.html",
                      "plots/parallel_coordinate.html", "plots/pareto_front.html"}
     assert parent.data.params["pruner"] == "none (several objectives)"
+    (tmp_path / "kept").mkdir()
+    kept = MlflowClient(stores["tracking_uri"]).download_artifacts(parent.info.run_id, "pareto.yaml",
+                                                                   str(tmp_path / "kept"))
+    assert Path(kept).read_text() == text  # the space as it was read, not read again
 
 
 def test_rerunning_resumes_the_study_in_the_working_folder(tmp_path, space, monkeypatch):
