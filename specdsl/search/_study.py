@@ -480,6 +480,7 @@ class Objective:
     def _dataset(self, p: Plan, spec: Any) -> Any:
         """The trial's data, loaded once per worker: every trial of a space reads the same data (``--limit``
         caps each split)."""
+        from ..data._dataset import DataWarning, data_warnings
         from ..train._compat import load_for
 
         data = spec.data
@@ -489,7 +490,13 @@ class Objective:
             data = data.model_copy(update={"limit": self.cfg.limit})
         key = (data.model_dump_json(), tuple(p.input_shape))
         if key not in self._data:
-            ds = load_for(p, data)
+            with data_warnings() as notes:
+                ds = load_for(p, data)
+            for note in notes:  # a damaged cache rebuilt, images skipped: one line each, once per worker
+                if self.progress is not None:
+                    self.progress.say(f"warning: {note}")
+                else:
+                    warnings.warn(note, DataWarning, stacklevel=1)
             self._data[key] = _cap(ds, self.cfg.limit) if self.cfg.limit is not None else ds
         return self._data[key]
 
