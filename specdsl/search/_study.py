@@ -400,6 +400,7 @@ class Objective:
             reason = str(e)
             trial.set_user_attr(REASON, reason)
             plan_metrics["memory_peak"] = _peak(metered, guard)
+            plan_metrics.update(self._objective_metrics(p, callback.history))
             self._finish(trial, run_id, "PRUNED", reason, plan_metrics, callback, t2, suggest_s, check_s, track_s, t1)
             raise
         except KeyboardInterrupt:
@@ -422,7 +423,7 @@ class Objective:
             raise
         final = dict(plan_metrics)
         final["epochs"] = len(getattr(result, "history", None) or callback.history)
-        final.update({f"objective.{m}": v for m, v in zip(self.metrics, values)})
+        final.update({f"objective.{m}": v for m, v in zip(self.metrics, values)})  # what Optuna ranks
         final.update(_final_metrics(result))
         final["train_seconds"] = train_s
         final["memory_peak"] = _peak(metered, guard)
@@ -499,6 +500,15 @@ class Objective:
                     warnings.warn(note, DataWarning, stacklevel=1)
             self._data[key] = _cap(ds, self.cfg.limit) if self.cfg.limit is not None else ds
         return self._data[key]
+
+    def _objective_metrics(self, p: Plan, history: list[dict]) -> dict[str, float]:
+        """``objective.<metric>`` of a trial stopped before its end (by the pruner or the time limit): each
+        objective over the epochs it trained, as a complete trial's value is computed."""
+        out = {}
+        for m, d in zip(self.metrics, self.directions):
+            with contextlib.suppress(TrialFailed):  # no epoch reported the metric
+                out[f"objective.{m}"] = self._value(m, d, None, p, history)
+        return out
 
     def _value(self, metric: str, direction: str, result: Any, p: Plan, history: list[dict]) -> float:
         if metric in PLAN_METRICS:
