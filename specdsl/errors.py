@@ -2,6 +2,11 @@
 
 Every error a user can cause derives from :class:`SpecdslError`; the CLI prints it as one line
 (``file:line:col: message``) and exits with its ``exit_code``. Anything else escaping the CLI is a bug.
+
+Exit codes: 0 done; 1 a search in which no trial trained to completion; 2 an invalid spec, search space or setting
+(:class:`SpecError` and its kinds, :class:`BackendError`); 3 a framework that is not installed
+(:class:`BackendMissingError`); 4 data missing, unreadable or unfit (:class:`DataError`); 5 training cannot start or
+go on (:class:`TrainError`); 6 a store cannot be opened, read or written (:class:`StoreError`); 130 interrupted.
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ __all__ = [
     "DataError",
     "SearchError",
     "TrainError",
+    "StoreError",
 ]
 
 
@@ -125,3 +131,17 @@ class TrainError(SpecdslError):
     """Training cannot start or cannot go on (e.g. an output folder is not writable)."""
 
     exit_code = 5
+
+
+class StoreError(SpecdslError):
+    """A store cannot be opened, read or written: the Optuna study storage, the MLflow tracking store or its
+    artifact folder, an output file. A corrupt file, a read-only folder, a full disk, a server that does not answer
+    or refuses the credentials. ``store`` names it (a path, or a URL with its password masked); ``kind`` is one of
+    ``corrupt``, ``read-only``, ``full``, ``locked``, ``server``, ``io``, ``other``."""
+
+    exit_code = 6
+
+    def __init__(self, message: str, *, store: str, kind: str = "other", hint: str | None = None):
+        super().__init__(message, hint=hint)
+        self.store = store
+        self.kind = kind

@@ -1,4 +1,5 @@
-"""The cache folder: decoded arrays as uncompressed .npz, written atomically."""
+"""The cache folder: decoded arrays as uncompressed .npz (a CRC-32 per array), written atomically; a damaged
+file is rebuilt."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import tempfile
 from pathlib import Path
 from typing import Callable
 
+from ..errors import DataError
 from ._dataset import Arrays
 
 CACHE_ENV = "SPECDSL_CACHE"
@@ -62,15 +64,23 @@ def save_arrays(dest: Path, arrays: Arrays) -> None:
 
 
 def load_arrays(path: Path) -> Arrays | None:
-    """The arrays stored at ``path``, or None when there is no usable file there."""
+    """The arrays stored at ``path``, or None when there is no usable file there (missing, stale or damaged)."""
+    return _read(path)[0]
+
+
+def _read(path: Path) -> tuple[Arrays | None, str | None]:
+    """(the arrays at ``path`` or None, why a file there could not be read). A damaged file (truncated, a bit
+    flipped) fails to load: every array in the .npz is checked against the CRC-32 stored beside it as it is read."""
+    import zipfile
+
     import numpy as np
 
     if not path.is_file():
-        return None
+        return None, None
     try:
         with np.load(path, allow_pickle=False) as f:
             if int(f["format"]) != FORMAT:
-                return None
+                return None, None  # an older layout: rebuilt silently
             kw = {k: f[k] for k in f.files if k[:2] in ("x_", "y_")}
             return Arrays(
                 class_names=[str(n) for n in f["class_names"]],
@@ -78,16 +88,27 @@ def load_arrays(path: Path) -> Arrays | None:
                 skipped=int(f["skipped"]),
                 cache_file=path,
                 **kw,
-            )
-    except (OSError, ValueError, KeyError):
-        return None  # a damaged cache file is rebuilt, never an error
+            ), None
+    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as e:
+        return None, f"{type(e).__name__}: {e}".splitlines()[0]
 
 
 def memo(path: Path, build: Callable[[], Arrays]) -> Arrays:
-    """The arrays cached at ``path``; on a miss, ``build()`` them and store them there."""
-    arrays = load_arrays(path)
+    """The arrays cached at ``path``; on a miss, ``build()`` them and store them there.
+
+    A damaged cache file is rebuilt from the source data once, with a note naming it; when that fails, a
+    DataError names the file."""
+    arrays, damage = _read(path)
     if arrays is None:
-        arrays = build()
+        try:
+            arrays = build()
+        except (DataError, OSError) as e:
+            if damage is None:
+                raise
+            cause = e.format() if isinstance(e, DataError) else f"{type(e).__name__}: {e}"
+            raise DataError(f"the cache file {path} is damaged ({damage}), and rebuilding it from the source data "
+                            f"failed: {cause}", hint=None if isinstance(e, DataError) and e.hint else
+                            f"Delete {path}, and load the dataset where its source can be read.") from None
         try:
             save_arrays(path, arrays)
             arrays.cache_file = path
@@ -96,4 +117,6 @@ def memo(path: Path, build: Callable[[], Arrays]) -> Arrays:
                 f"cannot write the cache ({e}); set {CACHE_ENV} to a writable folder "
                 "to make the next load fast."
             )
+        if damage is not None:
+            arrays.notes.insert(0, f"the cache file {path} was damaged ({damage}); rebuilt it from the source data.")
     return arrays

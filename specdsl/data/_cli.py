@@ -66,25 +66,19 @@ def prepare(
 ) -> None:
     """Fetch a dataset, decode it and store the arrays in the cache, so that training and search load it in
     milliseconds."""
-    import warnings
-
     from rich.console import Console
     from rich.text import Text
 
     from ._cache import cache_root
-    from ._dataset import DataWarning
+    from ._dataset import data_warnings
     from ._load import load_dataset
 
     try:
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always", DataWarning)
+        with data_warnings() as caught:
             ds = load_dataset(name, path=path, image_size=_parse_size(image_size), cache_dir=cache_dir)
     except DataError as e:
         _fail(e)
-    for w in caught:
-        if issubclass(w.category, DataWarning):
-            Console(stderr=True).print(Text(terminal(f"warning: {w.message}"), style="yellow"), soft_wrap=True)
-        else:
-            warnings.showwarning(w.message, w.category, w.filename, w.lineno)
+    for message in caught:
+        Console(stderr=True).print(Text(terminal(f"warning: {message}"), style="yellow"), soft_wrap=True)
     typer.echo(terminal(ds.summary()))  # class names are folder names
     typer.echo(terminal(f"source: {ds.source}; cache: {cache_root(cache_dir)}"))

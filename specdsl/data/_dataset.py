@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
+import warnings
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -12,7 +15,23 @@ if TYPE_CHECKING:
 
 
 class DataWarning(UserWarning):
-    """Something in the data was skipped or substituted, but loading went on."""
+    """Something in the data was skipped, substituted or rebuilt, but loading went on."""
+
+
+@contextlib.contextmanager
+def data_warnings() -> Iterator[list[str]]:
+    """The messages of the DataWarnings raised in the block, every one of them, for a command to print as one line
+    each (Python would print a second line, the source line that warned); other warnings are shown as usual."""
+    messages: list[str] = []
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", DataWarning)
+        try:
+            yield messages
+        finally:
+            messages.extend(str(w.message) for w in caught if issubclass(w.category, DataWarning))
+    for w in caught:
+        if not issubclass(w.category, DataWarning):
+            warnings.showwarning(w.message, w.category, w.filename, w.lineno)
 
 
 @dataclass

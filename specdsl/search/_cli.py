@@ -8,8 +8,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from .._sqlite import store_error
 from .._text import terminal
-from ..errors import SearchError
+from ..errors import SearchError, StoreError
 from ._space import parse_duration
 
 
@@ -56,7 +57,7 @@ def run_best_command(
     """``specdsl best STUDY``: the best trial (or ``--trial N``) as a concrete spec, to ``output`` or the console."""
     import optuna
 
-    from ._storage import DEFAULT_STORAGE, display_url, open_storage
+    from ._storage import DEFAULT_STORAGE, display_url, open_storage, study_store_errors
     from ._study import _quiet_optuna, best_trial, frozen_text
 
     _quiet_optuna()
@@ -64,36 +65,43 @@ def run_best_command(
     if url == DEFAULT_STORAGE and not Path("optuna.db").exists():
         raise SearchError(f"no study storage here ({DEFAULT_STORAGE} does not exist).",
                           hint="Run `specdsl best` in the folder where `specdsl search` ran, or pass --storage.")
-    store = open_storage(url)
-    names = optuna.get_all_study_names(store)
-    if study not in names:
-        from ..spec._document import suggest
+    with study_store_errors(url):  # reads only: a folder that cannot be written is fine
+        store = open_storage(url, read_only=True)
+        names = optuna.get_all_study_names(store)
+        if study not in names:
+            from ..spec._document import suggest
 
-        hint = suggest(study, names)
-        raise SearchError(
-            f"no study `{study}` in {display_url(url)}; {hint + ' ' if hint else ''}"
-            f"Studies: {', '.join(sorted(names)) or 'none'}."
-        )
-    s = optuna.load_study(study_name=study, storage=store)
-    note = None
-    if trial is not None:
-        found = [t for t in s.get_trials(deepcopy=False) if t.number == trial]
-        if not found:
-            raise SearchError(f"study `{study}` has no trial {trial} (trials 0 .. {len(s.trials) - 1}).")
-        chosen = found[0]
-        if chosen.user_attrs.get("specdsl.rejected"):
-            raise SearchError(f"trial {trial} of study `{study}` is an invalid sample: {chosen.user_attrs.get('specdsl.reason')}")
-    else:
-        chosen = best_trial(s)
-        if chosen is None:
-            raise SearchError(f"study `{study}` has no complete trial yet.", hint="Pick one with --trial N.")
-        if len(s.directions) > 1:
-            metrics = s.user_attrs.get("specdsl.metrics") or ["the first objective"]
-            note = (f"The study has {len(s.directions)} objectives: of the {len(s.best_trials)} trials on the Pareto "
-                    f"front this is the best on {metrics[0]}; pick another with --trial N.")
-    text = frozen_text(s, chosen, note)
+            hint = suggest(study, names)
+            raise SearchError(
+                f"no study `{study}` in {display_url(url)}; {hint + ' ' if hint else ''}"
+                f"Studies: {', '.join(sorted(names)) or 'none'}."
+            )
+        s = optuna.load_study(study_name=study, storage=store)
+        note = None
+        if trial is not None:
+            found = [t for t in s.get_trials(deepcopy=False) if t.number == trial]
+            if not found:
+                raise SearchError(f"study `{study}` has no trial {trial} (trials 0 .. {len(s.trials) - 1}).")
+            chosen = found[0]
+            if chosen.user_attrs.get("specdsl.rejected"):
+                raise SearchError(f"trial {trial} of study `{study}` is an invalid sample: "
+                                  f"{chosen.user_attrs.get('specdsl.reason')}")
+        else:
+            chosen = best_trial(s)
+            if chosen is None:
+                raise SearchError(f"study `{study}` has no complete trial yet.", hint="Pick one with --trial N.")
+            if len(s.directions) > 1:
+                metrics = s.user_attrs.get("specdsl.metrics") or ["the first objective"]
+                note = (f"The study has {len(s.directions)} objectives: of the {len(s.best_trials)} trials on the "
+                        f"Pareto front this is the best on {metrics[0]}; pick another with --trial N.")
+        text = frozen_text(s, chosen, note)
     if output is not None:
-        Path(output).write_text(text, encoding="utf-8")
+        try:
+            Path(output).write_text(text, encoding="utf-8")
+        except OSError as e:
+            failure = store_error(e, "output file", str(output), "-o")
+            raise failure or StoreError(f"cannot write {output} ({e.strerror or e}).", store=str(output),
+                                        hint="Pass -o another path.") from None
         if console is not None:
             console.print(terminal(f"wrote {output}: trial {chosen.number} of study {study}"), markup=False,
                           highlight=False)

@@ -12,13 +12,16 @@ machine only, and no heartbeat (dead workers are still found by their process id
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 import sqlite3
-from collections.abc import Callable
+import threading
+import urllib.parse
+from collections.abc import Callable, Iterator
 from typing import Any
 
-from .._sqlite import apply_pragmas, sqlite_path
+from .._sqlite import apply_pragmas, display_url, sqlite_path, store_error
 
 DEFAULT_STORAGE = "sqlite:///optuna.db"
 HEARTBEAT_SECONDS = 10
@@ -31,24 +34,35 @@ def worker_id() -> dict[str, Any]:
     return {"host": socket.gethostname(), "pid": os.getpid()}
 
 
-def display_url(url: str) -> str:
-    """The URL without its password, for logs and MLflow."""
-    if "://" not in url or "@" not in url.split("://", 1)[1]:
-        return url
-    scheme, rest = url.split("://", 1)
-    creds, host = rest.rsplit("@", 1)
-    if ":" in creds:
-        creds = creds.split(":", 1)[0] + ":***"
-    return f"{scheme}://{creds}@{host}"
-
-
-def _sqlite_creator(path: str) -> Callable[[], sqlite3.Connection]:
+def _sqlite_creator(path: str, read_only: bool = False) -> Callable[[], sqlite3.Connection]:
     def connect() -> sqlite3.Connection:
+        if read_only:  # a folder nobody can write: SQLite cannot make the -shm file it reads a WAL database with
+            # a WAL left behind is read (mode=ro, with the -shm beside it); without one, the file is all there is
+            mode = "mode=ro" if os.path.exists(path + "-wal") else "immutable=1"
+            uri = f"file:{urllib.parse.quote(os.path.abspath(path))}?{mode}"
+            return sqlite3.connect(uri, uri=True, check_same_thread=False)
         con = sqlite3.connect(path, timeout=SQLITE_TIMEOUT, check_same_thread=False)
         apply_pragmas(con)  # WAL, no fsync per commit
         return con
 
     return connect
+
+
+def study_store_error(e: BaseException, url: str) -> Any:
+    """A failure of the study storage at ``url`` as one StoreError (see ``store_error``); None for other errors."""
+    return store_error(e, "study storage", url, "--storage")
+
+
+@contextlib.contextmanager
+def study_store_errors(url: str) -> Iterator[None]:
+    """A failure of the study storage at ``url`` in the block, raised as one StoreError naming it."""
+    try:
+        yield
+    except Exception as e:
+        failure = study_store_error(e, url)
+        if failure is None or failure is e:
+            raise
+        raise failure from None
 
 
 def sqlalchemy_url(url: str) -> str:
@@ -62,12 +76,15 @@ def sqlalchemy_url(url: str) -> str:
     return url
 
 
-def open_storage(url: str, *, stale_callback: Callable | None = None) -> Any:
+def open_storage(url: str, *, stale_callback: Callable | None = None, read_only: bool = False) -> Any:
     """An Optuna storage for ``url``: SQLite (WAL) or any SQLAlchemy URL as RDBStorage with a heartbeat, or a
-    journal file for ``journal:PATH``."""
+    journal file for ``journal:PATH``. ``read_only`` (for readers such as ``specdsl best``): a SQLite file in a
+    folder that cannot be written is opened read-only. A store that cannot be opened (a corrupt file, a folder
+    that cannot be written, a server that does not answer) is a StoreError; a URL SQLAlchemy cannot read, a
+    SearchError."""
     import optuna
 
-    from ..errors import SearchError
+    from ..errors import SearchError, StoreError
 
     if url.startswith("journal:"):
         from optuna.storages.journal import JournalFileBackend, JournalStorage
@@ -80,8 +97,10 @@ def open_storage(url: str, *, stale_callback: Callable | None = None) -> Any:
     if path is not None:
         folder = os.path.dirname(os.path.abspath(path))
         if not os.path.isdir(folder):
-            raise SearchError(f"the folder of the study storage does not exist: {folder}", hint=f"storage: {url}")
-        engine_kwargs["creator"] = _sqlite_creator(path)
+            raise StoreError(f"the folder of the study storage {os.path.abspath(path)} does not exist.",
+                             store=os.path.abspath(path), hint="Create it, or pass --storage to use another.")
+        engine_kwargs["creator"] = _sqlite_creator(path, read_only and os.path.isfile(path)
+                                                   and not os.access(folder, os.W_OK))
     elif url.startswith(("postgresql", "mysql")):
         engine_kwargs["pool_pre_ping"] = True
     try:
@@ -95,9 +114,43 @@ def open_storage(url: str, *, stale_callback: Callable | None = None) -> Any:
     except ImportError as e:
         raise SearchError(f"cannot open the study storage {display_url(url)}: {e}",
                           hint="For PostgreSQL: pip install psycopg2-binary (or psycopg).") from None
-    except Exception as e:  # sqlalchemy's OperationalError and friends: one clean message
+    except Exception as e:  # a store that fails, or a URL that SQLAlchemy cannot read: one clean message
+        failure = study_store_error(e, url)
+        if failure is not None:
+            raise failure from None
         raise SearchError(f"cannot open the study storage {display_url(url)}: {type(e).__name__}: {e}".split("\n")[0],
-                          hint="Check the URL, that the server runs, and the credentials.") from None
+                          hint="Check the URL: sqlite:///PATH, postgresql://USER:PASSWORD@HOST/DB, "
+                               "journal:PATH.") from None
+
+
+@contextlib.contextmanager
+def heartbeat(storage: Any, trial_id: int) -> Iterator[None]:
+    """Optuna's heartbeat of a running trial, recorded every ``HEARTBEAT_SECONDS`` in a thread while the block runs
+    (as Optuna's own heartbeat thread, which prints a traceback when the store fails: this one stops beating, and
+    the trial's next write to the store reports the failure). Nothing for a storage without heartbeats."""
+    from optuna.storages._heartbeat import is_heartbeat_enabled
+
+    if not is_heartbeat_enabled(storage):
+        yield
+        return
+    stop = threading.Event()
+
+    def beat() -> None:
+        while True:
+            try:
+                storage.record_heartbeat(trial_id)
+            except Exception:
+                return
+            if stop.wait(storage.get_heartbeat_interval()):
+                return
+
+    thread = threading.Thread(target=beat, name=f"heartbeat-{trial_id}", daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join()
 
 
 def process_alive(pid: int) -> bool:

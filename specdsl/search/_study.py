@@ -10,7 +10,9 @@ One trial:
 3. otherwise train it (``specdsl.train.fit``), reporting the first objective's metric every epoch to the pruner and,
    with ``trial_memory``, checking the process's resident memory after every batch (``MemoryGuard``);
 4. a crash, a non-finite loss, a failed allocation or a passed memory bound ends it as FAIL with its reason; the
-   study goes on.
+   study goes on. A store that fails (the study storage, MLflow's store: a full disk, a corrupt file) and data
+   that cannot be loaded stop the study instead: every later trial would fail the same way. The study's MLflow
+   run is then closed FAILED, and the trials already told stay in the study.
 
 ``trials`` counts the trials that train (complete, pruned by the pruner, failed): invalid samples come on top, so a
 space where a third of the samples do not plan still trains ``trials`` models.
@@ -37,7 +39,7 @@ from pydantic import ValidationError
 
 from .._sqlite import sqlite_path
 from .._text import terminal
-from ..errors import BackendMissingError, DataError, Loc, SearchError, SpecdslError
+from ..errors import BackendMissingError, DataError, Loc, SearchError, SpecdslError, StoreError
 from ..plan import Plan, plan
 from ..spec import SearchSpec
 from ..spec._document import from_tree
@@ -76,8 +78,10 @@ from ._storage import (
     WORKER_ATTR,
     display_url,
     fail_dead_trials,
+    heartbeat,
     open_storage,
     sqlalchemy_url,
+    study_store_error,
     worker_id,
 )
 
@@ -360,8 +364,14 @@ class Objective:
 
         t1 = time.perf_counter()
         run_id = self.tracker.start_trial(trial.number, params, tags={"specdsl.model": spec.name})
-        trial.set_user_attr("specdsl.mlflow_run_id", run_id)
-        self.tracker.log_texts(run_id, {"spec.yaml": self._spec_yaml(spec, trial.number), "summary.txt": _summary(p)})
+        try:
+            trial.set_user_attr("specdsl.mlflow_run_id", run_id)
+            self.tracker.log_texts(run_id, {"spec.yaml": self._spec_yaml(spec, trial.number),
+                                            "summary.txt": _summary(p)})
+        except Exception as e:  # a store that fails: the run is closed (when MLflow still takes it)
+            failure = study_store_error(e, self.cfg.storage) or e
+            self._safe(self.tracker.finish_trial, run_id, "FAIL", reason=_reason(failure))
+            raise
         track_s = time.perf_counter() - t1
         plan_metrics = {"params": p.params, "trainable": p.trainable, "flops": p.flops,
                         "activation_bytes": p.activation_bytes,
@@ -392,6 +402,7 @@ class Objective:
             reason = str(e)
             trial.set_user_attr(REASON, reason)
             plan_metrics["memory_peak"] = _peak(metered, guard)
+            plan_metrics.update(self._objective_metrics(p, callback.history))
             self._finish(trial, run_id, "PRUNED", reason, plan_metrics, callback, t2, suggest_s, check_s, track_s, t1)
             raise
         except KeyboardInterrupt:
@@ -402,19 +413,19 @@ class Objective:
         except Exception as e:
             if is_allocation_failure(e):  # outside fit, which says so itself: e.g. while loading the data
                 e = allocation_failure(e)
+            e = study_store_error(e, self.cfg.storage) or e
             reason = _reason(e)
             self._safe(trial.set_user_attr, REASON, reason)
             self._safe(self.tracker.log_texts, run_id, {"traceback.txt": traceback.format_exc()})
             plan_metrics["memory_peak"] = _peak(metered, guard)
             self._safe(self._finish, trial, run_id, "FAIL", reason, plan_metrics, callback, t2, suggest_s, check_s,
                        track_s, t1)
-            if isinstance(e, (BackendMissingError, DataError)):  # every trial would fail the same way
+            if isinstance(e, (BackendMissingError, DataError, StoreError)):  # every trial would fail the same way
                 self.fatal = e
-                trial.study.stop()
             raise
         final = dict(plan_metrics)
         final["epochs"] = len(getattr(result, "history", None) or callback.history)
-        final.update({f"objective.{m}": v for m, v in zip(self.metrics, values)})
+        final.update({f"objective.{m}": v for m, v in zip(self.metrics, values)})  # what Optuna ranks
         final.update(_final_metrics(result))
         final["train_seconds"] = train_s
         final["memory_peak"] = _peak(metered, guard)
@@ -472,6 +483,7 @@ class Objective:
     def _dataset(self, p: Plan, spec: Any) -> Any:
         """The trial's data, loaded once per worker: every trial of a space reads the same data (``--limit``
         caps each split)."""
+        from ..data._dataset import DataWarning, data_warnings
         from ..train._compat import load_for
 
         data = spec.data
@@ -481,9 +493,24 @@ class Objective:
             data = data.model_copy(update={"limit": self.cfg.limit})
         key = (data.model_dump_json(), tuple(p.input_shape))
         if key not in self._data:
-            ds = load_for(p, data)
+            with data_warnings() as notes:
+                ds = load_for(p, data)
+            for note in notes:  # a damaged cache rebuilt, images skipped: one line each, once per worker
+                if self.progress is not None:
+                    self.progress.say(f"warning: {note}")
+                else:
+                    warnings.warn(note, DataWarning, stacklevel=1)
             self._data[key] = _cap(ds, self.cfg.limit) if self.cfg.limit is not None else ds
         return self._data[key]
+
+    def _objective_metrics(self, p: Plan, history: list[dict]) -> dict[str, float]:
+        """``objective.<metric>`` of a trial stopped before its end (by the pruner or the time limit): each
+        objective over the epochs it trained, as a complete trial's value is computed."""
+        out = {}
+        for m, d in zip(self.metrics, self.directions):
+            with contextlib.suppress(TrialFailed):  # no epoch reported the metric
+                out[f"objective.{m}"] = self._value(m, d, None, p, history)
+        return out
 
     def _value(self, metric: str, direction: str, result: Any, p: Plan, history: list[dict]) -> float:
         if metric in PLAN_METRICS:
@@ -769,19 +796,13 @@ class OverheadTally:
 
 
 def _run_trial(study: Any, trial: Any, objective: Objective, TrialState: Any) -> Any:
-    """One trial, told to Optuna whatever happens; a KeyboardInterrupt is told (FAIL) and raised again."""
+    """One trial, told to Optuna whatever happens; a KeyboardInterrupt is told (FAIL) and raised again. A failing
+    store stops the study (``objective.fatal``); when the study storage takes no more, not even the trial's end,
+    the trial stays RUNNING in it, and the next run of the study fails it."""
     import optuna
 
-    try:
-        from optuna.storages._heartbeat import get_heartbeat_thread
-    except ImportError:  # pragma: no cover - an Optuna without heartbeats: nothing to beat
-        import contextlib
-
-        def get_heartbeat_thread(*_: Any) -> Any:
-            return contextlib.nullcontext()
-
     values, state = None, None
-    with get_heartbeat_thread(trial._trial_id, study._storage):
+    with heartbeat(study._storage, trial._trial_id):
         try:
             values = objective(trial)
         except optuna.TrialPruned:
@@ -789,13 +810,20 @@ def _run_trial(study: Any, trial: Any, objective: Objective, TrialState: Any) ->
         except KeyboardInterrupt:
             study.tell(trial, state=TrialState.FAIL)
             raise
-        except Exception:  # recorded by the objective (reason, MLflow); the study goes on
+        except Exception as e:  # recorded by the objective (reason, MLflow); the study goes on, unless a store failed
             state = TrialState.FAIL
+            objective.fatal = objective.fatal or study_store_error(e, objective.cfg.storage)
     if state == TrialState.FAIL:
         gc.collect()  # a failed trial's model and tensors may hang in reference cycles of its traceback
-    if state is None:
-        return study.tell(trial, values)
-    return study.tell(trial, state=state)
+    try:
+        if state is None:
+            return study.tell(trial, values)
+        return study.tell(trial, state=state)
+    except Exception as e:
+        failure = study_store_error(e, objective.cfg.storage)
+        if failure is None:
+            raise
+        raise (objective.fatal or failure) from None
 
 
 class _BudgetLock:
@@ -875,14 +903,17 @@ def _worker_main(cfg: StudyConfig) -> None:
 
         threading.Thread(target=watch, daemon=True).start()
     try:
-        work(cfg, None)
+        try:
+            work(cfg, None)
+        except Exception as e:
+            raise study_store_error(e, cfg.storage) or e
     except KeyboardInterrupt:
         os._exit(130)
     except SpecdslError as e:
         import sys
 
-        print(f"worker {cfg.worker_index}: {e.format()}", file=sys.stderr)
-        os._exit(2)
+        print(f"worker {cfg.worker_index}: error: {e.format()}", file=sys.stderr)
+        os._exit(StoreError.exit_code if isinstance(e, StoreError) else 2)
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -963,94 +994,95 @@ def run_search(
     tracker.ensure_experiment()
     tracker.check_artifacts()
 
-    _quiet_optuna()
-    store = open_storage(url)
-    name = _study_for(store, name, directions, resume)
-    tracker.study_name = name
-    study = optuna.create_study(storage=store, study_name=name, directions=directions, load_if_exists=True)
-    if [d.name.lower() for d in study.directions] != directions:
-        raise SearchError(
-            f"study `{name}` optimizes {', '.join(d.name.lower() for d in study.directions)}, but this search "
-            f"{', '.join(directions)}.", hint="Use another --study-name for other objectives.")
-    attrs = study.user_attrs
-    if SPACE_ATTR not in attrs:
-        study.set_user_attr(SPACE_ATTR, text)
-        study.set_user_attr(SPACE_FILE_ATTR, file)
-        study.set_user_attr(METRICS_ATTR, metrics)
-    notes: list[str] = []
-    if attrs.get(SPACE_ATTR, text) != text:
-        notes.append(f"note: {file} changed since study {name} started; the new trials use the file as it is now.")
-        study.set_user_attr(SPACE_ATTR, text)
-    held = resident_bytes() if search.trial_memory is not None else None
-    if held is not None and held > search.trial_memory:
-        notes.append(f"note: this process already holds {iec_bytes(held)} of memory, more than the "
-                     f"{iec_bytes(search.trial_memory)} of search.trial_memory: every trial will fail; raise it.")
+    with _stopping_cleanly(tracker, url):  # from here on, the study's MLflow run is closed whatever happens
+        _quiet_optuna()
+        store = open_storage(url)
+        name = _study_for(store, name, directions, resume)
+        tracker.study_name = name
+        study = optuna.create_study(storage=store, study_name=name, directions=directions, load_if_exists=True)
+        if [d.name.lower() for d in study.directions] != directions:
+            raise SearchError(
+                f"study `{name}` optimizes {', '.join(d.name.lower() for d in study.directions)}, but this search "
+                f"{', '.join(directions)}.", hint="Use another --study-name for other objectives.")
+        attrs = study.user_attrs
+        if SPACE_ATTR not in attrs:
+            study.set_user_attr(SPACE_ATTR, text)
+            study.set_user_attr(SPACE_FILE_ATTR, file)
+            study.set_user_attr(METRICS_ATTR, metrics)
+        notes: list[str] = []
+        if attrs.get(SPACE_ATTR, text) != text:
+            notes.append(f"note: {file} changed since study {name} started; the new trials use the file as it is now.")
+            study.set_user_attr(SPACE_ATTR, text)
+        held = resident_bytes() if search.trial_memory is not None else None
+        if held is not None and held > search.trial_memory:
+            notes.append(f"note: this process already holds {iec_bytes(held)} of memory, more than the "
+                         f"{iec_bytes(search.trial_memory)} of search.trial_memory: every trial will fail; raise it.")
 
-    settings = {
-        "sampler": search.sampler,
-        "pruner": search.pruner if len(metrics) == 1 else "none (several objectives)",
-        "objectives": ", ".join(f"{o.direction} {o.metric}" for o in search.objectives),
-        "startup_trials": search.startup_trials, "seed": search.seed, "space": file,
-        "constraints": search.constraints.model_dump_json(exclude_none=True),
-        "trial_memory": search.trial_memory,
-    }
-    run_tags = {"specdsl.storage": display_url(url), "trials": search.trials, "timeout": timeout_s,
-                "workers": workers, "epochs": epochs, "limit": limit, "host": socket.gethostname()}
-    parent_id, created = tracker.ensure_parent(attrs.get("specdsl.mlflow_parent_run_id"), settings,
-                                              {k: v for k, v in run_tags.items() if v is not None})
-    if created:
-        study.set_user_attr("specdsl.mlflow_parent_run_id", parent_id)
-        tracker.log_space(file, text)
+        settings = {
+            "sampler": search.sampler,
+            "pruner": search.pruner if len(metrics) == 1 else "none (several objectives)",
+            "objectives": ", ".join(f"{o.direction} {o.metric}" for o in search.objectives),
+            "startup_trials": search.startup_trials, "seed": search.seed, "space": file,
+            "constraints": search.constraints.model_dump_json(exclude_none=True),
+            "trial_memory": search.trial_memory,
+        }
+        run_tags = {"specdsl.storage": display_url(url), "trials": search.trials, "timeout": timeout_s,
+                    "workers": workers, "epochs": epochs, "limit": limit, "host": socket.gethostname()}
+        parent_id, created = tracker.ensure_parent(attrs.get("specdsl.mlflow_parent_run_id"), settings,
+                                                  {k: v for k, v in run_tags.items() if v is not None})
+        if created:
+            study.set_user_attr("specdsl.mlflow_parent_run_id", parent_id)
+            tracker.log_space(file, text)
 
-    # whatever a killed or interrupted run left behind
-    failed_now = fail_dead_trials(study)
-    tracker.reconcile(study.get_trials(deepcopy=False))
-    if failed_now:
-        notes.append(f"{len(failed_now)} trial(s) left running by a stopped worker were marked failed: "
-                     + ", ".join(f"#{t.number}" for t in failed_now))
+        # whatever a killed or interrupted run left behind
+        failed_now = fail_dead_trials(study)
+        tracker.reconcile(study.get_trials(deepcopy=False))
+        if failed_now:
+            notes.append(f"{len(failed_now)} trial(s) left running by a stopped worker were marked failed: "
+                         + ", ".join(f"#{t.number}" for t in failed_now))
 
-    cfg = StudyConfig(
-        space_file=file, space_text=text, study_name=name, storage=url, tracking_uri=uri, experiment=exp_name,
-        parent_run_id=parent_id, search=search.model_dump(), budget=search.trials,
-        deadline=None if timeout_s is None else started + timeout_s, epochs=epochs, limit=limit, seed=search.seed,
-        workers=workers, parent_pid=os.getpid(),
-    )
-    progress = Progress(console, study_name=name, metrics=metrics, directions=directions, budget=search.trials,
-                        timeout=timeout_s, workers=workers)
-    progress.replace([row_of(t) for t in study.get_trials(deepcopy=False)])
-    progress.printed.update(progress.rows)  # lines only for trials finished from now on
-    for line in notes:
-        progress.say(line)
-    interrupted = False
-    state: dict[str, Any] = {}
-    with progress:
-        pruning = "no pruning" if settings["pruner"].startswith("none") else f"{settings['pruner']} pruner"
-        if settings["pruner"] == "none (several objectives)":
-            pruning = "no pruning (Optuna prunes single-objective studies only)"
-        progress.say(f"study {name} on {display_url(url)}: {search.sampler} sampler, {pruning}, "
-                     f"{len(dists)} parameters; MLflow experiment {exp_name} at {uri}")
-        try:
-            if workers == 1:
-                state = work(cfg, progress)
-            else:
-                state = _run_workers(cfg, study, progress)
-        except KeyboardInterrupt:
-            interrupted = True
-            progress.say("interrupted: the running trial is marked failed; rerun the same command to resume.")
-        progress.replace([row_of(t) for t in study.get_trials(deepcopy=False)])  # the final state on screen
-    if state.get("dead_end"):
-        notes.append(f"stopped: the last {MAX_CONSECUTIVE_REJECTED} sampled architectures were all invalid; "
-                     "narrow the space (`specdsl validate` shows why).")
+        cfg = StudyConfig(
+            space_file=file, space_text=text, study_name=name, storage=url, tracking_uri=uri, experiment=exp_name,
+            parent_run_id=parent_id, search=search.model_dump(), budget=search.trials,
+            deadline=None if timeout_s is None else started + timeout_s, epochs=epochs, limit=limit, seed=search.seed,
+            workers=workers, parent_pid=os.getpid(),
+        )
+        progress = Progress(console, study_name=name, metrics=metrics, directions=directions, budget=search.trials,
+                            timeout=timeout_s, workers=workers)
+        progress.replace([row_of(t) for t in study.get_trials(deepcopy=False)])
+        progress.printed.update(progress.rows)  # lines only for trials finished from now on
+        for line in notes:
+            progress.say(line)
+        interrupted = False
+        state: dict[str, Any] = {}
+        with progress:
+            pruning = "no pruning" if settings["pruner"].startswith("none") else f"{settings['pruner']} pruner"
+            if settings["pruner"] == "none (several objectives)":
+                pruning = "no pruning (Optuna prunes single-objective studies only)"
+            progress.say(f"study {name} on {display_url(url)}: {search.sampler} sampler, {pruning}, "
+                         f"{len(dists)} parameters; MLflow experiment {exp_name} at {uri}")
+            try:
+                if workers == 1:
+                    state = work(cfg, progress)
+                else:
+                    state = _run_workers(cfg, study, progress)
+            except KeyboardInterrupt:
+                interrupted = True
+                progress.say("interrupted: the running trial is marked failed; rerun the same command to resume.")
+            progress.replace([row_of(t) for t in study.get_trials(deepcopy=False)])  # the final state on screen
+        if state.get("dead_end"):
+            notes.append(f"stopped: the last {MAX_CONSECUTIVE_REJECTED} sampled architectures were all invalid; "
+                         "narrow the space (`specdsl validate` shows why).")
 
-    fail_dead_trials(study)
-    all_trials = study.get_trials(deepcopy=False)
-    tracker.reconcile(all_trials)
-    result = _result(study, all_trials, name, url, exp_name, uri, parent_id, metrics, directions)
-    result.seconds = time.time() - started
-    result.interrupted = interrupted
-    result.notes = notes
-    plots = plots and os.environ.get("SPECDSL_PLOTS", "1") not in ("0", "false", "no")
-    _finish_parent(tracker, study, result, file, text, plots and not interrupted, interrupted)
+        fail_dead_trials(study)
+        all_trials = study.get_trials(deepcopy=False)
+        tracker.reconcile(all_trials)
+        result = _result(study, all_trials, name, url, exp_name, uri, parent_id, metrics, directions)
+        result.seconds = time.time() - started
+        result.interrupted = interrupted
+        result.notes = notes
+        plots = plots and os.environ.get("SPECDSL_PLOTS", "1") not in ("0", "false", "no")
+        _finish_parent(tracker, study, result, file, text, plots and not interrupted, interrupted)
     if console is not None:
         for line in result.summary().splitlines():
             console.print(terminal(line), markup=False, highlight=False, soft_wrap=True)
@@ -1069,6 +1101,27 @@ def _with_options(search: SearchSpec, updates: dict[str, Any], file: str) -> Sea
         text = err["msg"].removeprefix("Value error, ")
         raise SearchError(f"--{field.replace('_', '-')}: {text[0].lower() + text[1:]}".rstrip(".") + ".",
                           loc=Loc(file), path=f"search.{field}") from None
+
+
+@contextlib.contextmanager
+def _stopping_cleanly(tracker: Any, url: str) -> Any:
+    """Whatever stops a search in the block: a failing store becomes one StoreError naming it, and the study's
+    MLflow run, once there is one, is closed with the reason: KILLED on Ctrl-C, FAILED otherwise (if MLflow's store
+    still takes it; else the next run of the study closes it)."""
+    from ._tracking import REASON_TAG
+
+    try:
+        yield
+    except BaseException as e:
+        failure = study_store_error(e, url) if isinstance(e, Exception) else None
+        if tracker.parent_id is not None:
+            status = "KILLED" if isinstance(e, KeyboardInterrupt) else "FAILED"
+            reason = failure.format() if failure is not None else _reason(e)
+            with contextlib.suppress(Exception):
+                tracker.finish_parent(status, {}, {REASON_TAG: reason[:5000]}, {})
+        if failure is not None and failure is not e:
+            raise failure from None
+        raise
 
 
 def _study_for(store: Any, name: str, directions: list[str], resume: bool) -> str:
@@ -1113,6 +1166,9 @@ def _run_workers(cfg: StudyConfig, study: Any, progress: Progress) -> dict[str, 
             p.join(timeout=5)
     progress.replace([row_of(t) for t in study.get_trials(deepcopy=False)])
     codes = [p.exitcode for p in procs]
+    if any(c == StoreError.exit_code for c in codes):
+        raise StoreError(f"a worker stopped on a store that failed (exit codes {codes}); its message above names "
+                         "the store and the way out.", store=display_url(cfg.storage), kind="other")
     if any(c == 2 for c in codes):
         raise SearchError(f"a worker stopped on an error (exit codes {codes}); see its message above.")
     return state

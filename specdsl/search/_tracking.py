@@ -5,10 +5,12 @@ straight to the run's artifact store, one ``log_batch`` with its parameters and 
 ``set_terminated``; a trial that trains for long sends its parameters and epochs so far every 10 s (EpochBuffer), so
 the MLflow UI follows it. Runs are found again by their tags (``specdsl.study``, ``specdsl.trial``), so a run left
 RUNNING by a killed worker is closed FAILED when the study resumes, with its parameters if it had not sent them.
+A store that fails (a corrupt or read-only ``mlflow.db``, a full disk) is one StoreError naming it, from any call.
 """
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 import os
@@ -53,15 +55,43 @@ def _finite(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
 
+class StoreClient:
+    """An ``MlflowClient`` whose calls raise a failure of the store as one StoreError (``store_failure``)."""
+
+    def __init__(self, tracking_uri: str):
+        from mlflow import MlflowClient
+
+        from ..tracking._run import check_store, quiet_store_log
+
+        quiet_store_log()
+        check_store(tracking_uri)
+        self.uri = tracking_uri
+        self.artifacts: str | None = None  # the experiment's artifact location, once known: named when full
+        self._client = self.call(MlflowClient, tracking_uri)  # opens the store (a SQLite file: creates it)
+
+    def call(self, fn: Any, *args: Any, **kwargs: Any) -> Any:
+        from ..tracking._run import store_failure
+
+        try:
+            return fn(*args, **kwargs)
+        except Exception as e:
+            failure = store_failure(e, self.uri, self.artifacts)
+            if failure is not None:
+                raise failure from None
+            raise
+
+    def __getattr__(self, name: str) -> Any:
+        attr = getattr(self._client, name)
+        return functools.partial(self.call, attr) if callable(attr) else attr
+
+
 class Tracker:
     """The MLflow side of one study (in one process)."""
 
     def __init__(self, tracking_uri: str, experiment: str, study_name: str):
-        from mlflow import MlflowClient
-
         mlflow_pragmas(tracking_uri)  # SQLite: WAL, no fsync per commit
         self.uri = tracking_uri
-        self.client = MlflowClient(tracking_uri)
+        self.client = StoreClient(tracking_uri)
         self.experiment_name = experiment
         self.study_name = study_name
         self.experiment_id: str | None = None
@@ -93,6 +123,7 @@ class Tracker:
         from ..tracking import check_artifacts_writable
 
         location = self.client.get_experiment(self.experiment_id).artifact_location
+        self.client.artifacts = location
         check_artifacts_writable(
             location, consequence=f"so the runs of experiment `{self.experiment_name}` could not keep their files; "
             "no trial was started")
@@ -183,7 +214,7 @@ class Tracker:
                     f.write(text)
             repo = self._artifact_repo(run_id)
             if repo is not None:
-                repo.log_artifacts(tmp)
+                self.client.call(repo.log_artifacts, tmp)
             else:
                 self.client.log_artifacts(run_id, tmp)
 

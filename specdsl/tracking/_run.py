@@ -8,31 +8,69 @@ MLflow is imported inside the functions. Without a tracking URI, MLflow's own de
 from __future__ import annotations
 
 import json
+import logging
 import os
 import tempfile
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlparse
 
-from .._sqlite import mlflow_pragmas
+from .._sqlite import check_sqlite, mlflow_pragmas, store_error
 from .._text import file_stem
-from ..errors import TrainError
+from ..errors import StoreError, TrainError
 
 PARAM_MAX = 6000  # MLflow's limit on a parameter value's length
 TAG_MAX = 8000  # and on a tag value's
 STATUSES = ("FINISHED", "FAILED", "KILLED")
 
 
+def store_failure(e: BaseException, tracking_uri: str, artifacts: str | None = None) -> StoreError | None:
+    """A failure of the MLflow tracking store at ``tracking_uri`` (a corrupt or read-only ``mlflow.db``, a full disk,
+    a server that does not answer), or of a file of its artifact store (at ``artifacts``, when known), as one
+    StoreError naming it; None for other errors."""
+    folder = local_path(artifacts) if artifacts else None
+    return store_error(e, "MLflow tracking store", tracking_uri, "--tracking-uri",
+                       files=("MLflow artifact store", str(folder) if folder else None))
+
+
+def check_store(tracking_uri: str) -> None:
+    """A StoreError at once when ``tracking_uri`` is a SQLite file that cannot be opened and read."""
+    check_sqlite(tracking_uri, "MLflow tracking store", "--tracking-uri")
+
+
+class _NoStoreTraceback(logging.Filter):
+    """MLflow logs a traceback for every database error it then raises; the error is reported once, as a
+    StoreError."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not str(record.msg).startswith("SQLAlchemy database error")
+
+
+_QUIET = _NoStoreTraceback()
+
+
+def quiet_store_log() -> None:
+    logging.getLogger("mlflow.store.db.utils").addFilter(_QUIET)  # a filter added twice is kept once
+
+
 def configure(tracking_uri: str | None = None, experiment: str | None = None) -> str:
-    """Point MLflow at ``tracking_uri`` (when given) and make ``experiment`` the current one; returns its id."""
+    """Point MLflow at ``tracking_uri`` (when given) and make ``experiment`` the current one; returns its id.
+    A store that cannot be opened or written is a StoreError."""
     import mlflow
 
     if tracking_uri:
         mlflow.set_tracking_uri(tracking_uri)
     mlflow_pragmas(mlflow.get_tracking_uri())  # SQLite: WAL, no fsync per commit (before MLflow's first connection)
+    quiet_store_log()
+    check_store(mlflow.get_tracking_uri())
     try:
         return mlflow.set_experiment(experiment or "Default").experiment_id
-    except mlflow.exceptions.MlflowException as e:
+    except Exception as e:
+        failure = store_failure(e, mlflow.get_tracking_uri())
+        if failure is not None:
+            raise failure from None
+        if not isinstance(e, mlflow.exceptions.MlflowException):
+            raise
         raise TrainError(
             f"MLflow cannot use experiment `{experiment}` at {mlflow.get_tracking_uri()}: {e.message}",
             hint="Check --tracking-uri and --experiment.",
@@ -168,7 +206,8 @@ class TrackedRun:
     (:func:`spec_params`) and artifacts (the spec file, ``summary.txt``). ``callback`` is the
     :class:`MlflowCallback` to pass to ``fit``. :meth:`log_result` logs the model and the preprocessing.
     On exit the run ends FINISHED, KILLED (KeyboardInterrupt: the best checkpoint so far is logged first) or
-    FAILED (any other exception, which propagates).
+    FAILED (any other exception, which propagates). A failure of the tracking store or of its artifact folder (a
+    full disk, a corrupt ``mlflow.db``) becomes one StoreError; the run is closed FAILED if the store still takes it.
 
         >>> with TrackedRun(plan, train, data, backend="torch") as run:
         ...     result = fit(plan, callbacks=[run.callback], checkpoint_dir="ckpt")
@@ -200,6 +239,7 @@ class TrackedRun:
         self.tags = dict(tags or {})
         self.checkpoint_dir = Path(checkpoint_dir) if checkpoint_dir is not None else None
         self.run_id: str | None = None
+        self.artifact_uri: str | None = None
         self.experiment_id: str | None = None
         self.model_uri: str | None = None
         self.callback: Any = None
@@ -211,6 +251,7 @@ class TrackedRun:
         from ._callback import MlflowCallback
 
         self.experiment_id = configure(self.tracking_uri, self.experiment)
+        self.tracking_uri = mlflow.get_tracking_uri()
         tags = {
             "specdsl.spec": self.plan.name,
             "specdsl.spec_file": self.plan.spec.file,
@@ -219,13 +260,19 @@ class TrackedRun:
             **self.tags,
         }
         tags = {k: str(v)[:TAG_MAX] for k, v in tags.items()}  # MLflow would cut them, logging the text raw
-        run = mlflow.start_run(experiment_id=self.experiment_id, run_name=self.run_name, nested=self.nested, tags=tags)
+        try:
+            run = mlflow.start_run(experiment_id=self.experiment_id, run_name=self.run_name, nested=self.nested,
+                                   tags=tags)
+        except Exception as e:
+            self._raise_store_failure(e)
+            raise
         self.run_id = run.info.run_id
+        self.artifact_uri = run.info.artifact_uri
         try:
             check_artifacts_writable(run.info.artifact_uri)
             self._log_spec()
-        except BaseException:
-            mlflow.end_run("FAILED")
+        except BaseException as e:
+            self._end("FAILED", e)
             raise
         self.callback = MlflowCallback(self.run_id)
         return self
@@ -272,15 +319,34 @@ class TrackedRun:
         if mlflow.active_run() is None or mlflow.active_run().info.run_id != self.run_id:
             return
         if kind is None:
-            mlflow.end_run("FINISHED")
+            self._end("FINISHED")
             return
         if issubclass(kind, KeyboardInterrupt):
             try:
                 self._log_checkpoint()
             finally:
-                mlflow.end_run("KILLED")
+                self._end("KILLED")
             return
-        mlflow.end_run("FAILED")
+        self._end("FAILED", exc)
+
+    def _end(self, status: str, exc: BaseException | None = None) -> None:
+        """End the run with ``status``; when ``exc`` (what stopped it) or the ending itself is a failure of the
+        store, raise it as one StoreError (the run closed FAILED if the store still takes it)."""
+        import mlflow
+
+        try:
+            mlflow.end_run(status)
+        except Exception as e:
+            if exc is None:
+                self._raise_store_failure(e)
+                raise
+        if exc is not None:
+            self._raise_store_failure(exc)
+
+    def _raise_store_failure(self, e: BaseException) -> None:
+        failure = store_failure(e, self.tracking_uri or "", self.artifact_uri)
+        if failure is not None and failure is not e:
+            raise failure from None
 
     def _log_checkpoint(self) -> None:
         import mlflow

@@ -115,6 +115,7 @@ def run_train(
     logged to the MLflow run, which ends KILLED) and 130 is returned.
     """
     from .. import check
+    from ..data._dataset import data_warnings
     from ..spec._sections import TrainSpec
     from ._compat import check_compatible, load_for
     from ._fit import fit
@@ -131,8 +132,11 @@ def run_train(
                   f"{train.backend}, {train.epochs} epochs, batch {train.batch_size}, {train.optimizer.name} "
                   f"lr {train.optimizer.lr:g}", highlight=False)
     t0 = time.perf_counter()
-    with console.status(f"loading {markup(data_spec.dataset) if data_spec else 'data'} ..."):
+    with console.status(f"loading {markup(data_spec.dataset) if data_spec else 'data'} ..."), \
+            data_warnings() as notes:
         dataset = load_for(plan, data_spec)
+    for note in notes:
+        console.print(f"[yellow]warning:[/] {markup(note)}", highlight=False)
     console.print(terminal(f"{dataset.summary()} ({time.perf_counter() - t0:.1f}s)"), markup=False, highlight=False)
 
     tracker = None

@@ -164,3 +164,21 @@ def _check_writable(folder: Path) -> None:
             f"the checkpoint folder {folder} is not writable: {e.strerror or e}.",
             hint="Pass another folder (--output), or fix its permissions.",
         ) from None
+
+
+def checkpoint_failure(e: BaseException, file: Path, size: int) -> BaseException:
+    """What to raise when writing the checkpoint ``file`` (``size`` bytes) failed with ``e``: a StoreError when the
+    disk is full or cannot be written (torch's writer says only "unexpected pos": the free space tells), else ``e``."""
+    import errno
+    import shutil
+
+    from .._sqlite import store_error
+
+    if not isinstance(e, OSError):
+        try:
+            if shutil.disk_usage(file.parent).free >= size:
+                return e
+        except OSError:
+            return e
+        e = OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(file))
+    return store_error(e, "checkpoint", str(file), "--output") or e

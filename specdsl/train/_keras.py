@@ -164,7 +164,12 @@ def run(
                 if checkpoint_dir is not None:
                     checkpoint_dir.mkdir(parents=True, exist_ok=True)
                     path = checkpoint_dir / CHECKPOINT
-                    self.model.save_weights(path, overwrite=True)
+                    try:
+                        self.model.save_weights(path, overwrite=True)
+                    except (OSError, RuntimeError) as e:  # a full disk, mostly
+                        from ._fit import checkpoint_failure
+
+                        raise checkpoint_failure(e, path, sum(w.nbytes for w in state["best"])) from None
                     state["checkpoint"] = path
             if stop:
                 state["stop_reason"] = "early_stopping"

@@ -228,9 +228,15 @@ def _save(state: dict[str, torch.Tensor], folder: Path, meta: dict[str, Any]) ->
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / CHECKPOINT
     tmp = path.with_suffix(".tmp")
-    torch.save(state, tmp)
-    tmp.replace(path)  # never a half-written best.pt
-    (folder / "best.json").write_text(json.dumps(meta, indent=2) + "\n")
+    try:
+        torch.save(state, tmp)
+        tmp.replace(path)  # never a half-written best.pt
+        (folder / "best.json").write_text(json.dumps(meta, indent=2) + "\n")
+    except (OSError, RuntimeError) as e:  # a full disk, mostly
+        from ._fit import checkpoint_failure
+
+        tmp.unlink(missing_ok=True)
+        raise checkpoint_failure(e, path, sum(t.numel() * t.element_size() for t in state.values())) from None
     return path
 
 

@@ -238,6 +238,27 @@ def test_a_trial_cut_short_by_the_study_time_limit_is_pruned_not_complete(search
     assert (result.complete, result.pruned) == (0, 1)
     (run,) = mlflow_runs(stores["tracking_uri"], result.study_name)["trial"]
     assert (run.info.status, run.data.tags["specdsl.state"], run.data.tags["specdsl.reason"]) == ("KILLED", "PRUNED", reason)
+    # its objective over the epochs it trained, as its own metric: the MLflow runs table sorts every trial by it
+    assert run.data.metrics["objective.val_accuracy"] == max(trial.intermediate_values.values())
+
+
+def test_every_trial_run_logs_the_objective_as_the_search_ranks_it_beside_the_epoch_curves(search, space, stores):
+    """val_accuracy is a curve (its last epoch in the runs table); objective.val_accuracy is the value Optuna
+    holds for the trial: its best epoch."""
+    from mlflow import MlflowClient
+
+    path = space("objective", DEEP.replace("{int: [1, 5], name: convs}", "1").replace("epochs: 1,", "epochs: 4,"))
+    result = search(path, trials=2)
+    assert result.complete == 2
+    client = MlflowClient(stores["tracking_uri"])
+    trials = optuna_trials(stores["storage"], result.study_name)
+    runs = mlflow_runs(stores["tracking_uri"], result.study_name)["trial"]
+    for t, run in zip(trials, runs):
+        curve = [m.value for m in sorted(client.get_metric_history(run.info.run_id, "val_accuracy"),
+                                          key=lambda m: m.step)]
+        assert len(curve) == 4 and run.data.metrics["val_accuracy"] == curve[-1]
+        assert run.data.metrics["objective.val_accuracy"] == t.value == max(curve)
+        assert [m.step for m in client.get_metric_history(run.info.run_id, "objective.val_accuracy")] == [0]
 
 
 def test_the_mlflow_sqlite_store_is_written_in_wal_mode_without_fsync_per_commit(tmp_path, search, space):
