@@ -36,10 +36,10 @@ DIST_KINDS = ("choice", "int", "float")
 DIST_KEYS = (*DIST_KINDS, "log", "step", "name")
 
 MAX_NODES = 200_000
-"""Most nodes a spec may expand to: every layer, every use of a block and every pass of a repeat is one. A spec
-that would pass it is refused before it is built, from its repeat counts (a repeat's first pass stands for all
-of them) and from what its text alone says it holds; ResNet-152 expands to about 600 nodes, a 50,000-layer spec
-to at most 100,000."""
+"""Most nodes a spec may expand to: every layer, every use of a block and every pass of a repeat is one (and each
+input a layer reads beyond its first). A spec that would pass it is refused before it is built, from its repeat
+counts (a repeat's first pass stands for all of them) and from what its text alone says it holds; ResNet-152
+expands to about 600 nodes, a 50,000-layer spec to at most 100,000."""
 
 MAX_NESTING = 100
 """Deepest nesting of block uses and repeats (a block that uses a block that uses ... is one level each)."""
@@ -599,6 +599,9 @@ class _Expander:
         self.block_sizes: dict[str, int] = {}  # block name -> fewest nodes one use of it expands to
         # Layers written alike are one validated (immutable) model: long specs repeat their layers.
         self.specs: dict[tuple, LayerSpec] = {}
+        # id -> mapping or list that holds no reference, kept so that its id stays its own: a repeat's body or a
+        # block's is read once, not for every pass or use.
+        self.unchanged: dict[int, Any] = {}
 
     # -- names
 
@@ -618,8 +621,8 @@ class _Expander:
 
     # -- the bounds on size and nesting
 
-    def count(self, loc: Loc, path: str) -> None:
-        self.nodes += 1
+    def count(self, loc: Loc, path: str, n: int = 1) -> None:
+        self.nodes += n
         if self.nodes > MAX_NODES:
             raise SpecError(
                 f"the spec expands to more than {MAX_NODES:,} nodes (layers, block uses and repeat passes) by here.",
@@ -708,16 +711,23 @@ class _Expander:
             except _expr.ExprError as e:
                 where = loc if isinstance(loc, Loc) else _loc(loc[0], loc[1], self.file)
                 raise SpecError(str(e), loc=where, path=path) from None
+        if id(value) in self.unchanged:
+            return value
         if isinstance(value, dict):
             out = None
+            # The body of a repeat of 0 is never expanded, so it is not read either (it may be large, and inside a
+            # repeat or a block it would be read for every pass and use).
+            unread = "layers" if _repeats_zero(value, lambda count: self.subst(count, variables, (value, "repeat"), path)) else None
             for key, child in value.items():
-                if isinstance(child, str) and "$" not in child or not isinstance(child, (str, dict, list)):
+                if isinstance(child, str) and "$" not in child or not isinstance(child, (str, dict, list)) or key == unread:
                     continue
                 new = self.subst(child, variables, (value, key), path)
                 if new is not child:
                     if out is None:
                         out = value.copy() if isinstance(value, LocDict) else dict(value)
                     out[key] = new
+            if out is None:
+                self.unchanged[id(value)] = value
             return value if out is None else out
         if isinstance(value, list):
             out_list = None
@@ -730,6 +740,8 @@ class _Expander:
                         out_list = LocList(value, loc=getattr(value, "loc", None))
                         out_list.item_locs = list(getattr(value, "item_locs", []))
                     out_list[i] = new
+            if out_list is None:
+                self.unchanged[id(value)] = value
             return value if out_list is None else out_list
         return value
 
@@ -818,13 +830,12 @@ class _Expander:
         outer = self.weight
         prefix = f"{scope.prefix}{name + '_' if name else ''}"
         body_loc = _loc(item, "layers", self.file)
-        plain = not _has_reference(body)  # then every pass reads the body as it is
         for i in range(times):
             self.count(loc, path)
             self.weight = outer * times if i == 0 else outer
             inner = _Scope(scope, prefix, ChainMap({"index": i}, scope.variables), scope.input_name, isolated=False,
                            suffix=f"{scope.suffix}_{i}")
-            body_i = body if plain else self.subst(body, inner.variables, body_loc, path)
+            body_i = self.subst(body, inner.variables, body_loc, path)
             prev = self.sequence(body_i, f"{path}.repeat[{i}].layers", inner, prev)
         self.weight = outer
         self.depth -= 1
@@ -961,6 +972,7 @@ class _Expander:
         if spec.inputs is not None:
             if not spec.inputs:
                 raise SpecError("`inputs` must name at least one layer.", loc=_loc(data, "inputs", self.file), path=where)
+            self.count(loc, where, len(spec.inputs) - 1)  # each input a layer reads costs as much as a layer
             inputs = tuple(self.reference(r, scope, _loc(data, "inputs", self.file), where) for r in spec.inputs)
         else:
             inputs = (prev,)
@@ -1004,15 +1016,14 @@ def _args_key(kind: str, data: dict) -> tuple | None:
     return tuple(parts)
 
 
-def _has_reference(value: Any) -> bool:
-    """Whether any string in ``value`` holds a ``$`` (a parameter reference, or text that may be one)."""
-    if isinstance(value, str):
-        return "$" in value
-    if isinstance(value, dict):
-        return any(_has_reference(v) for v in value.values())
-    if isinstance(value, list):
-        return any(_has_reference(v) for v in value)
-    return False
+def _repeats_zero(value: dict, count: Any = None) -> bool:
+    """Whether ``value`` is a repeat of 0 (its count as written, or as ``count`` substitutes it)."""
+    if "repeat" not in value or "layers" not in value or "kind" in value:
+        return False
+    times = value["repeat"]
+    if count is not None and isinstance(times, str) and "$" in times:
+        times = count(times)
+    return type(times) is int and times == 0
 
 
 def _primary(field: str, value: Any, loc: Loc, located: bool = False) -> dict:

@@ -10,7 +10,7 @@ from typer.testing import CliRunner
 
 from specdsl.cli import app
 from specdsl.errors import SearchError
-from specdsl.search._space import MAX_GRID_POINTS, check_space, distributions, grid_size, grid_space
+from specdsl.search._space import CHECK_LAYERS, MAX_GRID_POINTS, check_space, distributions, grid_size, grid_space
 from specdsl.spec._yaml import load_text
 
 HEAD = "input: [8, 8, 1]\nlayers:\n  - flatten\n"
@@ -28,8 +28,15 @@ def refused(layers: str) -> str:
     return e.value.format()
 
 
-def test_the_bound_is_the_documented_number():
-    assert MAX_GRID_POINTS == 100_000
+def test_the_bounds_are_the_documented_numbers():
+    assert (MAX_GRID_POINTS, CHECK_LAYERS) == (100_000, 50_000)
+
+
+def test_a_large_space_is_checked_on_fewer_samples(tmp_path):
+    path = tmp_path / "wide.yaml"
+    path.write_text(HEAD + "  - dense: {units: {int: [4, 16]}}\n" * 499 + TAIL.replace("search: {sampler: grid}\n", ""))
+    report = check_space(path)  # 500 dense layers and the flatten: 502 nodes with the input, per sample
+    assert (report.samples, report.invalid) == (100, 0)
 
 
 def test_the_size_is_the_product_of_every_parameters_values():

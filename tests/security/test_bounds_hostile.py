@@ -63,6 +63,8 @@ EXPECTED = {
     "expands to at most 200,000 (layers, block uses and repeat passes). Lower the repeat counts, or use fewer blocks.",
     "repeat_count_11000_digits.yaml": "4:13: layers[0]: an expression of 11,000 characters is too long; expressions "
     "are limited to 1,000 characters.",
+    "repeat_unexpanded_body.yaml": "2010:5: layers[1] (dense): `units`: input should be greater than or equal to 1 (got "
+    "0).",
     "repeat_empty_passes.yaml": "4:5: layers[0]: repeat of 1,000,000,000 expands to at least 1,000,000,000 nodes; a "
     "spec expands to at most 200,000 (layers, block uses and repeat passes). Lower the repeat counts, or use fewer "
     "blocks.",

@@ -27,9 +27,11 @@ def nodes_built(monkeypatch):
     seen = [0]
     count = _document._Expander.count
 
-    def counting(self, loc, path):
-        count(self, loc, path)
-        seen[0] = max(seen[0], self.nodes)
+    def counting(self, loc, path, n=1):
+        try:
+            count(self, loc, path, n)
+        finally:
+            seen[0] = max(seen[0], self.nodes)
 
     monkeypatch.setattr(_document._Expander, "count", counting)
     return seen
@@ -120,6 +122,35 @@ def test_a_body_whose_size_the_text_does_not_tell_is_stopped_by_the_count(nodes_
         "counts, or use fewer blocks."
     )
     assert nodes_built[0] == 199_397
+
+
+@pytest.mark.parametrize("count", [0, "$n"])
+def test_the_body_of_a_repeat_of_zero_is_not_read_for_every_pass(monkeypatch, count):
+    calls = [0]
+    subst = _document._Expander.subst
+
+    def counting(self, value, *args):
+        calls[0] += 1
+        return subst(self, value, *args)
+
+    monkeypatch.setattr(_document._Expander, "subst", counting)
+    body = [{"dense": {"units": 4, "name": "x"}}] * 10_000
+    doc = {"input": [8], "params": {"n": 0}, "layers": [
+        {"repeat": 1000, "layers": ["batchnorm", {"repeat": count, "layers": body}]}, {"dense": 2},
+    ]}
+    assert len(specdsl.check(doc).layers) == 1001
+    assert calls[0] < 10_000  # a few per pass, not the 10,000 items of the body each time
+
+
+def test_each_input_a_layer_reads_counts(nodes_built):
+    wide = {"concat": {"inputs": ["input"] * 1000, "name": "c"}}
+    doc = {"input": [8], "layers": [{"repeat": 300, "layers": [wide]}, {"dense": 2, "inputs": "input"}],
+           "outputs": ["c_0", "dense"]}
+    assert refused(doc) == (
+        "<dict>: layers[0].repeat[199].layers[0] (concat): the spec expands to more than 200,000 nodes (layers, "
+        "block uses and repeat passes) by here. Lower the repeat counts, or use fewer blocks."
+    )
+    assert nodes_built[0] == 200_200
 
 
 def test_fifty_thousand_layers_by_repeat_and_by_hand_are_far_inside_the_bound(nodes_built):
