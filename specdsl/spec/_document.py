@@ -41,6 +41,10 @@ input a layer reads beyond its first). A spec that would pass it is refused befo
 counts (a repeat's first pass stands for all of them) and from what its text alone says it holds; ResNet-152
 expands to about 600 nodes, a 50,000-layer spec to at most 100,000."""
 
+MAX_EXPR_OPERATIONS = 1_000_000
+"""Most operations all of a spec's ``${...}`` expressions may take to evaluate, in all (each ``$name`` is one):
+an expression is short, but one inside a repeat is evaluated at every pass."""
+
 MAX_NESTING = 100
 """Deepest nesting of block uses and repeats (a block that uses a block that uses ... is one level each)."""
 
@@ -592,6 +596,7 @@ class _Expander:
         self.counters: dict[str, int] = {}
         self.stack: list[str] = []
         self.nodes = 0  # expanded so far, bounded by MAX_NODES
+        self.operations = 0  # of the expressions evaluated so far, bounded by MAX_EXPR_OPERATIONS
         # How many times the place being expanded will be expanded, as far as is known: the counts of the repeats
         # around it that are in their first pass (a first pass stands for all of a repeat's passes).
         self.weight = 1
@@ -707,10 +712,23 @@ class _Expander:
             if not _expr.has_reference(value):
                 return value
             try:
-                return _expr.substitute(value, variables)
+                result = _expr.substitute(value, variables)
             except _expr.ExprError as e:
-                where = loc if isinstance(loc, Loc) else _loc(loc[0], loc[1], self.file)
-                raise SpecError(str(e), loc=where, path=path) from None
+                raise SpecError(str(e), loc=self.where(loc), path=path) from None
+            ops = _expr.operations(value)
+            # a first pass stands for all of its repeat's passes, as for the nodes
+            if self.operations + self.weight * ops > MAX_EXPR_OPERATIONS:
+                around = f", and the repeats around it run it {self.weight:,} times" if self.weight > 1 else ""
+                after = f", after the {self.operations:,} before it" if self.operations else ""
+                raise SpecError(
+                    f"`{_expr.shown(value)}` takes {ops:,} operations to evaluate{around}{after}; a spec's expressions "
+                    f"take at most {MAX_EXPR_OPERATIONS:,}.",
+                    loc=self.where(loc),
+                    path=path,
+                    hint="Compute fewer values, or use fewer repeat passes.",
+                )
+            self.operations += ops
+            return result
         if id(value) in self.unchanged:
             return value
         if isinstance(value, dict):
@@ -744,6 +762,9 @@ class _Expander:
                 self.unchanged[id(value)] = value
             return value if out_list is None else out_list
         return value
+
+    def where(self, loc: Any) -> Loc:
+        return loc if isinstance(loc, Loc) else _loc(loc[0], loc[1], self.file)
 
     # -- structure
 

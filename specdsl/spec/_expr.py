@@ -87,55 +87,66 @@ def _lookup(name: str, variables: Mapping[str, Any]) -> Any:
     raise ExprError(f"unknown parameter `{name}` (parameters here: {known}).{suggestion}")
 
 
-def _shown(expr: str) -> str:
+def shown(expr: str) -> str:
+    """An expression as a message quotes it: at most 60 characters."""
     expr = expr.strip()
     return expr if len(expr) <= _SHOWN_CHARS else expr[: _SHOWN_CHARS - 3] + "..."
+
 
 
 def evaluate(expr: str, variables: Mapping[str, Any]) -> Any:
     """The value of an arithmetic expression over ``variables``; every failure is an :class:`ExprError`."""
     text = expr.strip()
+    return _eval(_parse(text)[0], variables, text)
+
+
+@functools.lru_cache(maxsize=4096)
+def operations(text: str) -> int:
+    """How many operations substituting ``text`` evaluates (a ``$name`` is one), for a caller's bound on them; the
+    text's expressions are parsed already (by :func:`substitute`)."""
+    return sum(1 if m.group(1) else _parse(m.group(2).strip())[1] for m in _PART.finditer(text))
+
+
+@functools.lru_cache(maxsize=4096)  # a repeat or a block evaluates the same texts again and again
+def _parse(text: str) -> tuple[ast.expr, int]:
+    """The parsed expression and its number of operations, or the ExprError that refuses it."""
     if len(text) > MAX_EXPR_CHARS:
         raise ExprError(
             f"an expression of {len(text):,} characters is too long; expressions are limited to "
             f"{MAX_EXPR_CHARS:,} characters."
         )
-    return _eval(_parse(text), variables, _shown(text))
-
-
-@functools.lru_cache(maxsize=4096)  # a repeat or a block evaluates the same texts again and again
-def _parse(text: str) -> ast.expr:
     try:
         with warnings.catch_warnings():  # Python warns on stderr about some odd texts (`1if x`)
             warnings.simplefilter("ignore")
             tree = ast.parse(text, mode="eval")
     except (SyntaxError, ValueError, MemoryError, RecursionError):
-        raise ExprError(f"`{_shown(text)}` is not an arithmetic expression.") from None
-    depth = _depth(tree.body)
+        raise ExprError(f"`{shown(text)}` is not an arithmetic expression.") from None
+    depth, size = _measure(tree.body)
     if depth > MAX_EXPR_DEPTH:
         raise ExprError(
-            f"`{_shown(text)}` nests {depth:,} operations deep; expressions are limited to {MAX_EXPR_DEPTH}."
+            f"`{shown(text)}` nests {depth:,} operations deep; expressions are limited to {MAX_EXPR_DEPTH}."
         )
-    return tree.body
+    return tree.body, size
 
 
-def _depth(root: ast.AST) -> int:
-    deepest, stack = 0, [(root, 0)]
+def _measure(root: ast.AST) -> tuple[int, int]:
+    """(depth, number of nodes) of an expression's tree, walked without recursion."""
+    deepest, size, stack = 0, 0, [(root, 0)]
     while stack:
         node, depth = stack.pop()
-        deepest = max(deepest, depth)
-        stack.extend((child, depth + 1) for child in ast.iter_child_nodes(node) if not isinstance(child, ast.expr_context))
-    return deepest
+        deepest, size = max(deepest, depth), size + 1
+        stack.extend((child, depth + 1) for child in ast.iter_child_nodes(node) if isinstance(child, ast.expr))
+    return deepest, size
 
 
 def _checked(value: Any, expr: str) -> Any:
     if type(value) is int and value.bit_length() > MAX_INT_BITS:
         raise ExprError(
-            f"`{expr}` gives {number_text(value) if value.bit_length() > 100 else f'{value:,}'}, beyond the bound "
+            f"`{shown(expr)}` gives {number_text(value) if value.bit_length() > 100 else f'{value:,}'}, beyond the bound "
             f"of {_INT_BOUND_TEXT} on integers in expressions."
         )
     if type(value) is float and not math.isfinite(value):
-        raise ExprError(f"`{expr}` gives {value}, not a finite number.")
+        raise ExprError(f"`{shown(expr)}` gives {value}, not a finite number.")
     return value
 
 
@@ -145,7 +156,7 @@ def _eval(node: ast.AST, variables: Mapping[str, Any], expr: str) -> Any:
     if isinstance(node, ast.Name):
         value = _lookup(node.id, variables)
         if type(value) not in (int, float):
-            raise ExprError(f"`{node.id}` is {_value_text(value)}, not a number, in `{expr}`.")
+            raise ExprError(f"`{node.id}` is {_value_text(value)}, not a number, in `{shown(expr)}`.")
         return _checked(value, expr)
     if isinstance(node, ast.UnaryOp) and isinstance(node.op, (ast.USub, ast.UAdd)):
         value = _eval(node.operand, variables, expr)
@@ -158,11 +169,11 @@ def _eval(node: ast.AST, variables: Mapping[str, Any], expr: str) -> Any:
         try:
             result = _BINOPS[type(node.op)](left, right)
         except ZeroDivisionError:
-            raise ExprError(f"`{expr}` divides by zero.") from None
+            raise ExprError(f"`{shown(expr)}` divides by zero.") from None
         except OverflowError:
-            raise ExprError(f"`{expr}` overflows: its result is too large for a number.") from None
+            raise ExprError(f"`{shown(expr)}` overflows: its result is too large for a number.") from None
         if type(result) is complex:  # a negative number to a fractional power
-            raise ExprError(f"`{expr}` has no real value (a negative number to a fractional power).")
+            raise ExprError(f"`{shown(expr)}` has no real value (a negative number to a fractional power).")
         return _checked(result, expr)
     if (
         isinstance(node, ast.Call)
@@ -173,10 +184,10 @@ def _eval(node: ast.AST, variables: Mapping[str, Any], expr: str) -> Any:
         and not any(isinstance(a, ast.Starred) for a in node.args)
     ):
         if len(node.args) < 2:
-            raise ExprError(f"`{node.func.id}()` takes two or more numbers, but got one, in `{expr}`.")
+            raise ExprError(f"`{node.func.id}()` takes two or more numbers, but got one, in `{shown(expr)}`.")
         return _FUNCS[node.func.id](*(_eval(a, variables, expr) for a in node.args))
     raise ExprError(
-        f"`{expr}`: only numbers, parameter names, + - * / // % **, parentheses, min() and max() are allowed."
+        f"`{shown(expr)}`: only numbers, parameter names, + - * / // % **, parentheses, min() and max() are allowed."
     )
 
 
@@ -187,7 +198,7 @@ def _check_power(base: Any, exponent: Any, expr: str) -> None:
         if (abs(base).bit_length() - 1) * exponent > MAX_INT_BITS:
             digits = int(exponent * math.log10(abs(base))) + 1
             raise ExprError(
-                f"`{expr}` would give an integer of {digits:,} digits, beyond the bound of {_INT_BOUND_TEXT} on "
+                f"`{shown(expr)}` would give an integer of {digits:,} digits, beyond the bound of {_INT_BOUND_TEXT} on "
                 f"integers in expressions."
             )
 

@@ -31,6 +31,9 @@ EXPECTED = {
     "fractional power).",
     "expression_deep_parentheses.yaml": "4:5: layers[0] (dense): `" + "(" * 57 + "...` is not an arithmetic expression.",
     "expression_infinite_parameter.yaml": "5:5: layers[0] (dense): `x * 2` gives inf, not a finite number.",
+    "expression_operations_repeated.yaml": "6:27: layers[0]: `${min(index,index,index,index,index,index,index,index,"
+    "ind...` takes 164 operations to evaluate, and the repeats around it run it 20,000 times; a spec's expressions "
+    "take at most 1,000,000. Compute fewer values, or use fewer repeat passes.",
     "float_power_overflow.yaml": "4:5: layers[0] (dense): `1000000.0**64` overflows: its result is too large for a "
     "number.",
     "grid_float_step_1e-9.yaml": "6:14: layers[2].dropout: the grid would hold 500,000,001 combinations, more than the "

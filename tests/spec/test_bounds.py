@@ -11,7 +11,7 @@ from support import EXAMPLES
 import specdsl
 from specdsl import SpecError
 from specdsl.spec import _document, _expr
-from specdsl.spec._document import MAX_NESTING, MAX_NODES, from_tree
+from specdsl.spec._document import MAX_EXPR_OPERATIONS, MAX_NESTING, MAX_NODES, from_tree
 from specdsl.spec._yaml import MAX_INT_DIGITS, load_text
 
 
@@ -38,7 +38,7 @@ def nodes_built(monkeypatch):
 
 
 def test_the_bounds_are_the_documented_numbers():
-    assert (MAX_NODES, MAX_NESTING, MAX_INT_DIGITS) == (200_000, 100, 4_300)
+    assert (MAX_NODES, MAX_EXPR_OPERATIONS, MAX_NESTING, MAX_INT_DIGITS) == (200_000, 1_000_000, 100, 4_300)
     assert (_expr.MAX_EXPR_CHARS, _expr.MAX_EXPR_DEPTH, _expr.MAX_INT_BITS) == (1_000, 50, 63)
 
 
@@ -230,6 +230,19 @@ def test_a_block_that_uses_itself_through_others_names_the_cycle():
 ])
 def test_expressions_are_bounded(expr, message):
     assert refused({"input": [8], "layers": [{"dense": expr}]}) == f"<dict>: layers[0] (dense): {message}"
+
+
+def test_an_expression_repeated_past_the_operations_bound_is_refused_at_its_first_pass():
+    wide = "${min(" + ",".join(["index"] * 160) + ") * 0 + 0.5}"
+    assert _expr.operations(wide) == 166  # 160 names, min, the product and its 0, the sum and its 0.5
+    doc = {"input": [8], "layers": [{"repeat": 6024, "layers": [{"dropout": wide}]}]}  # 999,984 operations
+    assert len(specdsl.check(doc).layers) == 6024
+    doc["layers"][0]["repeat"] = 6025
+    assert refused(doc) == (
+        "<dict>: layers[0]: `${min(index,index,index,index,index,index,index,index,ind...` takes 166 operations to "
+        "evaluate, and the repeats around it run it 6,025 times; a spec's expressions take at most 1,000,000. "
+        "Compute fewer values, or use fewer repeat passes."
+    )
 
 
 def test_a_parameter_squared_through_nested_blocks_stops_at_the_integer_bound():
