@@ -35,11 +35,12 @@ BLOCK_KEYS = ("params", "layers", "output", "description")
 DIST_KINDS = ("choice", "int", "float")
 DIST_KEYS = (*DIST_KINDS, "log", "step", "name")
 
-MAX_NODES = 200_000
-"""Most nodes a spec may expand to: every layer, every use of a block and every pass of a repeat is one (and each
-input a layer reads beyond its first). A spec that would pass it is refused before it is built, from its repeat
-counts (a repeat's first pass stands for all of them) and from what its text alone says it holds; ResNet-152
-expands to about 600 nodes, a 50,000-layer spec to at most 100,000."""
+MAX_LAYERS = 100_000
+"""Most layers a spec may expand to. What costs about as much time or memory as a layer counts as one: a pass of a
+repeat or a use of a block that adds no layer, each input a layer reads beyond its first, each 20 parameters of a
+block at each of its uses, each 1,000 characters of a layer's name and path. A spec that would pass it is refused
+before it is built, from its repeat counts (a repeat's first pass stands for all of them) and from what its text
+alone says it holds; ResNet-152 has about 500 layers."""
 
 MAX_EXPR_OPERATIONS = 1_000_000
 """Most operations all of a spec's ``${...}`` expressions may take to evaluate, in all (each ``$name`` is one):
@@ -595,7 +596,7 @@ class _Expander:
         self.used: set[str] = set()
         self.counters: dict[str, int] = {}
         self.stack: list[str] = []
-        self.nodes = 0  # expanded so far, bounded by MAX_NODES
+        self.nodes = 0  # layers (and what counts as one) expanded so far, bounded by MAX_LAYERS
         self.operations = 0  # of the expressions evaluated so far, bounded by MAX_EXPR_OPERATIONS
         # How many times the place being expanded will be expanded, as far as is known: the counts of the repeats
         # around it that are in their first pass (a first pass stands for all of a repeat's passes).
@@ -628,11 +629,11 @@ class _Expander:
 
     def count(self, loc: Loc, path: str, n: int = 1) -> None:
         self.nodes += n
-        if self.nodes > MAX_NODES:
+        if self.nodes > MAX_LAYERS:
             raise SpecError(
-                f"the spec expands to more than {MAX_NODES:,} nodes (layers, block uses and repeat passes) by here.",
+                f"the spec expands to more than {MAX_LAYERS:,} layers by here.",
                 loc=loc,
-                path=path,
+                path=_short_path(path),
                 hint=_SIZE_HINT,
             )
 
@@ -640,29 +641,29 @@ class _Expander:
         around = f", and the repeats around it run it {self.weight:,} times" if self.weight > 1 else ""
         after = f", after the {self.nodes:,} before it" if self.nodes else ""
         return SpecError(
-            f"{subject} {verb} to at least {_count_text(size)} nodes{around}{after}; a spec expands to at most "
-            f"{MAX_NODES:,} (layers, block uses and repeat passes).",
+            f"{subject} {verb} to at least {_count_text(size)} layers{around}{after}; a spec expands to at most "
+            f"{MAX_LAYERS:,}.",
             loc=loc,
-            path=path,
+            path=_short_path(path),
             hint=_SIZE_HINT,
         )
 
     def foresee(self, items: list, path: str) -> None:
-        """Refuse ``items`` before expanding them when their text alone says they pass :data:`MAX_NODES`."""
+        """Refuse ``items`` before expanding them when their text alone says they pass :data:`MAX_LAYERS`."""
         total = 0
         for i, item in enumerate(items):
             size = self.fewest(item, 0, None)
             total += size
-            if self.nodes + self.weight * total > MAX_NODES:
+            if self.nodes + self.weight * total > MAX_LAYERS:
                 loc = _loc(items, i, self.file)
-                if self.nodes + self.weight * size <= MAX_NODES:
+                if self.nodes + self.weight * size <= MAX_LAYERS:
                     raise self.too_big(f"the {path} up to here", "expand", total, loc, path)
                 what = _item_text(item, self.blocks) or "this layer"
                 raise self.too_big(what, "expands", size, loc, f"{path}[{i}]")
 
     def fewest(self, item: Any, depth: int, visits: list[int] | None) -> int:
-        """The fewest nodes ``item`` expands to, from its text alone: a layer is one, a block use one plus its
-        block's, a repeat with a written count that many passes of one plus its body's. A count given by a
+        """The fewest layers ``item`` expands to, from its text alone: a layer is one, a block use its block's (one
+        at least), a repeat with a written count that many passes of its body's (one at least). A count given by a
         parameter counts zero, as does anything nested deeper than MAX_NESTING or beyond ``visits[0]`` items."""
         if visits is not None:
             visits[0] -= 1
@@ -678,11 +679,11 @@ class _Expander:
                 times, body = item["repeat"], item.get("layers")
                 if type(times) is not int or times <= 0 or not isinstance(body, list):
                     return 0
-                return times * (1 + sum(self.fewest(x, depth + 1, visits) for x in body))
+                return times * max(1, sum(self.fewest(x, depth + 1, visits) for x in body))
             elif len(item) == 1:
                 (key,) = item
         if isinstance(key, str) and key in self.blocks and canonical_kind(key) is None:
-            return 1 + self.block_size(key, depth + 1)
+            return max(1, self.block_size(key, depth + 1))
         return 1
 
     def block_size(self, name: str, depth: int) -> int:
@@ -699,7 +700,7 @@ class _Expander:
             raise SpecError(
                 f"blocks and repeats nest more than {MAX_NESTING} levels deep here{blocks}.",
                 loc=loc,
-                path=path if len(path) <= 80 else f"{path[:40]}...{path[-30:]}",
+                path=_short_path(path),
                 hint="Write the inner blocks' layers out, or repeat them instead of nesting.",
             )
 
@@ -844,20 +845,22 @@ class _Expander:
         name = item.get("name")
         if times:
             visits = [_FORESEE_VISITS]
-            size = times * (1 + sum(self.fewest(x, 0, visits) for x in body))
-            if self.nodes + self.weight * size > MAX_NODES:
+            size = times * max(1, sum(self.fewest(x, 0, visits) for x in body))
+            if self.nodes + self.weight * size > MAX_LAYERS:
                 raise self.too_big(f"repeat of {_count_text(times)}", "expands", size, loc, path)
         self.enter(loc, path)
         outer = self.weight
         prefix = f"{scope.prefix}{name + '_' if name else ''}"
         body_loc = _loc(item, "layers", self.file)
         for i in range(times):
-            self.count(loc, path)
             self.weight = outer * times if i == 0 else outer
+            before = self.nodes
             inner = _Scope(scope, prefix, ChainMap({"index": i}, scope.variables), scope.input_name, isolated=False,
                            suffix=f"{scope.suffix}_{i}")
             body_i = self.subst(body, inner.variables, body_loc, path)
             prev = self.sequence(body_i, f"{path}.repeat[{i}].layers", inner, prev)
+            if self.nodes == before:  # a pass without layers costs as much as a layer
+                self.count(loc, path)
         self.weight = outer
         self.depth -= 1
         if name is not None:
@@ -876,10 +879,11 @@ class _Expander:
         if block.name in self.stack:
             chain = " -> ".join([*self.stack[self.stack.index(block.name):], block.name])
             raise SpecError(f"block `{block.name}` uses itself ({chain}).", loc=loc, path=path)
-        size = 1 + self.block_size(block.name, 0)
-        if self.nodes + self.weight * size > MAX_NODES:
+        size = max(1, self.block_size(block.name, 0))
+        if self.nodes + self.weight * size > MAX_LAYERS:
             raise self.too_big(f"block `{block.name}`", "expands", size, loc, path)
-        self.count(loc, path)
+        before = self.nodes
+        self.count(loc, path, len(block.params) // 20)  # a use reads every parameter: 20 cost about a layer
         if args is None:
             args = LocDict()
         if not isinstance(args, dict):
@@ -939,6 +943,8 @@ class _Expander:
         finally:
             self.stack.pop()
             self.depth -= 1
+        if self.nodes == before:  # a use without layers costs as much as a layer
+            self.count(loc, path)
         if local is not None:
             scope.names[local] = out
         return out
@@ -1009,6 +1015,7 @@ class _Expander:
         else:
             name = self.auto_name(info.auto_name)
             self.used.add(name)
+        self.count(loc, where, (len(name) + len(path)) // 1000)  # deep blocks make long names: each 1,000 characters
         self.entries.append(_new_entry(LayerEntry, (name, spec, inputs, path, loc)))
         return name
 
@@ -1055,6 +1062,11 @@ def _primary(field: str, value: Any, loc: Loc, located: bool = False) -> dict:
         data.key_locs[field] = data.value_locs[field] = loc
         return data
     return {field: value}
+
+
+def _short_path(path: str) -> str:
+    """A path as a message on the bounds shows it: deep nesting makes paths of thousands of characters."""
+    return path if len(path) <= 80 else f"{path[:40]}...{path[-30:]}"
 
 
 def _count_text(n: int) -> str:

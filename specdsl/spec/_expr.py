@@ -78,8 +78,10 @@ def substitute(text: str, variables: Mapping[str, Any]) -> Any:
 
 
 def _lookup(name: str, variables: Mapping[str, Any]) -> Any:
-    if name in variables:
+    try:
         return variables[name]
+    except KeyError:
+        pass
     near = difflib.get_close_matches(name, list(variables), n=1)
     names = sorted(variables)
     known = ", ".join(names[:20]) + (f" and {len(names) - 20:,} more" if len(names) > 20 else "") if names else "none"
@@ -151,13 +153,16 @@ def _checked(value: Any, expr: str) -> Any:
 
 
 def _eval(node: ast.AST, variables: Mapping[str, Any], expr: str) -> Any:
-    if isinstance(node, ast.Constant) and type(node.value) in (int, float):
-        return _checked(node.value, expr)
-    if isinstance(node, ast.Name):
+    kind = type(node)
+    if kind is ast.Name:
         value = _lookup(node.id, variables)
-        if type(value) not in (int, float):
+        if type(value) is int:
+            return value if value.bit_length() <= MAX_INT_BITS else _checked(value, expr)
+        if type(value) is not float:
             raise ExprError(f"`{node.id}` is {_value_text(value)}, not a number, in `{shown(expr)}`.")
         return _checked(value, expr)
+    if kind is ast.Constant and type(node.value) in (int, float):
+        return _checked(node.value, expr)
     if isinstance(node, ast.UnaryOp) and isinstance(node.op, (ast.USub, ast.UAdd)):
         value = _eval(node.operand, variables, expr)
         return -value if isinstance(node.op, ast.USub) else value

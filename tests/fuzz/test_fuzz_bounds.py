@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from specdsl import SpecdslError
 from specdsl.plan import plan
 from specdsl.spec import RandomSampler
-from specdsl.spec._document import MAX_NODES, from_tree
+from specdsl.spec._document import MAX_LAYERS, from_tree
 from specdsl.spec._expr import MAX_EXPR_CHARS, MAX_INT_BITS, ExprError, evaluate, substitute
 
 VARIABLES = {"x": 3, "y": -7, "index": 0, "n": 2**62, "s": "text", "l": [1, 2], "big": 10**39, "f": 1e300,
@@ -92,9 +92,9 @@ def test_blocks_and_repeats_of_any_counts_expand_within_the_bound_or_fail_locate
         assert e.loc is not None and e.loc.file == "spec.yaml"
         assert "\n" not in e.format()
     else:
-        assert len(spec.layers) <= MAX_NODES
+        assert len(spec.layers) <= MAX_LAYERS
         try:
             plan(spec)
         except SpecdslError as e:
             assert e.loc is not None
-    assert time.perf_counter() - start < 10.0  # a spec near the bound builds up to MAX_NODES nodes
+    assert time.perf_counter() - start < 10.0  # a spec near the bound builds up to MAX_LAYERS layers

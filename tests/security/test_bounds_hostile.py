@@ -18,11 +18,12 @@ EXPECTED = {
     "block_chain_1000.yaml": "203:14: layers[0].b0.layers[0].b1.layers[0].b2.l...0].b98.layers[0].b99.layers[0]: blocks "
     "and repeats nest more than 100 levels deep here (blocks b0 -> b1 -> b2 -> ... -> b99 -> b100). Write the inner "
     "blocks' layers out, or repeat them instead of nesting.",
-    "blocks_doubling_2_40.yaml": "166:10: layers[0]: block `b0` expands to at least 5,497,558,138,877 nodes; a spec "
-    "expands to at most 200,000 (layers, block uses and repeat passes). Lower the repeat counts, or use fewer blocks.",
-    "blocks_doubling_without_repeat.yaml": "86:10: layers[0]: block `b0` expands to at least 3,298,534,883,327 nodes; a "
-    "spec expands to at most 200,000 (layers, block uses and repeat passes). Lower the repeat counts, or use fewer "
-    "blocks.",
+    "block_parameters_at_every_pass.yaml": "10:9: layers[0].repeat[398].layers[0]: the spec expands to more than "
+    "100,000 layers by here. Lower the repeat counts, or use fewer blocks.",
+    "blocks_doubling_2_40.yaml": "166:10: layers[0]: block `b0` expands to at least 1,099,511,627,776 layers; a spec "
+    "expands to at most 100,000. Lower the repeat counts, or use fewer blocks.",
+    "blocks_doubling_without_repeat.yaml": "86:10: layers[0]: block `b0` expands to at least 1,099,511,627,776 layers; "
+    "a spec expands to at most 100,000. Lower the repeat counts, or use fewer blocks.",
     "expression_100000_minus.yaml": "4:5: layers[0] (dense): an expression of 100,001 characters is too long; "
     "expressions are limited to 1,000 characters.",
     "expression_200000_terms.yaml": "4:5: layers[0] (dense): an expression of 399,999 characters is too long; "
@@ -53,28 +54,29 @@ EXPECTED = {
     "integer_literal_5000_digits.yaml": "4:12: an integer of 5,000 digits; integers in a spec have at most 4,300 "
     "digits.",
     "integer_sexagesimal.yaml": "4:12: an integer of 6,001 digits; integers in a spec have at most 4,300 digits.",
+    "long_names_of_deep_blocks.yaml": "201:19: layers[0].b0.layers[0].b1.layers[0].b2.l...repeat[7142].layers[0] "
+    "(dense): the spec expands to more than 100,000 layers by here. Lower the repeat counts, or use fewer blocks.",
     "merge_key_not_a_mapping.yaml": "4:17: a merge key `<<` takes a mapping (such as `*base`) or a list of mappings, "
     "but got `5`.",
     "min_of_one_number.yaml": "4:5: layers[0] (dense): `min()` takes two or more numbers, but got one, in `min(5)`.",
-    "nested_repeats_1000_cubed.yaml": "4:5: layers[0]: repeat of 1,000 expands to at least 2,001,001,000 nodes; a spec "
-    "expands to at most 200,000 (layers, block uses and repeat passes). Lower the repeat counts, or use fewer blocks.",
+    "nested_repeats_1000_cubed.yaml": "4:5: layers[0]: repeat of 1,000 expands to at least 1,000,000,000 layers; a "
+    "spec expands to at most 100,000. Lower the repeat counts, or use fewer blocks.",
     "parameter_squared_30_times.yaml": "21:23: layers[0].s0.layers[0].s1.layers[0].s2.layers[0].s3.layers[0].s4."
     "layers[0].s5: `x * x` gives an integer of 31 digits, beyond the bound of 2**63 on integers in expressions.",
     "power_tower.yaml": "4:5: layers[0] (dense): `9 ** 10 ** 18` would give an integer of 954,242,509,439,324,929 "
     "digits, beyond the bound of 2**63 on integers in expressions.",
-    "repeat_billion.yaml": "4:5: layers[0]: repeat of 1,000,000,000 expands to at least 2,000,000,000 nodes; a spec "
-    "expands to at most 200,000 (layers, block uses and repeat passes). Lower the repeat counts, or use fewer blocks.",
+    "repeat_billion.yaml": "4:5: layers[0]: repeat of 1,000,000,000 expands to at least 1,000,000,000 layers; a spec "
+    "expands to at most 100,000. Lower the repeat counts, or use fewer blocks.",
     "repeat_count_11000_digits.yaml": "4:13: layers[0]: an expression of 11,000 characters is too long; expressions "
     "are limited to 1,000 characters.",
     "repeat_unexpanded_body.yaml": "2010:5: layers[1] (dense): `units`: input should be greater than or equal to 1 (got "
     "0).",
-    "repeat_empty_passes.yaml": "4:5: layers[0]: repeat of 1,000,000,000 expands to at least 1,000,000,000 nodes; a "
-    "spec expands to at most 200,000 (layers, block uses and repeat passes). Lower the repeat counts, or use fewer "
-    "blocks.",
+    "repeat_empty_passes.yaml": "4:5: layers[0]: repeat of 1,000,000,000 expands to at least 1,000,000,000 layers; a "
+    "spec expands to at most 100,000. Lower the repeat counts, or use fewer blocks.",
     "repeat_int_distribution.yaml": "5:5: every one of 200 sampled architectures is invalid; the most common reason: "
-    "repeat_int_distribution.yaml:5:5: layers[1]: repeat of 906,691,060 expands to at least 1,813,382,120 nodes; a "
-    "spec expands to at most 200,000 (layers, block uses and repeat passes). Narrow the distributions (fewer pooling "
-    "stages, larger input) so some choices plan.",
+    "repeat_int_distribution.yaml:5:5: layers[1]: repeat of 906,691,060 expands to at least 906,691,060 layers; a "
+    "spec expands to at most 100,000. Narrow the distributions (fewer pooling stages, larger input) so some choices "
+    "plan.",
     "reshape_600_axes.yaml": "4:5: layers[0] (reshape): `shape`: list should have at most 8 items after validation, "
     "not 600.",
 }

@@ -11,7 +11,7 @@ from support import EXAMPLES
 import specdsl
 from specdsl import SpecError
 from specdsl.spec import _document, _expr
-from specdsl.spec._document import MAX_EXPR_OPERATIONS, MAX_NESTING, MAX_NODES, from_tree
+from specdsl.spec._document import MAX_EXPR_OPERATIONS, MAX_NESTING, MAX_LAYERS, from_tree
 from specdsl.spec._yaml import MAX_INT_DIGITS, load_text
 
 
@@ -38,7 +38,7 @@ def nodes_built(monkeypatch):
 
 
 def test_the_bounds_are_the_documented_numbers():
-    assert (MAX_NODES, MAX_EXPR_OPERATIONS, MAX_NESTING, MAX_INT_DIGITS) == (200_000, 1_000_000, 100, 4_300)
+    assert (MAX_LAYERS, MAX_EXPR_OPERATIONS, MAX_NESTING, MAX_INT_DIGITS) == (100_000, 1_000_000, 100, 4_300)
     assert (_expr.MAX_EXPR_CHARS, _expr.MAX_EXPR_DEPTH, _expr.MAX_INT_BITS) == (1_000, 50, 63)
 
 
@@ -49,8 +49,8 @@ def test_the_bounds_are_the_documented_numbers():
 def test_a_huge_repeat_is_refused_before_one_pass(nodes_built):
     text = "input: [8]\nlayers:\n  - repeat: 1000000000\n    layers: [{dense: 4}]\n"
     assert refused(text) == (
-        "<string>:3:5: layers[0]: repeat of 1,000,000,000 expands to at least 2,000,000,000 nodes; a spec expands to "
-        "at most 200,000 (layers, block uses and repeat passes). Lower the repeat counts, or use fewer blocks."
+        "<string>:3:5: layers[0]: repeat of 1,000,000,000 expands to at least 1,000,000,000 layers; a spec expands "
+        "to at most 100,000. Lower the repeat counts, or use fewer blocks."
     )
     assert nodes_built[0] == 0
 
@@ -61,8 +61,8 @@ def test_nested_repeats_multiply_and_are_refused_from_their_counts(nodes_built):
         "          - repeat: 1000\n            layers: [{dense: 4}]\n"
     )
     assert refused(text).startswith(
-        "<string>:3:5: layers[0]: repeat of 1,000 expands to at least 2,001,001,000 nodes; a spec expands to at most "
-        "200,000"
+        "<string>:3:5: layers[0]: repeat of 1,000 expands to at least 1,000,000,000 layers; a spec expands to at "
+        "most 100,000."
     )
     assert nodes_built[0] == 0
 
@@ -73,18 +73,17 @@ def test_a_count_given_by_a_parameter_is_checked_when_it_is_known(nodes_built):
     ]}
     message = refused(doc)
     assert message == (
-        "<dict>: layers[0].repeat[0].layers[0]: repeat of 300 expands to at least 180,300 nodes, and the repeats "
-        "around it run it 300 times, after the 1 before it; a spec expands to at most 200,000 (layers, block uses "
-        "and repeat passes). Lower the repeat counts, or use fewer blocks."
+        "<dict>: layers[0].repeat[0].layers[0]: repeat of 300 expands to at least 90,000 layers, and the repeats "
+        "around it run it 300 times; a spec expands to at most 100,000. Lower the repeat counts, or use fewer blocks."
     )
-    assert nodes_built[0] == 1  # the outer repeat's first pass
+    assert nodes_built[0] == 0
 
 
 def test_blocks_that_double_forty_times_are_refused_from_their_text(nodes_built):
     blocks = {f"b{i}": {"layers": [{"repeat": 2, "layers": [f"b{i + 1}"]}]} for i in range(40)}
     blocks["b40"] = {"layers": [{"dense": 4}]}
     message = refused({"input": [8], "blocks": blocks, "layers": ["b0"]})
-    assert message.startswith("<dict>: layers[0]: block `b0` expands to at least 5,497,558,138,877 nodes;")
+    assert message.startswith("<dict>: layers[0]: block `b0` expands to at least 1,099,511,627,776 layers;")
     assert nodes_built[0] == 0
 
 
@@ -92,7 +91,7 @@ def test_blocks_that_use_the_next_one_twice_without_repeat(nodes_built):
     blocks = {f"b{i}": {"layers": [f"b{i + 1}", f"b{i + 1}"]} for i in range(40)}
     blocks["b40"] = {"layers": ["batchnorm"]}
     assert refused({"input": [8], "blocks": blocks, "layers": ["b0"]}).startswith(
-        "<dict>: layers[0]: block `b0` expands to at least 3,298,534,883,327 nodes;"
+        "<dict>: layers[0]: block `b0` expands to at least 1,099,511,627,776 layers;"
     )
     assert nodes_built[0] == 0
 
@@ -100,14 +99,14 @@ def test_blocks_that_use_the_next_one_twice_without_repeat(nodes_built):
 def test_many_layers_in_a_row_are_refused_where_they_pass_the_bound():
     layers = [{"repeat": 1000, "layers": [{"dense": 4}]} for _ in range(120)]
     assert refused({"input": [8], "layers": layers}) == (
-        "<dict>: layers: the layers up to here expand to at least 202,000 nodes; a spec expands to at most 200,000 "
-        "(layers, block uses and repeat passes). Lower the repeat counts, or use fewer blocks."
+        "<dict>: layers: the layers up to here expand to at least 101,000 layers; a spec expands to at most 100,000. "
+        "Lower the repeat counts, or use fewer blocks."
     )
 
 
 def test_empty_passes_count_too(nodes_built):
     doc = {"input": [8], "layers": [{"repeat": 300_000, "layers": [{"repeat": 0, "layers": ["batchnorm"]}]}, "flatten"]}
-    assert refused(doc).startswith("<dict>: layers[0]: repeat of 300,000 expands to at least 300,000 nodes;")
+    assert refused(doc).startswith("<dict>: layers[0]: repeat of 300,000 expands to at least 300,000 layers;")
     assert nodes_built[0] == 0
 
 
@@ -117,11 +116,10 @@ def test_a_body_whose_size_the_text_does_not_tell_is_stopped_by_the_count(nodes_
         {"repeat": 1000, "layers": [{"repeat": "${index * 2}", "layers": ["batchnorm"]}]},
     ]}
     assert refused(doc) == (
-        "<dict>: layers[0].repeat[316].layers[0]: repeat of 632 expands to at least 1,264 nodes, after the 199,397 "
-        "before it; a spec expands to at most 200,000 (layers, block uses and repeat passes). Lower the repeat "
-        "counts, or use fewer blocks."
+        "<dict>: layers[0].repeat[316].layers[0]: repeat of 632 expands to at least 632 layers, after the 99,541 "
+        "before it; a spec expands to at most 100,000. Lower the repeat counts, or use fewer blocks."
     )
-    assert nodes_built[0] == 199_397
+    assert nodes_built[0] == 99_541
 
 
 @pytest.mark.parametrize("count", [0, "$n"])
@@ -147,16 +145,38 @@ def test_each_input_a_layer_reads_counts(nodes_built):
     doc = {"input": [8], "layers": [{"repeat": 300, "layers": [wide]}, {"dense": 2, "inputs": "input"}],
            "outputs": ["c_0", "dense"]}
     assert refused(doc) == (
-        "<dict>: layers[0].repeat[199].layers[0] (concat): the spec expands to more than 200,000 nodes (layers, "
-        "block uses and repeat passes) by here. Lower the repeat counts, or use fewer blocks."
+        "<dict>: layers[0].repeat[100].layers[0] (concat): the spec expands to more than 100,000 layers by here. "
+        "Lower the repeat counts, or use fewer blocks."
     )
-    assert nodes_built[0] == 200_200
+    assert nodes_built[0] == 100_001  # 100 passes of 1,000 (the layer and its 999 more inputs), then one layer
+
+
+def test_each_20_parameters_of_a_block_count_at_each_use(nodes_built):
+    params = {f"p{i}": i for i in range(5000)}
+    doc = {"input": [8], "blocks": {"b": {"params": params, "layers": ["batchnorm"]}},
+           "layers": [{"repeat": 1000, "layers": [{"b": dict(params)}]}]}
+    assert refused(doc) == (
+        "<dict>: layers[0].repeat[398].layers[0]: the spec expands to more than 100,000 layers by here. Lower the "
+        "repeat counts, or use fewer blocks."
+    )
+    assert nodes_built[0] == 398 * 251 + 250  # 250 for the parameters of each use, 1 for its layer
+
+
+def test_each_1000_characters_of_a_name_and_path_count(nodes_built):
+    blocks = {f"b{i}": {"layers": [{f"b{i + 1}": {"name": "n" * 120 + str(i)}}]} for i in range(97)}
+    blocks["b97"] = {"layers": [{"repeat": 49_000, "layers": [{"dense": {"units": 4, "name": "d"}}]}]}
+    message = refused({"input": [8], "blocks": blocks, "layers": [{"b0": {"name": "top"}}]})
+    assert message == (
+        "<dict>: layers[0].b0.layers[0].b1.layers[0].b2.l...repeat[7142].layers[0] (dense): the spec expands to more "
+        "than 100,000 layers by here. Lower the repeat counts, or use fewer blocks."
+    )
 
 
 def test_fifty_thousand_layers_by_repeat_and_by_hand_are_far_inside_the_bound(nodes_built):
     plan = specdsl.check({"input": [8], "layers": [{"repeat": 25_000, "layers": [{"dense": 8}, "batchnorm"]}]})
     assert len(plan.layers) == 50_000
-    assert nodes_built[0] == 75_000
+    assert nodes_built[0] == 50_000
+    assert len(specdsl.check({"input": [8], "layers": [{"repeat": 50_000, "layers": ["batchnorm"]}]}).layers) == 50_000
     plan = specdsl.check({"input": [8], "layers": [{"dense": 8}, "batchnorm"] * 25_000})
     assert len(plan.layers) == 50_000
     assert plan.params == 25_000 * (72 + 32)
@@ -177,7 +197,7 @@ def test_a_search_rejects_a_sample_with_a_huge_repeat_like_any_invalid_sample():
     with pytest.raises(SpecError) as e:
         from_tree(space, "space.yaml", sampler=Low())
     assert type(e.value) is SpecError  # not a SearchError: the sample is invalid, the space is not
-    assert e.value.message.startswith("repeat of 500,000 expands to at least 1,000,000 nodes;")
+    assert e.value.message.startswith("repeat of 500,000 expands to at least 500,000 layers;")
 
 
 # ------------------------------------------------------------------------------------------------------------
