@@ -10,7 +10,8 @@ from typing import Any
 from .._text import github_data, github_property, terminal
 from ..errors import Loc, SearchError, SpecdslError, SpecError
 from ..plan import Plan, PlanWarning, plan
-from ..spec._document import from_tree, has_distributions
+from ..spec import is_distribution
+from ..spec._document import from_tree, gc_paused, has_distributions
 from ..spec._yaml import load_file
 from ._output import err, out
 
@@ -93,7 +94,7 @@ def validate_file(path: Path, samples: int = 200) -> Result:
             if report.all_invalid:
                 e = report.first_error
                 raise SearchError(
-                    f"every one of {samples} sampled architectures is invalid; the most common reason: "
+                    f"every one of {report.samples} sampled architectures is invalid; the most common reason: "
                     f"{report.reasons.most_common(1)[0][0]}",
                     loc=e.loc if e else None,
                     hint="Narrow the distributions (fewer pooling stages, larger input) so some choices plan.",
@@ -155,7 +156,8 @@ def run_validate(paths: list[Path], format: str = "text", *, samples: int = 200,
     if not files:
         err.print("error: no spec files (*.yaml, *.yml, *.json) under " + ", ".join(map(str, paths)), style="red")
         return 2
-    results = [f if isinstance(f, Result) else validate_file(f, samples=samples) for f in files]
+    with gc_paused():  # a spec's objects are freed by their reference counts; the collector's passes cost time
+        results = [f if isinstance(f, Result) else validate_file(f, samples=samples) for f in files]
     failed = sum(1 for r in results if not r.ok or (strict and r.warnings))
     if format == "json":
         out.print_json({"files": [r.as_dict() for r in results], "invalid": failed})

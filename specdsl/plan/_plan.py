@@ -9,9 +9,9 @@ from typing import Any, NamedTuple
 
 from .._text import terminal
 from ..errors import Loc, ShapeError
-from ..spec._document import ModelSpec
+from ..spec._document import ModelSpec, gc_paused
 from ..spec._layers import LAYERS, LayerSpec
-from ._rules import MERGE_KINDS, RULES, RuleError, Shape, fmt, numel
+from ._rules import MERGE_KINDS, POOL_KINDS, RULES, TOO_SMALL_HINTS, RuleError, Shape, fmt, numel
 
 BYTES_PER_VALUE = 4  # float32
 
@@ -132,6 +132,11 @@ class Plan:
 
 def plan(spec: ModelSpec) -> Plan:
     """Infer every node's shape and counts; raise a located ShapeError at the first node that does not work out."""
+    with gc_paused():  # a plan is many small objects without cycles
+        return _plan(spec)
+
+
+def _plan(spec: ModelSpec) -> Plan:
     # A named tuple made the way its own _make() makes it: several times faster than calling PlanNode(...).
     make, node_type = tuple.__new__, PlanNode
     name, shape = spec.input.name, tuple(spec.input.shape)
@@ -154,7 +159,8 @@ def plan(spec: ModelSpec) -> Plan:
         try:
             out = rules[kind](layer, ins, names) if kind in merge_kinds else rules[kind](layer, ins)
         except RuleError as e:
-            raise ShapeError(e.message, loc=entry.loc, path=entry.where, hint=e.hint) from None
+            hint = TOO_SMALL_HINTS[_shrunk_by(nodes, names)] if e.too_small else e.hint
+            raise ShapeError(e.message, loc=entry.loc, path=entry.where, hint=hint) from None
         shape, trainable, non_trainable, node_flops, node_warnings = out
         if node_warnings:
             warnings.extend(PlanWarning(w, entry.loc, entry.where) for w in node_warnings)
@@ -167,6 +173,26 @@ def plan(spec: ModelSpec) -> Plan:
                                       node_flops, entry.path, entry.loc)))
         shapes[entry.name] = shape
     return Plan(spec=spec, nodes=nodes, outputs=list(spec.outputs), warnings=warnings)
+
+
+def _shrunk_by(nodes: list[PlanNode], names: tuple[str, ...]) -> str:
+    """What made a node's input small: "pool" when a pooling layer precedes it, "strides" when a strided one
+    does, else "none" (only on the error path: it walks the node's ancestors)."""
+    by_name = {node.name: node for node in nodes}
+    seen: set[str] = set()
+    stack, found = list(names), "none"
+    while stack:
+        node = by_name.get(stack.pop())
+        if node is None or node.name in seen:
+            continue
+        seen.add(node.name)
+        if node.kind in POOL_KINDS:
+            return "pool"
+        strides = getattr(node.layer, "strides", None)
+        if node.kind != "conv2d_transpose" and strides is not None and max(strides if isinstance(strides, tuple) else (strides,)) > 1:
+            found = "strides"
+        stack.extend(node.inputs)
+    return found
 
 
 def _over_limits(entry: Any, ins: tuple[Shape, ...], limits: Any, params: int, flops: int, act: int) -> None:

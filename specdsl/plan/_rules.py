@@ -24,10 +24,12 @@ Shape = tuple[int, ...]
 class RuleError(ValueError):
     """A rule's inputs do not work out; the planner adds the file location and the layer's path."""
 
-    def __init__(self, message: str, hint: str | None = None):
+    def __init__(self, message: str, hint: str | None = None, *, too_small: bool = False):
         super().__init__(message)
         self.message = message
         self.hint = hint
+        # A window that does not fit a valid-padded input: the planner's hint names what shrank the input before it.
+        self.too_small = too_small
 
 
 # What a rule gives: (output shape, trainable, non-trainable, FLOPs, warnings). A plain tuple: it is made
@@ -90,6 +92,15 @@ def window_length(n: int, k: int, s: int, d: int, pad: str | tuple[int, int]) ->
     return span // s + 1, span % s
 
 
+# The way out of a window that does not fit its valid-padded input, by what shrank the input before it.
+TOO_SMALL_HINTS = {
+    "pool": "Use padding: same, or drop a pooling layer before it.",
+    "strides": "Use padding: same, or lower the strides of a layer before it.",
+    "none": "Use padding: same or a smaller kernel, or give the model a larger input.",
+}
+POOL_KINDS = frozenset({"maxpool2d", "avgpool2d", "maxpool1d", "avgpool1d"})
+
+
 def _pad_text(pad: str | tuple) -> str:
     return pad if isinstance(pad, str) else str([list(p) for p in pad]) if isinstance(pad[0], tuple) else str(list(pad))
 
@@ -109,14 +120,13 @@ def _windows_2d(
     oh, dh = window_length(h, k[0], s[0], d[0], pads[0])
     ow, dw = window_length(w, k[1], s[1], d[1], pads[1])
     if oh <= 0 or ow <= 0:
-        hint = "Use padding: same, or drop a pooling layer before it." if pad == "valid" else (
-            "Use a smaller kernel, or give it a larger input."
-        )
+        hint = TOO_SMALL_HINTS["pool"] if pad == "valid" else "Use a smaller kernel, or give it a larger input."
         dil = f" (dilation {fmt(d)}: effective {fmt(tuple(d[i] * (k[i] - 1) + 1 for i in range(2)))})" if d != (1, 1) else ""
         raise RuleError(
             f"{what} {fmt(k)}{dil} does not fit its {fmt(ins)} input with padding={_pad_text(pad)} "
             f"(output would be {max(oh, 0)}x{max(ow, 0)}).",
             hint,
+            too_small=pad == "valid",
         )
     # A window smaller than its stride skips rows everywhere by design (a strided 1x1 conv): no warning there.
     dh = dh if d[0] * (k[0] - 1) + 1 >= s[0] else 0
@@ -139,9 +149,12 @@ def _windows_1d(what: str, ins: Shape, k: int, s: int, d: int, pad) -> tuple[int
     n = ins[0]
     out, dropped = window_length(n, k, s, d, pad)
     if out <= 0:
-        hint = "Use padding: same, or drop a pooling layer before it." if pad == "valid" else "Use a smaller kernel."
+        hint = TOO_SMALL_HINTS["pool"] if pad == "valid" else "Use a smaller kernel."
+        dil = f" (dilation {d}: effective {d * (k - 1) + 1})" if d != 1 else ""
         raise RuleError(
-            f"{what} {k} does not fit its {fmt(ins)} input with padding={_pad_text(pad)} (output would be 0).", hint
+            f"{what} {k}{dil} does not fit its {fmt(ins)} input with padding={_pad_text(pad)} (output would be 0).",
+            hint,
+            too_small=pad == "valid",
         )
     warnings = NO_WARNINGS
     if dropped and d * (k - 1) + 1 >= s:

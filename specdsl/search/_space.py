@@ -7,6 +7,8 @@ search space it is given.
 
 from __future__ import annotations
 
+import functools
+import math
 import os
 import re
 import time
@@ -18,7 +20,7 @@ from .._text import shown
 from ..errors import Loc, SearchError, SpecdslError, SpecError
 from ..plan import Plan, human_bytes, plan
 from ..spec import RandomSampler, SearchSpec, is_distribution
-from ..spec._document import DIST_KINDS, _Draw, _loc, _validate_model, from_tree, has_distributions
+from ..spec._document import DIST_KINDS, _Draw, _loc, _validate_model, from_tree, gc_paused, has_distributions
 from ..spec._sections import SECTIONS, duration_seconds
 from ..spec._yaml import load_text, read_text
 from ..train._compat import check_compatible  # pure: builds and loads nothing
@@ -36,6 +38,7 @@ _NAME_OK = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.:\-]*")
 PARAM_NAME_LIMIT = 250  # MLflow's longest parameter key
 
 
+@functools.lru_cache(maxsize=65536)  # a search space's names are drawn for every trial
 def param_name(name: str) -> str:
     """The name a distribution has in Optuna and MLflow: its spec name with ``[i]`` written ``.i``, because MLflow
     names hold only letters, digits and ``_ - . / : space`` (``layers[2].conv2d.filters`` -> ``layers.2.conv2d.filters``)."""
@@ -324,13 +327,19 @@ class SpaceReport:
         return "\n".join(lines)
 
 
+CHECK_LAYERS = 50_000
+"""Layers the architectures that :func:`check_space` samples may have in all: it stops sampling once they pass
+it, before ``samples`` (a space of 250 layers gets its 200 samples; one of 500 layers, 100; of 5,000, 10)."""
+
+
 def check_space(source: str | os.PathLike, samples: int = 200, seed: int = 0, *, tree: Any = None) -> SpaceReport:
     """Check a search space without training anything.
 
     Every distribution's form is checked (a malformed one raises a located :class:`SearchError`, as does a bad
-    ``search:`` section); then ``samples`` architectures are drawn at random (``seed``), expanded and planned, and
-    the search's constraints and ``trial_memory`` applied. The report says how many are invalid and why, grouped
-    by reason.
+    ``search:`` section, or a grid too large for the grid sampler); then ``samples`` architectures are drawn at
+    random (``seed``), expanded and planned (fewer when they pass :data:`CHECK_LAYERS` layers in all; the report's
+    ``samples`` is how many were), and the search's constraints and ``trial_memory`` applied. The report says how
+    many are invalid and why, grouped by reason.
 
         >>> r = check_space("search_spaces/catsdogs.yaml", samples=100)
         >>> r.invalid, r.samples
@@ -346,10 +355,27 @@ def check_space(source: str | os.PathLike, samples: int = 200, seed: int = 0, *,
     dists = distributions(tree, file)
     search = read_search(tree, file)
     _check_fixed_sections(tree, file)
+    if search.sampler == "grid":
+        grid_size(dists)
+    if not dists:
+        samples = min(samples, 1)  # every sample is the same architecture
     report = SpaceReport(file=file, samples=samples, distributions=dists, search=search)
     sampler = MemoSampler(RandomSampler(seed))
     groups: dict[str, str] = {}
-    for _ in range(samples):
+    with gc_paused():  # each sample's objects are freed by their reference counts, without the collector's passes
+        _sample(tree, file, samples, sampler, search, report, groups)
+    report.seconds = time.perf_counter() - start
+    return report
+
+
+def _sample(tree: Any, file: str, samples: int, sampler: MemoSampler, search: SearchSpec, report: SpaceReport,
+            groups: dict[str, str]) -> None:
+    layers = 0
+    for n in range(samples):
+        if layers > CHECK_LAYERS:
+            report.samples = n
+            return
+        layers += 1  # an invalid sample counts one
         sampler.reset()
         try:
             spec = from_tree(tree, file, sampler=sampler)
@@ -370,9 +396,8 @@ def check_space(source: str | os.PathLike, samples: int = 200, seed: int = 0, *,
             report.reasons[groups.setdefault(key, violation)] += 1
             report.first_error = report.first_error or SearchError(violation, loc=Loc(file))
             continue
+        layers += len(p.nodes) - 1
         report.first_plan = report.first_plan or p
-    report.seconds = time.perf_counter() - start
-    return report
 
 
 def _check_fixed_sections(tree: Any, file: str) -> None:
@@ -389,24 +414,74 @@ def _group(e: SpecdslError) -> tuple[str, str]:
     return f"{type(e).__name__} {where} {_NUMBER.sub('#', e.message)}", text.lstrip(": ")
 
 
+MAX_GRID_POINTS = 100_000
+"""Most combinations a grid search may have. Optuna's GridSampler makes a list of all of them (and shuffles it)
+when the study starts; a grid larger than this is refused by ``specdsl validate`` and ``specdsl search``, at the
+distribution with the most values, before any value is listed."""
+
+
+_MANY = 10**18  # a float distribution's count of grid values past which it is not worth counting
+
+
+def _grid_values(d: Distribution) -> int:
+    """How many values a distribution has on a grid, counted without listing them."""
+    if d.kind == "choice":
+        return len(d.options)
+    if d.step is None and d.kind == "float":
+        raise SearchError(
+            f"the grid sampler needs a `step` on every float distribution, but `{d.name}` has none.",
+            loc=d.loc,
+            path=d.path,
+            hint="Add e.g. `step: 0.1`, or use another sampler (tpe, random, qmc).",
+        )
+    if d.kind == "int":
+        return (int(d.high) - int(d.low)) // int(d.step or 1) + 1
+    span = (d.high - d.low) / d.step
+    return int(round(span)) + 1 if math.isfinite(span) and span < _MANY else _MANY
+
+
+def grid_size(dists: list[Distribution]) -> int:
+    """The number of combinations the grid sampler walks through: the product of every parameter's number of
+    values. Raises a :class:`SearchError` located at the distribution with the most values when it passes
+    :data:`MAX_GRID_POINTS`, or at a float distribution without a ``step``."""
+    sizes: dict[str, tuple[int, Distribution]] = {}
+    for d in dists:
+        sizes.setdefault(d.name, (_grid_values(d), d))
+    total = math.prod(n for n, _ in sizes.values())
+    if total > MAX_GRID_POINTS:
+        n, big = max(sizes.values(), key=lambda item: item[0])
+        values = f"{n:,}" if n < _MANY or big.kind == "int" else f"more than {_MANY:,}"
+        if n >= _MANY and big.kind == "float":
+            whole = f"more than {_MANY:,}"
+        elif total.bit_length() <= 100:
+            whole = f"{total:,}"
+        else:
+            whole = f"about 10**{int(total.bit_length() * math.log10(2))}"
+        others = len(sizes) - 1
+        raise SearchError(
+            f"the grid would hold {whole} combinations, more than the {MAX_GRID_POINTS:,} a grid search may have; "
+            f"this distribution ({big.describe()}) has {values} values"
+            f"{f', and {others:,} more distributions multiply them' if others else ''}.",
+            loc=big.loc,
+            path=big.path,
+            hint="Give it a coarser `step` or fewer options, or use another sampler (tpe, random, qmc).",
+        )
+    return total
+
+
 def grid_space(dists: list[Distribution]) -> dict[str, list[Any]]:
-    """The values Optuna's GridSampler walks through, per parameter (structural choices by index)."""
+    """The values Optuna's GridSampler walks through, per parameter (structural choices by index); the grid's
+    size is checked first (:func:`grid_size`)."""
+    grid_size(dists)
     grid: dict[str, list[Any]] = {}
     for d in dists:
         if d.kind == "choice":
             values: list[Any] = list(range(len(d.options))) if d.structural else list(d.options)
         elif d.kind == "int":
             values = list(range(int(d.low), int(d.high) + 1, int(d.step or 1)))
-        elif d.step is not None:
+        else:
             n = int(round((d.high - d.low) / d.step))
             values = [round(d.low + i * d.step, 12) for i in range(n + 1)]
-        else:
-            raise SearchError(
-                f"the grid sampler needs a `step` on every float distribution, but `{d.name}` has none.",
-                loc=d.loc,
-                path=d.path,
-                hint="Add e.g. `step: 0.1`, or use another sampler (tpe, random, qmc).",
-            )
         grid[d.name] = values
     return grid
 

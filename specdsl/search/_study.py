@@ -969,6 +969,8 @@ def run_search(
     if workers < 1:
         raise SearchError(f"`workers` must be at least 1, but got {workers}.")
     quick = check_space(file, samples=30, seed=search.seed or 0, tree=tree)
+    if quick.all_invalid and not quick.distributions and quick.first_error is not None:
+        raise quick.first_error  # a fixed spec: its own error, said once
     if quick.all_invalid:
         raise SearchError(
             f"none of {quick.samples} sampled architectures plans; the most common reason: "

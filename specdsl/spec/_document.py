@@ -13,9 +13,13 @@ Every error is a :class:`SpecError` located at the text that caused it.
 from __future__ import annotations
 
 import difflib
+import functools
+import gc
 import os
+from collections import ChainMap
+from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Iterator, Mapping, NamedTuple, Protocol
 
 from pydantic import BaseModel, ValidationError
 
@@ -32,10 +36,41 @@ BLOCK_KEYS = ("params", "layers", "output", "description")
 DIST_KINDS = ("choice", "int", "float")
 DIST_KEYS = (*DIST_KINDS, "log", "step", "name")
 
+MAX_LAYERS = 100_000
+"""Most layers a spec may expand to. What costs about as much time or memory as a layer counts as one: a pass of a
+repeat or a use of a block that adds no layer, each input a layer reads beyond its first, each 20 parameters of a
+block at each of its uses, each 1,000 characters of a layer's name and path. A spec that would pass it is refused
+before it is built, from its repeat counts (a repeat's first pass stands for all of them) and from what its text
+alone says it holds; ResNet-152 has about 500 layers."""
 
-@dataclass(frozen=True)
-class LayerEntry:
-    """One layer of the expanded graph."""
+MAX_EXPR_OPERATIONS = 1_000_000
+"""Most operations all of a spec's ``${...}`` expressions may take to evaluate, in all (each ``$name`` is one):
+an expression is short, but one inside a repeat is evaluated at every pass."""
+
+MAX_NESTING = 100
+"""Deepest nesting of block uses and repeats (a block that uses a block that uses ... is one level each)."""
+
+_FORESEE_VISITS = 256  # items a repeat's body is looked at for, to bound its size before its first pass
+
+
+@contextmanager
+def gc_paused() -> Iterator[None]:
+    """Pause Python's cycle collector while a spec's objects are made: they are many small objects without
+    cycles, freed by their reference counts, and the collector's passes over the growing heap would cost as much
+    as making them."""
+    if not gc.isenabled():
+        yield
+        return
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.enable()
+
+
+class LayerEntry(NamedTuple):
+    """One layer of the expanded graph. (Immutable; a named tuple because it is the cheapest immutable object to
+    make, and a spec may expand to many thousands of layers.)"""
 
     name: str
     layer: LayerSpec
@@ -101,6 +136,12 @@ def load(source: str | os.PathLike | dict, *, sampler: Sampler | None = None, fi
 
 
 def from_tree(raw: Any, file: str, *, sampler: Sampler | None = None) -> ModelSpec:
+    """Draw, expand and validate a loaded tree (see :func:`load`)."""
+    with gc_paused():
+        return _from_tree(raw, file, sampler)
+
+
+def _from_tree(raw: Any, file: str, sampler: Sampler | None) -> ModelSpec:
     if not isinstance(raw, dict):
         raise SpecError(
             # what the file holds, never its text: a file that is not a spec may be a token or a password file
@@ -125,6 +166,7 @@ def from_tree(raw: Any, file: str, *, sampler: Sampler | None = None) -> ModelSp
     layers = raw["layers"]
     if not isinstance(layers, list) or not layers:
         raise SpecError("`layers` must be a non-empty list of layers.", loc=_loc(raw, "layers", file))
+    ex.foresee(layers, "layers")
     last = ex.sequence(layers, "layers", top, inp.name)
     outputs = _outputs(raw, top, last, file)
     _check_all_used(ex.entries, outputs, file)
@@ -191,7 +233,13 @@ def _loc(container: Any, key: Any, file: str, *, value: bool = True) -> Loc:
         found = container.loc_of(key)
     else:
         found = getattr(container, "loc", None)
-    return found or Loc(file)
+    return found or _file_loc(file)
+
+
+@functools.lru_cache(maxsize=256)
+def _file_loc(file: str) -> Loc:
+    """The location of a whole file (for values made in Python, which have no line)."""
+    return Loc(file)
 
 
 def suggest(name: str, choices: list[str]) -> str:
@@ -324,20 +372,36 @@ class _Draw:
     def value(self, node: Any, path: str) -> Any:
         if isinstance(node, dict):
             if is_distribution(node):
-                value, option = self.draw(node, path)
+                value, option = self.quick_draw(node, path)
                 # Inside a chosen option, names carry the option's index: two options may hold different
                 # distributions at the same place, and Optuna needs one distribution per name.
                 return self.value(value, path if option is None else f"{path}[{option}]")
-            out = node.copy() if isinstance(node, LocDict) else dict(node)
+            # Parts without distributions are the same objects, and a loaded tree remembers them: a search space
+            # is drawn for every trial.
+            out = None
             for key, child in node.items():
-                out[key] = self.value(child, f"{path}.{key}" if path else str(key))
-            return out
+                if isinstance(child, (dict, list)) and not getattr(child, "no_draws", False):
+                    new = self.value(child, f"{path}.{key}" if path else str(key))
+                    if new is not child:
+                        if out is None:
+                            out = node.copy() if isinstance(node, LocDict) else dict(node)
+                        out[key] = new
+            if out is None and isinstance(node, LocDict):
+                node.no_draws = True
+            return node if out is None else out
         if isinstance(node, list):
-            out_list = LocList(loc=getattr(node, "loc", None))
-            out_list.item_locs = list(getattr(node, "item_locs", []))
+            out_list = None
             for i, child in enumerate(node):
-                out_list.append(self.value(child, f"{path}[{i}]"))
-            return out_list
+                if isinstance(child, (dict, list)) and not getattr(child, "no_draws", False):
+                    new = self.value(child, f"{path}[{i}]")
+                    if new is not child:
+                        if out_list is None:
+                            out_list = LocList(node, loc=getattr(node, "loc", None))
+                            out_list.item_locs = list(getattr(node, "item_locs", []))
+                        out_list[i] = new
+            if out_list is None and isinstance(node, LocList):
+                node.no_draws = True
+            return node if out_list is None else out_list
         return node
 
     def draw(self, dist: dict, path: str) -> tuple[Any, int | None]:
@@ -392,11 +456,43 @@ class _Draw:
         self.drawn[name] = value
         return value, None
 
+    def quick_draw(self, dist: dict, path: str) -> tuple[Any, int | None]:
+        """:meth:`draw`, from the form that a first draw checked and the loaded tree kept: a search space is
+        drawn again for every trial."""
+        form = getattr(dist, "dist_form", None)
+        if form is None or self.sampler is None:
+            drawn = self.draw(dist, path)
+            if isinstance(dist, LocDict):
+                dist.dist_form = _form_of(dist)
+            return drawn
+        kind, given, low, high, step, log = form
+        name = given or (f"{path}" if path else kind)
+        if kind == "choice":
+            index = self.sampler.choice(name, low)
+            value = low[index]
+            self.drawn[name] = value if not isinstance(value, (dict, list)) else f"option {index}"
+            return value, index
+        value = (self.sampler.int if kind == "int" else self.sampler.float)(name, low, high, step, log)
+        self.drawn[name] = value
+        return value, None
+
 
 def is_distribution(node: Any) -> bool:
-    return isinstance(node, dict) and sum(k in node for k in DIST_KINDS) == 1 and all(
-        isinstance(k, str) for k in node
-    ) and not any(k in LAYERS or k in ALIASES for k in node)
+    if not isinstance(node, dict) or ("choice" in node) + ("int" in node) + ("float" in node) != 1:
+        return False
+    return all(isinstance(k, str) for k in node) and not any(k in LAYERS or k in ALIASES for k in node)
+
+
+def _form_of(dist: dict) -> tuple:
+    """A checked distribution's (kind, name given, low, high, step, log); a choice's options stand for low."""
+    kind = next(k for k in DIST_KINDS if k in dist)
+    if kind == "choice":
+        return kind, dist.get("name"), list(dist[kind]), None, None, False
+    low, high = dist[kind]
+    step, log = dist.get("step"), dist.get("log", False)
+    if kind == "int":
+        return kind, dist.get("name"), low, high, 1 if step is None else step, log
+    return kind, dist.get("name"), float(low), float(high), step, log
 
 
 def has_distributions(node: Any) -> bool:
@@ -499,7 +595,7 @@ class _Scope:
     """Names visible at one place: a block body sees only its own layers and `input`; repeat sees outward."""
 
     def __init__(
-        self, parent: _Scope | None, prefix: str, variables: dict[str, Any], input_name: str, isolated: bool, suffix: str = ""
+        self, parent: _Scope | None, prefix: str, variables: Mapping[str, Any], input_name: str, isolated: bool, suffix: str = ""
     ):
         self.parent = parent
         self.suffix = suffix
@@ -534,6 +630,18 @@ class _Expander:
         self.used: set[str] = set()
         self.counters: dict[str, int] = {}
         self.stack: list[str] = []
+        self.nodes = 0  # layers (and what counts as one) expanded so far, bounded by MAX_LAYERS
+        self.operations = 0  # of the expressions evaluated so far, bounded by MAX_EXPR_OPERATIONS
+        # How many times the place being expanded will be expanded, as far as is known: the counts of the repeats
+        # around it that are in their first pass (a first pass stands for all of a repeat's passes).
+        self.weight = 1
+        self.depth = 0  # blocks and repeats around the place being expanded, bounded by MAX_NESTING
+        self.block_sizes: dict[str, int] = {}  # block name -> fewest nodes one use of it expands to
+        # Layers written alike are one validated (immutable) model: long specs repeat their layers.
+        self.specs: dict[tuple, LayerSpec] = {}
+        # id -> mapping or list that holds no reference, kept so that its id stays its own: a repeat's body or a
+        # block's is read once, not for every pass or use.
+        self.unchanged: dict[int, Any] = {}
 
     # -- names
 
@@ -551,34 +659,156 @@ class _Expander:
         self.used.add(name)
         return name
 
+    # -- the bounds on size and nesting
+
+    def count(self, loc: Loc, path: str, n: int = 1) -> None:
+        self.nodes += n
+        if self.nodes > MAX_LAYERS:
+            raise SpecError(
+                f"the spec expands to more than {MAX_LAYERS:,} layers by here.",
+                loc=loc,
+                path=_short_path(path),
+                hint=_SIZE_HINT,
+            )
+
+    def too_big(self, subject: str, verb: str, size: int, loc: Loc, path: str) -> SpecError:
+        around = f", and the repeats around it run it {self.weight:,} times" if self.weight > 1 else ""
+        after = f", after the {self.nodes:,} before it" if self.nodes else ""
+        return SpecError(
+            f"{subject} {verb} to at least {_count_text(size)} layers{around}{after}; a spec expands to at most "
+            f"{MAX_LAYERS:,}.",
+            loc=loc,
+            path=_short_path(path),
+            hint=_SIZE_HINT,
+        )
+
+    def foresee(self, items: list, path: str) -> None:
+        """Refuse ``items`` before expanding them when their text alone says they pass :data:`MAX_LAYERS`."""
+        total = 0
+        for i, item in enumerate(items):
+            size = self.fewest(item, 0, None)
+            total += size
+            if self.nodes + self.weight * total > MAX_LAYERS:
+                loc = _loc(items, i, self.file)
+                if self.nodes + self.weight * size <= MAX_LAYERS:
+                    raise self.too_big(f"the {path} up to here", "expand", total, loc, path)
+                what = _item_text(item, self.blocks) or "this layer"
+                raise self.too_big(what, "expands", size, loc, f"{path}[{i}]")
+
+    def fewest(self, item: Any, depth: int, visits: list[int] | None) -> int:
+        """The fewest layers ``item`` expands to, from its text alone: a layer is one, a block use its block's (one
+        at least), a repeat with a written count that many passes of its body's (one at least). A count given by a
+        parameter counts zero, as does anything nested deeper than MAX_NESTING or beyond ``visits[0]`` items."""
+        if visits is not None:
+            visits[0] -= 1
+            if visits[0] < 0:
+                return 0
+        if depth > MAX_NESTING:
+            return 0
+        key: Any = item
+        if isinstance(item, dict):
+            if "kind" in item:
+                key = item["kind"]
+            elif "repeat" in item:
+                times, body = item["repeat"], item.get("layers")
+                if type(times) is not int or times <= 0 or not isinstance(body, list):
+                    return 0
+                return times * max(1, sum(self.fewest(x, depth + 1, visits) for x in body))
+            elif len(item) == 1:
+                (key,) = item
+        if isinstance(key, str) and key in self.blocks and canonical_kind(key) is None:
+            return max(1, self.block_size(key, depth + 1))
+        return 1
+
+    def block_size(self, name: str, depth: int) -> int:
+        if name not in self.block_sizes:
+            self.block_sizes[name] = 0  # a block that uses itself is reported when it is expanded
+            self.block_sizes[name] = sum(self.fewest(x, depth, None) for x in self.blocks[name].layers)
+        return self.block_sizes[name]
+
+    def enter(self, loc: Loc, path: str) -> None:
+        self.depth += 1
+        if self.depth > MAX_NESTING:
+            chain = self.stack if len(self.stack) <= 6 else [*self.stack[:3], "...", *self.stack[-2:]]
+            blocks = f" (blocks {' -> '.join(chain)})" if chain else ""
+            raise SpecError(
+                f"blocks and repeats nest more than {MAX_NESTING} levels deep here{blocks}.",
+                loc=loc,
+                path=_short_path(path),
+                hint="Write the inner blocks' layers out, or repeat them instead of nesting.",
+            )
+
     # -- substitution of $params
 
-    def subst(self, value: Any, variables: dict[str, Any], loc: Loc, path: str) -> Any:
+    def subst(self, value: Any, variables: Mapping[str, Any], loc: Any, path: str) -> Any:
+        """``value`` with its ``$param`` references substituted; parts without references are the same objects.
+        ``loc``: where ``value`` stands, or the (container, key) it stands at, looked up only for an error."""
         if isinstance(value, str):
             if not _expr.has_reference(value):
                 return value
             try:
-                return _expr.substitute(value, variables)
+                result = _expr.substitute(value, variables)
             except _expr.ExprError as e:
-                raise SpecError(str(e), loc=loc, path=path) from None
+                raise SpecError(str(e), loc=self.where(loc), path=path) from None
+            ops = _expr.operations(value)
+            # a first pass stands for all of its repeat's passes, as for the nodes
+            if self.operations + self.weight * ops > MAX_EXPR_OPERATIONS:
+                around = f", and the repeats around it run it {self.weight:,} times" if self.weight > 1 else ""
+                after = f", after the {self.operations:,} before it" if self.operations else ""
+                raise SpecError(
+                    f"`{_expr.shown(value)}` takes {ops:,} operations to evaluate{around}{after}; a spec's expressions "
+                    f"take at most {MAX_EXPR_OPERATIONS:,}.",
+                    loc=self.where(loc),
+                    path=path,
+                    hint="Compute fewer values, or use fewer repeat passes.",
+                )
+            self.operations += ops
+            return result
+        if id(value) in self.unchanged:
+            return value
         if isinstance(value, dict):
-            out = value.copy() if isinstance(value, LocDict) else dict(value)
+            out = None
+            # The body of a repeat of 0 is never expanded, so it is not read either (it may be large, and inside a
+            # repeat or a block it would be read for every pass and use).
+            unread = "layers" if _repeats_zero(value, lambda count: self.subst(count, variables, (value, "repeat"), path)) else None
             for key, child in value.items():
-                out[key] = self.subst(child, variables, _loc(value, key, self.file), path)
-            return out
+                if isinstance(child, str) and "$" not in child or not isinstance(child, (str, dict, list)) or key == unread:
+                    continue
+                new = self.subst(child, variables, (value, key), path)
+                if new is not child:
+                    if out is None:
+                        out = value.copy() if isinstance(value, LocDict) else dict(value)
+                    out[key] = new
+            if out is None:
+                self.unchanged[id(value)] = value
+            return value if out is None else out
         if isinstance(value, list):
-            out_list = LocList(loc=getattr(value, "loc", None))
-            out_list.item_locs = list(getattr(value, "item_locs", []))
+            out_list = None
             for i, child in enumerate(value):
-                out_list.append(self.subst(child, variables, _loc(value, i, self.file), path))
-            return out_list
+                if isinstance(child, str) and "$" not in child or not isinstance(child, (str, dict, list)):
+                    continue
+                new = self.subst(child, variables, (value, i), path)
+                if new is not child:
+                    if out_list is None:
+                        out_list = LocList(value, loc=getattr(value, "loc", None))
+                        out_list.item_locs = list(getattr(value, "item_locs", []))
+                    out_list[i] = new
+            if out_list is None:
+                self.unchanged[id(value)] = value
+            return value if out_list is None else out_list
         return value
+
+    def where(self, loc: Any) -> Loc:
+        return loc if isinstance(loc, Loc) else _loc(loc[0], loc[1], self.file)
 
     # -- structure
 
     def sequence(self, items: list, path: str, scope: _Scope, prev: str) -> str:
+        locs = getattr(items, "item_locs", None) or ()
+        fallback = getattr(items, "loc", None) or _file_loc(self.file)
         for i, item in enumerate(items):
-            prev = self.item(item, _loc(items, i, self.file), f"{path}[{i}]", scope, prev)
+            loc = (locs[i] if i < len(locs) else None) or fallback
+            prev = self.item(item, loc, f"{path}[{i}]", scope, prev)
         return prev
 
     def item(self, item: Any, loc: Loc, path: str, scope: _Scope, prev: str) -> str:
@@ -640,21 +870,38 @@ class _Expander:
         times = self.subst(item["repeat"], scope.variables, _loc(item, "repeat", self.file), path)
         if not isinstance(times, int) or isinstance(times, bool) or times < 0:
             raise SpecError(
-                f"`repeat` takes a count >= 0, but got {times!r}.", loc=_loc(item, "repeat", self.file), path=path
+                f"`repeat` takes a count >= 0, but got {_value_text(times)}.", loc=_loc(item, "repeat", self.file),
+                path=path,
             )
         body = item["layers"]
         if not isinstance(body, list) or not body:
             raise SpecError("`layers` of a repeat must be a non-empty list.", loc=_loc(item, "layers", self.file), path=path)
         name = item.get("name")
+        if times:
+            visits = [_FORESEE_VISITS]
+            size = times * max(1, sum(self.fewest(x, 0, visits) for x in body))
+            if self.nodes + self.weight * size > MAX_LAYERS:
+                raise self.too_big(f"repeat of {_count_text(times)}", "expands", size, loc, path)
+        self.enter(loc, path)
+        outer = self.weight
+        prefix = f"{scope.prefix}{name + '_' if name else ''}"
+        body_loc = _loc(item, "layers", self.file)
         for i in range(times):
-            inner = _Scope(
-                scope, f"{scope.prefix}{name + '_' if name else ''}", {**scope.variables, "index": i},
-                scope.input_name, isolated=False, suffix=f"{scope.suffix}_{i}",
-            )
-            body_i = self.subst(body, inner.variables, _loc(item, "layers", self.file), path)
+            self.weight = outer * times if i == 0 else outer
+            before = self.nodes
+            inner = _Scope(scope, prefix, ChainMap({"index": i}, scope.variables), scope.input_name, isolated=False,
+                           suffix=f"{scope.suffix}_{i}")
+            body_i = self.subst(body, inner.variables, body_loc, path)
             prev = self.sequence(body_i, f"{path}.repeat[{i}].layers", inner, prev)
+            if self.nodes == before:  # a pass without layers costs as much as a layer
+                self.count(loc, path)
+        self.weight = outer
+        self.depth -= 1
         if name is not None:
-            scope.names[self._local(name, _loc(item, "name", self.file), path)] = prev
+            name_loc = _loc(item, "name", self.file)
+            local = self._local(name, name_loc, path)
+            _not_reserved(local, name_loc, path)
+            scope.names[local] = prev
         return prev
 
     def _local(self, name: Any, loc: Loc, path: str) -> str:
@@ -664,8 +911,13 @@ class _Expander:
 
     def block(self, block: _Block, args: Any, loc: Loc, path: str, scope: _Scope, prev: str) -> str:
         if block.name in self.stack:
-            chain = " -> ".join([*self.stack, block.name])
+            chain = " -> ".join([*self.stack[self.stack.index(block.name):], block.name])
             raise SpecError(f"block `{block.name}` uses itself ({chain}).", loc=loc, path=path)
+        size = max(1, self.block_size(block.name, 0))
+        if self.nodes + self.weight * size > MAX_LAYERS:
+            raise self.too_big(f"block `{block.name}`", "expands", size, loc, path)
+        before = self.nodes
+        self.count(loc, path, len(block.params) // 20)  # a use reads every parameter: 20 cost about a layer
         if args is None:
             args = LocDict()
         if not isinstance(args, dict):
@@ -702,11 +954,14 @@ class _Expander:
                 raise SpecError("a block reads one input: `inputs: name`.", loc=_loc(args, "inputs", self.file), path=path)
             prev = self.reference(inputs, scope, _loc(args, "inputs", self.file), path)
         local = self._local(name, _loc(args, "name", self.file), path) if name is not None else None
+        if local is not None:
+            _not_reserved(local, _loc(args, "name", self.file), path)
         instance = self.auto_name(block.name) if local is None else f"{scope.prefix}{local}{scope.suffix}"
-        values = {**self.globals, **values}
+        values = ChainMap(values, self.globals)  # not a copy: a spec may have thousands of parameters
         inner = _Scope(scope, f"{instance}_", values, prev, isolated=True)
         self.stack.append(block.name)
         try:
+            self.enter(loc, path)
             body = self.subst(block.layers, values, block.loc, f"{path}.{block.name}")
             out = self.sequence(body, f"{path}.{block.name}.layers", inner, prev)
             if block.output is not None:
@@ -721,6 +976,9 @@ class _Expander:
                 out = resolved
         finally:
             self.stack.pop()
+            self.depth -= 1
+        if self.nodes == before:  # a use without layers costs as much as a layer
+            self.count(loc, path)
         if local is not None:
             scope.names[local] = out
         return out
@@ -744,32 +1002,38 @@ class _Expander:
         info = LAYERS[kind]
         where = f"{path} ({kind})"
         if args is None:
-            data: dict = LocDict(loc=loc)
+            data: dict = {}
         elif isinstance(args, dict):
             data = args
         elif info.primary is not None:
-            data = LocDict({info.primary: args}, loc=loc)
-            data.key_locs[info.primary] = loc
-            data.value_locs[info.primary] = loc
+            data = _primary(info.primary, args, loc)
         else:
             raise SpecError(
                 f"{kind} takes no single value; write its arguments as a mapping (or `- {kind}` alone), but got {shown(repr(args))}.",
                 loc=loc,
                 path=where,
             )
+        self.count(loc, where)
         data = self.subst(data, scope.variables, loc, where)
         if "kind" in data:
             data = data.copy()
             data.pop("kind")
-        payload = LocDict(data, loc=getattr(data, "loc", loc))
-        payload.key_locs = dict(getattr(data, "key_locs", {}))
-        payload.value_locs = dict(getattr(data, "value_locs", {}))
-        payload["kind"] = kind
-        spec = _validate_model(info.model, payload, None, None, self.file, where)
+        key = _args_key(kind, data)
+        spec = self.specs.get(key) if key is not None else None
+        if spec is None:
+            try:
+                spec = info.model.model_validate(data)  # `kind` is the model's default
+            except ValidationError as e:  # located in the text the layer's arguments came from
+                if not isinstance(data, LocDict):
+                    data = LocDict(loc=loc) if args is None else _primary(info.primary, args, loc, located=True)
+                raise _located(e, info.model, data, None, None, self.file, where) from None
+            if key is not None:
+                self.specs[key] = spec
         # inputs
         if spec.inputs is not None:
             if not spec.inputs:
                 raise SpecError("`inputs` must name at least one layer.", loc=_loc(data, "inputs", self.file), path=where)
+            self.count(loc, where, len(spec.inputs) - 1)  # each input a layer reads costs as much as a layer
             inputs = tuple(self.reference(r, scope, _loc(data, "inputs", self.file), where) for r in spec.inputs)
         else:
             inputs = (prev,)
@@ -779,13 +1043,97 @@ class _Expander:
             hint = "Name them: `inputs: [a, b]`." if info.max_inputs is None else "Give it one input."
             raise SpecError(f"{kind} takes {want} inputs, but got {n} ({', '.join(inputs)}).", loc=loc, path=where, hint=hint)
         if spec.name is not None:
+            _not_reserved(spec.name, loc, where)
             name = self.claim(f"{scope.prefix}{spec.name}{scope.suffix}", loc, where)
             scope.names[spec.name] = name
         else:
             name = self.auto_name(info.auto_name)
             self.used.add(name)
-        self.entries.append(LayerEntry(name=name, layer=spec, inputs=inputs, path=path, loc=loc))
+        self.count(loc, where, (len(name) + len(path)) // 1000)  # deep blocks make long names: each 1,000 characters
+        self.entries.append(_new_entry(LayerEntry, (name, spec, inputs, path, loc)))
         return name
+
+
+_SIZE_HINT = "Lower the repeat counts, or use fewer blocks."
+_new_entry = tuple.__new__  # a LayerEntry made as its _make() makes it: several times faster than LayerEntry(...)
+
+
+_KEY_TYPES = (int, str, bool, type(None))
+
+
+def _args_key(kind: str, data: dict) -> tuple | None:
+    """A key that two layers' arguments share only when they validate to the same model (None: not worth one).
+    Types are part of it (1, 1.0 and True are equal in Python); floats go by repr (0.0 and -0.0)."""
+    parts: list[tuple] = [(kind,)]
+    for name, value in data.items():
+        t = type(value)
+        if t in _KEY_TYPES:
+            parts.append((name, t, value))
+        elif t is float:
+            parts.append((name, t, repr(value)))
+        elif (t is list or t is LocList) and all(type(v) in _KEY_TYPES for v in value):
+            parts.append((name, list, *((type(v), v) for v in value)))
+        else:
+            return None
+    return tuple(parts)
+
+
+def _repeats_zero(value: dict, count: Any = None) -> bool:
+    """Whether ``value`` is a repeat of 0 (its count as written, or as ``count`` substitutes it)."""
+    if "repeat" not in value or "layers" not in value or "kind" in value:
+        return False
+    times = value["repeat"]
+    if count is not None and isinstance(times, str) and "$" in times:
+        times = count(times)
+    return type(times) is int and times == 0
+
+
+def _primary(field: str, value: Any, loc: Loc, located: bool = False) -> dict:
+    """A layer's arguments written as its main one alone (``- dense: 10``): located where substitution or an
+    error needs the place, a plain dict otherwise (most layers of a long spec are written so)."""
+    if located or isinstance(value, str) and "$" in value:
+        data = LocDict({field: value}, loc=loc)
+        data.key_locs[field] = data.value_locs[field] = loc
+        return data
+    return {field: value}
+
+
+def _short_path(path: str) -> str:
+    """A path as a message on the bounds shows it: deep nesting makes paths of thousands of characters."""
+    return path if len(path) <= 80 else f"{path[:40]}...{path[-30:]}"
+
+
+def _count_text(n: int) -> str:
+    return f"{n:,}" if n.bit_length() <= 100 else _expr.number_text(n)
+
+
+def _item_text(item: Any, blocks: dict[str, _Block]) -> str | None:
+    """How a message names a repeat (by its count) or a block use; None for anything else."""
+    if isinstance(item, dict) and "kind" not in item and "repeat" in item and type(item["repeat"]) is int:
+        return f"repeat of {_count_text(item['repeat'])}"
+    key = item if isinstance(item, str) else next(iter(item)) if isinstance(item, dict) and len(item) == 1 else None
+    if isinstance(key, str) and key in blocks:
+        return f"block `{key}`"
+    return None
+
+
+def _not_reserved(name: str, loc: Loc, path: str) -> None:
+    if name == "input":
+        raise SpecError(
+            "name `input` is reserved for the model's input (inside a block, for the block's input); choose "
+            "another name.",
+            loc=loc,
+            path=path,
+        )
+
+
+def _value_text(value: Any) -> str:
+    """A value as a message quotes it: numbers as :func:`_expr.number_text` writes them, and at most 60
+    characters of anything else."""
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return _expr.number_text(value)
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
 
 
 def _outputs(raw: dict, top: _Scope, last: str, file: str) -> list[str]:

@@ -1,16 +1,35 @@
 """Parameter references in specs: ``$filters`` and ``${filters * 4}``.
 
 Only arithmetic on numbers and named parameters is understood (+ - * / // % **, parentheses, min, max);
-the text is parsed with ``ast`` and walked, never evaluated as Python.
+the text is parsed with ``ast`` and walked, never evaluated as Python. Expressions are bounded before anything
+is computed: their length (:data:`MAX_EXPR_CHARS`) before they are parsed, their nesting (:data:`MAX_EXPR_DEPTH`)
+before they are walked, and every integer in them (:data:`MAX_INT_BITS`), a power's result before it is computed.
 """
 
 from __future__ import annotations
 
 import ast
 import difflib
+import functools
+import math
 import operator
 import re
+import warnings
 from typing import Any, Mapping
+
+MAX_EXPR_CHARS = 1_000
+"""Longest text of one ``${...}`` expression, in characters. Longer ones are refused before they are parsed
+(Python's parser recurses on them and may run out of stack or memory); a real one has a few dozen."""
+
+MAX_EXPR_DEPTH = 50
+"""Deepest nesting of operations in one expression (``1+1+...+1`` with 51 terms nests 50 deep)."""
+
+MAX_INT_BITS = 63
+"""Integers in expressions are below 2**63 in magnitude (int64, what the frameworks hold): every literal,
+parameter and intermediate result is checked, and a power is refused before it is computed."""
+
+_INT_BOUND_TEXT = f"2**{MAX_INT_BITS}"
+_SHOWN_CHARS = 60  # how much of an expression a message quotes
 
 _BINOPS = {
     ast.Add: operator.add,
@@ -28,6 +47,17 @@ _PART = re.compile(r"\$(?:([A-Za-z_][A-Za-z0-9_]*)|\{([^{}]*)\})")
 
 class ExprError(ValueError):
     pass
+
+
+def number_text(value: Any) -> str:
+    """A number as a message shows it: ints beyond 2**100 (31 digits) by their number of digits (Python refuses
+    to print ints of more than 4,300 digits, and nobody reads 31), everything else by ``repr``."""
+    if isinstance(value, int) and not isinstance(value, bool) and value.bit_length() > 100:
+        digits = int(value.bit_length() * math.log10(2)) + 1  # the count, or one more
+        if abs(value) < 10 ** (digits - 1):
+            digits -= 1
+        return f"an integer of {digits:,} digits"
+    return repr(value)
 
 
 def has_reference(text: str) -> bool:
@@ -48,50 +78,136 @@ def substitute(text: str, variables: Mapping[str, Any]) -> Any:
 
 
 def _lookup(name: str, variables: Mapping[str, Any]) -> Any:
-    if name in variables:
+    try:
         return variables[name]
+    except KeyError:
+        pass
     near = difflib.get_close_matches(name, list(variables), n=1)
-    known = ", ".join(sorted(variables)) or "none"
+    names = sorted(variables)
+    known = ", ".join(names[:20]) + (f" and {len(names) - 20:,} more" if len(names) > 20 else "") if names else "none"
     suggestion = f" Did you mean `{near[0]}`?" if near else ""
     raise ExprError(f"unknown parameter `{name}` (parameters here: {known}).{suggestion}")
 
 
+def shown(expr: str) -> str:
+    """An expression as a message quotes it: at most 60 characters."""
+    expr = expr.strip()
+    return expr if len(expr) <= _SHOWN_CHARS else expr[: _SHOWN_CHARS - 3] + "..."
+
+
+
 def evaluate(expr: str, variables: Mapping[str, Any]) -> Any:
+    """The value of an arithmetic expression over ``variables``; every failure is an :class:`ExprError`."""
+    text = expr.strip()
+    return _eval(_parse(text)[0], variables, text)
+
+
+@functools.lru_cache(maxsize=4096)
+def operations(text: str) -> int:
+    """How many operations substituting ``text`` evaluates (a ``$name`` is one), for a caller's bound on them; the
+    text's expressions are parsed already (by :func:`substitute`)."""
+    return sum(1 if m.group(1) else _parse(m.group(2).strip())[1] for m in _PART.finditer(text))
+
+
+@functools.lru_cache(maxsize=4096)  # a repeat or a block evaluates the same texts again and again
+def _parse(text: str) -> tuple[ast.expr, int]:
+    """The parsed expression and its number of operations, or the ExprError that refuses it."""
+    if len(text) > MAX_EXPR_CHARS:
+        raise ExprError(
+            f"an expression of {len(text):,} characters is too long; expressions are limited to "
+            f"{MAX_EXPR_CHARS:,} characters."
+        )
     try:
-        tree = ast.parse(expr.strip(), mode="eval")
-    except SyntaxError:
-        raise ExprError(f"`{expr}` is not an arithmetic expression.") from None
-    return _eval(tree.body, variables, expr)
+        with warnings.catch_warnings():  # Python warns on stderr about some odd texts (`1if x`)
+            warnings.simplefilter("ignore")
+            tree = ast.parse(text, mode="eval")
+    except (SyntaxError, ValueError, MemoryError, RecursionError):
+        raise ExprError(f"`{shown(text)}` is not an arithmetic expression.") from None
+    depth, size = _measure(tree.body)
+    if depth > MAX_EXPR_DEPTH:
+        raise ExprError(
+            f"`{shown(text)}` nests {depth:,} operations deep; expressions are limited to {MAX_EXPR_DEPTH}."
+        )
+    return tree.body, size
+
+
+def _measure(root: ast.AST) -> tuple[int, int]:
+    """(depth, number of nodes) of an expression's tree, walked without recursion."""
+    deepest, size, stack = 0, 0, [(root, 0)]
+    while stack:
+        node, depth = stack.pop()
+        deepest, size = max(deepest, depth), size + 1
+        stack.extend((child, depth + 1) for child in ast.iter_child_nodes(node) if isinstance(child, ast.expr))
+    return deepest, size
+
+
+def _checked(value: Any, expr: str) -> Any:
+    if type(value) is int and value.bit_length() > MAX_INT_BITS:
+        raise ExprError(
+            f"`{shown(expr)}` gives {number_text(value) if value.bit_length() > 100 else f'{value:,}'}, beyond the bound "
+            f"of {_INT_BOUND_TEXT} on integers in expressions."
+        )
+    if type(value) is float and not math.isfinite(value):
+        raise ExprError(f"`{shown(expr)}` gives {value}, not a finite number.")
+    return value
 
 
 def _eval(node: ast.AST, variables: Mapping[str, Any], expr: str) -> Any:
-    if isinstance(node, ast.Constant) and type(node.value) in (int, float):
-        return node.value
-    if isinstance(node, ast.Name):
+    kind = type(node)
+    if kind is ast.Name:
         value = _lookup(node.id, variables)
-        if type(value) not in (int, float):
-            raise ExprError(f"`{node.id}` is {value!r}, not a number, in `{expr}`.")
-        return value
+        if type(value) is int:
+            return value if value.bit_length() <= MAX_INT_BITS else _checked(value, expr)
+        if type(value) is not float:
+            raise ExprError(f"`{node.id}` is {_value_text(value)}, not a number, in `{shown(expr)}`.")
+        return _checked(value, expr)
+    if kind is ast.Constant and type(node.value) in (int, float):
+        return _checked(node.value, expr)
     if isinstance(node, ast.UnaryOp) and isinstance(node.op, (ast.USub, ast.UAdd)):
         value = _eval(node.operand, variables, expr)
         return -value if isinstance(node.op, ast.USub) else value
     if isinstance(node, ast.BinOp) and type(node.op) in _BINOPS:
         left = _eval(node.left, variables, expr)
         right = _eval(node.right, variables, expr)
-        if isinstance(node.op, ast.Pow) and (abs(right) > 64 or abs(left) > 1e6):
-            raise ExprError(f"`{expr}`: powers are limited to exponents of 64 and bases of 1e6.")
+        if isinstance(node.op, ast.Pow):
+            _check_power(left, right, expr)
         try:
-            return _BINOPS[type(node.op)](left, right)
+            result = _BINOPS[type(node.op)](left, right)
         except ZeroDivisionError:
-            raise ExprError(f"`{expr}` divides by zero.") from None
+            raise ExprError(f"`{shown(expr)}` divides by zero.") from None
+        except OverflowError:
+            raise ExprError(f"`{shown(expr)}` overflows: its result is too large for a number.") from None
+        if type(result) is complex:  # a negative number to a fractional power
+            raise ExprError(f"`{shown(expr)}` has no real value (a negative number to a fractional power).")
+        return _checked(result, expr)
     if (
         isinstance(node, ast.Call)
         and isinstance(node.func, ast.Name)
         and node.func.id in _FUNCS
         and not node.keywords
         and node.args
+        and not any(isinstance(a, ast.Starred) for a in node.args)
     ):
+        if len(node.args) < 2:
+            raise ExprError(f"`{node.func.id}()` takes two or more numbers, but got one, in `{shown(expr)}`.")
         return _FUNCS[node.func.id](*(_eval(a, variables, expr) for a in node.args))
     raise ExprError(
-        f"`{expr}`: only numbers, parameter names, + - * / // % **, parentheses, min() and max() are allowed."
+        f"`{shown(expr)}`: only numbers, parameter names, + - * / // % **, parentheses, min() and max() are allowed."
     )
+
+
+def _check_power(base: Any, exponent: Any, expr: str) -> None:
+    """Refuse an integer power beyond :data:`MAX_INT_BITS` before computing it (``9 ** 10**18`` would not end)."""
+    if type(base) is int and type(exponent) is int and exponent > 0 and abs(base) > 1:
+        # bit_length - 1 <= log2|base|: past the bound for sure; what passes is at most twice the bound, cheap
+        if (abs(base).bit_length() - 1) * exponent > MAX_INT_BITS:
+            digits = int(exponent * math.log10(abs(base))) + 1
+            raise ExprError(
+                f"`{shown(expr)}` would give an integer of {digits:,} digits, beyond the bound of {_INT_BOUND_TEXT} on "
+                f"integers in expressions."
+            )
+
+
+def _value_text(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= _SHOWN_CHARS else text[: _SHOWN_CHARS - 3] + "..."

@@ -16,11 +16,12 @@ Adding a kind means: one model here, one rule in ``specdsl.plan._rules``, one bu
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Literal, Optional, Union
+from typing import Annotated, Any, Literal, Optional, Union
 
 from pydantic import AliasChoices, Field, field_validator, model_validator
 
 from ._types import (
+    MAX_SIZE,
     Activation,
     Name,
     NonNegInt,
@@ -404,7 +405,9 @@ class Reshape(LayerSpec):
     """Reshapes to ``shape`` (batch axis excluded, channels-last; one entry may be -1). Sizes must agree."""
 
     kind: Literal["reshape"] = "reshape"
-    shape: list[int] = Field(min_length=1, validation_alias=AliasChoices("shape", "target_shape"))
+    shape: list[Annotated[int, Field(le=MAX_SIZE)]] = Field(
+        min_length=1, max_length=8, validation_alias=AliasChoices("shape", "target_shape")
+    )
 
     @field_validator("shape")
     @classmethod

@@ -78,13 +78,22 @@ _SCALAR_TAGS = {
     "tag:yaml.org,2002:null",
 }
 _MAP_TAG = "tag:yaml.org,2002:map"
+_MERGE_TAG = "tag:yaml.org,2002:merge"
+_STR_TAG = "tag:yaml.org,2002:str"
 _SEQ_TAG = "tag:yaml.org,2002:seq"
+
+MAX_INT_DIGITS = 4_300
+"""Integers written in a spec have at most 4,300 digits, the most Python converts between text and int by default;
+longer ones are refused before they are converted. (No size, count or bound in a spec needs more than 20: the
+fields' own bounds refuse what is past them, and a message shows such an integer by its number of digits.)"""
 
 
 class LocDict(dict):
     """A dict that knows where it, its keys and its values stand in the source text."""
 
-    __slots__ = ("loc", "key_locs", "value_locs")
+    # Kept by a search's first draw from a loaded tree, which is drawn again for every trial: no_draws, when no
+    # distribution is inside; dist_form, a distribution's checked form.
+    __slots__ = ("loc", "key_locs", "value_locs", "no_draws", "dist_form")
 
     def __init__(self, *args: Any, loc: Loc | None = None, **kwargs: Any):
         super().__init__(*args, **kwargs)
@@ -107,7 +116,7 @@ class LocDict(dict):
 class LocList(list):
     """A list that knows where it and each of its items stand in the source text."""
 
-    __slots__ = ("loc", "item_locs")
+    __slots__ = ("loc", "item_locs", "no_draws")
 
     def __init__(self, *args: Any, loc: Loc | None = None):
         super().__init__(*args)
@@ -346,11 +355,13 @@ class _Builder:
         self.loader = loader
         self.file = file
         self.count = 0
+        self.scalars: dict[tuple[str, str], Any] = {}  # (tag, text) -> value: a spec repeats its numbers
 
     def loc(self, node: yaml.Node) -> Loc:
         return Loc(self.file, node.start_mark.line + 1, node.start_mark.column + 1)
 
-    def build(self, node: yaml.Node, depth: int) -> Any:
+    def build(self, node: yaml.Node, depth: int, loc: Loc | None = None) -> Any:
+        """The plain value of ``node``; ``loc`` is its location when the caller has made it already."""
         self.count += 1
         if self.count > MAX_VALUES:
             raise SpecError(
@@ -360,36 +371,78 @@ class _Builder:
             )
         if depth > MAX_DEPTH:
             raise SpecError(f"nests deeper than {MAX_DEPTH} levels.", loc=self.loc(node))
+        tag = node.tag
+        if tag == _STR_TAG and type(node) is yaml.ScalarNode:
+            return node.value
         if isinstance(node, yaml.MappingNode):
-            if node.tag != _MAP_TAG:
+            if tag != _MAP_TAG:
                 raise self._bad_tag(node)
-            self.loader.flatten_mapping(node)  # resolves YAML merge keys (<<)
-            out = LocDict(loc=self.loc(node))
+            out = LocDict(loc=loc or self.loc(node))
+            key_locs, value_locs = out.key_locs, out.value_locs
+            merged: list[LocDict] = []
             for key_node, value_node in node.value:
-                key = self.build(key_node, depth + 1)
+                if key_node.tag == _MERGE_TAG:  # `<<: *base`, merged below
+                    merged += self.merge_sources(value_node, depth + 1)
+                    continue
+                key_loc = self.loc(key_node)
+                key = self.build(key_node, depth + 1, key_loc)
                 if isinstance(key, (dict, list)):
-                    raise SpecError("mapping keys must be plain values, not mappings or lists.", loc=self.loc(key_node))
+                    raise SpecError("mapping keys must be plain values, not mappings or lists.", loc=key_loc)
                 if key in out:
-                    raise SpecError(
-                        f"duplicate key `{key}` (first at line {out.key_locs[key].line}).", loc=self.loc(key_node)
-                    )
-                out[key] = self.build(value_node, depth + 1)
-                out.key_locs[key] = self.loc(key_node)
-                out.value_locs[key] = self.loc(value_node)
+                    raise SpecError(f"duplicate key `{key}` (first at line {key_locs[key].line}).", loc=key_loc)
+                value_loc = self.loc(value_node)
+                out[key] = self.build(value_node, depth + 1, value_loc)
+                key_locs[key] = key_loc
+                value_locs[key] = value_loc
+            # YAML's merge: keys written in the mapping override merged ones, and an earlier merged mapping
+            # overrides a later one.
+            for source in merged:
+                for key, value in source.items():
+                    if key not in out:
+                        out[key] = value
+                        key_locs[key] = source.key_locs[key]
+                        value_locs[key] = source.value_locs[key]
             return out
         if isinstance(node, yaml.SequenceNode):
-            if node.tag != _SEQ_TAG:
+            if tag != _SEQ_TAG:
                 raise self._bad_tag(node)
-            out = LocList(loc=self.loc(node))
+            out_list = LocList(loc=loc or self.loc(node))
+            item_locs = out_list.item_locs
             for item in node.value:
-                out.append(self.build(item, depth + 1))
-                out.item_locs.append(self.loc(item))
-            return out
-        if node.tag == "tag:yaml.org,2002:timestamp":
+                item_loc = self.loc(item)
+                out_list.append(self.build(item, depth + 1, item_loc))
+                item_locs.append(item_loc)
+            return out_list
+        if tag == "tag:yaml.org,2002:timestamp":
             return node.value  # dates are plain text in a spec
-        if node.tag not in _SCALAR_TAGS:
+        if tag not in _SCALAR_TAGS:
             raise self._bad_tag(node)
-        return self.loader.construct_object(node, deep=True)
+        key = (tag, node.value)
+        if key not in self.scalars:
+            if tag == _INT_TAG:
+                digits = len(node.value.lstrip("+-").replace("_", ""))
+                if digits > MAX_INT_DIGITS:
+                    raise SpecError(
+                        f"an integer of {digits:,} digits; integers in a spec have at most {MAX_INT_DIGITS:,} digits.",
+                        loc=loc or self.loc(node),
+                    )
+            self.scalars[key] = self.loader.construct_object(node, deep=True)
+        return self.scalars[key]
+
+    def merge_sources(self, node: yaml.Node, depth: int) -> list[LocDict]:
+        """The mappings a merge key (``<<``) brings in: one mapping, or a list of them."""
+        items = node.value if isinstance(node, yaml.SequenceNode) and node.tag == _SEQ_TAG else [node]
+        sources = []
+        for item in items:
+            if not isinstance(item, yaml.MappingNode):
+                text = str(item.value)
+                what = "a list" if isinstance(item, yaml.SequenceNode) else f"`{text[:40]}{'...' if len(text) > 40 else ''}`"
+                raise SpecError(
+                    f"a merge key `<<` takes a mapping (such as `*base`) or a list of mappings, but got {what}.",
+                    loc=self.loc(item),
+                )
+            sources.append(self.build(item, depth))
+        return sources
 
     def _bad_tag(self, node: yaml.Node) -> SpecError:
         tag = node.tag.replace("tag:yaml.org,2002:", "!!")

@@ -86,3 +86,51 @@ def test_floor_warnings_only_where_rows_are_really_lost():
         "Use padding: same to keep them."
     ]
     assert warnings({"conv2d": {"filters": 2, "kernel": 3, "strides": 2, "padding": "same"}}) == []
+
+
+def _shape_error(spec) -> str:
+    from specdsl import ShapeError
+
+    with pytest.raises(ShapeError) as e:
+        specdsl.check(spec)
+    return str(e.value)
+
+
+def test_a_dilated_1d_kernel_that_does_not_fit_shows_its_effective_size():
+    spec = {"input": [6, 4], "layers": [{"conv1d": {"filters": 2, "kernel": 4, "dilation": 2}}]}
+    assert _shape_error(spec) == (
+        "<dict>: layers[0] (conv1d): kernel 4 (dilation 2: effective 7) does not fit its 6x4 input with padding=valid "
+        "(output would be 0). Use padding: same or a smaller kernel, or give the model a larger input."
+    )
+    spec = {"input": [6, 6, 1], "layers": [{"conv2d": {"filters": 2, "kernel": 4, "dilation": 2}}]}
+    assert _shape_error(spec).startswith(
+        "<dict>: layers[0] (conv2d): kernel 4x4 (dilation 2x2: effective 7x7) does not fit its 6x6x1 input"
+    )
+
+
+@pytest.mark.parametrize("before, hint", [
+    ([], "Use padding: same or a smaller kernel, or give the model a larger input."),
+    ([{"conv2d": {"filters": 2, "kernel": 3}}], "Use padding: same or a smaller kernel, or give the model a larger input."),
+    ([{"conv2d": {"filters": 2, "kernel": 3, "strides": 2}}], "Use padding: same, or lower the strides of a layer before it."),
+    ([{"maxpool2d": 2}], "Use padding: same, or drop a pooling layer before it."),
+    ([{"conv2d": {"filters": 2, "kernel": 1, "strides": 2}}, {"avgpool2d": 2}], "Use padding: same, or drop a pooling layer before it."),
+    ([{"conv2d_transpose": {"filters": 2, "kernel": 1, "strides": 2}}, {"conv2d": {"filters": 2, "kernel": 7}}],
+     "Use padding: same or a smaller kernel, or give the model a larger input."),
+])
+def test_the_way_out_of_a_window_too_large_names_what_shrank_its_input(before, hint):
+    spec = {"input": [5, 5, 1], "layers": [*before, {"conv2d": {"filters": 2, "kernel": 6, "name": "late"}}]}
+    assert _shape_error(spec).endswith(hint)
+
+
+def test_pooling_on_another_branch_is_not_blamed():
+    spec = {"input": [4, 4, 1], "layers": [
+        {"maxpool2d": {"pool": 2, "name": "side"}},
+        {"conv2d": {"filters": 2, "kernel": 5, "inputs": "input", "name": "c"}},
+        {"flatten": {"inputs": "side", "name": "f1"}},
+    ], "outputs": ["c", "f1"]}
+    assert _shape_error(spec).endswith("Use padding: same or a smaller kernel, or give the model a larger input.")
+
+
+def test_a_1d_pooling_before_a_1d_conv_is_named():
+    spec = {"input": [8, 2], "layers": [{"maxpool1d": 2}, {"conv1d": {"filters": 2, "kernel": 5}}]}
+    assert _shape_error(spec).endswith("Use padding: same, or drop a pooling layer before it.")
