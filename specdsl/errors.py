@@ -20,6 +20,8 @@ __all__ = [
     "DataError",
     "SearchError",
     "TrainError",
+    "WeightsError",
+    "SourceError",
 ]
 
 
@@ -125,3 +127,15 @@ class TrainError(SpecdslError):
     """Training cannot start or cannot go on (e.g. an output folder is not writable)."""
 
     exit_code = 5
+
+
+class WeightsError(SpecdslError):
+    """A weights file cannot be read, or does not fit the model it is loaded into."""
+
+    exit_code = 2
+
+
+class SourceError(SpecdslError):
+    """A model to import cannot be read, or holds what the spec language cannot express."""
+
+    exit_code = 2
