@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Optional
 
 from .._text import terminal
-from ..errors import SourceError
+from ..errors import SourceError, SpecdslError
 from ._output import err
 
 def parse_shape(text: Optional[str]) -> Optional[tuple[int, ...]]:
@@ -36,8 +36,11 @@ def run_import(source: str, output: Optional[Path], weights: Optional[Path], fla
     if output is None:
         sys.stdout.write(imported.text)
     else:
-        output.parent.mkdir(parents=True, exist_ok=True)
-        output.write_text(imported.text, encoding="utf-8")
+        try:
+            output.parent.mkdir(parents=True, exist_ok=True)
+            output.write_text(imported.text, encoding="utf-8")
+        except OSError as e:
+            raise SpecdslError(f"cannot write the spec to {output}: {e.strerror or e}.") from None
         form = "compact" if imported.compact else "flat"
         err.print(
             f"wrote {terminal(output)} ({terminal(plan.name)}: {plan.params:,} params, {plan.trainable:,} trainable, "

@@ -49,7 +49,7 @@ def set_arrays(model: Any, plan: Plan, arrays: Mapping[str, Sequence[np.ndarray]
         for node, entries in _torch_entries(plan):
             for (key, layout), array in zip(entries, arrays[node.name], strict=True):
                 target = _tensor(state, node, key)
-                value = np.ascontiguousarray(layout.from_keras(np.asarray(array)))
+                value = np.array(layout.from_keras(np.asarray(array)), order="C")  # a copy: a file's arrays are read-only
                 if tuple(value.shape) != tuple(target.shape):
                     raise _node_error(
                         node, f"`{key}` of the torch model is {tuple(target.shape)}, but the weights give {value.shape}"

@@ -125,6 +125,12 @@ def test_bad_sources_get_one_message_and_exit_code_2(tmp_path):
         2, "error: --input-shape takes sizes without the batch axis, e.g. 3,224,224, but got '3,sixteen'.")
 
 
+def test_an_output_that_cannot_be_written(tmp_path):
+    result = runner.invoke(app, ["import", str(_keras_file(tmp_path)), "-o", str(tmp_path)])
+    assert (result.exit_code, result.stderr.strip()) == (1, f"error: cannot write the spec to {tmp_path}: Is a directory.")
+
+
+@pytest.mark.slow  # a fresh interpreter imports keras and torch: seconds of CPU
 def test_as_a_process_no_traceback(tmp_path):
     proc = subprocess.run(
         [sys.executable, "-m", "specdsl", "import", f"{HELPERS}:Untraceable", "--input-shape", "4"],
