@@ -26,6 +26,8 @@ __all__ = [
     "SearchError",
     "TrainError",
     "StoreError",
+    "WeightsError",
+    "SourceError",
 ]
 
 
@@ -145,3 +147,15 @@ class StoreError(SpecdslError):
         super().__init__(message, hint=hint)
         self.store = store
         self.kind = kind
+
+
+class WeightsError(SpecdslError):
+    """A weights file cannot be read, or does not fit the model it is loaded into."""
+
+    exit_code = 2
+
+
+class SourceError(SpecdslError):
+    """A model to import cannot be read, or holds what the spec language cannot express."""
+
+    exit_code = 2

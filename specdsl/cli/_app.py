@@ -215,6 +215,32 @@ def best(
     raise typer.Exit(code)
 
 
+@app.command(name="import")
+def import_(
+    source: str = typer.Argument(..., help="model.keras | model.h5 | model.onnx | module:function | module:Class"),
+    output: Optional[Path] = typer.Option(None, "--output", "-o", help="The spec to write (default: stdout)."),
+    weights: Optional[Path] = typer.Option(
+        None, "--weights", help="Also write the source's weights here (.npz), for the spec's torch and Keras models."
+    ),
+    flat: bool = typer.Option(False, "--flat", help="One line per layer: no blocks, no repeat."),
+    input_shape: Optional[str] = typer.Option(
+        None, "--input-shape", help="A torch module's input, torch's layout without the batch axis: 3,224,224."
+    ),
+) -> None:
+    """Write an existing model as a spec (and its weights as a checkpoint): a .keras or .h5 file, read as data
+    with Keras' safe mode (never run); an ONNX file; or module:function / module:Class, a function returning a
+    Keras model or a torch module, or a torch module class that torch.fx traces. module:... imports and RUNS YOUR
+    CODE, as running your script would. The spec plans to exactly the source's parameter counts and output
+    shapes, with blocks and repeat where the structure repeats (--flat: one line per layer)."""
+    from ._import import run_import
+
+    try:
+        code = run_import(source, output, weights, flat, input_shape)
+    except SpecdslError as e:
+        raise fail(e) from None
+    raise typer.Exit(code)
+
+
 def _add_data_commands() -> None:
     from ..data._cli import app as data_app
 

@@ -1,0 +1,108 @@
+"""Matching a file's layers to a plan's nodes: by name where every name is there, else by structure (order)."""
+
+from __future__ import annotations
+
+from typing import Mapping, Sequence
+
+import numpy as np
+
+from .._text import shown
+from ..errors import WeightsError
+from ..plan import Plan, PlanNode
+from ._files import LayerWeights, Weights
+from ._layout import keras_weights
+
+
+def weighted_nodes(plan: Plan) -> list[PlanNode]:
+    """The plan's nodes that hold weights, in graph order."""
+    return [node for node in plan.layers if keras_weights(node)]
+
+
+def fit(plan: Plan, weights: Weights) -> dict[str, list[np.ndarray]]:
+    """Each weighted node's arrays (Keras layout, ``get_weights()`` order) from ``weights``.
+
+    Layers are matched by name when the file has a layer named as every weighted node of the plan, and otherwise
+    by structure: the n-th layer with weights in the file goes to the n-th node with weights in the plan.
+
+    Raises:
+        WeightsError: located at the first node that does not fit, naming the file's layer and both shapes.
+    """
+    nodes = weighted_nodes(plan)
+    by_name = weights.by_name()
+    if all(node.name in by_name for node in nodes):
+        pairs = [(node, by_name[node.name]) for node in nodes]
+    elif not weights.ordered:
+        missing = next(node for node in nodes if node.name not in by_name)
+        raise _error(
+            missing,
+            f"{weights.source} keeps no layer order, so its layers are matched by name, and it has no layer "
+            f"`{missing.name}`.",
+            f"Its layers: {_names(weights.layers)}.",
+        )
+    else:
+        layers = [lw for lw in weights.layers if lw.arrays]
+        for node, lw in zip(nodes, layers):
+            if [s for _, s in keras_weights(node)] != list(lw.shapes):
+                raise _shape_error(node, lw, weights.source, "in order")
+        if len(layers) != len(nodes):
+            return _count_error(plan, nodes, layers, weights.source)
+        pairs = list(zip(nodes, layers))
+    out: dict[str, list[np.ndarray]] = {}
+    for node, lw in pairs:
+        if [s for _, s in keras_weights(node)] != list(lw.shapes):
+            raise _shape_error(node, lw, weights.source, "by name")
+        out[node.name] = list(lw.arrays)
+    return out
+
+
+def check_arrays(plan: Plan, arrays: Mapping[str, Sequence[np.ndarray]], source: str) -> None:
+    """Every weighted node has its arrays in ``arrays``, of the shapes its layer needs."""
+    for node in weighted_nodes(plan):
+        if node.name not in arrays:
+            raise _error(node, f"there are no weights for `{node.name}` in {source}.")
+        lw = LayerWeights(node.name, tuple(np.asarray(a) for a in arrays[node.name]))
+        if [s for _, s in keras_weights(node)] != list(lw.shapes):
+            raise _shape_error(node, lw, source, "by name")
+
+
+def _shape_error(node: PlanNode, lw: LayerWeights, source: str, how: str) -> WeightsError:
+    need = keras_weights(node)
+    got = lw.shapes
+    if len(need) != len(got):
+        return _error(
+            node,
+            f"`{node.name}` holds {len(need)} weights ({', '.join(f'{n} {s}' for n, s in need)}), but layer "
+            f"{lw.describe()} of {source} has {len(got)} ({', '.join(str(s) for s in got) or 'none'}), matched {how}.",
+        )
+    i = next(i for i, ((_, s), g) in enumerate(zip(need, got)) if s != g)
+    return _error(
+        node,
+        f"`{node.name}`'s {need[i][0]} is {need[i][1]}, but layer {lw.describe()} of {source} has {got[i]} there, "
+        f"matched {how}.",
+        "Is the file the weights of this architecture (the same input shape, widths and layer order)?",
+    )
+
+
+def _count_error(plan: Plan, nodes: list[PlanNode], layers: list[LayerWeights], source: str):
+    if len(layers) < len(nodes):
+        node = nodes[len(layers)]
+        raise _error(
+            node,
+            f"{source} holds {len(layers)} layers with weights, the model {len(nodes)}: nothing is left for "
+            f"`{node.name}` and the layers after it.",
+        )
+    extra = layers[len(nodes)]
+    raise WeightsError(
+        f"{source} holds {len(layers)} layers with weights, but the model `{shown(plan.name)}` has {len(nodes)}: "
+        f"from {extra.describe()} on, the file's layers have no counterpart.",
+        hint="Is the file the weights of this architecture (with its top, or without)?",
+    )
+
+
+def _names(layers: Sequence[LayerWeights], limit: int = 8) -> str:
+    names = [f"`{shown(lw.name)}`" for lw in layers[:limit]]
+    return ", ".join(names) + (", ..." if len(layers) > limit else "") if names else "none"
+
+
+def _error(node: PlanNode, message: str, hint: str | None = None) -> WeightsError:
+    return WeightsError(message, loc=node.loc, path=f"{node.path} ({node.kind})", hint=hint)
