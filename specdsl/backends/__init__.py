@@ -13,17 +13,18 @@ import os
 from types import ModuleType
 from typing import Any
 
+from .._registry import Registry
 from .._text import literal
 from ..errors import BackendError, BackendMissingError
 
 # name -> (module implementing it, the package it needs, the pip extra that installs it)
-BACKENDS: dict[str, tuple[str, str, str]] = {}
+BACKENDS: Registry[tuple[str, str, str]] = Registry("backend", duplicate="backend `{name}` is already registered")
 
 
 def register_backend(name: str, module: str, package: str, extra: str) -> None:
-    if name in BACKENDS:
-        raise ValueError(f"backend `{name}` is already registered")
-    BACKENDS[name] = (module, package, extra)
+    """Register a backend: the module implementing it (imported only when asked for), the package it needs and
+    the pip extra that installs that package. Registering a name twice is an error."""
+    BACKENDS.add(name, (module, package, extra))
 
 
 register_backend("torch", "specdsl.backends._torch", "torch", "torch")

@@ -16,7 +16,8 @@ from __future__ import annotations
 import math
 from typing import Callable, Iterable, Sequence
 
-from ..spec import _layers as L
+from .._registry import Registry
+from ..spec import layers as L
 
 Shape = tuple[int, ...]
 
@@ -39,21 +40,8 @@ NO_WARNINGS: tuple[str, ...] = ()
 
 
 Rule = Callable[..., Out]
-RULES: dict[str, Rule] = {}
-
-
-def rule(kind: str) -> Callable[[Rule], Rule]:
-    """Register the shape rule of a layer kind; registering a kind twice is an error."""
-
-    def deco(fn: Rule) -> Rule:
-        if kind in RULES:
-            raise ValueError(f"a rule for `{kind}` is already registered")
-        if kind not in L.LAYERS:
-            raise ValueError(f"`{kind}` is not a registered layer kind")
-        RULES[kind] = fn
-        return fn
-
-    return deco
+RULES: Registry[Rule] = Registry("rule", within=L.LAYERS)
+register_rule = RULES.register  # @register_rule("conv2d"): the shape rule of a layer kind, registered once
 
 
 def fmt(shape: Sequence[int]) -> str:
@@ -191,7 +179,7 @@ def _act_flops(activation: str | None, n: int) -> int:
 # Rules
 
 
-@rule("conv2d")
+@register_rule("conv2d")
 def _conv2d(layer: L.Conv2D, ins: Sequence[Shape]) -> Out:
     (x,) = ins
     if len(x) != 3:
@@ -206,7 +194,7 @@ def _conv2d(layer: L.Conv2D, ins: Sequence[Shape]) -> Out:
     return (oh, ow, filters), fan_in * filters + (filters if use_bias else 0), 0, flops, warn
 
 
-@rule("conv1d")
+@register_rule("conv1d")
 def _conv1d(layer: L.Conv1D, ins: Sequence[Shape]) -> Out:
     (x,) = ins
     if len(x) != 2:
@@ -221,7 +209,7 @@ def _conv1d(layer: L.Conv1D, ins: Sequence[Shape]) -> Out:
     return (n, filters), fan_in * filters + (filters if use_bias else 0), 0, flops, warn
 
 
-@rule("depthwise_conv2d")
+@register_rule("depthwise_conv2d")
 def _depthwise(layer: L.DepthwiseConv2D, ins: Sequence[Shape]) -> Out:
     (x,) = ins
     if len(x) != 3:
@@ -235,7 +223,7 @@ def _depthwise(layer: L.DepthwiseConv2D, ins: Sequence[Shape]) -> Out:
     return (oh, ow, out_c), k * out_c + (out_c if use_bias else 0), 0, flops, warn
 
 
-@rule("separable_conv2d")
+@register_rule("separable_conv2d")
 def _separable(layer: L.SeparableConv2D, ins: Sequence[Shape]) -> Out:
     (x,) = ins
     if len(x) != 3:
@@ -259,7 +247,7 @@ def transpose_length(n: int, k: int, s: int, d: int, padding: str, output_paddin
     return (n - 1) * s + k_eff - 2 * pad + output_padding
 
 
-@rule("conv2d_transpose")
+@register_rule("conv2d_transpose")
 def _conv_transpose(layer: L.Conv2DTranspose, ins: Sequence[Shape]) -> Out:
     (x,) = ins
     if len(x) != 3:
@@ -321,16 +309,16 @@ def _global_pool(kind: str, rank: int) -> Rule:
 
 
 for _kind in ("maxpool2d", "avgpool2d"):
-    rule(_kind)(_pool2d(_kind))
+    register_rule(_kind)(_pool2d(_kind))
 for _kind in ("maxpool1d", "avgpool1d"):
-    rule(_kind)(_pool1d(_kind))
-rule("global_avgpool2d")(_global_pool("global_avgpool2d", 3))
-rule("global_maxpool2d")(_global_pool("global_maxpool2d", 3))
-rule("global_avgpool1d")(_global_pool("global_avgpool1d", 2))
-rule("global_maxpool1d")(_global_pool("global_maxpool1d", 2))
+    register_rule(_kind)(_pool1d(_kind))
+register_rule("global_avgpool2d")(_global_pool("global_avgpool2d", 3))
+register_rule("global_maxpool2d")(_global_pool("global_maxpool2d", 3))
+register_rule("global_avgpool1d")(_global_pool("global_avgpool1d", 2))
+register_rule("global_maxpool1d")(_global_pool("global_maxpool1d", 2))
 
 
-@rule("zero_padding2d")
+@register_rule("zero_padding2d")
 def _zero_padding(layer: L.ZeroPadding2D, ins: Sequence[Shape]) -> Out:
     (x,) = ins
     if len(x) != 3:
@@ -339,38 +327,38 @@ def _zero_padding(layer: L.ZeroPadding2D, ins: Sequence[Shape]) -> Out:
     return (x[0] + t + b, x[1] + left + right, x[2]), 0, 0, 0, NO_WARNINGS
 
 
-@rule("batchnorm")
+@register_rule("batchnorm")
 def _batchnorm(layer: L.BatchNorm, ins: Sequence[Shape]) -> Out:
     (x,) = ins
     c = x[-1]
     return x, c * (layer.center + layer.scale), 2 * c, 2 * numel(x), NO_WARNINGS  # (a bool counts 0 or 1)
 
 
-@rule("layernorm")
+@register_rule("layernorm")
 def _layernorm(layer: L.LayerNorm, ins: Sequence[Shape]) -> Out:
     (x,) = ins
     c = x[-1]
     return x, c * (layer.center + layer.scale), 0, 5 * numel(x), NO_WARNINGS
 
 
-@rule("dropout")
+@register_rule("dropout")
 def _dropout(layer: L.Dropout, ins: Sequence[Shape]) -> Out:
     return ins[0], 0, 0, 0, NO_WARNINGS
 
 
-@rule("spatial_dropout2d")
+@register_rule("spatial_dropout2d")
 def _spatial_dropout(layer: L.SpatialDropout2D, ins: Sequence[Shape]) -> Out:
     if len(ins[0]) != 3:
         raise _rank_error("spatial_dropout2d", ins[0], 3)
     return ins[0], 0, 0, 0, NO_WARNINGS
 
 
-@rule("flatten")
+@register_rule("flatten")
 def _flatten(layer: L.Flatten, ins: Sequence[Shape]) -> Out:
     return (numel(ins[0]),), 0, 0, 0, NO_WARNINGS
 
 
-@rule("dense")
+@register_rule("dense")
 def _dense(layer: L.Dense, ins: Sequence[Shape]) -> Out:
     (x,) = ins
     n, units, use_bias = x[-1], layer.units, layer.use_bias
@@ -379,7 +367,7 @@ def _dense(layer: L.Dense, ins: Sequence[Shape]) -> Out:
     return (*x[:-1], units), n * units + (units if use_bias else 0), 0, flops, NO_WARNINGS
 
 
-@rule("reshape")
+@register_rule("reshape")
 def _reshape(layer: L.Reshape, ins: Sequence[Shape]) -> Out:
     (x,) = ins
     target = layer.shape
@@ -399,7 +387,7 @@ def _reshape(layer: L.Reshape, ins: Sequence[Shape]) -> Out:
     return shape, 0, 0, 0, NO_WARNINGS
 
 
-@rule("activation")
+@register_rule("activation")
 def _activation(layer: L.ActivationLayer, ins: Sequence[Shape]) -> Out:
     return ins[0], 0, 0, _act_flops(layer.function, numel(ins[0])), NO_WARNINGS
 
@@ -414,8 +402,8 @@ def _same_shapes_error(ins: Sequence[Shape], names: Sequence[str]) -> RuleError:
     )
 
 
-@rule("add")
-@rule("multiply")
+@register_rule("add")
+@register_rule("multiply")
 def _elementwise(layer: L.Add | L.Multiply, ins: Sequence[Shape], names: Sequence[str] = ()) -> Out:
     first = ins[0]
     if ins.count(first) != len(ins):
@@ -423,7 +411,7 @@ def _elementwise(layer: L.Add | L.Multiply, ins: Sequence[Shape], names: Sequenc
     return first, 0, 0, (len(ins) - 1) * numel(first), NO_WARNINGS
 
 
-@rule("concat")
+@register_rule("concat")
 def _concat(layer: L.Concat, ins: Sequence[Shape], names: Sequence[str] = ()) -> Out:
     first, axis = ins[0], layer.axis
     rank = len(first)
@@ -442,12 +430,12 @@ def _concat(layer: L.Concat, ins: Sequence[Shape], names: Sequence[str] = ()) ->
     return (*rest[:axis], sum([s[axis] for s in ins]), *rest[axis:]), 0, 0, 0, NO_WARNINGS
 
 
-@rule("rescaling")
+@register_rule("rescaling")
 def _rescaling(layer: L.Rescaling, ins: Sequence[Shape]) -> Out:
     return ins[0], 0, 0, numel(ins[0]) * (2 if layer.offset else 1), NO_WARNINGS
 
 
-@rule("bias")
+@register_rule("bias")
 def _bias(layer: L.Bias, ins: Sequence[Shape]) -> Out:
     (x,) = ins
     n = numel(x)

@@ -120,12 +120,12 @@ def test_every_layer_kind_has_a_torch_builder():
 
 def test_registering_a_builder_twice_is_an_error():
     with pytest.raises(ValueError, match=r"^a torch builder for `conv2d` is already registered$"):
-        T.builder("conv2d")(lambda node: None)
+        T.register_builder("conv2d")(lambda node: None)
 
 
 def test_a_builder_for_an_unknown_kind_is_an_error():
     with pytest.raises(ValueError, match=r"^`conv3d` is not a registered layer kind$"):
-        T.builder("conv3d")(lambda node: None)
+        T.register_builder("conv3d")(lambda node: None)
 
 
 def test_a_kind_without_builder_is_a_backend_error(monkeypatch):

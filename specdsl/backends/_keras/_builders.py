@@ -1,6 +1,6 @@
 """One builder per layer kind: a plan node -> the Keras layer(s) that compute it, described as plain data.
 
-A builder returns a list of :class:`Call` (usually one; a conv with explicit padding amounts gets a
+A builder returns a list of :class:`LayerCall` (usually one; a conv with explicit padding amounts gets a
 ZeroPadding2D before it). ``build()`` instantiates the calls and ``source()`` prints them, so the model in
 memory and the generated code cannot drift apart. Builders import no framework; sizes come from the plan
 and its rules only.
@@ -12,14 +12,16 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..._registry import Registry
 from ...errors import BackendError
 from ...plan import PlanNode, same_padding
 from ...spec import LAYERS
 
 
 @dataclass(frozen=True)
-class Call:
-    """One Keras layer: its class (in ``keras.layers``, or one of ``CUSTOM_LAYERS``) and its arguments.
+class LayerCall:
+    """The constructor call of one Keras layer: its class (in ``keras.layers``, or one of ``CUSTOM_LAYERS``) and
+    its arguments.
 
     The last call of a node is named as the node; an earlier one as ``<node>_<suffix>``.
     """
@@ -30,22 +32,9 @@ class Call:
     suffix: str | None = None
 
 
-Builder = Callable[[PlanNode], list[Call]]
-BUILDERS: dict[str, Builder] = {}
-
-
-def register_builder(kind: str) -> Callable[[Builder], Builder]:
-    """Register the Keras builder of a layer kind; registering a kind twice is an error."""
-
-    def deco(fn: Builder) -> Builder:
-        if kind in BUILDERS:
-            raise ValueError(f"a Keras builder for `{kind}` is already registered")
-        if kind not in LAYERS:
-            raise ValueError(f"`{kind}` is not a registered layer kind")
-        BUILDERS[kind] = fn
-        return fn
-
-    return deco
+Builder = Callable[[PlanNode], list[LayerCall]]
+BUILDERS: Registry[Builder] = Registry("Keras builder", within=LAYERS)
+register_builder = BUILDERS.register  # @register_builder("conv2d"): the Keras builder of a layer kind
 
 
 def refuse(node: PlanNode, message: str, hint: str | None = None) -> BackendError:
@@ -74,7 +63,7 @@ def _changed(**pairs: tuple[Any, Any]) -> dict[str, Any]:
     return {key: value for key, (value, default) in pairs.items() if value != default}
 
 
-def _explicit_padding(node: PlanNode, padding: Any, kernel, strides, dilation) -> tuple[list[Call], str]:
+def _explicit_padding(node: PlanNode, padding: Any, kernel, strides, dilation) -> tuple[list[LayerCall], str]:
     """'valid' / 'same' pass through; explicit amounts become a ZeroPadding layer before a valid conv,
     unless they are exactly what 'same' pads (AlphaGo's 5x5 conv, padding 2): that reads better as 'same'."""
     if isinstance(padding, str):
@@ -88,8 +77,8 @@ def _explicit_padding(node: PlanNode, padding: Any, kernel, strides, dilation) -
     if tuple(pads) == same:
         return [], "same"
     if rank == 1:
-        return [Call("ZeroPadding1D", kwargs={"padding": _size(padding)}, suffix="pad")], "valid"
-    return [Call("ZeroPadding2D", kwargs={"padding": _amounts(padding)}, suffix="pad")], "valid"
+        return [LayerCall("ZeroPadding1D", kwargs={"padding": _size(padding)}, suffix="pad")], "valid"
+    return [LayerCall("ZeroPadding2D", kwargs={"padding": _amounts(padding)}, suffix="pad")], "valid"
 
 
 def _no_strided_dilation(
@@ -109,7 +98,7 @@ def _no_strided_dilation(
 
 
 @register_builder("conv2d")
-def _conv2d(node: PlanNode) -> list[Call]:
+def _conv2d(node: PlanNode) -> list[LayerCall]:
     layer = node.layer
     _no_strided_dilation(node, "Conv2D", layer.strides, layer.dilation)
     pad, padding = _explicit_padding(node, layer.padding, layer.kernel, layer.strides, layer.dilation)
@@ -122,11 +111,11 @@ def _conv2d(node: PlanNode) -> list[Call]:
         use_bias=(layer.use_bias, True),
         kernel_initializer=(layer.kernel_initializer, None),
     )
-    return [*pad, Call("Conv2D", (layer.filters, _size(layer.kernel)), kwargs)]
+    return [*pad, LayerCall("Conv2D", (layer.filters, _size(layer.kernel)), kwargs)]
 
 
 @register_builder("conv1d")
-def _conv1d(node: PlanNode) -> list[Call]:
+def _conv1d(node: PlanNode) -> list[LayerCall]:
     layer = node.layer
     _no_strided_dilation(node, "Conv1D", (layer.strides,), (layer.dilation,))
     pad, padding = _explicit_padding(
@@ -141,11 +130,11 @@ def _conv1d(node: PlanNode) -> list[Call]:
         use_bias=(layer.use_bias, True),
         kernel_initializer=(layer.kernel_initializer, None),
     )
-    return [*pad, Call("Conv1D", (layer.filters, layer.kernel), kwargs)]
+    return [*pad, LayerCall("Conv1D", (layer.filters, layer.kernel), kwargs)]
 
 
 @register_builder("depthwise_conv2d")
-def _depthwise(node: PlanNode) -> list[Call]:
+def _depthwise(node: PlanNode) -> list[LayerCall]:
     layer = node.layer
     pad, padding = _explicit_padding(node, layer.padding, layer.kernel, layer.strides, layer.dilation)
     kwargs = _changed(
@@ -157,11 +146,11 @@ def _depthwise(node: PlanNode) -> list[Call]:
         use_bias=(layer.use_bias, True),
         depthwise_initializer=(layer.kernel_initializer, None),
     )
-    return [*pad, Call("DepthwiseConv2D", (_size(layer.kernel),), kwargs)]
+    return [*pad, LayerCall("DepthwiseConv2D", (_size(layer.kernel),), kwargs)]
 
 
 @register_builder("separable_conv2d")
-def _separable(node: PlanNode) -> list[Call]:
+def _separable(node: PlanNode) -> list[LayerCall]:
     layer = node.layer
     pad, padding = _explicit_padding(node, layer.padding, layer.kernel, layer.strides, layer.dilation)
     kwargs = _changed(
@@ -174,11 +163,11 @@ def _separable(node: PlanNode) -> list[Call]:
         depthwise_initializer=(layer.kernel_initializer, None),
         pointwise_initializer=(layer.kernel_initializer, None),
     )
-    return [*pad, Call("SeparableConv2D", (layer.filters, _size(layer.kernel)), kwargs)]
+    return [*pad, LayerCall("SeparableConv2D", (layer.filters, _size(layer.kernel)), kwargs)]
 
 
 @register_builder("conv2d_transpose")
-def _conv_transpose(node: PlanNode) -> list[Call]:
+def _conv_transpose(node: PlanNode) -> list[LayerCall]:
     layer = node.layer
     _no_strided_dilation(node, "Conv2DTranspose", layer.strides, layer.dilation)
     kwargs = _changed(
@@ -190,7 +179,7 @@ def _conv_transpose(node: PlanNode) -> list[Call]:
         use_bias=(layer.use_bias, True),
         kernel_initializer=(layer.kernel_initializer, None),
     )
-    return [Call("Conv2DTranspose", (layer.filters, _size(layer.kernel)), kwargs)]
+    return [LayerCall("Conv2DTranspose", (layer.filters, _size(layer.kernel)), kwargs)]
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -198,7 +187,7 @@ def _conv_transpose(node: PlanNode) -> list[Call]:
 
 
 def _pool(cls: str, rank: int) -> Builder:
-    def build(node: PlanNode) -> list[Call]:
+    def build(node: PlanNode) -> list[LayerCall]:
         layer = node.layer
         pool = (layer.pool,) if rank == 1 else layer.pool
         strides = layer.strides or layer.pool
@@ -212,7 +201,7 @@ def _pool(cls: str, rank: int) -> Builder:
             )
             if any(before != after for before, after in pads):
                 return [
-                    Call(
+                    LayerCall(
                         "PaddedAveragePooling",
                         kwargs={"pool_size": pool, "strides": strides, "padding": pads},
                     )
@@ -221,7 +210,7 @@ def _pool(cls: str, rank: int) -> Builder:
             strides=(layer.strides and _size(strides), None),
             padding=(layer.padding, "valid"),
         )
-        return [Call(cls, (_size(pool),), kwargs)]
+        return [LayerCall(cls, (_size(pool),), kwargs)]
 
     return build
 
@@ -233,8 +222,8 @@ register_builder("avgpool1d")(_pool("AveragePooling1D", 1))
 
 
 def _plain(cls: str) -> Builder:
-    def build(node: PlanNode) -> list[Call]:
-        return [Call(cls)]
+    def build(node: PlanNode) -> list[LayerCall]:
+        return [LayerCall(cls)]
 
     return build
 
@@ -249,8 +238,8 @@ register_builder("multiply")(_plain("Multiply"))
 
 
 @register_builder("zero_padding2d")
-def _zero_padding(node: PlanNode) -> list[Call]:
-    return [Call("ZeroPadding2D", (_amounts(node.layer.padding),))]
+def _zero_padding(node: PlanNode) -> list[LayerCall]:
+    return [LayerCall("ZeroPadding2D", (_amounts(node.layer.padding),))]
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -258,7 +247,7 @@ def _zero_padding(node: PlanNode) -> list[Call]:
 
 
 @register_builder("batchnorm")
-def _batchnorm(node: PlanNode) -> list[Call]:
+def _batchnorm(node: PlanNode) -> list[LayerCall]:
     layer = node.layer
     kwargs = _changed(
         momentum=(layer.momentum, 0.99),
@@ -266,64 +255,64 @@ def _batchnorm(node: PlanNode) -> list[Call]:
         center=(layer.center, True),
         scale=(layer.scale, True),
     )
-    return [Call("BatchNormalization", (), kwargs)]
+    return [LayerCall("BatchNormalization", (), kwargs)]
 
 
 @register_builder("layernorm")
-def _layernorm(node: PlanNode) -> list[Call]:
+def _layernorm(node: PlanNode) -> list[LayerCall]:
     layer = node.layer
     kwargs = _changed(epsilon=(layer.epsilon, 1e-3), center=(layer.center, True), scale=(layer.scale, True))
-    return [Call("LayerNormalization", (), kwargs)]
+    return [LayerCall("LayerNormalization", (), kwargs)]
 
 
 @register_builder("dropout")
-def _dropout(node: PlanNode) -> list[Call]:
-    return [Call("Dropout", (node.layer.rate,))]
+def _dropout(node: PlanNode) -> list[LayerCall]:
+    return [LayerCall("Dropout", (node.layer.rate,))]
 
 
 @register_builder("spatial_dropout2d")
-def _spatial_dropout(node: PlanNode) -> list[Call]:
-    return [Call("SpatialDropout2D", (node.layer.rate,))]
+def _spatial_dropout(node: PlanNode) -> list[LayerCall]:
+    return [LayerCall("SpatialDropout2D", (node.layer.rate,))]
 
 
 @register_builder("dense")
-def _dense(node: PlanNode) -> list[Call]:
+def _dense(node: PlanNode) -> list[LayerCall]:
     layer = node.layer
     kwargs = _changed(
         activation=(layer.activation, None),
         use_bias=(layer.use_bias, True),
         kernel_initializer=(layer.kernel_initializer, None),
     )
-    return [Call("Dense", (layer.units,), kwargs)]
+    return [LayerCall("Dense", (layer.units,), kwargs)]
 
 
 @register_builder("reshape")
-def _reshape(node: PlanNode) -> list[Call]:
-    return [Call("Reshape", (tuple(node.layer.shape),))]
+def _reshape(node: PlanNode) -> list[LayerCall]:
+    return [LayerCall("Reshape", (tuple(node.layer.shape),))]
 
 
 @register_builder("activation")
-def _activation(node: PlanNode) -> list[Call]:
+def _activation(node: PlanNode) -> list[LayerCall]:
     layer = node.layer
     if layer.negative_slope is not None:
-        return [Call("LeakyReLU", kwargs={"negative_slope": layer.negative_slope})]
+        return [LayerCall("LeakyReLU", kwargs={"negative_slope": layer.negative_slope})]
     # The string "leaky_relu" is keras.activations.leaky_relu, negative_slope 0.2.
-    return [Call("Activation", (layer.function,))]
+    return [LayerCall("Activation", (layer.function,))]
 
 
 @register_builder("concat")
-def _concat(node: PlanNode) -> list[Call]:
+def _concat(node: PlanNode) -> list[LayerCall]:
     # The spec's axis leaves out the batch axis; Keras counts it.
     axis = node.layer.axis
-    return [Call("Concatenate", (), _changed(axis=(axis if axis < 0 else axis + 1, -1)))]
+    return [LayerCall("Concatenate", (), _changed(axis=(axis if axis < 0 else axis + 1, -1)))]
 
 
 @register_builder("rescaling")
-def _rescaling(node: PlanNode) -> list[Call]:
+def _rescaling(node: PlanNode) -> list[LayerCall]:
     layer = node.layer
-    return [Call("Rescaling", (layer.scale,), _changed(offset=(layer.offset, 0.0)))]
+    return [LayerCall("Rescaling", (layer.scale,), _changed(offset=(layer.offset, 0.0)))]
 
 
 @register_builder("bias")
-def _bias(node: PlanNode) -> list[Call]:
-    return [Call("Bias", (), _changed(per=(node.layer.per, "channel")))]
+def _bias(node: PlanNode) -> list[LayerCall]:
+    return [LayerCall("Bias", (), _changed(per=(node.layer.per, "channel")))]

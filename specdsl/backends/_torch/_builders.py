@@ -1,7 +1,7 @@
 """One builder per layer kind: what torch module computes a plan node, described once for both ``build`` and ``source``.
 
 A builder takes a :class:`~specdsl.plan.PlanNode` and returns a :class:`Built`: the constructor call of the node's
-module (a :class:`Call`, which ``build`` evaluates and ``source`` writes out), how to initialize its parameters as
+module (a :class:`ModuleCall`, which ``build`` evaluates and ``source`` writes out), how to initialize its parameters as
 Keras does, and where Keras' weights of the layer go. Sizes come from the plan and from ``specdsl.plan``'s rules
 (``same_padding``); nothing here recomputes an output shape.
 """
@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 from torch import nn
 
+from ..._registry import Registry
 from ...errors import BackendError
 from ...plan import PlanNode, same_padding
 from ...spec import LAYERS
@@ -31,8 +32,9 @@ BACKEND = "torch"
 
 
 @dataclass(frozen=True)
-class Call:
-    """A constructor call, ``fn(*args, **kwargs)``, that can be evaluated or written as Python source."""
+class ModuleCall:
+    """The constructor call of a torch module, ``fn(*args, **kwargs)``: ``make()`` evaluates it, ``code()`` writes it
+    as Python source. Arguments may themselves be ModuleCalls (an activation module inside a conv)."""
 
     fn: Callable[..., Any]
     args: tuple = ()
@@ -49,13 +51,14 @@ class Call:
         """The functions and classes of ``_modules`` this call uses (they go into generated source)."""
         found = [self.fn] if self.fn.__module__ == M.__name__ else []
         for value in (*self.args, *(v for _, v in self.kwargs)):
-            if isinstance(value, Call):
+            if isinstance(value, ModuleCall):
                 found += value.helpers()
         return found
 
 
-def call(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Call:
-    return Call(fn, args, tuple(kwargs.items()))
+def call(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> ModuleCall:
+    """``call(nn.Dropout, 0.5)``: the ModuleCall of ``nn.Dropout(0.5)``."""
+    return ModuleCall(fn, args, tuple(kwargs.items()))
 
 
 def qualname(fn: Callable[..., Any]) -> str:
@@ -68,11 +71,11 @@ def qualname(fn: Callable[..., Any]) -> str:
 
 
 def _make(value: Any) -> Any:
-    return value.make() if isinstance(value, Call) else value
+    return value.make() if isinstance(value, ModuleCall) else value
 
 
 def _literal(value: Any) -> str:
-    if isinstance(value, Call):
+    if isinstance(value, ModuleCall):
         return value.code()
     if isinstance(value, float) and math.isinf(value):
         return 'float("-inf")' if value < 0 else 'float("inf")'
@@ -124,7 +127,7 @@ class Built:
     layout) in the order of the Keras layer's ``weights``.
     """
 
-    module: Call
+    module: ModuleCall
     kernels: tuple[tuple[str, str, int, int], ...] = ()
     zeros: tuple[str, ...] = ()
     keras: tuple[tuple[str, Layout], ...] = ()
@@ -134,21 +137,8 @@ class Built:
 # The registry
 
 Builder = Callable[[PlanNode], Built]
-BUILDERS: dict[str, Builder] = {}
-
-
-def builder(kind: str) -> Callable[[Builder], Builder]:
-    """Register the torch builder of a layer kind; registering a kind twice is an error."""
-
-    def deco(fn: Builder) -> Builder:
-        if kind in BUILDERS:
-            raise ValueError(f"a torch builder for `{kind}` is already registered")
-        if kind not in LAYERS:
-            raise ValueError(f"`{kind}` is not a registered layer kind")
-        BUILDERS[kind] = fn
-        return fn
-
-    return deco
+BUILDERS: Registry[Builder] = Registry("torch builder", within=LAYERS)
+register_builder = BUILDERS.register  # @register_builder("conv2d"): the torch builder of a layer kind
 
 
 def build_node(node: PlanNode) -> Built:
@@ -160,7 +150,7 @@ def build_node(node: PlanNode) -> Built:
             loc=node.loc,
             path=node.path or None,
             hint=f"Kinds it builds: {', '.join(sorted(BUILDERS))}. Use the keras backend, or register one with "
-            f"specdsl.backends._torch.builder('{node.kind}').",
+            f"specdsl.backends._torch.register_builder('{node.kind}').",
         )
     return fn(node)
 
@@ -169,7 +159,7 @@ def build_node(node: PlanNode) -> Built:
 # Shared pieces
 
 
-def _act(name: str | None, negative_slope: float | None = None) -> Call | None:
+def _act(name: str | None, negative_slope: float | None = None) -> ModuleCall | None:
     """The module of a Keras activation name, in torch's layout (softmax over the channel axis); None for linear."""
     if name is None or name == "linear":
         return None
@@ -274,7 +264,7 @@ def _with_bias(layer, kernel_entry: tuple[str, Layout]) -> tuple[tuple[str, Layo
 # Convolutions
 
 
-@builder("conv2d")
+@register_builder("conv2d")
 def _conv2d(node: PlanNode) -> Built:
     layer = node.layer
     h, w, c = node.input_shapes[0]
@@ -293,14 +283,14 @@ def _conv2d(node: PlanNode) -> Built:
     )
     rf = layer.kernel[0] * layer.kernel[1]
     return Built(
-        Call(cls, (c, layer.filters), tuple(kw)),
+        ModuleCall(cls, (c, layer.filters), tuple(kw)),
         kernels=(("weight", _initializer(node), rf * c // layer.groups, rf * layer.filters),),
         zeros=("bias",) if layer.use_bias else (),
         keras=_with_bias(layer, ("weight", KERNEL_2D)),
     )
 
 
-@builder("conv1d")
+@register_builder("conv1d")
 def _conv1d(node: PlanNode) -> Built:
     layer = node.layer
     n, c = node.input_shapes[0]
@@ -318,7 +308,7 @@ def _conv1d(node: PlanNode) -> Built:
         bias=layer.use_bias,
     )
     return Built(
-        Call(cls, (c, layer.filters), tuple(kw)),
+        ModuleCall(cls, (c, layer.filters), tuple(kw)),
         kernels=(
             ("weight", _initializer(node), layer.kernel * c // layer.groups, layer.kernel * layer.filters),
         ),
@@ -327,7 +317,7 @@ def _conv1d(node: PlanNode) -> Built:
     )
 
 
-@builder("depthwise_conv2d")
+@register_builder("depthwise_conv2d")
 def _depthwise_conv2d(node: PlanNode) -> Built:
     layer = node.layer
     h, w, c = node.input_shapes[0]
@@ -347,14 +337,14 @@ def _depthwise_conv2d(node: PlanNode) -> Built:
     )
     rf = layer.kernel[0] * layer.kernel[1]
     return Built(
-        Call(cls, (c, c * m), tuple(kw)),
+        ModuleCall(cls, (c, c * m), tuple(kw)),
         kernels=(("weight", _initializer(node), rf * c, rf * m),),  # Keras' kernel is (kh, kw, C, m)
         zeros=("bias",) if layer.use_bias else (),
         keras=_with_bias(layer, ("weight", _depthwise(m))),
     )
 
 
-@builder("separable_conv2d")
+@register_builder("separable_conv2d")
 def _separable_conv2d(node: PlanNode) -> Built:
     layer = node.layer
     h, w, c = node.input_shapes[0]
@@ -380,7 +370,7 @@ def _separable_conv2d(node: PlanNode) -> Built:
     init = _initializer(node)
     keras = (("depthwise.weight", _depthwise(m)), ("pointwise.weight", KERNEL_2D))
     return Built(
-        Call(M.SeparableConv2d, (c, layer.filters), tuple(kw)),
+        ModuleCall(M.SeparableConv2d, (c, layer.filters), tuple(kw)),
         kernels=(
             ("depthwise.weight", init, rf * c, rf * m),
             ("pointwise.weight", init, c * m, layer.filters),
@@ -413,7 +403,7 @@ def _transpose_axis(n: int, out: int, k: int, s: int, d: int, padding: str, outp
     return 0, -after, before, 0  # Keras' rule keeps -after < s
 
 
-@builder("conv2d_transpose")
+@register_builder("conv2d_transpose")
 def _conv2d_transpose(node: PlanNode) -> Built:
     layer = node.layer
     h, w, c = node.input_shapes[0]
@@ -447,7 +437,7 @@ def _conv2d_transpose(node: PlanNode) -> Built:
             kw.append(("activation", act))
     rf = layer.kernel[0] * layer.kernel[1]
     return Built(
-        Call(cls, (c, layer.filters), tuple(kw)),
+        ModuleCall(cls, (c, layer.filters), tuple(kw)),
         kernels=(
             ("weight", _initializer(node), rf * layer.filters, rf * c),
         ),  # Keras' kernel is (kh, kw, filters, C)
@@ -475,14 +465,14 @@ def _pool2d(node: PlanNode, average: bool) -> Built:
             call(
                 nn.Sequential,
                 call(nn.ConstantPad2d, pad, float("-inf")),
-                Call(nn.MaxPool2d, (_short(layer.pool),), tuple(kw)),
+                ModuleCall(nn.MaxPool2d, (_short(layer.pool),), tuple(kw)),
             )
         )
     if set(padding) != {0}:
         kw.append(("padding", _short(padding)))
         if average:
             kw.append(("count_include_pad", False))  # Keras leaves 'same' padding out of the mean
-    return Built(Call(nn.AvgPool2d if average else nn.MaxPool2d, (_short(layer.pool),), tuple(kw)))
+    return Built(ModuleCall(nn.AvgPool2d if average else nn.MaxPool2d, (_short(layer.pool),), tuple(kw)))
 
 
 def _pool1d(node: PlanNode, average: bool) -> Built:
@@ -500,33 +490,33 @@ def _pool1d(node: PlanNode, average: bool) -> Built:
             call(
                 nn.Sequential,
                 call(nn.ConstantPad1d, pad, float("-inf")),
-                Call(nn.MaxPool1d, (layer.pool,), tuple(kw)),
+                ModuleCall(nn.MaxPool1d, (layer.pool,), tuple(kw)),
             )
         )
     if padding:
         kw.append(("padding", padding))
         if average:
             kw.append(("count_include_pad", False))
-    return Built(Call(nn.AvgPool1d if average else nn.MaxPool1d, (layer.pool,), tuple(kw)))
+    return Built(ModuleCall(nn.AvgPool1d if average else nn.MaxPool1d, (layer.pool,), tuple(kw)))
 
 
-builder("maxpool2d")(lambda node: _pool2d(node, average=False))
-builder("avgpool2d")(lambda node: _pool2d(node, average=True))
-builder("maxpool1d")(lambda node: _pool1d(node, average=False))
-builder("avgpool1d")(lambda node: _pool1d(node, average=True))
+register_builder("maxpool2d")(lambda node: _pool2d(node, average=False))
+register_builder("avgpool2d")(lambda node: _pool2d(node, average=True))
+register_builder("maxpool1d")(lambda node: _pool1d(node, average=False))
+register_builder("avgpool1d")(lambda node: _pool1d(node, average=True))
 
 
 def _global(pool: type[nn.Module]) -> Builder:
     return lambda node: Built(call(nn.Sequential, call(pool, 1), call(nn.Flatten)))
 
 
-builder("global_avgpool2d")(_global(nn.AdaptiveAvgPool2d))
-builder("global_maxpool2d")(_global(nn.AdaptiveMaxPool2d))
-builder("global_avgpool1d")(_global(nn.AdaptiveAvgPool1d))
-builder("global_maxpool1d")(_global(nn.AdaptiveMaxPool1d))
+register_builder("global_avgpool2d")(_global(nn.AdaptiveAvgPool2d))
+register_builder("global_maxpool2d")(_global(nn.AdaptiveMaxPool2d))
+register_builder("global_avgpool1d")(_global(nn.AdaptiveAvgPool1d))
+register_builder("global_maxpool1d")(_global(nn.AdaptiveMaxPool1d))
 
 
-@builder("zero_padding2d")
+@register_builder("zero_padding2d")
 def _zero_padding2d(node: PlanNode) -> Built:
     (t, b), (left, right) = node.layer.padding
     return Built(call(nn.ZeroPad2d, (left, right, t, b)))
@@ -536,7 +526,7 @@ def _zero_padding2d(node: PlanNode) -> Built:
 # Normalization, regularization
 
 
-@builder("batchnorm")
+@register_builder("batchnorm")
 def _batchnorm(node: PlanNode) -> Built:
     layer = node.layer
     shape = node.input_shapes[0]
@@ -549,11 +539,11 @@ def _batchnorm(node: PlanNode) -> Built:
         keras += (("bias", AS_IS),)
     keras += (("running_mean", AS_IS), ("running_var", AS_IS))
     if layer.center != layer.scale:
-        module = Call(M.BatchNorm, (c,), (*kw, ("center", layer.center), ("scale", layer.scale)))
+        module = ModuleCall(M.BatchNorm, (c,), (*kw, ("center", layer.center), ("scale", layer.scale)))
     else:
         if not layer.center:
             kw.append(("affine", False))
-        module = Call(nn.BatchNorm2d if len(shape) == 3 else nn.BatchNorm1d, (c,), tuple(kw))
+        module = ModuleCall(nn.BatchNorm2d if len(shape) == 3 else nn.BatchNorm1d, (c,), tuple(kw))
     return Built(module, keras=keras)
 
 
@@ -562,7 +552,7 @@ def _torch_momentum(keras_momentum: float) -> float:
     return float(round(1.0 - keras_momentum, 12))
 
 
-@builder("layernorm")
+@register_builder("layernorm")
 def _layernorm(node: PlanNode) -> Built:
     layer = node.layer
     kw: list[tuple[str, Any]] = [("eps", layer.epsilon)]
@@ -571,15 +561,15 @@ def _layernorm(node: PlanNode) -> Built:
     if not layer.scale:
         kw.append(("scale", False))
     keras = ((("weight", AS_IS),) if layer.scale else ()) + ((("bias", AS_IS),) if layer.center else ())
-    return Built(Call(M.ChannelLayerNorm, (node.input_shapes[0][-1],), tuple(kw)), keras=keras)
+    return Built(ModuleCall(M.ChannelLayerNorm, (node.input_shapes[0][-1],), tuple(kw)), keras=keras)
 
 
-@builder("dropout")
+@register_builder("dropout")
 def _dropout(node: PlanNode) -> Built:
     return Built(call(nn.Dropout, node.layer.rate))
 
 
-@builder("spatial_dropout2d")
+@register_builder("spatial_dropout2d")
 def _spatial_dropout2d(node: PlanNode) -> Built:
     return Built(call(nn.Dropout2d, node.layer.rate))
 
@@ -588,17 +578,17 @@ def _spatial_dropout2d(node: PlanNode) -> Built:
 # Shape changes, dense, activations, merges
 
 
-@builder("flatten")
+@register_builder("flatten")
 def _flatten(node: PlanNode) -> Built:
     return Built(call(M.ChannelsLastFlatten))
 
 
-@builder("reshape")
+@register_builder("reshape")
 def _reshape(node: PlanNode) -> Built:
     return Built(call(M.ChannelsLastReshape, list(node.shape)))  # the plan's shape, -1 resolved
 
 
-@builder("dense")
+@register_builder("dense")
 def _dense(node: PlanNode) -> Built:
     layer = node.layer
     shape = node.input_shapes[0]
@@ -606,9 +596,9 @@ def _dense(node: PlanNode) -> Built:
     act = _act(layer.activation)
     kw: list[tuple[str, Any]] = [] if layer.use_bias else [("bias", False)]
     if act is None and len(shape) == 1:
-        module = Call(nn.Linear, (n, layer.units), tuple(kw))
+        module = ModuleCall(nn.Linear, (n, layer.units), tuple(kw))
     else:
-        module = Call(
+        module = ModuleCall(
             M.Dense, (n, layer.units), tuple(kw + ([("activation", act)] if act is not None else []))
         )
     return Built(
@@ -619,38 +609,38 @@ def _dense(node: PlanNode) -> Built:
     )
 
 
-@builder("activation")
+@register_builder("activation")
 def _activation(node: PlanNode) -> Built:
     layer = node.layer
     return Built(_act(layer.function, layer.negative_slope) or call(nn.Identity))
 
 
-@builder("add")
+@register_builder("add")
 def _add(node: PlanNode) -> Built:
     return Built(call(M.Add))
 
 
-@builder("multiply")
+@register_builder("multiply")
 def _multiply(node: PlanNode) -> Built:
     return Built(call(M.Multiply))
 
 
-@builder("concat")
+@register_builder("concat")
 def _concat(node: PlanNode) -> Built:
     rank = len(node.input_shapes[0])
     axis = node.layer.axis % rank
     # channels-last axis `rank - 1` is torch's axis 1; the others move one up
     dim = 1 if axis == rank - 1 else axis + 2
-    return Built(Call(M.Concat, (), (("dim", dim),) if dim != 1 else ()))
+    return Built(ModuleCall(M.Concat, (), (("dim", dim),) if dim != 1 else ()))
 
 
-@builder("rescaling")
+@register_builder("rescaling")
 def _rescaling(node: PlanNode) -> Built:
     layer = node.layer
-    return Built(Call(M.Rescaling, (layer.scale,), (("offset", layer.offset),) if layer.offset else ()))
+    return Built(ModuleCall(M.Rescaling, (layer.scale,), (("offset", layer.offset),) if layer.offset else ()))
 
 
-@builder("bias")
+@register_builder("bias")
 def _bias(node: PlanNode) -> Built:
     shape = node.input_shapes[0]
     if node.layer.per == "channel":
