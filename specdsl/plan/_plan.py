@@ -198,7 +198,7 @@ def _over_limits(entry: Any, ins: tuple[Shape, ...], limits: Any, params: int, f
     if params > limits.max_params:
         raise ShapeError(
             f"{entry.kind} on an input of {numel(ins[0]):,} values{f' ({fmt(ins[0])})' if len(ins[0]) > 1 else ''} brings the model to {params:,} parameters "
-            f"({_bytes(params * BYTES_PER_VALUE)} as float32), beyond the bound of {limits.max_params:,}.",
+            f"({iec_bytes(params * BYTES_PER_VALUE)} as float32), beyond the bound of {limits.max_params:,}.",
             loc=entry.loc,
             path=entry.where,
             hint="Shrink the input before it (pooling, strided convolutions, global pooling), "
@@ -212,20 +212,21 @@ def _over_limits(entry: Any, ins: tuple[Shape, ...], limits: Any, params: int, f
             hint="Downsample earlier or use fewer filters, or raise `limits: {max_flops: ...}`.",
         )
     raise ShapeError(
-        f"activations reach {_bytes(act)} per example here, beyond the bound of "
-        f"{_bytes(limits.max_activation_bytes)}.",
+        f"activations reach {iec_bytes(act)} per example here, beyond the bound of "
+        f"{iec_bytes(limits.max_activation_bytes)}.",
         loc=entry.loc,
         path=entry.where,
         hint="Downsample earlier, or raise `limits: {max_activation_bytes: ...}`.",
     )
 
 
-def _bytes(n: float) -> str:
-    for unit in ("B", "KB", "MB", "GB", "TB"):
-        if n < 1024 or unit == "TB":
-            return f"{n:,.0f} {unit}" if unit == "B" else f"{n:,.1f} {unit}"
+def iec_bytes(n: float) -> str:
+    """1536 -> "1.5 KiB": bytes in powers of 1024, named so (KiB, MiB, GiB, TiB; a bound written "2GB" is 1.9 GiB).
+    The one formatter of sizes: the summary, the plan's bounds, the search's and training's memory messages."""
+    if n < 1024:
+        return f"{n:,.0f} B"
+    for unit in ("KiB", "MiB", "GiB", "TiB"):
         n /= 1024
-    return f"{n:.1f} TB"
-
-
-human_bytes = _bytes
+        if n < 1024 or unit == "TiB":
+            break
+    return f"{n:,.1f} {unit}"
