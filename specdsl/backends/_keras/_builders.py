@@ -2,8 +2,8 @@
 
 A builder returns a list of :class:`LayerCall` (usually one; a conv with explicit padding amounts gets a
 ZeroPadding2D before it). ``build()`` instantiates the calls and ``source()`` prints them, so the model in
-memory and the generated code cannot drift apart. Builders import no framework; sizes come from the plan
-and its rules only.
+memory and the generated code cannot drift apart. Builders import no framework; sizes, strides and padding
+amounts come from the plan (``node.resolved``), options (filters, activation, ...) from the layer's spec.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from typing import Any
 
 from ..._registry import Registry
 from ...errors import BackendError
-from ...plan import PlanNode, same_padding
+from ...plan import PlanNode
 from ...spec import LAYERS
 
 
@@ -63,22 +63,18 @@ def _changed(**pairs: tuple[Any, Any]) -> dict[str, Any]:
     return {key: value for key, (value, default) in pairs.items() if value != default}
 
 
-def _explicit_padding(node: PlanNode, padding: Any, kernel, strides, dilation) -> tuple[list[LayerCall], str]:
-    """'valid' / 'same' pass through; explicit amounts become a ZeroPadding layer before a valid conv,
-    unless they are exactly what 'same' pads (AlphaGo's 5x5 conv, padding 2): that reads better as 'same'."""
-    if isinstance(padding, str):
-        return [], padding
-    rank = len(kernel)
-    pads = (padding,) if rank == 1 else padding
-    if not any(before or after for before, after in pads):
-        return [], "valid"
-    sizes = node.input_shapes[0][:rank]
-    same = tuple(same_padding(*axis) for axis in zip(sizes, kernel, strides, dilation, strict=True))
-    if tuple(pads) == same:
+def _padding(node: PlanNode) -> tuple[list[LayerCall], str]:
+    """The plan's padding as Keras takes it: 'same' (written so, or explicit amounts that are exactly 'same''s, as
+    AlphaGo's 5x5 conv with padding 2: that reads better as 'same'), 'valid', or a ZeroPadding layer of the
+    explicit amounts before a valid conv."""
+    r = node.resolved
+    if r.same:
         return [], "same"
-    if rank == 1:
-        return [LayerCall("ZeroPadding1D", kwargs={"padding": _size(padding)}, suffix="pad")], "valid"
-    return [LayerCall("ZeroPadding2D", kwargs={"padding": _amounts(padding)}, suffix="pad")], "valid"
+    if not any(before or after for before, after in r.padding):
+        return [], "valid"
+    if len(r.padding) == 1:
+        return [LayerCall("ZeroPadding1D", kwargs={"padding": _size(r.padding[0])}, suffix="pad")], "valid"
+    return [LayerCall("ZeroPadding2D", kwargs={"padding": _amounts(r.padding)}, suffix="pad")], "valid"
 
 
 def _no_strided_dilation(
@@ -99,126 +95,116 @@ def _no_strided_dilation(
 
 @register_builder("conv2d")
 def _conv2d(node: PlanNode) -> list[LayerCall]:
-    layer = node.layer
-    _no_strided_dilation(node, "Conv2D", layer.strides, layer.dilation)
-    pad, padding = _explicit_padding(node, layer.padding, layer.kernel, layer.strides, layer.dilation)
+    layer, r = node.layer, node.resolved
+    _no_strided_dilation(node, "Conv2D", r.strides, r.dilation)
+    pad, padding = _padding(node)
     kwargs = _changed(
-        strides=(_size(layer.strides), 1),
+        strides=(_size(r.strides), 1),
         padding=(padding, "valid"),
-        dilation_rate=(_size(layer.dilation), 1),
+        dilation_rate=(_size(r.dilation), 1),
         groups=(layer.groups, 1),
         activation=(layer.activation, None),
         use_bias=(layer.use_bias, True),
         kernel_initializer=(layer.kernel_initializer, None),
     )
-    return [*pad, LayerCall("Conv2D", (layer.filters, _size(layer.kernel)), kwargs)]
+    return [*pad, LayerCall("Conv2D", (layer.filters, _size(r.kernel)), kwargs)]
 
 
 @register_builder("conv1d")
 def _conv1d(node: PlanNode) -> list[LayerCall]:
-    layer = node.layer
-    _no_strided_dilation(node, "Conv1D", (layer.strides,), (layer.dilation,))
-    pad, padding = _explicit_padding(
-        node, layer.padding, (layer.kernel,), (layer.strides,), (layer.dilation,)
-    )
+    layer, r = node.layer, node.resolved
+    _no_strided_dilation(node, "Conv1D", r.strides, r.dilation)
+    pad, padding = _padding(node)
     kwargs = _changed(
-        strides=(layer.strides, 1),
+        strides=(_size(r.strides), 1),
         padding=(padding, "valid"),
-        dilation_rate=(layer.dilation, 1),
+        dilation_rate=(_size(r.dilation), 1),
         groups=(layer.groups, 1),
         activation=(layer.activation, None),
         use_bias=(layer.use_bias, True),
         kernel_initializer=(layer.kernel_initializer, None),
     )
-    return [*pad, LayerCall("Conv1D", (layer.filters, layer.kernel), kwargs)]
+    return [*pad, LayerCall("Conv1D", (layer.filters, _size(r.kernel)), kwargs)]
 
 
 @register_builder("depthwise_conv2d")
 def _depthwise(node: PlanNode) -> list[LayerCall]:
-    layer = node.layer
-    pad, padding = _explicit_padding(node, layer.padding, layer.kernel, layer.strides, layer.dilation)
+    layer, r = node.layer, node.resolved
+    pad, padding = _padding(node)
     kwargs = _changed(
-        strides=(_size(layer.strides), 1),
+        strides=(_size(r.strides), 1),
         padding=(padding, "valid"),
         depth_multiplier=(layer.depth_multiplier, 1),
-        dilation_rate=(_size(layer.dilation), 1),
+        dilation_rate=(_size(r.dilation), 1),
         activation=(layer.activation, None),
         use_bias=(layer.use_bias, True),
         depthwise_initializer=(layer.kernel_initializer, None),
     )
-    return [*pad, LayerCall("DepthwiseConv2D", (_size(layer.kernel),), kwargs)]
+    return [*pad, LayerCall("DepthwiseConv2D", (_size(r.kernel),), kwargs)]
 
 
 @register_builder("separable_conv2d")
 def _separable(node: PlanNode) -> list[LayerCall]:
-    layer = node.layer
-    pad, padding = _explicit_padding(node, layer.padding, layer.kernel, layer.strides, layer.dilation)
+    layer, r = node.layer, node.resolved
+    pad, padding = _padding(node)
     kwargs = _changed(
-        strides=(_size(layer.strides), 1),
+        strides=(_size(r.strides), 1),
         padding=(padding, "valid"),
-        dilation_rate=(_size(layer.dilation), 1),
+        dilation_rate=(_size(r.dilation), 1),
         depth_multiplier=(layer.depth_multiplier, 1),
         activation=(layer.activation, None),
         use_bias=(layer.use_bias, True),
         depthwise_initializer=(layer.kernel_initializer, None),
         pointwise_initializer=(layer.kernel_initializer, None),
     )
-    return [*pad, LayerCall("SeparableConv2D", (layer.filters, _size(layer.kernel)), kwargs)]
+    return [*pad, LayerCall("SeparableConv2D", (layer.filters, _size(r.kernel)), kwargs)]
 
 
 @register_builder("conv2d_transpose")
 def _conv_transpose(node: PlanNode) -> list[LayerCall]:
-    layer = node.layer
-    _no_strided_dilation(node, "Conv2DTranspose", layer.strides, layer.dilation)
+    layer, r = node.layer, node.resolved
+    _no_strided_dilation(node, "Conv2DTranspose", r.strides, r.dilation)
     kwargs = _changed(
-        strides=(_size(layer.strides), 1),
-        padding=(layer.padding, "valid"),
+        strides=(_size(r.strides), 1),
+        padding=("same" if r.same else "valid", "valid"),
         output_padding=(layer.output_padding and _size(layer.output_padding), None),
-        dilation_rate=(_size(layer.dilation), 1),
+        dilation_rate=(_size(r.dilation), 1),
         activation=(layer.activation, None),
         use_bias=(layer.use_bias, True),
         kernel_initializer=(layer.kernel_initializer, None),
     )
-    return [LayerCall("Conv2DTranspose", (layer.filters, _size(layer.kernel)), kwargs)]
+    return [LayerCall("Conv2DTranspose", (layer.filters, _size(r.kernel)), kwargs)]
 
 
 # ----------------------------------------------------------------------------------------------------------
 # pooling
 
 
-def _pool(cls: str, rank: int) -> Builder:
+def _pool(cls: str) -> Builder:
     def build(node: PlanNode) -> list[LayerCall]:
-        layer = node.layer
-        pool = (layer.pool,) if rank == 1 else layer.pool
-        strides = layer.strides or layer.pool
-        strides = (strides,) if rank == 1 else strides
-        if cls.startswith("Average") and layer.padding == "same":
+        r = node.resolved
+        if r.same and cls.startswith("Average") and any(before != after for before, after in r.padding):
             # Keras' torch backend averages replicated edge values into uneven 'same' windows; give the
             # padding as amounts to a layer that leaves it out, as Keras defines 'same' average pooling.
-            pads = tuple(
-                same_padding(n, k, s)
-                for n, k, s in zip(node.input_shapes[0][:rank], pool, strides, strict=True)
-            )
-            if any(before != after for before, after in pads):
-                return [
-                    LayerCall(
-                        "PaddedAveragePooling",
-                        kwargs={"pool_size": pool, "strides": strides, "padding": pads},
-                    )
-                ]
+            return [
+                LayerCall(
+                    "PaddedAveragePooling",
+                    kwargs={"pool_size": r.kernel, "strides": r.strides, "padding": r.padding},
+                )
+            ]
         kwargs = _changed(
-            strides=(layer.strides and _size(strides), None),
-            padding=(layer.padding, "valid"),
+            strides=(_size(r.strides), _size(r.kernel)),  # Keras' default: the pool size
+            padding=("same" if r.same else "valid", "valid"),
         )
-        return [LayerCall(cls, (_size(pool),), kwargs)]
+        return [LayerCall(cls, (_size(r.kernel),), kwargs)]
 
     return build
 
 
-register_builder("maxpool2d")(_pool("MaxPooling2D", 2))
-register_builder("avgpool2d")(_pool("AveragePooling2D", 2))
-register_builder("maxpool1d")(_pool("MaxPooling1D", 1))
-register_builder("avgpool1d")(_pool("AveragePooling1D", 1))
+register_builder("maxpool2d")(_pool("MaxPooling2D"))
+register_builder("avgpool2d")(_pool("AveragePooling2D"))
+register_builder("maxpool1d")(_pool("MaxPooling1D"))
+register_builder("avgpool1d")(_pool("AveragePooling1D"))
 
 
 def _plain(cls: str) -> Builder:

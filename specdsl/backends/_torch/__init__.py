@@ -16,7 +16,8 @@ padding out of the mean, flatten/reshape/dense in channels-last order, BatchNorm
 transposed convolutions cropped as TensorFlow/JAX do.
 """
 
-from ._builders import BUILDERS, Built, ModuleCall, build_node, register_builder
+from ._builders import BUILDERS, build_node, register_builder
+from ._built import Built, ModuleCall
 from ._export import FORMATS, example_input, export
 from ._model import SpecModel, attribute_names, build, torch_shape
 from ._source import class_name, source
