@@ -72,8 +72,7 @@ def main() -> None:
     import specdsl
     from specdsl import SpecError
     from specdsl.cli._render import summary_table
-    from specdsl.plan import summary_text
-    from specdsl.plan._summary import summary_cells
+    from specdsl.plan import summary_cells, summary_text
     from specdsl.spec._yaml import load_text
 
     sizes = [args.layers // 4, args.layers // 2, args.layers]

@@ -1,36 +1,71 @@
 """Backends turn a plan into a framework model, standalone source code, or an exported file.
 
-A backend is a module with ``build(plan, **options)``, ``source(plan) -> str`` and
-``export(plan, path, format, model=None) -> pathlib.Path``, plus ``FORMATS`` (export formats it writes) and
-``BUILDERS`` (its per-kind builders: one per layer kind it can express). Backends are imported only when asked for,
-so that the spec, plan and CLI paths never import torch or keras.
+Two backends are registered in ``BACKENDS``: ``torch`` (``specdsl.backends._torch``: an ``nn.Module``, PyTorch
+source, ONNX / TorchScript / torch.export files) and ``keras`` (``specdsl.backends._keras``: a functional
+``keras.Model``, Keras source, ``.keras`` / ``.weights.h5`` files). Each is a module meeting the :class:`Backend`
+contract, with one builder per layer kind that turns a plan node into its module or layer; builders read the
+plan's shapes and what it resolved (``PlanNode.resolved``: padding amounts, strides, fans), never the rules.
+``_transfer.py`` carries weights between the two models of one plan. A backend is imported only when
+:func:`get_backend` asks for it, so that the spec, plan and CLI paths never import torch or keras.
 """
 
 from __future__ import annotations
 
 import importlib
 import os
-from types import ModuleType
-from typing import Any
+from pathlib import Path
+from typing import Any, Protocol, runtime_checkable
 
+from .._registry import Registry
 from .._text import literal
 from ..errors import BackendError, BackendMissingError
+from ..plan import Plan
+
+
+@runtime_checkable
+class Backend(Protocol):
+    """What a backend module offers; :func:`get_backend` returns one. ``tests/backends/test_contract.py`` checks
+    every registered backend against it.
+
+    Attributes:
+        FORMATS: the formats :meth:`export` writes, "source" first.
+        BUILDERS: its builder of each layer kind, a :class:`~specdsl._registry.Registry` within the layer kinds
+            (filled with its ``register_builder``); a kind it cannot build is a located ``BackendError``.
+    """
+
+    FORMATS: tuple[str, ...]
+    BUILDERS: Registry[Any]
+
+    def build(self, plan: Plan, **options: Any) -> Any:
+        """The framework's model of the plan, its every node's output shape and parameter counts the plan's.
+        Unknown options are a ``BackendError``."""
+        ...
+
+    def source(self, plan: Plan) -> str:
+        """Standalone, deterministic source code building the same model, importing only the framework."""
+        ...
+
+    def export(self, plan: Plan, path: str | os.PathLike, format: str, model: Any = None) -> Path:
+        """Write ``model`` (default: a fresh :meth:`build`) to ``path`` (a file, or a folder to hold
+        ``<model name><suffix>``) in one of :attr:`FORMATS`; return the file written."""
+        ...
+
 
 # name -> (module implementing it, the package it needs, the pip extra that installs it)
-BACKENDS: dict[str, tuple[str, str, str]] = {}
+BACKENDS: Registry[tuple[str, str, str]] = Registry("backend", duplicate="backend `{name}` is already registered")
 
 
 def register_backend(name: str, module: str, package: str, extra: str) -> None:
-    if name in BACKENDS:
-        raise ValueError(f"backend `{name}` is already registered")
-    BACKENDS[name] = (module, package, extra)
+    """Register a backend: the module implementing it (imported only when asked for), the package it needs and
+    the pip extra that installs that package. Registering a name twice is an error."""
+    BACKENDS.add(name, (module, package, extra))
 
 
 register_backend("torch", "specdsl.backends._torch", "torch", "torch")
 register_backend("keras", "specdsl.backends._keras", "keras", "keras")
 
 
-def spec_constants(plan: Any) -> list[str]:
+def spec_constants(plan: Plan) -> list[str]:
     """The lines of generated source that hold the user's text about a plan, as literals: ``MODEL_NAME``,
     ``DESCRIPTION`` (None when the spec has none) and ``SPEC_FILE`` (its base name). Docstrings and comments of
     generated source name these constants and never quote the text itself."""
@@ -42,14 +77,15 @@ def spec_constants(plan: Any) -> list[str]:
     ]
 
 
-def get_backend(name: str) -> ModuleType:
+def get_backend(name: str) -> Backend:
     """The backend module for ``name``; a missing framework is one BackendMissingError naming what to install."""
     if name not in BACKENDS:
         raise BackendError(f"unknown backend `{name}`; backends: {', '.join(BACKENDS)}.")
     module, package, extra = BACKENDS[name]
     if importlib.util.find_spec(package) is None:
         raise BackendMissingError(package, f"The {name} backend", extra=extra)
-    return importlib.import_module(module)
+    backend: Backend = importlib.import_module(module)  # type: ignore[assignment]  # checked by the contract test
+    return backend
 
 
-__all__ = ["BACKENDS", "get_backend", "register_backend", "spec_constants"]
+__all__ = ["BACKENDS", "Backend", "get_backend", "register_backend", "spec_constants"]

@@ -69,8 +69,7 @@ def keras_to_torch(plan: Plan, keras_model: Any, torch_model: Any) -> Any:
 
 def _pairs(plan: Plan, keras_model: Any):
     """(node, its Keras layer, the torch backend's [(state_dict key, layout)]) for every node with weights."""
-    from ._torch import attribute_names
-    from ._torch._builders import build_node
+    from ._torch import attribute_names, build_node
 
     names = attribute_names(plan)
     for node in plan.layers:

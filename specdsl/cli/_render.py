@@ -13,8 +13,7 @@ from rich.console import Console
 from rich.text import Text
 
 from .._text import terminal
-from ..plan import Plan, summary_totals
-from ..plan._summary import RIGHT, column_widths, summary_cells
+from ..plan import RIGHT, Plan, column_widths, summary_cells, summary_totals
 
 PIPE_WIDTH = 180  # piped or captured: no terminal width to fit, keep every column whole up to this
 

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
-import difflib
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from .._registry import Registry
 from ..errors import DataError
 from ._dataset import Arrays
 
-DATASETS: dict[str, DatasetSource] = {}
+DATASETS: Registry[DatasetSource] = Registry(
+    "dataset", duplicate="a dataset named {name!r} is already registered ({existing.__class__.__qualname__})"
+)
 
 
 @dataclass(frozen=True)
@@ -51,8 +54,8 @@ class DatasetSource:
         return cache_dir / self.name / f"{tag}.npz"
 
 
-def register_dataset(name: str):
-    """Class decorator: register a :class:`DatasetSource` subclass under ``name``.
+def register_dataset(name: str) -> Callable[[type[DatasetSource]], type[DatasetSource]]:
+    """Class decorator: register an instance of a :class:`DatasetSource` subclass in ``DATASETS`` under ``name``.
 
     >>> @register_dataset("my_set")
     ... class MySet(DatasetSource):
@@ -62,13 +65,10 @@ def register_dataset(name: str):
     """
 
     def decorate(cls: type[DatasetSource]) -> type[DatasetSource]:
-        if name in DATASETS:
-            raise ValueError(
-                f"a dataset named {name!r} is already registered ({type(DATASETS[name]).__qualname__})"
-            )
+        DATASETS.check(name)
         source = cls()
         source.name = name
-        DATASETS[name] = source
+        DATASETS.add(name, source)
         return cls
 
     return decorate
@@ -76,13 +76,11 @@ def register_dataset(name: str):
 
 def get_source(name: str) -> DatasetSource:
     """The registered source called ``name``; DataError listing the names (and the nearest) otherwise."""
-    try:
-        return DATASETS[name]
-    except KeyError:
-        pass
-    names = sorted(DATASETS)
-    close = difflib.get_close_matches(name, names, n=1)
+    source = DATASETS.get(name)
+    if source is not None:
+        return source
+    near = DATASETS.nearest(name)
     raise DataError(
-        f"unknown dataset `{name}`; the registered datasets are: {', '.join(names)}.",
-        hint=f"Did you mean `{close[0]}`?" if close else None,
+        f"unknown dataset `{name}`; the registered datasets are: {', '.join(sorted(DATASETS))}.",
+        hint=f"Did you mean `{near}`?" if near else None,
     )

@@ -1,23 +1,42 @@
-"""The static plan: shapes, parameter counts, FLOPs and activation memory from pure rules (no framework)."""
+"""The static plan: every node's shape, parameter counts, FLOPs and activation memory from pure rules (no framework),
+and what each node's rule resolved for the backends.
 
-from ._plan import BYTES_PER_VALUE, Plan, PlanNode, PlanWarning, human_bytes, plan
-from ._summary import is_sequential, summary_rows, summary_text, summary_totals
-from ._rules import RULES, RuleError, fmt, numel, rule, same_padding, transpose_length, window_length
+:func:`plan` walks a validated :class:`~specdsl.spec.ModelSpec` once, calling the rule of each layer kind
+(``RULES``, filled with ``@register_rule`` in ``_rules.py``), and gives a :class:`Plan` of :class:`PlanNode`:
+shapes channels-last without the batch axis, trainable and non-trainable counts as Keras' ``model.summary()``
+counts them, FLOPs (a multiply-add counts 2), and ``node.resolved`` (:class:`Resolved`: window sizes, strides,
+dilation and padding amounts as tuples, 'same' resolved, and the fans of each kernel). A shape that does not work
+out, or a model past its ``limits``, is a located ``ShapeError``. Sliding windows are sized in ``_windows.py``, the
+one place that arithmetic lives; ``_summary.py`` lays the plan out as Keras' summary table.
+
+The summary, the search's filters and both backends read the plan; nothing after it computes a shape, a padding
+or a fan again. Sizes print through :func:`iec_bytes`, the one formatter of byte counts.
+"""
+
+from ._plan import BYTES_PER_VALUE, Plan, PlanNode, PlanWarning, iec_bytes, plan
+from ._rules import RULES, register_rule
+from ._summary import RIGHT, column_widths, is_sequential, summary_cells, summary_rows, summary_text, summary_totals
+from ._windows import NOTHING, Resolved, RuleError, fmt, numel, same_padding, transpose_length, window_length
 
 __all__ = [
     "BYTES_PER_VALUE",
+    "NOTHING",
+    "RIGHT",
     "RULES",
     "Plan",
     "PlanNode",
     "PlanWarning",
+    "Resolved",
     "RuleError",
+    "column_widths",
     "fmt",
-    "human_bytes",
+    "iec_bytes",
+    "is_sequential",
     "numel",
     "plan",
-    "rule",
+    "register_rule",
     "same_padding",
-    "is_sequential",
+    "summary_cells",
     "summary_rows",
     "summary_text",
     "summary_totals",

@@ -9,16 +9,19 @@ from typing import Any, NamedTuple
 
 from .._text import terminal
 from ..errors import Loc, ShapeError
-from ..spec._document import ModelSpec, gc_paused
-from ..spec._layers import LAYERS, LayerSpec
-from ._rules import MERGE_KINDS, POOL_KINDS, RULES, TOO_SMALL_HINTS, RuleError, Shape, fmt, numel
+from ..spec import LAYERS, LayerSpec, ModelSpec, gc_paused
+from ._rules import MERGE_KINDS, RULES
+from ._windows import NOTHING, POOL_KINDS, TOO_SMALL_HINTS, Resolved, RuleError, Shape, fmt, numel
 
 BYTES_PER_VALUE = 4  # float32
 
 
 class PlanNode(NamedTuple):
-    """One node of the plan. ``kind`` is "input" for the model's input. (Immutable; a named tuple because it is
-    the cheapest immutable object to make, and planning is meant to take microseconds.)"""
+    """One node of the plan: the layer (``kind`` "input" and no layer for the model's input), the nodes it reads
+    and their shapes, its output shape, parameter counts and FLOPs, where the spec wrote it (``path``, ``loc``),
+    and what its rule resolved for the backends (``resolved``: window sizes and padding amounts as tuples, the
+    fans of its kernels; see :class:`Resolved`). (Immutable; a named tuple because it is the cheapest immutable
+    object to make, and planning is meant to take microseconds.)"""
 
     name: str
     kind: str
@@ -31,6 +34,7 @@ class PlanNode(NamedTuple):
     flops: int = 0
     path: str = ""
     loc: Loc | None = None
+    resolved: Resolved = NOTHING
 
     @property
     def params(self) -> int:
@@ -140,7 +144,7 @@ def _plan(spec: ModelSpec) -> Plan:
     # A named tuple made the way its own _make() makes it: several times faster than calling PlanNode(...).
     make, node_type = tuple.__new__, PlanNode
     name, shape = spec.input.name, tuple(spec.input.shape)
-    nodes = [make(node_type, (name, "input", None, (), (), shape, 0, 0, 0, "input", spec.input_loc))]
+    nodes = [make(node_type, (name, "input", None, (), (), shape, 0, 0, 0, "input", spec.input_loc, NOTHING))]
     shapes: dict[str, Shape] = {name: shape}
     warnings: list[PlanWarning] = []
     limits = spec.limits
@@ -161,7 +165,7 @@ def _plan(spec: ModelSpec) -> Plan:
         except RuleError as e:
             hint = TOO_SMALL_HINTS[_shrunk_by(nodes, names)] if e.too_small else e.hint
             raise ShapeError(e.message, loc=entry.loc, path=entry.where, hint=hint) from None
-        shape, trainable, non_trainable, node_flops, node_warnings = out
+        shape, trainable, non_trainable, node_flops, node_warnings, resolved = out
         if node_warnings:
             warnings.extend(PlanWarning(w, entry.loc, entry.where) for w in node_warnings)
         params += trainable + non_trainable
@@ -170,7 +174,7 @@ def _plan(spec: ModelSpec) -> Plan:
         if params > max_params or flops > max_flops or act > max_act:
             _over_limits(entry, ins, limits, params, flops, act)
         nodes.append(make(node_type, (entry.name, kind, layer, names, ins, shape, trainable, non_trainable,
-                                      node_flops, entry.path, entry.loc)))
+                                      node_flops, entry.path, entry.loc, resolved)))
         shapes[entry.name] = shape
     return Plan(spec=spec, nodes=nodes, outputs=list(spec.outputs), warnings=warnings)
 
@@ -188,8 +192,8 @@ def _shrunk_by(nodes: list[PlanNode], names: tuple[str, ...]) -> str:
         seen.add(node.name)
         if node.kind in POOL_KINDS:
             return "pool"
-        strides = getattr(node.layer, "strides", None)
-        if node.kind != "conv2d_transpose" and strides is not None and max(strides if isinstance(strides, tuple) else (strides,)) > 1:
+        strides = node.resolved.strides
+        if node.kind != "conv2d_transpose" and strides and max(strides) > 1:
             found = "strides"
         stack.extend(node.inputs)
     return found
@@ -199,7 +203,7 @@ def _over_limits(entry: Any, ins: tuple[Shape, ...], limits: Any, params: int, f
     if params > limits.max_params:
         raise ShapeError(
             f"{entry.kind} on an input of {numel(ins[0]):,} values{f' ({fmt(ins[0])})' if len(ins[0]) > 1 else ''} brings the model to {params:,} parameters "
-            f"({_bytes(params * BYTES_PER_VALUE)} as float32), beyond the bound of {limits.max_params:,}.",
+            f"({iec_bytes(params * BYTES_PER_VALUE)} as float32), beyond the bound of {limits.max_params:,}.",
             loc=entry.loc,
             path=entry.where,
             hint="Shrink the input before it (pooling, strided convolutions, global pooling), "
@@ -213,20 +217,21 @@ def _over_limits(entry: Any, ins: tuple[Shape, ...], limits: Any, params: int, f
             hint="Downsample earlier or use fewer filters, or raise `limits: {max_flops: ...}`.",
         )
     raise ShapeError(
-        f"activations reach {_bytes(act)} per example here, beyond the bound of "
-        f"{_bytes(limits.max_activation_bytes)}.",
+        f"activations reach {iec_bytes(act)} per example here, beyond the bound of "
+        f"{iec_bytes(limits.max_activation_bytes)}.",
         loc=entry.loc,
         path=entry.where,
         hint="Downsample earlier, or raise `limits: {max_activation_bytes: ...}`.",
     )
 
 
-def _bytes(n: float) -> str:
-    for unit in ("B", "KB", "MB", "GB", "TB"):
-        if n < 1024 or unit == "TB":
-            return f"{n:,.0f} {unit}" if unit == "B" else f"{n:,.1f} {unit}"
+def iec_bytes(n: float) -> str:
+    """1536 -> "1.5 KiB": bytes in powers of 1024, named so (KiB, MiB, GiB, TiB; a bound written "2GB" is 1.9 GiB).
+    The one formatter of sizes: the summary, the plan's bounds, the search's and training's memory messages."""
+    if n < 1024:
+        return f"{n:,.0f} B"
+    for unit in ("KiB", "MiB", "GiB", "TiB"):
         n /= 1024
-    return f"{n:.1f} TB"
-
-
-human_bytes = _bytes
+        if n < 1024 or unit == "TiB":
+            break
+    return f"{n:,.1f} {unit}"

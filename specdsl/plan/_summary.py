@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from .._text import terminal
-from ._plan import Plan, PlanNode, human_bytes
+from ._plan import Plan, PlanNode, iec_bytes
 
 
 def _shape(node: PlanNode) -> str:
@@ -50,11 +50,11 @@ def summary_rows(plan: Plan) -> list[dict[str, Any]]:
 
 def summary_totals(plan: Plan) -> list[tuple[str, str]]:
     return [
-        ("Total params", f"{plan.params:,} ({human_bytes(plan.param_bytes)})"),
-        ("Trainable params", f"{plan.trainable:,} ({human_bytes(plan.trainable * 4)})"),
-        ("Non-trainable params", f"{plan.non_trainable:,} ({human_bytes(plan.non_trainable * 4)})"),
+        ("Total params", f"{plan.params:,} ({iec_bytes(plan.param_bytes)})"),
+        ("Trainable params", f"{plan.trainable:,} ({iec_bytes(plan.trainable * 4)})"),
+        ("Non-trainable params", f"{plan.non_trainable:,} ({iec_bytes(plan.non_trainable * 4)})"),
         ("FLOPs per example", f"{plan.flops:,} ({_si(plan.flops)}FLOPs; a multiply-add counts 2)"),
-        ("Activation memory per example", f"{human_bytes(plan.activation_bytes)} (float32, forward, every layer's output)"),
+        ("Activation memory per example", f"{iec_bytes(plan.activation_bytes)} (float32, forward, every layer's output)"),
     ]
 
 
@@ -70,7 +70,7 @@ def summary_cells(plan: Plan) -> tuple[list[str], list[list[str]]]:
     cells = []
     for node in plan.nodes:
         row = [f"{node.name} ({node.keras_class})", _shape(node), f"{node.params:,}", f"{node.flops:,}",
-               human_bytes(node.activation_bytes)]
+               iec_bytes(node.activation_bytes)]
         if graph:
             row.append(", ".join(node.inputs) or "-")
         cells.append(row)

@@ -18,13 +18,13 @@ from typing import Any
 
 from .._text import shown
 from ..errors import Loc, SearchError, SpecdslError, SpecError
-from ..plan import Plan, human_bytes, plan
+from ..plan import Plan, iec_bytes, plan
 from ..spec import RandomSampler, SearchSpec, is_distribution
 from ..spec._document import DIST_KINDS, _Draw, _loc, _validate_model, from_tree, gc_paused, has_distributions
 from ..spec._sections import SECTIONS, duration_seconds
 from ..spec._yaml import load_text, read_text
 from ..train._compat import check_compatible  # pure: builds and loads nothing
-from ..train._memory import iec_bytes, training_memory  # pure too
+from ..train._memory import training_memory  # pure too
 
 # Metrics an objective may name that come from the plan, without training.
 PLAN_METRICS = ("params", "trainable", "flops", "activation_bytes")
@@ -234,8 +234,8 @@ def constraint_violation(p: Plan, constraints: Any) -> str | None:
     if constraints.max_flops is not None and p.flops > constraints.max_flops:
         return f"constraint max_flops: the model needs {p.flops:,} FLOPs per example, more than the {constraints.max_flops:,} allowed."
     if constraints.max_activation_bytes is not None and p.activation_bytes > constraints.max_activation_bytes:
-        return (f"constraint max_activation_bytes: activations take {human_bytes(p.activation_bytes)} per example, "
-                f"more than the {human_bytes(constraints.max_activation_bytes)} allowed.")
+        return (f"constraint max_activation_bytes: activations take {iec_bytes(p.activation_bytes)} per example, "
+                f"more than the {iec_bytes(constraints.max_activation_bytes)} allowed.")
     return None
 
 

@@ -1,6 +1,7 @@
 """The spec language: reading YAML/JSON with locations, layer kinds, sections, blocks, repeat and distributions."""
 
-from ._document import LayerEntry, ModelSpec, RandomSampler, Sampler, is_distribution, load
+from . import _layers as layers  # the layer kinds' models (Conv2D, ...), for the rules' and builders' types
+from ._document import LayerEntry, ModelSpec, RandomSampler, Sampler, gc_paused, is_distribution, load
 from ._layers import LAYERS, LayerKind, LayerSpec, canonical_kind, register_layer
 from ._sections import Augment, DataSpec, InputSpec, Limits, SearchSpec, TrainSpec
 from ._yaml import LocDict, LocList, load_file, load_text
@@ -22,7 +23,9 @@ __all__ = [
     "SearchSpec",
     "TrainSpec",
     "canonical_kind",
+    "gc_paused",
     "is_distribution",
+    "layers",
     "load",
     "load_file",
     "load_text",

@@ -10,15 +10,20 @@ or in the tagged form ``{kind: conv2d, filters: 32, kernel: 3}``. Every kind als
 to the layer, and shown in summaries) and ``inputs`` (names of the layers it reads; by default the layer before it).
 
 Shapes are channels-last and exclude the batch axis: images (H, W, C), sequences (L, C), vectors (N,).
-Adding a kind means: one model here, one rule in ``specdsl.plan._rules``, one builder per backend.
+Adding a kind means: one model here (``@register_layer``), one shape rule (``@register_rule`` in
+``specdsl/plan/_rules.py``), one builder per backend (``@register_builder`` in each backend's ``_builders.py``) and
+its cases in ``tests/layer_cases.py``; the tests, the fuzzing, the schema and the messages listing kinds follow.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal, Optional, Union
 
 from pydantic import AliasChoices, Field, field_validator, model_validator
+
+from .._registry import Registry
 
 from ._types import (
     MAX_SIZE,
@@ -51,8 +56,8 @@ class LayerKind:
     max_inputs: int | None
 
 
-LAYERS: dict[str, LayerKind] = {}
-ALIASES: dict[str, str] = {}
+LAYERS: Registry[LayerKind] = Registry("layer kind", duplicate="layer kind `{name}` is already registered")
+ALIASES: Registry[str] = Registry("layer kind alias", duplicate="layer kind `{name}` is already registered")
 
 
 def register_layer(
@@ -63,25 +68,29 @@ def register_layer(
     aliases: tuple[str, ...] = (),
     primary: str | None = None,
     inputs: tuple[int, int | None] = (1, 1),
-):
-    """Class decorator adding a layer kind to the registry; a name or alias registered twice is an error."""
+) -> Callable[[type[LayerSpec]], type[LayerSpec]]:
+    """Class decorator adding a layer kind to ``LAYERS`` (and its aliases to ``ALIASES``); a name or alias
+    registered twice, as a kind or as an alias, is an error."""
 
     def deco(cls: type[LayerSpec]) -> type[LayerSpec]:
         for key in (name, *aliases):
-            if key in LAYERS or key in ALIASES:
-                raise ValueError(f"layer kind `{key}` is already registered")
-        LAYERS[name] = LayerKind(
-            name=name,
-            model=cls,
-            keras_class=keras_class,
-            auto_name=auto_name or name,
-            aliases=aliases,
-            primary=primary,
-            min_inputs=inputs[0],
-            max_inputs=inputs[1],
+            LAYERS.check(key)
+            ALIASES.check(key)
+        LAYERS.add(
+            name,
+            LayerKind(
+                name=name,
+                model=cls,
+                keras_class=keras_class,
+                auto_name=auto_name or name,
+                aliases=aliases,
+                primary=primary,
+                min_inputs=inputs[0],
+                max_inputs=inputs[1],
+            ),
         )
         for alias in aliases:
-            ALIASES[alias] = name
+            ALIASES.add(alias, name)
         return cls
 
     return deco

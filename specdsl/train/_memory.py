@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..errors import TrainError
+from ..plan import iec_bytes
 from ._callbacks import Callback
 
 # Activation memory of a training step, as a multiple of the plan's forward activations (every node's output for
@@ -77,17 +78,6 @@ def training_memory(plan: Any, train: Any = None) -> MemoryEstimate:
     activations = ACTIVATION_FACTOR * plan.activation_bytes * batch
     name = getattr(getattr(train, "optimizer", None), "name", "adam")
     return MemoryEstimate(parameters, activations, plan.params, batch, name)
-
-
-def iec_bytes(n: float) -> str:
-    """1536 -> "1.5 KiB" (powers of 1024, named so: a bound written "2GB" is 1.9 GiB)."""
-    if n < 1024:
-        return f"{n:,.0f} B"
-    for unit in ("KiB", "MiB", "GiB", "TiB"):
-        n /= 1024
-        if n < 1024 or unit == "TiB":
-            break
-    return f"{n:,.1f} {unit}"
 
 
 # ---------------------------------------------------------------------------------------------------------------

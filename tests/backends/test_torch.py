@@ -120,12 +120,12 @@ def test_every_layer_kind_has_a_torch_builder():
 
 def test_registering_a_builder_twice_is_an_error():
     with pytest.raises(ValueError, match=r"^a torch builder for `conv2d` is already registered$"):
-        T.builder("conv2d")(lambda node: None)
+        T.register_builder("conv2d")(lambda node: None)
 
 
 def test_a_builder_for_an_unknown_kind_is_an_error():
     with pytest.raises(ValueError, match=r"^`conv3d` is not a registered layer kind$"):
-        T.builder("conv3d")(lambda node: None)
+        T.register_builder("conv3d")(lambda node: None)
 
 
 def test_a_kind_without_builder_is_a_backend_error(monkeypatch):
@@ -180,19 +180,15 @@ def test_example_matches_the_plan(path):
 
 
 @pytest.mark.parametrize(("spec", "expected"), CASES)
-def test_source_builds_the_same_model(spec, expected, tmp_path):
-    _assert_source_is_the_model(specdsl.check(spec), tmp_path)
+def test_source_builds_the_same_model_and_compiles_with_torchscript(spec, expected, tmp_path):
+    """Every case's generated source is the model, and scripts: every helper module the source may copy in,
+    with every option a case gives it, and every kind's forward."""
+    _assert_source_is_the_model(specdsl.check(spec), tmp_path, script=True)
 
 
 @pytest.mark.parametrize("path", _example_params())
 def test_example_source_builds_the_same_model(path, tmp_path):
     _assert_source_is_the_model(specdsl.check(path), tmp_path)
-
-
-@pytest.mark.parametrize("kind", sorted(CASE_SPECS))
-def test_generated_source_compiles_with_torchscript(kind, tmp_path):
-    """Every helper module the source may copy in, and every kind's forward, is scriptable (one case per kind)."""
-    _assert_source_is_the_model(specdsl.check(CASE_SPECS[kind][-1]), tmp_path, script=True)
 
 
 @pytest.mark.parametrize(("spec", "expected"), CASES)

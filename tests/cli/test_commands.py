@@ -101,7 +101,7 @@ def test_summary_table_has_keras_rows_and_totals():
     assert result.exit_code == 0
     text = result.stdout
     assert "conv2d (Conv2D)" in text and "(None, 32, 32, 32)" in text and "896" in text
-    assert "Total params: 1,345,066 (5.1 MB)" in text
+    assert "Total params: 1,345,066 (5.1 MiB)" in text
     assert "Trainable params: 1,343,146" in text
     assert "Non-trainable params: 1,920" in text
 

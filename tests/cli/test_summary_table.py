@@ -13,7 +13,7 @@ from typer.testing import CliRunner
 import specdsl
 from specdsl.cli import app
 from specdsl.cli._render import PIPE_WIDTH, summary_table
-from specdsl.plan import human_bytes, is_sequential, summary_rows, summary_totals
+from specdsl.plan import iec_bytes, is_sequential, summary_rows, summary_totals
 
 
 def rich_summary(plan) -> str:
@@ -28,7 +28,7 @@ def rich_summary(plan) -> str:
     if graph:
         table.add_column("Connected to")
     for r in summary_rows(plan):
-        cells = [r["layer"], r["output_shape"], f"{r['params']:,}", f"{r['flops']:,}", human_bytes(r["activation_bytes"])]
+        cells = [r["layer"], r["output_shape"], f"{r['params']:,}", f"{r['flops']:,}", iec_bytes(r["activation_bytes"])]
         table.add_row(*cells, *([", ".join(r["inputs"]) or "-"] if graph else []))
     console.print(table)
     for key, value in summary_totals(plan):

@@ -1,10 +1,13 @@
 """Hypothesis strategies for specs: arbitrary documents built from the language's own words, and well-formed
-sequential and graph specs over every layer kind with random sizes, strides, paddings, dilations and groups."""
+sequential and graph specs over every registered layer kind: convolutions, pooling and padding with random sizes,
+strides, paddings, dilations and groups, every other kind with the arguments of its cases in tests/layer_cases.py."""
 
 from __future__ import annotations
 
 from hypothesis import strategies as st
+from layer_cases import CASES
 
+import specdsl
 from specdsl.spec import LAYERS
 
 WORDS = sorted(
@@ -51,21 +54,44 @@ def conv_layer(draw):
 
 
 @st.composite
+def pool_layer(draw):
+    kind = draw(st.sampled_from(["maxpool2d", "avgpool2d"]))
+    return {kind: {"pool": draw(st.integers(1, 3)), "strides": draw(st.integers(1, 3)),
+                   "padding": draw(st.sampled_from(["valid", "same"]))}}
+
+
+# Kinds with a strategy of their own (random sizes, strides, paddings); every other kind is drawn from its cases.
+OWN = {
+    **dict.fromkeys(["conv2d", "depthwise_conv2d", "separable_conv2d", "conv2d_transpose"], conv_layer()),
+    **dict.fromkeys(["maxpool2d", "avgpool2d"], pool_layer()),
+    "zero_padding2d": st.builds(lambda p: {"zero_padding2d": p}, st.integers(0, 2)),
+}
+
+
+def _image_cases() -> dict[str, list]:
+    """Per registered kind without a strategy of its own, the layer of each of its cases in tests/layer_cases.py
+    that maps an image to an image: a kind added with its cases is fuzzed with them."""
+    found: dict[str, list] = {}
+    for kind in LAYERS:
+        if kind in OWN or LAYERS[kind].max_inputs != 1:
+            continue
+        for spec in CASES.get(kind, ()):
+            if len(spec["input"]) == 3 and len(spec["layers"]) == 1 and len(specdsl.check(spec).output_shape) == 3:
+                found.setdefault(kind, []).append(spec["layers"][0])
+    return found
+
+
+IMAGE_CASES = _image_cases()
+IMAGE_KINDS = sorted({*OWN, *IMAGE_CASES})
+
+
+@st.composite
 def image_layer(draw):
-    choice = draw(st.integers(0, 7))
-    if choice <= 2:
+    """A layer of any registered kind that maps an image to an image; convolutions three times in eight."""
+    if draw(st.integers(0, 7)) <= 2:
         return draw(conv_layer())
-    if choice == 3:
-        kind = draw(st.sampled_from(["maxpool2d", "avgpool2d"]))
-        return {kind: {"pool": draw(st.integers(1, 3)), "strides": draw(st.integers(1, 3)),
-                       "padding": draw(st.sampled_from(["valid", "same"]))}}
-    if choice == 4:
-        return draw(st.sampled_from(["batchnorm", "layernorm", {"dropout": 0.3}, {"spatial_dropout2d": 0.2}]))
-    if choice == 5:
-        return {"zero_padding2d": draw(st.integers(0, 2))}
-    if choice == 6:
-        return {"activation": draw(st.sampled_from(["relu", "relu6", "selu", "softmax", "hard_sigmoid", "leaky_relu"]))}
-    return {"bias": draw(st.sampled_from(["channel", "position"]))}
+    kind = draw(st.sampled_from(IMAGE_KINDS))
+    return draw(OWN[kind]) if kind in OWN else draw(st.sampled_from(IMAGE_CASES[kind]))
 
 
 @st.composite

@@ -18,7 +18,7 @@ import os
 os.environ.setdefault("KERAS_BACKEND", "torch")
 
 from ._build import build
-from ._builders import BUILDERS, Call, register_builder
+from ._builders import BUILDERS, LayerCall, register_builder
 from ._custom import Bias, PaddedAveragePooling
 from ._export import FORMATS, export
 from ._source import source
@@ -27,7 +27,7 @@ __all__ = [
     "BUILDERS",
     "FORMATS",
     "Bias",
-    "Call",
+    "LayerCall",
     "PaddedAveragePooling",
     "build",
     "export",

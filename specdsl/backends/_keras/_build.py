@@ -11,7 +11,7 @@ import keras
 
 from ...errors import BackendError
 from ...plan import Plan, PlanNode, fmt
-from ._builders import BUILDERS, Call, refuse
+from ._builders import BUILDERS, LayerCall, refuse
 from ._custom import CUSTOM_LAYERS
 
 
@@ -20,7 +20,7 @@ class Step:
     """One Keras layer of the model: its name, what it is, the layers it reads, the plan node it serves."""
 
     name: str
-    call: Call
+    call: LayerCall
     inputs: tuple[str, ...]
     node: PlanNode
 

@@ -1,9 +1,9 @@
 """One builder per layer kind: a plan node -> the Keras layer(s) that compute it, described as plain data.
 
-A builder returns a list of :class:`Call` (usually one; a conv with explicit padding amounts gets a
+A builder returns a list of :class:`LayerCall` (usually one; a conv with explicit padding amounts gets a
 ZeroPadding2D before it). ``build()`` instantiates the calls and ``source()`` prints them, so the model in
-memory and the generated code cannot drift apart. Builders import no framework; sizes come from the plan
-and its rules only.
+memory and the generated code cannot drift apart. Builders import no framework; sizes, strides and padding
+amounts come from the plan (``node.resolved``), options (filters, activation, ...) from the layer's spec.
 """
 
 from __future__ import annotations
@@ -12,14 +12,16 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..._registry import Registry
 from ...errors import BackendError
-from ...plan import PlanNode, same_padding
+from ...plan import PlanNode
 from ...spec import LAYERS
 
 
 @dataclass(frozen=True)
-class Call:
-    """One Keras layer: its class (in ``keras.layers``, or one of ``CUSTOM_LAYERS``) and its arguments.
+class LayerCall:
+    """The constructor call of one Keras layer: its class (in ``keras.layers``, or one of ``CUSTOM_LAYERS``) and
+    its arguments.
 
     The last call of a node is named as the node; an earlier one as ``<node>_<suffix>``.
     """
@@ -30,22 +32,9 @@ class Call:
     suffix: str | None = None
 
 
-Builder = Callable[[PlanNode], list[Call]]
-BUILDERS: dict[str, Builder] = {}
-
-
-def register_builder(kind: str) -> Callable[[Builder], Builder]:
-    """Register the Keras builder of a layer kind; registering a kind twice is an error."""
-
-    def deco(fn: Builder) -> Builder:
-        if kind in BUILDERS:
-            raise ValueError(f"a Keras builder for `{kind}` is already registered")
-        if kind not in LAYERS:
-            raise ValueError(f"`{kind}` is not a registered layer kind")
-        BUILDERS[kind] = fn
-        return fn
-
-    return deco
+Builder = Callable[[PlanNode], list[LayerCall]]
+BUILDERS: Registry[Builder] = Registry("Keras builder", within=LAYERS)
+register_builder = BUILDERS.register  # @register_builder("conv2d"): the Keras builder of a layer kind
 
 
 def refuse(node: PlanNode, message: str, hint: str | None = None) -> BackendError:
@@ -74,22 +63,18 @@ def _changed(**pairs: tuple[Any, Any]) -> dict[str, Any]:
     return {key: value for key, (value, default) in pairs.items() if value != default}
 
 
-def _explicit_padding(node: PlanNode, padding: Any, kernel, strides, dilation) -> tuple[list[Call], str]:
-    """'valid' / 'same' pass through; explicit amounts become a ZeroPadding layer before a valid conv,
-    unless they are exactly what 'same' pads (AlphaGo's 5x5 conv, padding 2): that reads better as 'same'."""
-    if isinstance(padding, str):
-        return [], padding
-    rank = len(kernel)
-    pads = (padding,) if rank == 1 else padding
-    if not any(before or after for before, after in pads):
-        return [], "valid"
-    sizes = node.input_shapes[0][:rank]
-    same = tuple(same_padding(*axis) for axis in zip(sizes, kernel, strides, dilation, strict=True))
-    if tuple(pads) == same:
+def _padding(node: PlanNode) -> tuple[list[LayerCall], str]:
+    """The plan's padding as Keras takes it: 'same' (written so, or explicit amounts that are exactly 'same''s, as
+    AlphaGo's 5x5 conv with padding 2: that reads better as 'same'), 'valid', or a ZeroPadding layer of the
+    explicit amounts before a valid conv."""
+    r = node.resolved
+    if r.same:
         return [], "same"
-    if rank == 1:
-        return [Call("ZeroPadding1D", kwargs={"padding": _size(padding)}, suffix="pad")], "valid"
-    return [Call("ZeroPadding2D", kwargs={"padding": _amounts(padding)}, suffix="pad")], "valid"
+    if not any(before or after for before, after in r.padding):
+        return [], "valid"
+    if len(r.padding) == 1:
+        return [LayerCall("ZeroPadding1D", kwargs={"padding": _size(r.padding[0])}, suffix="pad")], "valid"
+    return [LayerCall("ZeroPadding2D", kwargs={"padding": _amounts(r.padding)}, suffix="pad")], "valid"
 
 
 def _no_strided_dilation(
@@ -109,132 +94,122 @@ def _no_strided_dilation(
 
 
 @register_builder("conv2d")
-def _conv2d(node: PlanNode) -> list[Call]:
-    layer = node.layer
-    _no_strided_dilation(node, "Conv2D", layer.strides, layer.dilation)
-    pad, padding = _explicit_padding(node, layer.padding, layer.kernel, layer.strides, layer.dilation)
+def _conv2d(node: PlanNode) -> list[LayerCall]:
+    layer, r = node.layer, node.resolved
+    _no_strided_dilation(node, "Conv2D", r.strides, r.dilation)
+    pad, padding = _padding(node)
     kwargs = _changed(
-        strides=(_size(layer.strides), 1),
+        strides=(_size(r.strides), 1),
         padding=(padding, "valid"),
-        dilation_rate=(_size(layer.dilation), 1),
+        dilation_rate=(_size(r.dilation), 1),
         groups=(layer.groups, 1),
         activation=(layer.activation, None),
         use_bias=(layer.use_bias, True),
         kernel_initializer=(layer.kernel_initializer, None),
     )
-    return [*pad, Call("Conv2D", (layer.filters, _size(layer.kernel)), kwargs)]
+    return [*pad, LayerCall("Conv2D", (layer.filters, _size(r.kernel)), kwargs)]
 
 
 @register_builder("conv1d")
-def _conv1d(node: PlanNode) -> list[Call]:
-    layer = node.layer
-    _no_strided_dilation(node, "Conv1D", (layer.strides,), (layer.dilation,))
-    pad, padding = _explicit_padding(
-        node, layer.padding, (layer.kernel,), (layer.strides,), (layer.dilation,)
-    )
+def _conv1d(node: PlanNode) -> list[LayerCall]:
+    layer, r = node.layer, node.resolved
+    _no_strided_dilation(node, "Conv1D", r.strides, r.dilation)
+    pad, padding = _padding(node)
     kwargs = _changed(
-        strides=(layer.strides, 1),
+        strides=(_size(r.strides), 1),
         padding=(padding, "valid"),
-        dilation_rate=(layer.dilation, 1),
+        dilation_rate=(_size(r.dilation), 1),
         groups=(layer.groups, 1),
         activation=(layer.activation, None),
         use_bias=(layer.use_bias, True),
         kernel_initializer=(layer.kernel_initializer, None),
     )
-    return [*pad, Call("Conv1D", (layer.filters, layer.kernel), kwargs)]
+    return [*pad, LayerCall("Conv1D", (layer.filters, _size(r.kernel)), kwargs)]
 
 
 @register_builder("depthwise_conv2d")
-def _depthwise(node: PlanNode) -> list[Call]:
-    layer = node.layer
-    pad, padding = _explicit_padding(node, layer.padding, layer.kernel, layer.strides, layer.dilation)
+def _depthwise(node: PlanNode) -> list[LayerCall]:
+    layer, r = node.layer, node.resolved
+    pad, padding = _padding(node)
     kwargs = _changed(
-        strides=(_size(layer.strides), 1),
+        strides=(_size(r.strides), 1),
         padding=(padding, "valid"),
         depth_multiplier=(layer.depth_multiplier, 1),
-        dilation_rate=(_size(layer.dilation), 1),
+        dilation_rate=(_size(r.dilation), 1),
         activation=(layer.activation, None),
         use_bias=(layer.use_bias, True),
         depthwise_initializer=(layer.kernel_initializer, None),
     )
-    return [*pad, Call("DepthwiseConv2D", (_size(layer.kernel),), kwargs)]
+    return [*pad, LayerCall("DepthwiseConv2D", (_size(r.kernel),), kwargs)]
 
 
 @register_builder("separable_conv2d")
-def _separable(node: PlanNode) -> list[Call]:
-    layer = node.layer
-    pad, padding = _explicit_padding(node, layer.padding, layer.kernel, layer.strides, layer.dilation)
+def _separable(node: PlanNode) -> list[LayerCall]:
+    layer, r = node.layer, node.resolved
+    pad, padding = _padding(node)
     kwargs = _changed(
-        strides=(_size(layer.strides), 1),
+        strides=(_size(r.strides), 1),
         padding=(padding, "valid"),
-        dilation_rate=(_size(layer.dilation), 1),
+        dilation_rate=(_size(r.dilation), 1),
         depth_multiplier=(layer.depth_multiplier, 1),
         activation=(layer.activation, None),
         use_bias=(layer.use_bias, True),
         depthwise_initializer=(layer.kernel_initializer, None),
         pointwise_initializer=(layer.kernel_initializer, None),
     )
-    return [*pad, Call("SeparableConv2D", (layer.filters, _size(layer.kernel)), kwargs)]
+    return [*pad, LayerCall("SeparableConv2D", (layer.filters, _size(r.kernel)), kwargs)]
 
 
 @register_builder("conv2d_transpose")
-def _conv_transpose(node: PlanNode) -> list[Call]:
-    layer = node.layer
-    _no_strided_dilation(node, "Conv2DTranspose", layer.strides, layer.dilation)
+def _conv_transpose(node: PlanNode) -> list[LayerCall]:
+    layer, r = node.layer, node.resolved
+    _no_strided_dilation(node, "Conv2DTranspose", r.strides, r.dilation)
     kwargs = _changed(
-        strides=(_size(layer.strides), 1),
-        padding=(layer.padding, "valid"),
+        strides=(_size(r.strides), 1),
+        padding=("same" if r.same else "valid", "valid"),
         output_padding=(layer.output_padding and _size(layer.output_padding), None),
-        dilation_rate=(_size(layer.dilation), 1),
+        dilation_rate=(_size(r.dilation), 1),
         activation=(layer.activation, None),
         use_bias=(layer.use_bias, True),
         kernel_initializer=(layer.kernel_initializer, None),
     )
-    return [Call("Conv2DTranspose", (layer.filters, _size(layer.kernel)), kwargs)]
+    return [LayerCall("Conv2DTranspose", (layer.filters, _size(r.kernel)), kwargs)]
 
 
 # ----------------------------------------------------------------------------------------------------------
 # pooling
 
 
-def _pool(cls: str, rank: int) -> Builder:
-    def build(node: PlanNode) -> list[Call]:
-        layer = node.layer
-        pool = (layer.pool,) if rank == 1 else layer.pool
-        strides = layer.strides or layer.pool
-        strides = (strides,) if rank == 1 else strides
-        if cls.startswith("Average") and layer.padding == "same":
+def _pool(cls: str) -> Builder:
+    def build(node: PlanNode) -> list[LayerCall]:
+        r = node.resolved
+        if r.same and cls.startswith("Average") and any(before != after for before, after in r.padding):
             # Keras' torch backend averages replicated edge values into uneven 'same' windows; give the
             # padding as amounts to a layer that leaves it out, as Keras defines 'same' average pooling.
-            pads = tuple(
-                same_padding(n, k, s)
-                for n, k, s in zip(node.input_shapes[0][:rank], pool, strides, strict=True)
-            )
-            if any(before != after for before, after in pads):
-                return [
-                    Call(
-                        "PaddedAveragePooling",
-                        kwargs={"pool_size": pool, "strides": strides, "padding": pads},
-                    )
-                ]
+            return [
+                LayerCall(
+                    "PaddedAveragePooling",
+                    kwargs={"pool_size": r.kernel, "strides": r.strides, "padding": r.padding},
+                )
+            ]
         kwargs = _changed(
-            strides=(layer.strides and _size(strides), None),
-            padding=(layer.padding, "valid"),
+            strides=(_size(r.strides), _size(r.kernel)),  # Keras' default: the pool size
+            padding=("same" if r.same else "valid", "valid"),
         )
-        return [Call(cls, (_size(pool),), kwargs)]
+        return [LayerCall(cls, (_size(r.kernel),), kwargs)]
 
     return build
 
 
-register_builder("maxpool2d")(_pool("MaxPooling2D", 2))
-register_builder("avgpool2d")(_pool("AveragePooling2D", 2))
-register_builder("maxpool1d")(_pool("MaxPooling1D", 1))
-register_builder("avgpool1d")(_pool("AveragePooling1D", 1))
+register_builder("maxpool2d")(_pool("MaxPooling2D"))
+register_builder("avgpool2d")(_pool("AveragePooling2D"))
+register_builder("maxpool1d")(_pool("MaxPooling1D"))
+register_builder("avgpool1d")(_pool("AveragePooling1D"))
 
 
 def _plain(cls: str) -> Builder:
-    def build(node: PlanNode) -> list[Call]:
-        return [Call(cls)]
+    def build(node: PlanNode) -> list[LayerCall]:
+        return [LayerCall(cls)]
 
     return build
 
@@ -249,8 +224,8 @@ register_builder("multiply")(_plain("Multiply"))
 
 
 @register_builder("zero_padding2d")
-def _zero_padding(node: PlanNode) -> list[Call]:
-    return [Call("ZeroPadding2D", (_amounts(node.layer.padding),))]
+def _zero_padding(node: PlanNode) -> list[LayerCall]:
+    return [LayerCall("ZeroPadding2D", (_amounts(node.layer.padding),))]
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -258,7 +233,7 @@ def _zero_padding(node: PlanNode) -> list[Call]:
 
 
 @register_builder("batchnorm")
-def _batchnorm(node: PlanNode) -> list[Call]:
+def _batchnorm(node: PlanNode) -> list[LayerCall]:
     layer = node.layer
     kwargs = _changed(
         momentum=(layer.momentum, 0.99),
@@ -266,64 +241,64 @@ def _batchnorm(node: PlanNode) -> list[Call]:
         center=(layer.center, True),
         scale=(layer.scale, True),
     )
-    return [Call("BatchNormalization", (), kwargs)]
+    return [LayerCall("BatchNormalization", (), kwargs)]
 
 
 @register_builder("layernorm")
-def _layernorm(node: PlanNode) -> list[Call]:
+def _layernorm(node: PlanNode) -> list[LayerCall]:
     layer = node.layer
     kwargs = _changed(epsilon=(layer.epsilon, 1e-3), center=(layer.center, True), scale=(layer.scale, True))
-    return [Call("LayerNormalization", (), kwargs)]
+    return [LayerCall("LayerNormalization", (), kwargs)]
 
 
 @register_builder("dropout")
-def _dropout(node: PlanNode) -> list[Call]:
-    return [Call("Dropout", (node.layer.rate,))]
+def _dropout(node: PlanNode) -> list[LayerCall]:
+    return [LayerCall("Dropout", (node.layer.rate,))]
 
 
 @register_builder("spatial_dropout2d")
-def _spatial_dropout(node: PlanNode) -> list[Call]:
-    return [Call("SpatialDropout2D", (node.layer.rate,))]
+def _spatial_dropout(node: PlanNode) -> list[LayerCall]:
+    return [LayerCall("SpatialDropout2D", (node.layer.rate,))]
 
 
 @register_builder("dense")
-def _dense(node: PlanNode) -> list[Call]:
+def _dense(node: PlanNode) -> list[LayerCall]:
     layer = node.layer
     kwargs = _changed(
         activation=(layer.activation, None),
         use_bias=(layer.use_bias, True),
         kernel_initializer=(layer.kernel_initializer, None),
     )
-    return [Call("Dense", (layer.units,), kwargs)]
+    return [LayerCall("Dense", (layer.units,), kwargs)]
 
 
 @register_builder("reshape")
-def _reshape(node: PlanNode) -> list[Call]:
-    return [Call("Reshape", (tuple(node.layer.shape),))]
+def _reshape(node: PlanNode) -> list[LayerCall]:
+    return [LayerCall("Reshape", (tuple(node.layer.shape),))]
 
 
 @register_builder("activation")
-def _activation(node: PlanNode) -> list[Call]:
+def _activation(node: PlanNode) -> list[LayerCall]:
     layer = node.layer
     if layer.negative_slope is not None:
-        return [Call("LeakyReLU", kwargs={"negative_slope": layer.negative_slope})]
+        return [LayerCall("LeakyReLU", kwargs={"negative_slope": layer.negative_slope})]
     # The string "leaky_relu" is keras.activations.leaky_relu, negative_slope 0.2.
-    return [Call("Activation", (layer.function,))]
+    return [LayerCall("Activation", (layer.function,))]
 
 
 @register_builder("concat")
-def _concat(node: PlanNode) -> list[Call]:
+def _concat(node: PlanNode) -> list[LayerCall]:
     # The spec's axis leaves out the batch axis; Keras counts it.
     axis = node.layer.axis
-    return [Call("Concatenate", (), _changed(axis=(axis if axis < 0 else axis + 1, -1)))]
+    return [LayerCall("Concatenate", (), _changed(axis=(axis if axis < 0 else axis + 1, -1)))]
 
 
 @register_builder("rescaling")
-def _rescaling(node: PlanNode) -> list[Call]:
+def _rescaling(node: PlanNode) -> list[LayerCall]:
     layer = node.layer
-    return [Call("Rescaling", (layer.scale,), _changed(offset=(layer.offset, 0.0)))]
+    return [LayerCall("Rescaling", (layer.scale,), _changed(offset=(layer.offset, 0.0)))]
 
 
 @register_builder("bias")
-def _bias(node: PlanNode) -> list[Call]:
-    return [Call("Bias", (), _changed(per=(node.layer.per, "channel")))]
+def _bias(node: PlanNode) -> list[LayerCall]:
+    return [LayerCall("Bias", (), _changed(per=(node.layer.per, "channel")))]

@@ -6,6 +6,7 @@ import inspect
 from typing import Any
 
 from ..._text import identifier, literal
+from ..._version import __version__
 from ...plan import Plan, fmt
 from .. import spec_constants
 from ._build import model_name, steps
@@ -52,8 +53,6 @@ def source(plan: Plan) -> str:
         >>> code = source(specdsl.check("examples/lenet5.yaml"))
         >>> namespace = {}; exec(code, namespace); namespace["build_model"]().summary()
     """
-    from ... import __version__
-
     graph = steps(plan)
     first = plan.nodes[0]
     names = _variables([first.name, *(step.name for step in graph)])

@@ -16,7 +16,8 @@ padding out of the mean, flatten/reshape/dense in channels-last order, BatchNorm
 transposed convolutions cropped as TensorFlow/JAX do.
 """
 
-from ._builders import BUILDERS, Built, Call, builder
+from ._builders import BUILDERS, build_node, register_builder
+from ._built import Built, ModuleCall
 from ._export import FORMATS, example_input, export
 from ._model import SpecModel, attribute_names, build, torch_shape
 from ._source import class_name, source
@@ -25,14 +26,15 @@ __all__ = [
     "BUILDERS",
     "FORMATS",
     "Built",
-    "Call",
+    "ModuleCall",
     "SpecModel",
     "attribute_names",
     "build",
-    "builder",
+    "build_node",
     "class_name",
     "example_input",
     "export",
+    "register_builder",
     "source",
     "torch_shape",
 ]

@@ -12,7 +12,8 @@ from ...errors import BackendError
 from ...plan import Plan
 from ...spec import LAYERS
 from . import _modules as M
-from ._builders import Built, build_node
+from ._builders import build_node
+from ._built import Built
 
 INITS = ("keras", "torch")
 
