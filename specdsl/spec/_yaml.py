@@ -129,15 +129,6 @@ class LocList(list):
         return self.loc
 
 
-def loc_of(container: Any, key: Any, *, value: bool = True) -> Loc | None:
-    """Best location for ``container[key]``; None when nothing is known."""
-    if isinstance(container, LocDict):
-        return container.loc_of(key, value=value)
-    if isinstance(container, LocList) and isinstance(key, int):
-        return container.loc_of(key)
-    return getattr(container, "loc", None)
-
-
 _KINDS = (
     (stat.S_ISDIR, "a folder"),
     (stat.S_ISCHR, "a character device"),
