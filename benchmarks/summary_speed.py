@@ -74,7 +74,7 @@ def main() -> None:
     from specdsl.cli._render import summary_table
     from specdsl.plan import summary_text
     from specdsl.plan._summary import summary_cells
-    from specdsl.spec._yaml import load_text
+    from specdsl.spec import load_text
 
     sizes = [args.layers // 4, args.layers // 2, args.layers]
     print(f"1. reading YAML (best of {args.repeats})")

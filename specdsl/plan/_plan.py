@@ -9,8 +9,7 @@ from typing import Any, NamedTuple
 
 from .._text import terminal
 from ..errors import Loc, ShapeError
-from ..spec._document import ModelSpec, gc_paused
-from ..spec._layers import LAYERS, LayerSpec
+from ..spec import LAYERS, LayerSpec, ModelSpec, gc_paused
 from ._rules import MERGE_KINDS, POOL_KINDS, RULES, TOO_SMALL_HINTS, RuleError, Shape, fmt, numel
 
 BYTES_PER_VALUE = 4  # float32

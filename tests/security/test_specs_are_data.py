@@ -38,7 +38,7 @@ PROBE = textwrap.dedent(
             events.append([event, str(args[0])[:80]])
     from specdsl.cli import app          # imports done before the hook: reading the package's own files is fine
     from typer.testing import CliRunner
-    import specdsl.spec._document, specdsl.plan, specdsl.cli._validate, specdsl.cli._render
+    import specdsl.spec, specdsl.plan, specdsl.cli._validate, specdsl.cli._render
     runner = CliRunner()
     sys.addaudithook(hook)
     codes = []

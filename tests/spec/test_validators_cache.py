@@ -37,7 +37,7 @@ def remember(cls):
 _validators.install, _validators.remember = install, remember
 
 from specdsl.cli._validate import validate_file
-from specdsl.spec._sections import SearchSpec, TrainSpec
+from specdsl.spec import SearchSpec, TrainSpec
 results = []
 for name in sys.argv[2:]:
     r = validate_file(Path(name), samples=20)
