@@ -4,6 +4,7 @@ the spec itself. Checked with Python's audit hooks while `specdsl validate` / `s
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import textwrap
@@ -55,8 +56,10 @@ def test_hostile_specs_open_nothing_else_and_run_nothing(tmp_path):
     for name, text in HOSTILE.items():
         (tmp_path / name).write_text(text)
         paths.append(str(tmp_path / name))
+    # the validators' cache, a file of specdsl's own in the user's cache folder that no spec names, stays out
     proc = subprocess.run(
-        [sys.executable, "-c", PROBE, *paths], capture_output=True, text=True, timeout=120, cwd=tmp_path
+        [sys.executable, "-c", PROBE, *paths], capture_output=True, text=True, timeout=120, cwd=tmp_path,
+        env={**os.environ, "SPECDSL_NO_VALIDATOR_CACHE": "1"},
     )
     assert proc.returncode == 0, proc.stderr
     result = json.loads(proc.stdout.strip().splitlines()[-1])
