@@ -1,6 +1,6 @@
 """Pydantic's private API, behind one door: giving a model class its validator from a core schema made before.
 
-specdsl keeps the core schemas of its spec models between processes (``specdsl.spec._validators``).
+``specdsl.spec`` keeps the core schemas of its models between processes (its validators' cache).
 Completing a deferred model from such a schema is what pydantic's ``complete_model_class`` does once it has
 generated one, and for that pydantic offers no public function: it takes ``ConfigWrapper`` (a model's
 ``model_config`` as the core config), ``set_deprecated_descriptors``, ``generate_pydantic_signature``,
@@ -54,6 +54,7 @@ def complete_model(cls: Any, schema: Any, config: Any) -> None:
     from pydantic_core import SchemaSerializer, SchemaValidator
 
     wrapper = ConfigWrapper(cls.model_config, check=False)
+    validator: Any
     cls.__pydantic_computed_fields__ = {
         k: v.info for k, v in cls.__pydantic_decorators__.computed_fields.items()
     }

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Any, Mapping
+from typing import Any, MutableMapping
 
 from .._text import shown
 from ..errors import Loc, SpecError
@@ -27,7 +27,6 @@ class Block:
 
     name: str
     params: dict[str, Any]
-    param_locs: LocDict
     layers: list
     output: str | None
     loc: Loc
@@ -66,7 +65,7 @@ def parse_blocks(raw: Any, file: str) -> dict[str, Block]:
             raise SpecError(
                 f"`layers` of block `{name}` must be a non-empty list.", loc=loc_of(body, "layers", file)
             )
-        blocks[name] = Block(name, dict(params), params, body["layers"], body.get("output"), loc)
+        blocks[name] = Block(name, dict(params), body["layers"], body.get("output"), loc)
     return blocks
 
 
@@ -93,7 +92,7 @@ class Scope:
         self,
         parent: Scope | None,
         prefix: str,
-        variables: Mapping[str, Any],
+        variables: MutableMapping[str, Any],
         input_name: str,
         isolated: bool,
         suffix: str = "",

@@ -1,8 +1,8 @@
 """The bounds on expansion: how many layers a spec expands to, how deep its blocks and repeats nest, how many
 operations its expressions take, each refused before the work it would cost is done.
 
-:class:`Bounds` keeps the counts as :class:`~specdsl.spec._expand.Expander` expands a spec, and refuses a
-repeat or a block use from what its text alone says it holds, before its first pass.
+:class:`Bounds` keeps the counts as the ``Expander`` (``_expand``) expands a spec, and refuses a repeat or a
+block use from what its text alone says it holds, before its first pass.
 """
 
 from __future__ import annotations

@@ -3,7 +3,7 @@
 Every ``$param`` reference is substituted (a block's parameters, a repeat's ``$index``, the spec's
 ``params``), every layer named (the name it is given, prefixed by the blocks and repeats around it, or one
 made from its kind) and its inputs resolved to layers above it, and every layer validated by its kind's
-pydantic model, within the :class:`~specdsl.spec._bounds.Bounds`.
+pydantic model, within the :class:`Bounds` (``_bounds``).
 """
 
 from __future__ import annotations
@@ -309,12 +309,12 @@ class Expander(Bounds):
         if local is not None:
             not_reserved(local, loc_of(args, "name", self.file), path)
         instance = self.auto_name(block.name) if local is None else f"{scope.prefix}{local}{scope.suffix}"
-        values = ChainMap(values, self.globals)  # not a copy: a spec may have thousands of parameters
-        inner = Scope(scope, f"{instance}_", values, prev, isolated=True)
+        variables = ChainMap(values, self.globals)  # not a copy: a spec may have thousands of parameters
+        inner = Scope(scope, f"{instance}_", variables, prev, isolated=True)
         self.stack.append(block.name)
         try:
             self.enter(loc, path)
-            body = self.subst(block.layers, values, block.loc, f"{path}.{block.name}")
+            body = self.subst(block.layers, variables, block.loc, f"{path}.{block.name}")
             out = self.sequence(body, f"{path}.{block.name}.layers", inner, prev)
             if block.output is not None:
                 resolved = inner.resolve(block.output)
@@ -377,10 +377,10 @@ class Expander(Bounds):
             try:
                 spec = info.model.model_validate(data)  # `kind` is the model's default
             except ValidationError as e:  # located in the text the layer's arguments came from
-                if not isinstance(data, LocDict):
-                    data = (
-                        LocDict(loc=loc) if args is None else _primary(info.primary, args, loc, located=True)
-                    )
+                if not isinstance(data, LocDict) and args is not None and info.primary is not None:
+                    data = _primary(info.primary, args, loc, located=True)
+                elif not isinstance(data, LocDict):
+                    data = LocDict(loc=loc)
                 raise located(e, info.model, data, None, None, self.file, where) from None
             if key is not None:
                 self.specs[key] = spec

@@ -94,11 +94,11 @@ def _load() -> dict[str, Any]:
     return _entries
 
 
-def _cacheable(cls: type) -> bool:
+def _cacheable(cls: Any) -> bool:
     return cls.__module__.startswith(_MODULE_PREFIX) and not os.environ.get(_OFF_ENV)
 
 
-def install(cls: type) -> bool:
+def install(cls: Any) -> bool:
     """Give ``cls`` its validator and serializer from the cache; False if the cache has none for it."""
     if not _cacheable(cls):
         return False
@@ -112,7 +112,7 @@ def install(cls: type) -> bool:
     return True
 
 
-def remember(cls: type) -> None:
+def remember(cls: Any) -> None:
     """Store the core schema pydantic just built for ``cls`` (merged with what other processes stored)."""
     if not _cacheable(cls):
         return
