@@ -73,7 +73,7 @@ def main() -> None:
     from specdsl import SpecError
     from specdsl.cli._render import summary_table
     from specdsl.plan import summary_cells, summary_text
-    from specdsl.spec._yaml import load_text
+    from specdsl.spec import load_text
 
     sizes = [args.layers // 4, args.layers // 2, args.layers]
     print(f"1. reading YAML (best of {args.repeats})")

@@ -53,7 +53,7 @@ def load(n: int):
 
 
 def bench_fit(plan, ds, model, windows: int) -> list[float]:
-    from specdsl.spec._sections import TrainSpec
+    from specdsl.spec import TrainSpec
     from specdsl.train import fit
 
     result = fit(plan, dataset=ds, train=TrainSpec(epochs=windows + 1, batch_size=BATCH), model=model)

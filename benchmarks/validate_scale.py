@@ -31,12 +31,11 @@ sys.path.insert(0, str(ROOT))
 
 from specdsl.plan import plan  # noqa: E402
 from specdsl.search._space import check_space, distributions, read_search, read_space  # noqa: E402
-from specdsl.spec._document import from_tree  # noqa: E402
-from specdsl.spec._yaml import load_text, read_text  # noqa: E402
+from specdsl.spec import from_tree, load_text, read_text  # noqa: E402
 
 
 def sequential(n: int) -> str:
-    # short layers: a file holds at most 200,000 YAML values (specdsl.spec._yaml.MAX_VALUES)
+    # short layers: a file holds at most 200,000 YAML values (specdsl.spec.MAX_VALUES)
     body = "".join("  - dense: 8\n" if i % 2 == 0 else "  - batchnorm\n" for i in range(n))
     return "input: [8]\nlayers:\n" + body
 

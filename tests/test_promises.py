@@ -7,32 +7,31 @@ from pathlib import Path
 
 import pytest
 
-from specdsl import errors
+from specdsl import errors, spec
 from specdsl._text import FILE_STEM_LIMIT, QUOTE_LIMIT
 from specdsl.search._space import CHECK_LAYERS, MAX_GRID_POINTS, PARAM_NAME_LIMIT
-from specdsl.spec import _document, _expr, _sections, _yaml
 
 README = Path(__file__).resolve().parent.parent / "README.md"
 SECTION = README.read_text(encoding="utf-8").split("## What specdsl promises about its input", 1)[1].split("\n## ", 1)[0]
 
 # the start of each row's label -> the constant it states
 BOUNDS = {
-    "spec file size": _yaml.MAX_FILE_BYTES,
-    "YAML values": _yaml.MAX_VALUES,
-    "YAML nesting": _yaml.MAX_DEPTH,
-    "digits of an integer literal": _yaml.MAX_INT_DIGITS,
-    "layers a spec expands to": _document.MAX_LAYERS,
-    "blocks and repeats nested": _document.MAX_NESTING,
-    "characters of one `${...}` expression": _expr.MAX_EXPR_CHARS,
-    "nesting of one expression": _expr.MAX_EXPR_DEPTH,
-    "integers in expressions": _expr.MAX_INT_BITS,
-    "operations of all the expressions": _document.MAX_EXPR_OPERATIONS,
+    "spec file size": spec.MAX_FILE_BYTES,
+    "YAML values": spec.MAX_VALUES,
+    "YAML nesting": spec.MAX_DEPTH,
+    "digits of an integer literal": spec.MAX_INT_DIGITS,
+    "layers a spec expands to": spec.MAX_LAYERS,
+    "blocks and repeats nested": spec.MAX_NESTING,
+    "characters of one `${...}` expression": spec.MAX_EXPR_CHARS,
+    "nesting of one expression": spec.MAX_EXPR_DEPTH,
+    "integers in expressions": spec.MAX_INT_BITS,
+    "operations of all the expressions": spec.MAX_EXPR_OPERATIONS,
     "combinations of a `grid` search space": MAX_GRID_POINTS,
     "layers `validate` samples": CHECK_LAYERS,
-    "`batch_size`": _sections.MAX_BATCH,
-    "seeds": _sections.MAX_SEED,
-    "`trial_memory`": _sections.MAX_MEMORY,
-    "`timeout`": _sections.MAX_SECONDS,
+    "`batch_size`": spec.MAX_BATCH,
+    "seeds": spec.MAX_SEED,
+    "`trial_memory`": spec.MAX_MEMORY,
+    "`timeout`": spec.MAX_SECONDS,
     "characters of a user's string quoted": QUOTE_LIMIT,
     "characters of a message": errors.MESSAGE_LIMIT,
     "characters of a file name": FILE_STEM_LIMIT,

@@ -87,7 +87,7 @@ def schema(
     output: Optional[Path] = typer.Option(None, "--output", "-o", help="Write to a file instead of standard output."),
 ) -> None:
     """Print the JSON Schema of the spec language (for editors: YAML language server, VS Code)."""
-    from ..spec._schema import json_schema
+    from ..spec import json_schema
 
     text = json.dumps(json_schema(), indent=2) + "\n"
     if output:

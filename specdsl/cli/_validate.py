@@ -10,9 +10,7 @@ from typing import Any
 from .._text import github_data, github_property, terminal
 from ..errors import Loc, SearchError, SpecdslError, SpecError
 from ..plan import Plan, PlanWarning, plan
-from ..spec import is_distribution
-from ..spec._document import from_tree, gc_paused, has_distributions
-from ..spec._yaml import load_file
+from ..spec import from_tree, gc_paused, has_distributions, is_distribution, load_file
 from ._output import err, out
 
 SPEC_SUFFIXES = (".yaml", ".yml", ".json")

@@ -1,15 +1,85 @@
-"""The spec language: reading YAML/JSON with locations, layer kinds, sections, blocks, repeat and distributions."""
+"""The spec language: text in, a flat validated graph of layers (:class:`ModelSpec`) out.
 
+Stages, each taking the previous one's output and nothing else (:func:`load` runs them all; :func:`from_tree`
+the last three on a tree already read):
+
+1. read: YAML/JSON text to a tree of :class:`LocDict` and :class:`LocList` that know the line and column of
+   every key and value, with the standard tags only and bounded in size and nesting (``_yaml``);
+2. draw: every search distribution replaced by a value from a :class:`Sampler`, top-down (``_draw``);
+3. expand: blocks and ``repeat`` expanded, ``$param`` references and ``${...}`` expressions substituted, names
+   and inputs resolved (``_expand``; block definitions and scopes in ``_blocks``, expressions in ``_expr``),
+   within the bounds on layers, nesting and operations (``_bounds``);
+4. validate: each layer by its kind's pydantic model (``_layers``, on the value types of ``_types``), each
+   section by its own (``_sections``); a pydantic error becomes one :class:`~specdsl.errors.SpecError` at the
+   text that caused it (``_located``).
+
+Around them: the entry points and :class:`ModelSpec` (``_document``), the JSON Schema for editors
+(``_schema``), and the validators kept between processes (``_validators``).
+"""
+
+from ._bounds import MAX_EXPR_OPERATIONS, MAX_LAYERS, MAX_NESTING
+from ._document import ModelSpec, from_tree, gc_paused, load
+from ._draw import DIST_KINDS, Draw, RandomSampler, Sampler, has_distributions, is_distribution
+from ._expand import LayerEntry
+from ._expr import MAX_EXPR_CHARS, MAX_EXPR_DEPTH, MAX_INT_BITS
 from . import _layers as layers  # the layer kinds' models (Conv2D, ...), for the rules' and builders' types
-from ._document import LayerEntry, ModelSpec, RandomSampler, Sampler, gc_paused, is_distribution, load
 from ._layers import LAYERS, LayerKind, LayerSpec, canonical_kind, register_layer
-from ._sections import Augment, DataSpec, InputSpec, Limits, SearchSpec, TrainSpec
-from ._yaml import LocDict, LocList, load_file, load_text
+from ._located import loc_of, suggest, validate_model
+from ._schema import json_schema
+from ._sections import (
+    MAX_BATCH,
+    MAX_MEMORY,
+    MAX_SECONDS,
+    MAX_SEED,
+    SECTIONS,
+    Augment,
+    DataSpec,
+    EarlyStopping,
+    InputSpec,
+    Limits,
+    Schedule,
+    SearchSpec,
+    TrainSpec,
+    duration_seconds,
+    memory_bytes,
+)
+from ._types import NAME_PATTERN
+from ._yaml import (
+    MAX_DEPTH,
+    MAX_FILE_BYTES,
+    MAX_INT_DIGITS,
+    MAX_VALUES,
+    LocDict,
+    LocList,
+    load_file,
+    load_text,
+    read_bytes,
+    read_text,
+)
 
 __all__ = [
+    "DIST_KINDS",
     "LAYERS",
+    "MAX_BATCH",
+    "MAX_DEPTH",
+    "MAX_EXPR_CHARS",
+    "MAX_EXPR_DEPTH",
+    "MAX_EXPR_OPERATIONS",
+    "MAX_FILE_BYTES",
+    "MAX_INT_BITS",
+    "MAX_INT_DIGITS",
+    "MAX_LAYERS",
+    "MAX_MEMORY",
+    "MAX_NESTING",
+    "MAX_SECONDS",
+    "MAX_SEED",
+    "MAX_VALUES",
+    "NAME_PATTERN",
+    "SECTIONS",
     "Augment",
     "DataSpec",
+    "Draw",
+    "EarlyStopping",
     "InputSpec",
     "LayerEntry",
     "LayerKind",
@@ -20,14 +90,25 @@ __all__ = [
     "ModelSpec",
     "RandomSampler",
     "Sampler",
+    "Schedule",
     "SearchSpec",
     "TrainSpec",
     "canonical_kind",
+    "duration_seconds",
+    "from_tree",
     "gc_paused",
+    "has_distributions",
     "is_distribution",
+    "json_schema",
     "layers",
     "load",
     "load_file",
     "load_text",
+    "loc_of",
+    "memory_bytes",
+    "read_bytes",
+    "read_text",
     "register_layer",
+    "suggest",
+    "validate_model",
 ]

@@ -153,15 +153,14 @@ def _checked(value: Any, expr: str) -> Any:
 
 
 def _eval(node: ast.AST, variables: Mapping[str, Any], expr: str) -> Any:
-    kind = type(node)
-    if kind is ast.Name:
+    if type(node) is ast.Name:
         value = _lookup(node.id, variables)
         if type(value) is int:
             return value if value.bit_length() <= MAX_INT_BITS else _checked(value, expr)
         if type(value) is not float:
             raise ExprError(f"`{node.id}` is {_value_text(value)}, not a number, in `{shown(expr)}`.")
         return _checked(value, expr)
-    if kind is ast.Constant and type(node.value) in (int, float):
+    if type(node) is ast.Constant and type(node.value) in (int, float):
         return _checked(node.value, expr)
     if isinstance(node, ast.UnaryOp) and isinstance(node.op, (ast.USub, ast.UAdd)):
         value = _eval(node.operand, variables, expr)

@@ -8,12 +8,14 @@ from __future__ import annotations
 
 from typing import Any
 
+from pydantic import BaseModel
+
 from ._layers import ALIASES, LAYERS
 from ._sections import SECTIONS, InputSpec
 
 
 
-def _args_schema(model: type, defs: dict[str, Any]) -> dict[str, Any]:
+def _args_schema(model: type[BaseModel], defs: dict[str, Any]) -> dict[str, Any]:
     schema = model.model_json_schema(ref_template="#/$defs/{model}", by_alias=False)
     defs.update(schema.pop("$defs", {}))
     schema["properties"].pop("kind", None)

@@ -174,7 +174,7 @@ class EarlyStopping(Section):
 
 # Default factories are named functions, not lambdas: a validator's schema refers to them by name, and so can be
 # kept between processes (see _validators).
-def _accuracy() -> list[str]:
+def _accuracy() -> list[Literal["accuracy", "top5_accuracy"]]:
     return ["accuracy"]
 
 

@@ -94,6 +94,8 @@ class LocDict(dict):
     # Kept by a search's first draw from a loaded tree, which is drawn again for every trial: no_draws, when no
     # distribution is inside; dist_form, a distribution's checked form.
     __slots__ = ("loc", "key_locs", "value_locs", "no_draws", "dist_form")
+    no_draws: bool
+    dist_form: tuple
 
     def __init__(self, *args: Any, loc: Loc | None = None, **kwargs: Any):
         super().__init__(*args, **kwargs)
@@ -117,6 +119,7 @@ class LocList(list):
     """A list that knows where it and each of its items stand in the source text."""
 
     __slots__ = ("loc", "item_locs", "no_draws")
+    no_draws: bool
 
     def __init__(self, *args: Any, loc: Loc | None = None):
         super().__init__(*args)
@@ -127,15 +130,6 @@ class LocList(list):
         if 0 <= index < len(self.item_locs) and self.item_locs[index] is not None:
             return self.item_locs[index]
         return self.loc
-
-
-def loc_of(container: Any, key: Any, *, value: bool = True) -> Loc | None:
-    """Best location for ``container[key]``; None when nothing is known."""
-    if isinstance(container, LocDict):
-        return container.loc_of(key, value=value)
-    if isinstance(container, LocList) and isinstance(key, int):
-        return container.loc_of(key)
-    return getattr(container, "loc", None)
 
 
 _KINDS = (

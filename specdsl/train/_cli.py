@@ -39,7 +39,7 @@ def _data_override(plan: Any, data: Path | None, limit: int | None) -> Any:
     """The spec's data section with ``--data`` (a folder or file to read, or the name of a registered dataset)
     and ``--limit`` applied."""
     from ..data import DATASETS
-    from ..spec._sections import DataSpec
+    from ..spec import DataSpec
 
     spec = plan.spec.data
     changes: dict[str, Any] = {}
@@ -116,7 +116,7 @@ def run_train(
     """
     from .. import check
     from ..data._dataset import data_warnings
-    from ..spec._sections import TrainSpec
+    from ..spec import TrainSpec
     from ._compat import check_compatible, load_for
     from ._fit import fit
     from ._progress import ProgressCallback

@@ -13,8 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..errors import DataError, Loc, SpecError, TrainError
 from ..plan import Plan, PlanNode, fmt
-from ..spec._sections import DataSpec, TrainSpec
-from ..spec._yaml import LocDict
+from ..spec import DataSpec, LocDict, TrainSpec
 
 if TYPE_CHECKING:
     from ..data import Dataset

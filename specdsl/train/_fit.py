@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..errors import TrainError
-from ..spec._sections import DataSpec, TrainSpec
+from ..spec import DataSpec, TrainSpec
 from ._callbacks import Callback, CallbackList
 from ._compat import check_compatible, load_for
 from ._memory import allocation_failure, is_allocation_failure

@@ -11,7 +11,7 @@ from typer.testing import CliRunner
 from specdsl.cli import app
 from specdsl.errors import SearchError
 from specdsl.search._space import CHECK_LAYERS, MAX_GRID_POINTS, check_space, distributions, grid_size, grid_space
-from specdsl.spec._yaml import load_text
+from specdsl.spec import load_text
 
 HEAD = "input: [8, 8, 1]\nlayers:\n  - flatten\n"
 TAIL = "  - dense: {units: 10, activation: softmax}\nsearch: {sampler: grid}\n"

@@ -27,9 +27,7 @@ from user_text import INJECTION, PAYLOADS, UNSAFE, examples, run_module, user_te
 import specdsl
 from specdsl import SpecError
 from specdsl._text import file_stem, identifier, literal
-from specdsl.spec import load_text
-from specdsl.spec._document import from_tree
-from specdsl.spec._types import NAME_PATTERN
+from specdsl.spec import NAME_PATTERN, from_tree, load_text
 
 torch = pytest.importorskip("torch")
 keras = pytest.importorskip("keras")

@@ -10,9 +10,8 @@ from support import EXAMPLES
 
 import specdsl
 from specdsl import SpecError
-from specdsl.spec import _document, _expr
-from specdsl.spec._document import MAX_EXPR_OPERATIONS, MAX_NESTING, MAX_LAYERS, from_tree
-from specdsl.spec._yaml import MAX_INT_DIGITS, load_text
+from specdsl.spec import MAX_EXPR_OPERATIONS, MAX_INT_DIGITS, MAX_LAYERS, MAX_NESTING, from_tree, load_text
+from specdsl.spec import _expand, _expr  # the expander's counts, an expression's operations
 
 
 def refused(source) -> str:
@@ -25,7 +24,7 @@ def refused(source) -> str:
 def nodes_built(monkeypatch):
     """The most nodes the expander counted in the test (each layer, block use and repeat pass)."""
     seen = [0]
-    count = _document._Expander.count
+    count = _expand.Expander.count
 
     def counting(self, loc, path, n=1):
         try:
@@ -33,7 +32,7 @@ def nodes_built(monkeypatch):
         finally:
             seen[0] = max(seen[0], self.nodes)
 
-    monkeypatch.setattr(_document._Expander, "count", counting)
+    monkeypatch.setattr(_expand.Expander, "count", counting)
     return seen
 
 
@@ -125,13 +124,13 @@ def test_a_body_whose_size_the_text_does_not_tell_is_stopped_by_the_count(nodes_
 @pytest.mark.parametrize("count", [0, "$n"])
 def test_the_body_of_a_repeat_of_zero_is_not_read_for_every_pass(monkeypatch, count):
     calls = [0]
-    subst = _document._Expander.subst
+    subst = _expand.Expander.subst
 
     def counting(self, value, *args):
         calls[0] += 1
         return subst(self, value, *args)
 
-    monkeypatch.setattr(_document._Expander, "subst", counting)
+    monkeypatch.setattr(_expand.Expander, "subst", counting)
     body = [{"dense": {"units": 4, "name": "x"}}] * 10_000
     doc = {"input": [8], "params": {"n": 0}, "layers": [
         {"repeat": 1000, "layers": ["batchnorm", {"repeat": count, "layers": body}]}, {"dense": 2},

@@ -12,7 +12,8 @@ import yaml
 
 import specdsl
 from specdsl import SpecError
-from specdsl.spec._yaml import MAX_FILE_BYTES, MAX_VALUES, _Loader, load_file, load_text, read_bytes, read_text
+from specdsl.spec import MAX_FILE_BYTES, MAX_VALUES, load_file, load_text, read_bytes, read_text
+from specdsl.spec import _yaml  # the loader itself, for its tags
 
 SPEC = "input: [4]\nlayers: [flatten]\n"
 
@@ -133,7 +134,7 @@ def test_more_values_than_a_spec_may_hold_stop_while_composing():
 @pytest.mark.parametrize("value", ["0", "00", "0123", "0999", "7", "1_000", "12345678901234567890", "-1", "+1", "1e3",
                                    "1.5", ".inf", "yes", "On", "~", "null", "1:30", "2001-12-14", "٣", "x", ""])
 def test_remembered_tags_are_pyyaml_tags(value):
-    loader = _Loader("x")
+    loader = _yaml._Loader("x")
     tag = loader.resolve(yaml.ScalarNode, value, (True, False))
     assert tag == yaml.resolver.Resolver.resolve(loader, yaml.ScalarNode, value, (True, False))
     assert loader.resolve(yaml.ScalarNode, value, (True, False)) == tag

@@ -10,7 +10,7 @@ import pytest
 from specdsl import SpecdslError
 from specdsl.cli._validate import validate_file
 from specdsl.search._space import parse_duration
-from specdsl.spec._sections import duration_seconds, memory_bytes
+from specdsl.spec import duration_seconds, memory_bytes
 
 MODEL = "input: [8, 8, 1]\nlayers:\n  - flatten\n  - dense: {units: 10, activation: softmax}\ndata: {dataset: digits}\n"
 NINES = "9" * 400

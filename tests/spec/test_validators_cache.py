@@ -10,10 +10,13 @@ from __future__ import annotations
 import json
 import os
 import pickle
+import re
+import stat
 import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from support import ROOT, SEARCH_SPACES, TESTS, example_files
 
 # Validates every file it is given (as `specdsl validate` does) and prints what it found, and which models were
@@ -22,7 +25,8 @@ PROBE = r"""
 import json, sys
 from pathlib import Path
 from specdsl.spec import _validators
-_validators._path = Path(sys.argv[1])
+if sys.argv[1]:  # else where the user's cache folder puts it
+    _validators._path = Path(sys.argv[1])
 
 installed, built = [], []
 _install, _remember = _validators.install, _validators.remember
@@ -37,14 +41,15 @@ def remember(cls):
 _validators.install, _validators.remember = install, remember
 
 from specdsl.cli._validate import validate_file
-from specdsl.spec._sections import SearchSpec, TrainSpec
+from specdsl.spec import SearchSpec, TrainSpec
 results = []
 for name in sys.argv[2:]:
     r = validate_file(Path(name), samples=20)
     results.append([name, r.ok, r.error.format() if r.error else None, r.plan.totals() if r.plan else None,
                     [str(w) for w in r.warnings]])
 results.append(["defaults", TrainSpec().model_dump(), SearchSpec().model_dump()])
-print(json.dumps({"results": results, "installed": sorted(set(installed)), "built": sorted(set(built))}))
+print(json.dumps({"results": results, "installed": sorted(set(installed)), "built": sorted(set(built)),
+                  "path": str(_validators._cache_path())}))
 """
 
 FILES = [str(p) for p in example_files()] + [
@@ -55,10 +60,13 @@ FILES = [str(p) for p in example_files()] + [
 SOME = [str(ROOT / "examples" / "cifar10_cnn.yaml"), str(TESTS / "bad_inputs" / "typo_key.yaml")]
 
 
-def probe(cache: Path, files: list[str] = FILES, **env: str) -> dict:
+def probe(cache: Path | None, files: list[str] = FILES, **env: str) -> dict:
+    """What a fresh process finds validating ``files`` with the cache at ``cache`` (None: where the environment
+    ``env`` puts it; a value of "" takes a variable out)."""
+    env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1", **env}
     proc = subprocess.run(
-        [sys.executable, "-c", PROBE, str(cache), *files], check=False, cwd=ROOT, capture_output=True, text=True, timeout=300,
-        env={**os.environ, "PYTHONDONTWRITEBYTECODE": "1", **env},
+        [sys.executable, "-c", PROBE, str(cache or ""), *files], check=False, cwd=ROOT, capture_output=True, text=True,
+        timeout=300, env={k: v for k, v in env.items() if v},
     )
     assert proc.returncode == 0, proc.stderr
     return json.loads(proc.stdout)
@@ -105,3 +113,53 @@ def test_an_unwritable_cache_costs_only_speed(tmp_path):
     assert result["installed"] == [] and "Conv2D" in result["built"]
     assert result["results"] == probe(tmp_path / "ok.pickle", SOME)["results"]
     assert not (blocker / "sub").exists()
+
+
+NAME = re.compile(r"specdsl(.+)-pydantic(.+)-core(.+)-py(\d+\.\d+)-[0-9a-f]{16}\.pickle")
+
+
+def test_the_cache_is_a_private_file_in_the_users_cache_folder_named_by_the_versions(tmp_path):
+    import pydantic
+    import pydantic_core
+
+    from specdsl._version import __version__
+
+    home = tmp_path / "home"
+    for env, folder in (
+        ({"SPECDSL_CACHE": str(tmp_path / "chosen")}, tmp_path / "chosen"),
+        ({"SPECDSL_CACHE": "", "XDG_CACHE_HOME": str(tmp_path / "xdg")}, tmp_path / "xdg" / "specdsl"),
+        ({"SPECDSL_CACHE": "", "XDG_CACHE_HOME": "relative", "HOME": str(home)}, home / ".cache" / "specdsl"),
+    ):
+        result = probe(None, SOME, **env)
+        path = Path(result["path"])
+        assert path.parent == folder / "validators"
+        assert NAME.fullmatch(path.name).groups() == (
+            __version__, pydantic.VERSION, pydantic_core.__version__, f"{sys.version_info[0]}.{sys.version_info[1]}"
+        )
+        assert os.listdir(path.parent) == [path.name]  # written atomically: no temporary file left
+        assert stat.S_IMODE(path.parent.stat().st_mode) == 0o700
+        assert stat.S_IMODE(path.stat().st_mode) == 0o600
+        assert sorted(key.rsplit(".", 1)[1] for key in pickle.loads(path.read_bytes())) == result["built"]
+        assert probe(None, SOME, **env)["installed"] == result["built"]
+
+
+def test_a_cache_file_others_may_write_is_not_read(tmp_path):
+    cache = tmp_path / "validators.pickle"
+    built = probe(cache, SOME)["built"]
+    cache.chmod(0o664)
+    again = probe(cache, SOME)
+    assert again["installed"] == [] and again["built"] == built
+    assert stat.S_IMODE(cache.stat().st_mode) == 0o600  # rewritten, private
+    link = tmp_path / "link.pickle"
+    link.symlink_to(cache)
+    assert probe(link, SOME)["installed"] == []
+    assert probe(cache, SOME)["installed"] == built
+
+
+@pytest.mark.skipif(not hasattr(os, "geteuid") or os.geteuid() != 0, reason="giving a file away takes root")
+def test_a_cache_file_of_another_user_is_not_read(tmp_path):
+    cache = tmp_path / "validators.pickle"
+    built = probe(cache, SOME)["built"]
+    os.chown(cache, 4242, -1)
+    again = probe(cache, SOME)
+    assert again["installed"] == [] and again["built"] == built

@@ -14,7 +14,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "train"))
 from train_fixtures import *
 
 from specdsl.errors import TrainError
-from specdsl.spec._sections import TrainSpec
+from specdsl.spec import TrainSpec
 from specdsl.tracking import MlflowCallback, TrackedRun, spec_params
 from specdsl.train import fit
 

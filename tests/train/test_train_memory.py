@@ -11,7 +11,7 @@ from support import address_space_limit
 from train_fixtures import *
 
 from specdsl.errors import TrainError
-from specdsl.spec._sections import TrainSpec
+from specdsl.spec import TrainSpec
 from specdsl.train import Callback, MemoryGuard, OutOfMemory, fit, training_memory
 from specdsl.train._memory import allocation_failure, iec_bytes, is_allocation_failure, resident_bytes
 
