@@ -15,15 +15,17 @@ Registered datasets: ``digits``, ``mnist_5k``, ``mnist``, ``fashion_mnist``, ``c
 
 from . import _sources  # noqa: F401  (registers the built-in datasets)
 from ._cache import CACHE_ENV, cache_root
-from ._dataset import Arrays, Dataset, DatasetInfo, DataWarning
+from ._dataset import Arrays, Dataset, DatasetInfo, DataWarning, data_warnings
 from ._download import MIRROR_ENV
 from ._load import list_datasets, load_dataset
-from ._registry import DATASETS, DatasetSource, LoadRequest, register_dataset
+from ._registry import DATASETS, DatasetSource, LoadRequest, get_source, register_dataset
 
 __all__ = [
     "Dataset",
     "DatasetInfo",
     "DataWarning",
+    "data_warnings",
+    "get_source",
     "load_dataset",
     "list_datasets",
     "DATASETS",

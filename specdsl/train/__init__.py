@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 _WHERE = {
     "Callback": "_callbacks",
     "check_compatible": "_compat",
+    "load_for": "_compat",
     "log_keys": "_compat",
     "output_activation": "_compat",
     "fit": "_fit",
@@ -39,7 +40,7 @@ _WHERE = {
 
 if TYPE_CHECKING:
     from ._callbacks import Callback
-    from ._compat import check_compatible, log_keys, output_activation
+    from ._compat import check_compatible, load_for, log_keys, output_activation
     from ._fit import fit
     from ._memory import MemoryEstimate, MemoryGuard, OutOfMemory, training_memory
     from ._progress import ProgressCallback
@@ -72,6 +73,7 @@ __all__ = [
     "TrainResult",
     "check_compatible",
     "fit",
+    "load_for",
     "log_keys",
     "output_activation",
     "training_memory",
