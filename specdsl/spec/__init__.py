@@ -2,13 +2,14 @@
 
 from ._document import LayerEntry, ModelSpec, RandomSampler, Sampler, is_distribution, load
 from ._layers import LAYERS, LayerKind, LayerSpec, canonical_kind, register_layer
-from ._sections import Augment, DataSpec, InputSpec, Limits, SearchSpec, TrainSpec
+from ._sections import Augment, DataSpec, EarlyStopping, InputSpec, Limits, Schedule, SearchSpec, TrainSpec
 from ._yaml import LocDict, LocList, load_file, load_text
 
 __all__ = [
     "LAYERS",
     "Augment",
     "DataSpec",
+    "EarlyStopping",
     "InputSpec",
     "LayerEntry",
     "LayerKind",
@@ -19,6 +20,7 @@ __all__ = [
     "ModelSpec",
     "RandomSampler",
     "Sampler",
+    "Schedule",
     "SearchSpec",
     "TrainSpec",
     "canonical_kind",

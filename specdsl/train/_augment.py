@@ -13,7 +13,7 @@ import math
 import torch
 import torch.nn.functional as F
 
-from ..spec._sections import Augment
+from ..spec import Augment
 
 
 def flip(x: torch.Tensor, mask: torch.Tensor, dim: int) -> torch.Tensor:

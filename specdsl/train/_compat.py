@@ -13,8 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..errors import DataError, Loc, SpecError, TrainError
 from ..plan import Plan, PlanNode, fmt
-from ..spec._sections import DataSpec, TrainSpec
-from ..spec._yaml import LocDict
+from ..spec import DataSpec, LocDict, TrainSpec
 
 if TYPE_CHECKING:
     from ..data import Dataset
@@ -190,7 +189,7 @@ def _dataset_facts(plan: Plan, data: Any) -> tuple[str | None, int | None, bool 
     if data is None:
         return None, None, None
     if isinstance(data, DataSpec):
-        from ..data._registry import get_source
+        from ..data import get_source
 
         try:
             source = get_source(data.dataset)

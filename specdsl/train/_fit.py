@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..errors import TrainError
-from ..spec._sections import DataSpec, TrainSpec
+from ..spec import DataSpec, TrainSpec
 from ._callbacks import Callback, CallbackList
 from ._compat import check_compatible, load_for
 from ._memory import allocation_failure, is_allocation_failure
@@ -128,6 +128,8 @@ def fit(
 
 
 def _run(plan, model, dataset, train, data, cbs, backend, kwargs) -> TrainResult:
+    from ..backends import get_backend
+
     if backend == "torch":
         import torch
 
@@ -135,12 +137,8 @@ def _run(plan, model, dataset, train, data, cbs, backend, kwargs) -> TrainResult
 
         if model is None:
             torch.manual_seed(train.seed)
-            from .. import build
-
-            model = build(plan, backend="torch")
+            model = get_backend("torch").build(plan)
         return _torch.run(plan, model, dataset, train, data, cbs, **kwargs)
-
-    from ..backends import get_backend
 
     keras_backend = get_backend("keras")  # sets KERAS_BACKEND=torch unless the environment names a backend
     import keras

@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 
-from ..spec._sections import Augment, DataSpec, TrainSpec
+from ..spec import Augment, DataSpec, TrainSpec
 from ._callbacks import CallbackList
 from ._result import NonFiniteLoss, TrainResult
 from ._schedule import LrSchedule, Monitor

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import math
 
-from ..spec._sections import EarlyStopping, Schedule, TrainSpec
+from ..spec import EarlyStopping, Schedule, TrainSpec
 
 
 class LrSchedule:

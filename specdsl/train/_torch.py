@@ -27,7 +27,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..spec._sections import Augment, DataSpec, TrainSpec
+from ..spec import Augment, DataSpec, TrainSpec
 from ._augment import Augmenter
 from ._callbacks import CallbackList
 from ._result import NonFiniteLoss, TrainResult

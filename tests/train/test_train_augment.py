@@ -6,7 +6,7 @@ import math
 
 import torch
 
-from specdsl.spec._sections import Augment
+from specdsl.spec import Augment
 from specdsl.train._augment import Augmenter, affine, flip
 
 

@@ -8,7 +8,7 @@ from train_fixtures import *
 import specdsl
 from specdsl.data import Dataset
 from specdsl.errors import DataError, SpecError
-from specdsl.spec._sections import DataSpec, TrainSpec
+from specdsl.spec import DataSpec, TrainSpec
 from specdsl.train import check_compatible, output_activation
 
 LAYERS = DIGITS_SPEC["layers"]

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from train_fixtures import *
 
-from specdsl.spec._sections import TrainSpec
+from specdsl.spec import TrainSpec
 from specdsl.train import Callback, NonFiniteLoss, fit
 
 pytestmark = pytest.mark.usefixtures("single_thread")

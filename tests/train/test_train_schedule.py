@@ -6,7 +6,7 @@ import math
 
 import pytest
 
-from specdsl.spec._sections import EarlyStopping, Schedule
+from specdsl.spec import EarlyStopping, Schedule
 from specdsl.train import LrSchedule, Monitor
 from specdsl.train._schedule import monitor_mode
 

@@ -16,7 +16,7 @@ from train_fixtures import *
 import specdsl
 from specdsl.data import Dataset
 from specdsl.errors import TrainError
-from specdsl.spec._sections import TrainSpec
+from specdsl.spec import TrainSpec
 from specdsl.train import Callback, NonFiniteLoss, fit
 from specdsl.train._torch import make_correct, make_loss, make_optimizer, normalization, to_tensor
 
