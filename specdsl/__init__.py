@@ -13,6 +13,7 @@ from __future__ import annotations
 import os
 from typing import Any
 
+from ._version import __version__
 from .errors import (
     BackendError,
     BackendMissingError,
@@ -27,8 +28,6 @@ from .errors import (
 from .plan import Plan, plan, summary_text
 from .spec import ModelSpec, load
 
-__version__ = "0.1.0"
-
 __all__ = [
     "BackendError",
     "BackendMissingError",
@@ -41,6 +40,7 @@ __all__ = [
     "SpecError",
     "SpecdslError",
     "TrainError",
+    "__version__",
     "build",
     "check",
     "load",

@@ -156,7 +156,7 @@ def train(
     track: bool = typer.Option(True, "--track/--no-track", help="Record the run in MLflow."),
 ) -> None:
     """Train a spec once, with a progress bar, tracked in MLflow."""
-    from ..train._cli import run_train
+    from ._train import run_train
 
     try:
         code = run_train(
@@ -242,7 +242,7 @@ def import_(
 
 
 def _add_data_commands() -> None:
-    from ..data._cli import app as data_app
+    from ._data import app as data_app
 
     app.add_typer(data_app, name="data", help="List and prepare the known datasets.")
 

@@ -101,7 +101,7 @@ def validate_file(path: Path, samples: int = 200) -> Result:
         spec = from_tree(raw, str(path))
         p = plan(spec)
         if spec.train is not None or spec.data is not None:
-            from ..train._compat import check_compatible
+            from ..train import check_compatible
 
             check_compatible(p, spec.train, spec.data)
         return Result(path, plan=p, warnings=list(p.warnings))

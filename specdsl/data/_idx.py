@@ -11,7 +11,6 @@ from ..errors import DataError
 
 # type byte -> numpy dtype (big-endian, as the format stores numbers)
 _DTYPES = {0x08: "u1", 0x09: "i1", 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
-ROLES = ("train_images", "train_labels", "test_images", "test_labels")
 
 
 @dataclass(frozen=True)

@@ -3,14 +3,23 @@
     >>> import specdsl
     >>> from specdsl.train import fit
     >>> plan = specdsl.check("examples/mnist_cnn.yaml")
-    >>> result = fit(plan, epochs=1, checkpoint_dir="ckpt")   # data, optimizer, loss from its data: and train:
-    >>> result.history[0]                        # loss, accuracy, val_loss, val_accuracy, lr, epoch_seconds, images_per_s
-    >>> result.test["accuracy"], result.checkpoint                         # best epoch's weights, on the test split
+    >>> result = fit(plan, epochs=1, checkpoint_dir="ckpt")  # data, optimizer, loss from its data: and train:
+    >>> result.history[0]  # loss, accuracy, val_loss, val_accuracy, lr, epoch_seconds, images_per_s
+    >>> result.test["accuracy"], result.checkpoint  # the best epoch's weights, on the test split
 
-``check_compatible`` runs the static checks of the ``train:`` and ``data:`` sections against the model (loss vs
-output activation and units, classes, input channels, the early-stopping monitor) without building anything;
-``training_memory`` estimates what training a plan takes, and a ``MemoryGuard`` callback stops a run whose process
-passes a memory bound (``OutOfMemory``, as for an allocation that fails).
+``check_compatible`` runs the static checks of the ``train:`` and ``data:`` sections against the model
+(loss vs output activation and units, classes, input channels, the early-stopping monitor) without building
+anything, and ``load_for`` loads the data a plan takes. ``training_memory`` estimates what training a plan
+takes, and a ``MemoryGuard`` callback stops a run whose process passes a memory bound (``OutOfMemory``, as
+for an allocation that fails: ``allocation_failure``). The ``specdsl train`` command is in
+``specdsl.cli._train``.
+
+The modules: ``_fit`` (the entry point: checks, data, then a backend's loop); ``_torch`` (the torch loop
+and its optimizers) with ``_batches`` (in-memory tensors, each epoch's shuffled and augmented batches),
+``_metrics`` (loss, metrics, evaluating a split) and ``_augment`` (augmentation as tensor ops); ``_keras``
+(Keras' own fit on the same arrays); and, importing no framework, ``_compat`` (the static checks, loading
+the data), ``_memory`` (the memory estimate and guard), ``_schedule`` (learning rates, the best-epoch
+monitor), ``_callbacks``, ``_progress`` (a rich progress bar), ``_checkpoint`` and ``_result``.
 """
 
 from __future__ import annotations
@@ -18,17 +27,24 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
-# Names are imported on first use: `specdsl validate` needs only the static checks of _compat, and importing the
-# training loop's modules for them would be a tenth of its run.
+# Names are imported on first use: `specdsl validate` needs only the static checks of _compat, and importing
+# the training loop's modules for them would be a tenth of its run.
 _WHERE = {
     "Callback": "_callbacks",
     "check_compatible": "_compat",
+    "load_for": "_compat",
     "log_keys": "_compat",
     "output_activation": "_compat",
     "fit": "_fit",
     "MemoryEstimate": "_memory",
     "MemoryGuard": "_memory",
     "OutOfMemory": "_memory",
+    "allocation_failure": "_memory",
+    "iec_bytes": "_memory",
+    "is_allocation_failure": "_memory",
+    "peak_bytes": "_memory",
+    "reset_peak": "_memory",
+    "resident_bytes": "_memory",
     "training_memory": "_memory",
     "ProgressCallback": "_progress",
     "NonFiniteLoss": "_result",
@@ -39,9 +55,20 @@ _WHERE = {
 
 if TYPE_CHECKING:
     from ._callbacks import Callback
-    from ._compat import check_compatible, log_keys, output_activation
+    from ._compat import check_compatible, load_for, log_keys, output_activation
     from ._fit import fit
-    from ._memory import MemoryEstimate, MemoryGuard, OutOfMemory, training_memory
+    from ._memory import (
+        MemoryEstimate,
+        MemoryGuard,
+        OutOfMemory,
+        allocation_failure,
+        iec_bytes,
+        is_allocation_failure,
+        peak_bytes,
+        reset_peak,
+        resident_bytes,
+        training_memory,
+    )
     from ._progress import ProgressCallback
     from ._result import NonFiniteLoss, TrainResult
     from ._schedule import LrSchedule, Monitor
@@ -70,9 +97,16 @@ __all__ = [
     "OutOfMemory",
     "ProgressCallback",
     "TrainResult",
+    "allocation_failure",
     "check_compatible",
     "fit",
+    "iec_bytes",
+    "is_allocation_failure",
+    "load_for",
     "log_keys",
     "output_activation",
+    "peak_bytes",
+    "reset_peak",
+    "resident_bytes",
     "training_memory",
 ]

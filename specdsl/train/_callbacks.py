@@ -46,11 +46,6 @@ class Callback:
         """After training and the test evaluation, when training ended normally (early stopping included)."""
 
 
-def wants_batches(callbacks: Iterable[Callback]) -> bool:
-    """Whether any callback overrides ``on_batch_end`` (the step loop then computes running metrics)."""
-    return any(type(cb).on_batch_end is not Callback.on_batch_end for cb in callbacks)
-
-
 class CallbackList:
     """Calls each callback in order; an exception from one propagates at once."""
 

@@ -189,7 +189,7 @@ def _dataset_facts(plan: Plan, data: Any) -> tuple[str | None, int | None, bool 
     if data is None:
         return None, None, None
     if isinstance(data, DataSpec):
-        from ..data._registry import get_source
+        from ..data import get_source
 
         try:
             source = get_source(data.dataset)

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 from ..errors import TrainError
 from ..spec import DataSpec, TrainSpec
 from ._callbacks import Callback, CallbackList
+from ._checkpoint import check_writable
 from ._compat import check_compatible, load_for
 from ._memory import allocation_failure, is_allocation_failure
 from ._result import TrainResult
@@ -93,7 +94,7 @@ def fit(
     monitor = Monitor(default_monitor(train, has_val), train.early_stopping)
     folder = Path(checkpoint_dir) if checkpoint_dir is not None else None
     if folder is not None:
-        _check_writable(folder)
+        check_writable(folder)
     info: dict[str, Any] = {
         "backend": backend,
         "epochs": epochs,
@@ -128,6 +129,8 @@ def fit(
 
 
 def _run(plan, model, dataset, train, data, cbs, backend, kwargs) -> TrainResult:
+    from ..backends import get_backend
+
     if backend == "torch":
         import torch
 
@@ -135,12 +138,8 @@ def _run(plan, model, dataset, train, data, cbs, backend, kwargs) -> TrainResult
 
         if model is None:
             torch.manual_seed(train.seed)
-            from .. import build
-
-            model = build(plan, backend="torch")
+            model = get_backend("torch").build(plan)
         return _torch.run(plan, model, dataset, train, data, cbs, **kwargs)
-
-    from ..backends import get_backend
 
     keras_backend = get_backend("keras")  # sets KERAS_BACKEND=torch unless the environment names a backend
     import keras
@@ -151,34 +150,3 @@ def _run(plan, model, dataset, train, data, cbs, backend, kwargs) -> TrainResult
     from . import _keras
 
     return _keras.run(plan, model, dataset, train, data, cbs, **kwargs)
-
-
-def _check_writable(folder: Path) -> None:
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-        probe = folder / ".specdsl-write-test"
-        probe.write_bytes(b"")
-        probe.unlink()
-    except OSError as e:
-        raise TrainError(
-            f"the checkpoint folder {folder} is not writable: {e.strerror or e}.",
-            hint="Pass another folder (--output), or fix its permissions.",
-        ) from None
-
-
-def checkpoint_failure(e: BaseException, file: Path, size: int) -> BaseException:
-    """What to raise when writing the checkpoint ``file`` (``size`` bytes) failed with ``e``: a StoreError when the
-    disk is full or cannot be written (torch's writer says only "unexpected pos": the free space tells), else ``e``."""
-    import errno
-    import shutil
-
-    from .._sqlite import store_error
-
-    if not isinstance(e, OSError):
-        try:
-            if shutil.disk_usage(file.parent).free >= size:
-                return e
-        except OSError:
-            return e
-        e = OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(file))
-    return store_error(e, "checkpoint", str(file), "--output") or e

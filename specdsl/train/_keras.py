@@ -12,9 +12,11 @@ import numpy as np
 
 from ..spec import Augment, DataSpec, TrainSpec
 from ._callbacks import CallbackList
+from ._checkpoint import checkpoint_failure
 from ._result import NonFiniteLoss, TrainResult
 from ._schedule import LrSchedule, Monitor
-from ._torch import EPSILON, eval_batch_size, normalization
+from ._batches import eval_batch_size, normalization
+from ._metrics import EPSILON
 
 CHECKPOINT = "best.weights.h5"
 
@@ -167,8 +169,6 @@ def run(
                     try:
                         self.model.save_weights(path, overwrite=True)
                     except (OSError, RuntimeError) as e:  # a full disk, mostly
-                        from ._fit import checkpoint_failure
-
                         raise checkpoint_failure(e, path, sum(w.nbytes for w in state["best"])) from None
                     state["checkpoint"] = path
             if stop:

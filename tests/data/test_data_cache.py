@@ -117,7 +117,7 @@ def warnings_in(out) -> list[str]:
 @pytest.mark.parametrize("damage", DAMAGES, ids=lambda f: f.__name__)
 def test_train_with_a_damaged_cache_warns_in_one_line_and_trains(damage, good_cache, tmp_path, monkeypatch):
     pytest.importorskip("torch")
-    from specdsl.train._cli import run_train
+    from specdsl.cli._train import run_train
 
     line, out = damaged_cache(damage, good_cache, tmp_path, monkeypatch)
     spec = tmp_path / "tiny.yaml"

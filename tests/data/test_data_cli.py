@@ -8,7 +8,7 @@ from PIL import Image
 from typer.testing import CliRunner
 
 from specdsl.data import DATASETS
-from specdsl.data._cli import app
+from specdsl.cli._data import app
 
 runner = CliRunner()
 

@@ -11,9 +11,8 @@ import numpy as np
 import pytest
 from data_fixtures import *  # noqa: F403  (the shared fixtures)
 
-from specdsl.data import DATASETS, DataWarning, load_dataset
+from specdsl.data import DATASETS, Arrays, DataWarning, load_dataset
 from specdsl.data._cache import save_arrays
-from specdsl.data._dataset import Arrays
 from specdsl.errors import DataError
 
 needs_npm = pytest.mark.skipif(shutil.which("npm") is None, reason="npm is not installed")

@@ -159,7 +159,7 @@ def test_the_train_result_table_and_progress_escape_what_they_show():
 
     from rich.console import Console
 
-    from specdsl.train._cli import result_table
+    from specdsl.cli._train import result_table
     from specdsl.train._progress import ProgressCallback
 
     result = SimpleNamespace(best={"loss": 0.5, "accuracy": 0.9}, best_epoch=0, history=[{}], test=None,

@@ -75,7 +75,7 @@ def test_filter_strings_and_tags():
 @pytest.mark.parametrize("name, folder", [("../../etc", "checkpoints/etc"), ("/tmp/x", "checkpoints/tmp_x"),
                                           ("cnn", "checkpoints/cnn"), ("..", "checkpoints/model")])
 def test_the_default_checkpoint_folder_stays_under_checkpoints(name, folder):
-    from specdsl.train._cli import checkpoint_folder
+    from specdsl.cli._train import checkpoint_folder
 
     plan = specdsl.check({"name": name, "input": [4], "layers": [{"dense": 2}]})
     assert checkpoint_folder(plan, None) == Path(folder)

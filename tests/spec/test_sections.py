@@ -70,7 +70,7 @@ def test_validate_search_and_train_refuse_alike(tmp_path, monkeypatch, section, 
     if section.startswith("train"):
         from rich.console import Console
 
-        from specdsl.train._cli import run_train
+        from specdsl.cli._train import run_train
 
         with pytest.raises(SpecdslError) as e:
             run_train(path, data=None, epochs=None, batch_size=None, backend=None, limit=None, seed=None,

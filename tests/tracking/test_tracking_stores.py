@@ -38,7 +38,7 @@ def mlflow_reset():
 def train(spec: Path, **changes):
     from rich.console import Console
 
-    from specdsl.train._cli import run_train
+    from specdsl.cli._train import run_train
 
     base = {"data": None, "epochs": 1, "batch_size": None, "backend": None, "limit": 200, "seed": None,
             "output": spec.parent / "ckpt", "tracking_uri": None, "experiment": None, "track": True}

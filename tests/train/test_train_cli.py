@@ -17,7 +17,7 @@ from rich.console import Console
 from train_fixtures import *
 
 from specdsl.errors import SpecError
-from specdsl.train._cli import run_train
+from specdsl.cli._train import run_train
 
 pytestmark = pytest.mark.usefixtures("single_thread")
 
@@ -103,7 +103,7 @@ signal.signal(signal.SIGINT, signal.default_int_handler)
 from rich.console import Console
 import torch
 torch.set_num_threads(1)
-from specdsl.train._cli import run_train
+from specdsl.cli._train import run_train
 code = run_train(Path(sys.argv[1]), data=None, epochs=1000, batch_size=None, backend=None, limit=None, seed=None,
                  output=Path(sys.argv[2]), tracking_uri=sys.argv[3], experiment="ctrl-c", track=True,
                  console=Console(width=120))

@@ -12,8 +12,17 @@ from train_fixtures import *
 
 from specdsl.errors import TrainError
 from specdsl.spec import TrainSpec
-from specdsl.train import Callback, MemoryGuard, OutOfMemory, fit, training_memory
-from specdsl.train._memory import allocation_failure, iec_bytes, is_allocation_failure, resident_bytes
+from specdsl.train import (
+    Callback,
+    MemoryGuard,
+    OutOfMemory,
+    allocation_failure,
+    fit,
+    iec_bytes,
+    is_allocation_failure,
+    resident_bytes,
+    training_memory,
+)
 
 pytestmark = pytest.mark.usefixtures("single_thread")
 

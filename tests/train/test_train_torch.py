@@ -18,7 +18,9 @@ from specdsl.data import Dataset
 from specdsl.errors import TrainError
 from specdsl.spec import TrainSpec
 from specdsl.train import Callback, NonFiniteLoss, fit
-from specdsl.train._torch import make_correct, make_loss, make_optimizer, normalization, to_tensor
+from specdsl.train._batches import normalization, to_tensor
+from specdsl.train._metrics import make_correct, make_loss
+from specdsl.train._torch import make_optimizer
 
 pytestmark = pytest.mark.usefixtures("single_thread")
 

@@ -1,6 +1,6 @@
 """``specdsl train``: one training run of a spec, with a progress bar, a result table and an MLflow run.
 
-The CLI module wires ``run_train`` to the command line; torch, keras and mlflow are imported only inside it.
+``_app`` wires ``run_train`` to the command line; torch, keras and mlflow are imported only inside it.
 """
 
 from __future__ import annotations
@@ -115,11 +115,9 @@ def run_train(
     logged to the MLflow run, which ends KILLED) and 130 is returned.
     """
     from .. import check
-    from ..data._dataset import data_warnings
+    from ..data import data_warnings
     from ..spec import TrainSpec
-    from ._compat import check_compatible, load_for
-    from ._fit import fit
-    from ._progress import ProgressCallback
+    from ..train import ProgressCallback, check_compatible, fit, load_for
 
     plan = check(spec)
     train = _override(plan.spec.train or TrainSpec(), "train", plan.spec.file,

@@ -32,7 +32,7 @@ def list_command(cache_dir: Optional[Path] = typer.Option(None, "--cache-dir", h
     from rich.console import Console
     from rich.table import Table
 
-    from ._load import list_datasets
+    from ..data import list_datasets
 
     table = Table("name", "classes", "shape", "source", "status")
     colors = {"cached": "green", "available": "green", "needs download": "yellow"}
@@ -69,9 +69,7 @@ def prepare(
     from rich.console import Console
     from rich.text import Text
 
-    from ._cache import cache_root
-    from ._dataset import data_warnings
-    from ._load import load_dataset
+    from ..data import cache_root, data_warnings, load_dataset
 
     try:
         with data_warnings() as caught:
