@@ -9,7 +9,8 @@ import pytest
 
 from specdsl import errors
 from specdsl._text import FILE_STEM_LIMIT, QUOTE_LIMIT
-from specdsl.search._space import CHECK_LAYERS, MAX_GRID_POINTS, PARAM_NAME_LIMIT
+from specdsl.search._grid import MAX_GRID_POINTS
+from specdsl.search._space import CHECK_LAYERS, PARAM_NAME_LIMIT
 from specdsl.spec import _document, _expr, _sections, _yaml
 
 README = Path(__file__).resolve().parent.parent / "README.md"

@@ -15,7 +15,7 @@ Registered datasets: ``digits``, ``mnist_5k``, ``mnist``, ``fashion_mnist``, ``c
 
 from . import _sources  # noqa: F401  (registers the built-in datasets)
 from ._cache import CACHE_ENV, cache_root
-from ._dataset import Arrays, Dataset, DatasetInfo, DataWarning
+from ._dataset import Arrays, Dataset, DatasetInfo, DataWarning, data_warnings
 from ._download import MIRROR_ENV
 from ._load import list_datasets, load_dataset
 from ._registry import DATASETS, DatasetSource, LoadRequest, register_dataset
@@ -24,6 +24,7 @@ __all__ = [
     "Dataset",
     "DatasetInfo",
     "DataWarning",
+    "data_warnings",
     "load_dataset",
     "list_datasets",
     "DATASETS",

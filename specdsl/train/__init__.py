@@ -23,12 +23,19 @@ from typing import TYPE_CHECKING, Any
 _WHERE = {
     "Callback": "_callbacks",
     "check_compatible": "_compat",
+    "load_for": "_compat",
     "log_keys": "_compat",
     "output_activation": "_compat",
     "fit": "_fit",
     "MemoryEstimate": "_memory",
     "MemoryGuard": "_memory",
     "OutOfMemory": "_memory",
+    "allocation_failure": "_memory",
+    "iec_bytes": "_memory",
+    "is_allocation_failure": "_memory",
+    "peak_bytes": "_memory",
+    "reset_peak": "_memory",
+    "resident_bytes": "_memory",
     "training_memory": "_memory",
     "ProgressCallback": "_progress",
     "NonFiniteLoss": "_result",
@@ -39,9 +46,20 @@ _WHERE = {
 
 if TYPE_CHECKING:
     from ._callbacks import Callback
-    from ._compat import check_compatible, log_keys, output_activation
+    from ._compat import check_compatible, load_for, log_keys, output_activation
     from ._fit import fit
-    from ._memory import MemoryEstimate, MemoryGuard, OutOfMemory, training_memory
+    from ._memory import (
+        MemoryEstimate,
+        MemoryGuard,
+        OutOfMemory,
+        allocation_failure,
+        iec_bytes,
+        is_allocation_failure,
+        peak_bytes,
+        reset_peak,
+        resident_bytes,
+        training_memory,
+    )
     from ._progress import ProgressCallback
     from ._result import NonFiniteLoss, TrainResult
     from ._schedule import LrSchedule, Monitor
@@ -70,9 +88,16 @@ __all__ = [
     "OutOfMemory",
     "ProgressCallback",
     "TrainResult",
+    "allocation_failure",
     "check_compatible",
     "fit",
+    "iec_bytes",
+    "is_allocation_failure",
+    "load_for",
     "log_keys",
     "output_activation",
+    "peak_bytes",
+    "reset_peak",
+    "resident_bytes",
     "training_memory",
 ]
