@@ -9,7 +9,8 @@ import pytest
 
 from specdsl import errors, spec
 from specdsl._text import FILE_STEM_LIMIT, QUOTE_LIMIT
-from specdsl.search._space import CHECK_LAYERS, MAX_GRID_POINTS, PARAM_NAME_LIMIT
+from specdsl.search._grid import MAX_GRID_POINTS
+from specdsl.search._space import CHECK_LAYERS, PARAM_NAME_LIMIT
 
 README = Path(__file__).resolve().parent.parent / "README.md"
 SECTION = README.read_text(encoding="utf-8").split("## What specdsl promises about its input", 1)[1].split("\n## ", 1)[0]

@@ -185,14 +185,14 @@ def search(
     seed: Optional[int] = typer.Option(None, "--seed"),
 ) -> None:
     """Search architectures and hyperparameters with Optuna; every trial is a nested MLflow run."""
-    from ..search._cli import run_search_command
+    from ..search import SearchOptions
+    from ._search import run_search_command
 
+    options = SearchOptions(trials=trials, timeout=timeout, storage=storage, study_name=study_name, resume=resume,
+                            workers=workers, tracking_uri=tracking_uri, experiment=experiment, epochs=epochs,
+                            limit=limit, seed=seed)
     try:
-        code = run_search_command(
-            space, trials=trials, timeout=timeout, storage=storage, study_name=study_name, resume=resume,
-            workers=workers, tracking_uri=tracking_uri, experiment=experiment, epochs=epochs, limit=limit, seed=seed,
-            console=out.rich,
-        )
+        code = run_search_command(space, options, console=out.rich)
     except SpecdslError as e:
         raise fail(e) from None
     raise typer.Exit(code)
@@ -206,7 +206,7 @@ def best(
     output: Optional[Path] = typer.Option(None, "--output", "-o", help="Write the spec here (default: stdout)."),
 ) -> None:
     """Freeze the best trial of a study into a concrete spec that compile and train reproduce."""
-    from ..search._cli import run_best_command
+    from ._search import run_best_command
 
     try:
         code = run_best_command(study, storage=storage, trial=trial, output=output, console=out.rich)

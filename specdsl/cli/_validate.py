@@ -86,7 +86,7 @@ def validate_file(path: Path, samples: int = 200) -> Result:
     try:
         raw = load_file(path)
         if isinstance(raw, dict) and (has_distributions(raw) or "search" in raw):
-            from ..search._space import check_space
+            from ..search import check_space
 
             report = check_space(path, samples=samples, tree=raw)
             if report.all_invalid:

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .._text import terminal
+from ._config import REASON, REJECTED
 
 TOP = 5
 REJECTION_WARNING = 50  # consecutive invalid samples before the progress says so
@@ -41,8 +42,8 @@ def row_of(t: Any) -> Row:
         state=t.state.name,
         values=tuple(t.values) if t.values else None,
         params=dict(t.params),
-        reason=t.user_attrs.get("specdsl.reason"),
-        rejected=bool(t.user_attrs.get("specdsl.rejected")),
+        reason=t.user_attrs.get(REASON),
+        rejected=bool(t.user_attrs.get(REJECTED)),
         epoch=(max(t.intermediate_values) + 1) if t.intermediate_values else None,
         seconds=secs,
     )

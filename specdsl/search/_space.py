@@ -8,7 +8,6 @@ search space it is given.
 from __future__ import annotations
 
 import functools
-import math
 import os
 import re
 import time
@@ -19,12 +18,25 @@ from typing import Any
 from .._text import shown
 from ..errors import Loc, SearchError, SpecdslError, SpecError
 from ..plan import Plan, iec_bytes, plan
-from ..spec import RandomSampler, SearchSpec, is_distribution
-from ..spec._document import DIST_KINDS, _Draw, _loc, _validate_model, from_tree, gc_paused, has_distributions
-from ..spec._sections import SECTIONS, duration_seconds
-from ..spec._yaml import load_text, read_text
-from ..train._compat import check_compatible  # pure: builds and loads nothing
-from ..train._memory import training_memory  # pure too
+from ..spec import (
+    DIST_KINDS,
+    SECTIONS,
+    Draw,
+    RandomSampler,
+    SearchSpec,
+    duration_seconds,
+    from_tree,
+    gc_paused,
+    has_distributions,
+    is_distribution,
+    load_text,
+    loc_of,
+    read_text,
+    suggest,
+    validate_model,
+)
+from ..train import check_compatible, training_memory  # pure: they build and load nothing
+from ._grid import grid_size
 
 # Metrics an objective may name that come from the plan, without training.
 PLAN_METRICS = ("params", "trainable", "flops", "activation_bytes")
@@ -92,7 +104,7 @@ def scalar_options(options: list[Any]) -> bool:
 
 
 class _Probe:
-    """A sampler that draws the first option / the low end: lets ``_Draw`` check a distribution's form."""
+    """A sampler that draws the first option / the low end: lets ``Draw`` check a distribution's form."""
 
     def choice(self, name: str, options: list[Any]) -> int:
         return 0
@@ -158,7 +170,7 @@ def _walk(node: Any, path: str, file: str, found: list[Distribution]) -> None:
 
 def _form(node: dict, path: str, file: str) -> Distribution:
     try:
-        _Draw(file, _Probe(), {}).draw(node, path)
+        Draw(file, _Probe(), {}).draw(node, path)
     except SearchError:
         raise
     except SpecError as e:  # the loader's form errors, as search errors
@@ -170,7 +182,7 @@ def _form(node: dict, path: str, file: str) -> Distribution:
         raise SearchError(
             f"a parameter `name` may hold letters, digits, `_`, `-`, `.` and `:` (it names an Optuna and an MLflow "
             f"parameter), but got {shown(repr(given))}.",
-            loc=_loc(node, "name", file),
+            loc=loc_of(node, "name", file),
             path=path,
         )
     name = param_name(given or (path if path else kind))
@@ -178,7 +190,7 @@ def _form(node: dict, path: str, file: str) -> Distribution:
         raise SearchError(
             f"a parameter name has at most {PARAM_NAME_LIMIT} characters (MLflow's limit), but {shown(name)} has "
             f"{len(name)}.",
-            loc=_loc(node, "name", file) if given is not None else loc,
+            loc=loc_of(node, "name", file) if given is not None else loc,
             path=path,
             hint="Give the distribution a shorter `name:`.",
         )
@@ -200,23 +212,21 @@ def read_search(tree: Any, file: str) -> SearchSpec:
     _walk(section, "search", file, found)
     if found:
         raise SearchError("the `search:` section holds settings, not distributions.", loc=found[0].loc, path=found[0].path)
-    spec = _validate_model(SearchSpec, section, tree, "search", file, "search")
+    spec = validate_model(SearchSpec, section, tree, "search", file, "search")
     for i, objective in enumerate(spec.objectives):
         if objective.metric not in METRICS:
-            from ..spec._document import suggest
-
             hint = suggest(objective.metric, list(METRICS))
             raise SearchError(
                 f"unknown objective metric `{objective.metric}`; {hint + ' ' if hint else ''}"
                 f"Metrics: {', '.join(METRICS)}.",
-                loc=_loc(section, "objectives", file) if isinstance(section, dict) else Loc(file),
+                loc=loc_of(section, "objectives", file) if isinstance(section, dict) else Loc(file),
                 path=f"search.objectives[{i}]",
             )
     if len(spec.objectives) > 1 and spec.sampler == "cmaes":
         raise SearchError(
             "the cmaes sampler optimizes one objective, but this search has "
             f"{len(spec.objectives)}.",
-            loc=_loc(section, "sampler", file) if isinstance(section, dict) else Loc(file),
+            loc=loc_of(section, "sampler", file) if isinstance(section, dict) else Loc(file),
             path="search.sampler",
             hint="Use nsga2 or tpe for several objectives.",
         )
@@ -405,85 +415,13 @@ def _check_fixed_sections(tree: Any, file: str) -> None:
     once (rather than as every sample's reason for being invalid)."""
     for key, model in SECTIONS.items():
         if key != "search" and key in tree and not has_distributions(tree[key]):
-            _validate_model(model, tree[key], tree, key, file, key)
+            validate_model(model, tree[key], tree, key, file, key)
 
 
 def _group(e: SpecdslError) -> tuple[str, str]:
     where = f"{e.loc.file}:{e.loc.line}:{e.loc.col}" if e.loc and e.loc.line else ""
     text = f"{where}: {e.path}: {e.message}" if e.path else f"{where}: {e.message}"
     return f"{type(e).__name__} {where} {_NUMBER.sub('#', e.message)}", text.lstrip(": ")
-
-
-MAX_GRID_POINTS = 100_000
-"""Most combinations a grid search may have. Optuna's GridSampler makes a list of all of them (and shuffles it)
-when the study starts; a grid larger than this is refused by ``specdsl validate`` and ``specdsl search``, at the
-distribution with the most values, before any value is listed."""
-
-
-_MANY = 10**18  # a float distribution's count of grid values past which it is not worth counting
-
-
-def _grid_values(d: Distribution) -> int:
-    """How many values a distribution has on a grid, counted without listing them."""
-    if d.kind == "choice":
-        return len(d.options)
-    if d.step is None and d.kind == "float":
-        raise SearchError(
-            f"the grid sampler needs a `step` on every float distribution, but `{d.name}` has none.",
-            loc=d.loc,
-            path=d.path,
-            hint="Add e.g. `step: 0.1`, or use another sampler (tpe, random, qmc).",
-        )
-    if d.kind == "int":
-        return (int(d.high) - int(d.low)) // int(d.step or 1) + 1
-    span = (d.high - d.low) / d.step
-    return int(round(span)) + 1 if math.isfinite(span) and span < _MANY else _MANY
-
-
-def grid_size(dists: list[Distribution]) -> int:
-    """The number of combinations the grid sampler walks through: the product of every parameter's number of
-    values. Raises a :class:`SearchError` located at the distribution with the most values when it passes
-    :data:`MAX_GRID_POINTS`, or at a float distribution without a ``step``."""
-    sizes: dict[str, tuple[int, Distribution]] = {}
-    for d in dists:
-        sizes.setdefault(d.name, (_grid_values(d), d))
-    total = math.prod(n for n, _ in sizes.values())
-    if total > MAX_GRID_POINTS:
-        n, big = max(sizes.values(), key=lambda item: item[0])
-        values = f"{n:,}" if n < _MANY or big.kind == "int" else f"more than {_MANY:,}"
-        if n >= _MANY and big.kind == "float":
-            whole = f"more than {_MANY:,}"
-        elif total.bit_length() <= 100:
-            whole = f"{total:,}"
-        else:
-            whole = f"about 10**{int(total.bit_length() * math.log10(2))}"
-        others = len(sizes) - 1
-        raise SearchError(
-            f"the grid would hold {whole} combinations, more than the {MAX_GRID_POINTS:,} a grid search may have; "
-            f"this distribution ({big.describe()}) has {values} values"
-            f"{f', and {others:,} more distributions multiply them' if others else ''}.",
-            loc=big.loc,
-            path=big.path,
-            hint="Give it a coarser `step` or fewer options, or use another sampler (tpe, random, qmc).",
-        )
-    return total
-
-
-def grid_space(dists: list[Distribution]) -> dict[str, list[Any]]:
-    """The values Optuna's GridSampler walks through, per parameter (structural choices by index); the grid's
-    size is checked first (:func:`grid_size`)."""
-    grid_size(dists)
-    grid: dict[str, list[Any]] = {}
-    for d in dists:
-        if d.kind == "choice":
-            values: list[Any] = list(range(len(d.options))) if d.structural else list(d.options)
-        elif d.kind == "int":
-            values = list(range(int(d.low), int(d.high) + 1, int(d.step or 1)))
-        else:
-            n = int(round((d.high - d.low) / d.step))
-            values = [round(d.low + i * d.step, 12) for i in range(n + 1)]
-        grid[d.name] = values
-    return grid
 
 
 def parse_duration(value: Any) -> float | None:

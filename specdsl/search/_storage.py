@@ -8,6 +8,9 @@ a trial whose worker died is failed once its heartbeat is older than the grace p
 worker process is gone is failed at once (see :func:`fail_dead_trials`).
 A journal file (``--storage journal:path.log``, Optuna's ``JournalFileBackend``) is accepted too: faster per trial, one
 machine only, and no heartbeat (dead workers are still found by their process id).
+
+Every worker of a study takes one lock (:class:`BudgetLock`) to check the budget and ask for a trial: a file
+lock on SQLite and journal files, an advisory lock on PostgreSQL.
 """
 
 from __future__ import annotations
@@ -21,7 +24,9 @@ import urllib.parse
 from collections.abc import Callable, Iterator
 from typing import Any
 
+from .._compat._optuna import heartbeat_enabled, stale_trial_ids, storage_of, study_id, trial_id
 from .._sqlite import apply_pragmas, display_url, sqlite_path, store_error
+from ._config import REASON
 
 DEFAULT_STORAGE = "sqlite:///optuna.db"
 HEARTBEAT_SECONDS = 10
@@ -128,9 +133,7 @@ def heartbeat(storage: Any, trial_id: int) -> Iterator[None]:
     """Optuna's heartbeat of a running trial, recorded every ``HEARTBEAT_SECONDS`` in a thread while the block runs
     (as Optuna's own heartbeat thread, which prints a traceback when the store fails: this one stops beating, and
     the trial's next write to the store reports the failure). Nothing for a storage without heartbeats."""
-    from optuna.storages._heartbeat import is_heartbeat_enabled
-
-    if not is_heartbeat_enabled(storage):
+    if not heartbeat_enabled(storage):
         yield
         return
     stop = threading.Event()
@@ -171,25 +174,93 @@ def fail_dead_trials(study: Any) -> list[Any]:
     attributes). Returns the trials failed here, as frozen trials.
     """
     import optuna
-    from optuna.storages._heartbeat import is_heartbeat_enabled
     from optuna.trial import TrialState
 
-    storage = study._storage
+    storage = storage_of(study)
     host = socket.gethostname()
     doomed: dict[int, str] = {}
     for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
         owner = t.user_attrs.get(WORKER_ATTR)
         if isinstance(owner, dict) and owner.get("host") == host and not process_alive(int(owner.get("pid", 0))):
-            doomed[t._trial_id] = f"its worker process ({host}:{owner['pid']}) died while it ran"
-    if is_heartbeat_enabled(storage):
-        for trial_id in storage._get_stale_trial_ids(study._study_id):
-            doomed.setdefault(trial_id, f"its worker sent no heartbeat for over {GRACE_SECONDS} s (stopped or lost)")
+            doomed[trial_id(t)] = f"its worker process ({host}:{owner['pid']}) died while it ran"
+    if heartbeat_enabled(storage):
+        for stale in stale_trial_ids(storage, study_id(study)):
+            doomed.setdefault(stale, f"its worker sent no heartbeat for over {GRACE_SECONDS} s "
+                                     "(stopped or lost)")
     failed = []
-    for trial_id, reason in doomed.items():
+    for doomed_id, reason in doomed.items():
         try:
-            storage.set_trial_user_attr(trial_id, "specdsl.reason", reason)
-            if storage.set_trial_state_values(trial_id, state=TrialState.FAIL):
-                failed.append(storage.get_trial(trial_id))
+            storage.set_trial_user_attr(doomed_id, REASON, reason)
+            if storage.set_trial_state_values(doomed_id, state=TrialState.FAIL):
+                failed.append(storage.get_trial(doomed_id))
         except optuna.exceptions.UpdateFinishedTrialError:
             pass  # another process got there first
     return failed
+
+
+class BudgetLock:
+    """A lock every worker of a study takes to check the budget and ask for a trial: ``flock`` on the SQLite or
+    journal file (SQLite itself uses POSIX locks, which do not interact with flock), a PostgreSQL advisory lock
+    keyed by the study name. Other databases: no lock (the budget may be overshot by a trial per worker)."""
+
+    def __init__(self, url: str, study_name: str):
+        self.url = url
+        self.study_name = study_name
+        self.fd: int | None = None
+        self.conn: Any = None
+        self.engine: Any = None
+        import hashlib
+
+        self.key = int.from_bytes(hashlib.sha1(study_name.encode()).digest()[:8], "big", signed=True)
+
+    def __enter__(self) -> BudgetLock:
+        path = sqlite_path(self.url)
+        if self.url.startswith("journal:"):
+            path = self.url[len("journal:"):]
+            path = path.removeprefix("//")
+        if path and os.path.exists(path):
+            self.fd = os.open(path, os.O_RDONLY)
+        elif self.url.startswith("postgresql"):
+            import sqlalchemy
+
+            self.engine = sqlalchemy.create_engine(sqlalchemy_url(self.url), poolclass=sqlalchemy.pool.NullPool)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.fd is not None:
+            os.close(self.fd)
+        if self.engine is not None:
+            self.engine.dispose()
+
+    @contextlib.contextmanager
+    def held(self) -> Any:
+        self.acquire()
+        try:
+            yield
+        finally:
+            self.release()
+
+    def acquire(self) -> None:
+        if self.fd is not None:
+            import fcntl
+
+            fcntl.flock(self.fd, fcntl.LOCK_EX)
+        elif self.engine is not None:
+            import sqlalchemy
+
+            self.conn = self.engine.connect()
+            self.conn.execute(sqlalchemy.text("SELECT pg_advisory_lock(:k)"), {"k": self.key})
+
+    def release(self) -> None:
+        if self.fd is not None:
+            import fcntl
+
+            fcntl.flock(self.fd, fcntl.LOCK_UN)
+        elif self.conn is not None:
+            import sqlalchemy
+
+            try:
+                self.conn.execute(sqlalchemy.text("SELECT pg_advisory_unlock(:k)"), {"k": self.key})
+            finally:
+                self.conn.close()
+                self.conn = None

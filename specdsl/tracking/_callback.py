@@ -10,7 +10,7 @@ import time
 from collections.abc import Iterator
 from typing import Any
 
-from ..train._callbacks import Callback
+from ..train import Callback
 
 # summary values logged once at the end (besides test_* and best_*)
 _TIMING = ("epoch_seconds", "images_per_s", "lr")

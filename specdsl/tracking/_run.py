@@ -8,49 +8,14 @@ MLflow is imported inside the functions. Without a tracking URI, MLflow's own de
 from __future__ import annotations
 
 import json
-import logging
 import os
-import tempfile
 from pathlib import Path
 from typing import Any
-from urllib.parse import unquote, urlparse
 
-from .._sqlite import check_sqlite, mlflow_pragmas, store_error
 from .._text import file_stem
-from ..errors import StoreError, TrainError
-
-PARAM_MAX = 6000  # MLflow's limit on a parameter value's length
-TAG_MAX = 8000  # and on a tag value's
-STATUSES = ("FINISHED", "FAILED", "KILLED")
-
-
-def store_failure(e: BaseException, tracking_uri: str, artifacts: str | None = None) -> StoreError | None:
-    """A failure of the MLflow tracking store at ``tracking_uri`` (a corrupt or read-only ``mlflow.db``, a full disk,
-    a server that does not answer), or of a file of its artifact store (at ``artifacts``, when known), as one
-    StoreError naming it; None for other errors."""
-    folder = local_path(artifacts) if artifacts else None
-    return store_error(e, "MLflow tracking store", tracking_uri, "--tracking-uri",
-                       files=("MLflow artifact store", str(folder) if folder else None))
-
-
-def check_store(tracking_uri: str) -> None:
-    """A StoreError at once when ``tracking_uri`` is a SQLite file that cannot be opened and read."""
-    check_sqlite(tracking_uri, "MLflow tracking store", "--tracking-uri")
-
-
-class _NoStoreTraceback(logging.Filter):
-    """MLflow logs a traceback for every database error it then raises; the error is reported once, as a
-    StoreError."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        return not str(record.msg).startswith("SQLAlchemy database error")
-
-
-_QUIET = _NoStoreTraceback()
-
-
-def quiet_store_log() -> None:
-    logging.getLogger("mlflow.store.db.utils").addFilter(_QUIET)  # a filter added twice is kept once
+from ..errors import TrainError
+from ._store import check_artifacts_writable, prepare_store, store_failure
+from ._tags import BACKEND_TAG, PARAM_MAX, SPEC_FILE_TAG, SPEC_TAG, VERSION_TAG, tag_values
 
 
 def configure(tracking_uri: str | None = None, experiment: str | None = None) -> str:
@@ -60,9 +25,7 @@ def configure(tracking_uri: str | None = None, experiment: str | None = None) ->
 
     if tracking_uri:
         mlflow.set_tracking_uri(tracking_uri)
-    mlflow_pragmas(mlflow.get_tracking_uri())  # SQLite: WAL, no fsync per commit (before MLflow's first connection)
-    quiet_store_log()
-    check_store(mlflow.get_tracking_uri())
+    prepare_store(mlflow.get_tracking_uri())
     try:
         return mlflow.set_experiment(experiment or "Default").experiment_id
     except Exception as e:
@@ -109,33 +72,6 @@ def spec_params(plan: Any, train: Any = None, data: Any = None) -> dict[str, str
     for name, value in (plan.spec.params or {}).items():
         out.setdefault(name, str(value)[:PARAM_MAX])
     return out
-
-
-def local_path(uri: str) -> Path | None:
-    """The folder of a local artifact URI (a path or ``file:``), or None for a remote store."""
-    parsed = urlparse(uri)
-    if parsed.scheme in ("", "file") or (len(parsed.scheme) == 1 and os.name == "nt"):
-        return Path(unquote(parsed.path) if parsed.scheme == "file" else uri)
-    return None
-
-
-def check_artifacts_writable(artifact_uri: str, *,
-                             consequence: str = "so the run could not keep its model and files") -> None:
-    """A TrainError unless the (local) artifact folder can be created and written; remote stores are not probed.
-    ``consequence`` ends the message's first sentence (what the unwritable folder would cost)."""
-    folder = local_path(artifact_uri)
-    if folder is None:
-        return
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-        with tempfile.NamedTemporaryFile(dir=folder, prefix=".specdsl-probe-"):
-            pass
-    except OSError as e:
-        raise TrainError(
-            f"the MLflow artifact folder {folder} is not writable ({e.strerror or e}), {consequence}.",
-            hint="Run from a folder you can write to, pass --tracking-uri, or use an experiment whose artifact "
-            "location is writable (--experiment).",
-        ) from None
 
 
 def _plain(value: Any) -> Any:
@@ -252,14 +188,13 @@ class TrackedRun:
 
         self.experiment_id = configure(self.tracking_uri, self.experiment)
         self.tracking_uri = mlflow.get_tracking_uri()
-        tags = {
-            "specdsl.spec": self.plan.name,
-            "specdsl.spec_file": self.plan.spec.file,
-            "specdsl.backend": self.backend,
-            "specdsl.version": __version__,
+        tags = tag_values({
+            SPEC_TAG: self.plan.name,
+            SPEC_FILE_TAG: self.plan.spec.file,
+            BACKEND_TAG: self.backend,
+            VERSION_TAG: __version__,
             **self.tags,
-        }
-        tags = {k: str(v)[:TAG_MAX] for k, v in tags.items()}  # MLflow would cut them, logging the text raw
+        })
         try:
             run = mlflow.start_run(experiment_id=self.experiment_id, run_name=self.run_name, nested=self.nested,
                                    tags=tags)
@@ -280,7 +215,7 @@ class TrackedRun:
     def _log_spec(self) -> None:
         import mlflow
 
-        from .. import summary_text
+        from ..plan import summary_text
 
         params = spec_params(self.plan, self.train, self.data)
         params["train.backend"] = self.backend

@@ -10,7 +10,8 @@ from typer.testing import CliRunner
 
 from specdsl.cli import app
 from specdsl.errors import SearchError
-from specdsl.search._space import CHECK_LAYERS, MAX_GRID_POINTS, check_space, distributions, grid_size, grid_space
+from specdsl.search._grid import MAX_GRID_POINTS, grid_size, grid_space
+from specdsl.search._space import CHECK_LAYERS, check_space, distributions
 from specdsl.spec import load_text
 
 HEAD = "input: [8, 8, 1]\nlayers:\n  - flatten\n"

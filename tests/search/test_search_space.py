@@ -10,7 +10,8 @@ import pytest
 
 from specdsl.errors import SearchError, SpecError
 from specdsl.search import check_space, distributions, param_name, parse_duration
-from specdsl.search._space import grid_space, read_search, read_space
+from specdsl.search._grid import grid_space
+from specdsl.search._space import read_search, read_space
 
 ROOT = Path(__file__).resolve().parents[2]
 SPACES = sorted((ROOT / "search_spaces").glob("*.yaml"))

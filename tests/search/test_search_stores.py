@@ -114,7 +114,7 @@ def test_a_read_only_working_folder_is_one_message_for_search_and_best_reads_it(
     from mlflow import MlflowClient
     from rich.console import Console
 
-    from specdsl.search._cli import run_best_command
+    from specdsl.cli._search import run_best_command
 
     folder = tmp_path / "project"
     with read_only_folder(folder) as make_read_only:

@@ -15,7 +15,7 @@ pytest.importorskip("torch")
 import specdsl
 from specdsl.errors import SearchError
 from specdsl.search import run_search
-from specdsl.search._cli import run_best_command, run_search_command
+from specdsl.cli._search import run_best_command, run_search_command
 
 # 1-5 valid 3x3 convolutions on an 8x8 image: 4 and 5 of them leave nothing (8 -> 6 -> 4 -> 2 -> 0).
 DEEP = """
@@ -363,7 +363,7 @@ def test_a_trial_run_sends_its_parameters_with_its_first_batch(stores):
     for long shows them at its first flush, a short one with its final batch; both keep them exactly."""
     from mlflow import MlflowClient
 
-    from specdsl.search._tracking import EpochBuffer, Tracker
+    from specdsl.tracking import EpochBuffer, Tracker
 
     tracker = Tracker(stores["tracking_uri"], "first-batch", "first-batch")
     tracker.ensure_experiment()
@@ -397,7 +397,7 @@ def test_a_trial_run_sends_its_parameters_with_its_first_batch(stores):
 
 
 def test_batches_keep_to_mlflow_limits():
-    from specdsl.search._tracking import _chunks
+    from specdsl.tracking._study import _chunks
 
     chunks = list(_chunks(list(range(1500)), list(range(150)), list(range(3))))
     sizes = [(len(c["metrics"]), len(c["params"]), len(c["tags"])) for c in chunks]

@@ -170,7 +170,7 @@ def test_progress_lines_when_not_a_terminal():
 @pytest.mark.parametrize("kind", ["tpe", "random", "cmaes", "nsga2", "grid", "qmc"])
 def test_every_sampler_draws_the_reference_space(kind):
     from specdsl.search._space import distributions, read_search
-    from specdsl.search._study import make_sampler
+    from specdsl.search._setup import make_sampler
 
     if kind == "cmaes":
         pytest.importorskip("cmaes")
@@ -196,7 +196,7 @@ def test_every_sampler_draws_the_reference_space(kind):
     ("median", 2, "NopPruner"),  # Optuna prunes single-objective studies only
 ])
 def test_pruners(kind, objectives, expected):
-    from specdsl.search._study import make_pruner
+    from specdsl.search._setup import make_pruner
     from specdsl.spec import SearchSpec
 
     search = SearchSpec(pruner=kind, objectives=[{"metric": "val_accuracy"}, {"metric": "params", "direction": "minimize"}][:objectives])
@@ -206,7 +206,7 @@ def test_pruners(kind, objectives, expected):
 def test_warmup_epochs_hold_the_pruner_off_for_that_many_epochs():
     import optuna
 
-    from specdsl.search._study import make_pruner
+    from specdsl.search._setup import make_pruner
     from specdsl.spec import SearchSpec
 
     search = SearchSpec(pruner="median", startup_trials=1, warmup_epochs=4)
@@ -237,7 +237,8 @@ def test_the_pruners_see_the_study_as_asked_and_decide_as_optuna_does(tmp_path, 
     from sqlalchemy.engine import Engine
 
     from specdsl.search._storage import open_storage
-    from specdsl.search._study import StudyAsAsked, make_pruner
+    from specdsl.search._pruning import StudyAsAsked
+    from specdsl.search._setup import make_pruner
     from specdsl.spec import SearchSpec
 
     optuna.logging.set_verbosity(optuna.logging.ERROR)

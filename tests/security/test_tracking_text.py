@@ -13,7 +13,10 @@ from specdsl._text import file_stem
 
 mlflow = pytest.importorskip("mlflow")
 
-from specdsl.search._tracking import TAG_MAX, Tracker, _quote, _tags  # noqa: E402
+from specdsl.tracking import Tracker  # noqa: E402
+from specdsl.tracking._study import _quote  # noqa: E402
+from specdsl.tracking._tags import TAG_MAX  # noqa: E402
+from specdsl.tracking._tags import tag_values as _tags  # noqa: E402
 from specdsl.tracking import TrackedRun  # noqa: E402
 
 HOSTILE = "../../x\x1b]0;t\x07\"'\\" + "n" * 20

@@ -60,7 +60,7 @@ def test_validate_search_and_train_refuse_alike(tmp_path, monkeypatch, section, 
     assert result.error is not None and result.error.format() == expected
     assert result.error.exit_code == 2
 
-    from specdsl.search._study import run_search
+    from specdsl.search import run_search
 
     with pytest.raises(SpecdslError) as e:  # refused before any study or MLflow run exists
         run_search(path, trials=1, storage=f"sqlite:///{tmp_path}/optuna.db", tracking_uri=f"sqlite:///{tmp_path}/m.db")
@@ -86,7 +86,7 @@ def test_a_section_error_in_a_search_space_is_said_once(tmp_path):
 
 
 def test_command_line_values_are_checked_as_the_sections_are(tmp_path):
-    from specdsl.search._study import run_search
+    from specdsl.search import run_search
 
     path = write(tmp_path, "search: {trials: 1}")
     for option, message in [({"seed": -1}, "--seed: input should be greater than or equal to 0."),

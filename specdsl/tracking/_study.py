@@ -10,41 +10,28 @@ A store that fails (a corrupt or read-only ``mlflow.db``, a full disk) is one St
 
 from __future__ import annotations
 
-import functools
-import json
 import math
 import os
 import time
 from collections.abc import Iterable
 from typing import Any
 
-from .._sqlite import mlflow_pragmas
-
-STUDY_TAG = "specdsl.study"
-TRIAL_TAG = "specdsl.trial"
-ROLE_TAG = "specdsl.role"
-STATE_TAG = "specdsl.state"
-REASON_TAG = "specdsl.reason"
-PARENT_TAG = "mlflow.parentRunId"
-RUN_ATTR = "specdsl.mlflow_run_id"  # Optuna user attribute holding a trial's run id
-PARENT_ATTR = "specdsl.mlflow_parent_run_id"  # Optuna study user attribute
-
-TAG_MAX = 8000  # MLflow's limit on a tag value's length
+from ._store import StoreClient, check_artifacts_writable
+from ._tags import (
+    PARENT_TAG,
+    REASON_MAX,
+    REASON_TAG,
+    REJECTED_TAG,
+    ROLE_TAG,
+    STATE_TAG,
+    STUDY_TAG,
+    TRIAL_TAG,
+    param_text,
+    tag_values,
+)
 
 # Optuna state -> MLflow run status
 STATUS = {"COMPLETE": "FINISHED", "PRUNED": "KILLED", "FAIL": "FAILED"}
-
-
-def resolve_tracking_uri(uri: str | None) -> str:
-    """The tracking URI to use: the one given, else MLflow's own default (``sqlite:///mlflow.db`` in the working
-    folder, so that ``mlflow ui`` there shows the runs), made absolute so worker processes agree on it."""
-    import mlflow
-
-    if uri is None:
-        uri = mlflow.get_tracking_uri()
-    if uri.startswith("sqlite:///") and not uri.startswith("sqlite:////"):
-        uri = "sqlite:///" + os.path.abspath(uri[len("sqlite:///"):])
-    return uri
 
 
 def _now_ms() -> int:
@@ -55,41 +42,10 @@ def _finite(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
 
-class StoreClient:
-    """An ``MlflowClient`` whose calls raise a failure of the store as one StoreError (``store_failure``)."""
-
-    def __init__(self, tracking_uri: str):
-        from mlflow import MlflowClient
-
-        from ..tracking._run import check_store, quiet_store_log
-
-        quiet_store_log()
-        check_store(tracking_uri)
-        self.uri = tracking_uri
-        self.artifacts: str | None = None  # the experiment's artifact location, once known: named when full
-        self._client = self.call(MlflowClient, tracking_uri)  # opens the store (a SQLite file: creates it)
-
-    def call(self, fn: Any, *args: Any, **kwargs: Any) -> Any:
-        from ..tracking._run import store_failure
-
-        try:
-            return fn(*args, **kwargs)
-        except Exception as e:
-            failure = store_failure(e, self.uri, self.artifacts)
-            if failure is not None:
-                raise failure from None
-            raise
-
-    def __getattr__(self, name: str) -> Any:
-        attr = getattr(self._client, name)
-        return functools.partial(self.call, attr) if callable(attr) else attr
-
-
 class Tracker:
     """The MLflow side of one study (in one process)."""
 
     def __init__(self, tracking_uri: str, experiment: str, study_name: str):
-        mlflow_pragmas(tracking_uri)  # SQLite: WAL, no fsync per commit
         self.uri = tracking_uri
         self.client = StoreClient(tracking_uri)
         self.experiment_name = experiment
@@ -120,8 +76,6 @@ class Tracker:
     def check_artifacts(self) -> None:
         """A TrainError, before any trial trains, when the experiment's (local) artifact folder cannot be written:
         every trial's run keeps files there."""
-        from ..tracking import check_artifacts_writable
-
         location = self.client.get_experiment(self.experiment_id).artifact_location
         self.client.artifacts = location
         check_artifacts_writable(
@@ -140,17 +94,17 @@ class Tracker:
                     self.parent_id = known_id
                     if run.info.status != "RUNNING":
                         self.client.update_run(known_id, status="RUNNING")
-                    self.client.log_batch(known_id, tags=[RunTag(k, v) for k, v in _tags(tags).items()])
+                    self.client.log_batch(known_id, tags=[RunTag(k, v) for k, v in tag_values(tags).items()])
                     return known_id, False
             except MlflowException:
                 pass
         run = self.client.create_run(
             self.experiment_id,
             run_name=self.study_name,
-            tags=_tags({STUDY_TAG: self.study_name, ROLE_TAG: "study", **tags}),
+            tags=tag_values({STUDY_TAG: self.study_name, ROLE_TAG: "study", **tags}),
         )
         self.parent_id = run.info.run_id
-        self.client.log_batch(self.parent_id, params=[Param(k, _param_text(v)) for k, v in params.items()])
+        self.client.log_batch(self.parent_id, params=[Param(k, param_text(v)) for k, v in params.items()])
         return self.parent_id, True
 
     def log_space(self, path: str, text: str) -> None:
@@ -174,7 +128,7 @@ class Tracker:
         run = self.client.create_run(
             self.experiment_id,
             run_name=f"{self.study_name}-{number}",
-            tags=_tags({
+            tags=tag_values({
                 PARENT_TAG: self.parent_id,
                 STUDY_TAG: self.study_name,
                 TRIAL_TAG: str(number),
@@ -192,9 +146,9 @@ class Tracker:
         run = self.client.create_run(
             self.experiment_id,
             run_name=f"{self.study_name}-{number}",
-            tags=_tags({
+            tags=tag_values({
                 PARENT_TAG: self.parent_id, STUDY_TAG: self.study_name, TRIAL_TAG: str(number), ROLE_TAG: "trial",
-                STATE_TAG: "PRUNED", REASON_TAG: f"invalid: {reason}"[:5000], "specdsl.rejected": "true",
+                STATE_TAG: "PRUNED", REASON_TAG: f"invalid: {reason}"[:REASON_MAX], REJECTED_TAG: "true",
             }),
         )
         run_id = run.info.run_id
@@ -234,8 +188,8 @@ class Tracker:
         MLflow's limits allow (1,000 values a call, 100 of them parameters or tags)."""
         from mlflow.entities import Param, RunTag
 
-        params = [Param(k, _param_text(v)) for k, v in (self._params.pop(run_id, None) or {}).items()]
-        tag_list = [RunTag(k, v) for k, v in _tags(tags or {}).items()]
+        params = [Param(k, param_text(v)) for k, v in (self._params.pop(run_id, None) or {}).items()]
+        tag_list = [RunTag(k, v) for k, v in tag_values(tags or {}).items()]
         if not (metrics or params or tag_list):
             return
         for chunk in _chunks(metrics, params, tag_list):
@@ -247,7 +201,7 @@ class Tracker:
         batch; then the run's status."""
         all_tags = {STATE_TAG: state, **(tags or {})}
         if reason:
-            all_tags[REASON_TAG] = reason[:5000]
+            all_tags[REASON_TAG] = reason[:REASON_MAX]
         batch = buffer.take() if buffer is not None else []
         batch += _final(metrics or {})
         self.send(run_id, batch, all_tags)
@@ -284,7 +238,8 @@ class Tracker:
         for t in trials:
             if t.state.name not in STATUS:
                 continue
-            reason = t.user_attrs.get("specdsl.reason") or "its worker stopped (killed or interrupted) while it ran"
+            # the reason the search keeps in the trial's user attributes (under the name of the MLflow tag)
+            reason = t.user_attrs.get(REASON_TAG) or "its worker stopped (killed or interrupted) while it ran"
             mine = runs.get(t.number, [])
             if not mine:
                 run_id = self.start_trial(t.number, {k: v for k, v in t.params.items()})
@@ -346,11 +301,6 @@ def _chunks(metrics: list[Any], params: list[Any], tags: list[Any]) -> Iterable[
         yield {"metrics": m, "params": p, "tags": t}
 
 
-def _param_text(value: Any) -> str:
-    text = value if isinstance(value, str) else json.dumps(value) if isinstance(value, (list, dict)) else str(value)
-    return text[:6000]
-
-
 def _quote(text: str) -> str | None:
     """``text`` as a string in an MLflow filter, which has no escapes: in the quotes it does not hold, or None when it
     holds both (the runs are then matched on the tag after the search)."""
@@ -358,11 +308,6 @@ def _quote(text: str) -> str | None:
         if quote not in text:
             return f"{quote}{text}{quote}"
     return None
-
-
-def _tags(tags: dict[str, Any]) -> dict[str, str]:
-    """Tag values as text within MLflow's limit (MLflow would cut them itself, logging the start of each raw)."""
-    return {k: str(v)[:TAG_MAX] for k, v in tags.items()}
 
 
 def plot_files(study: Any, folder: str, multi: bool) -> tuple[list[str], str | None]:

@@ -1,0 +1,206 @@
+"""What a study did: its trials counted by state, the best (and for several objectives, the Pareto front), and
+what its trials cost besides training, from what every worker kept in the study (:class:`OverheadTally`)."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import socket
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from ._config import OVERHEAD_ATTR, REJECTED, RESULT
+from ._storage import DEFAULT_STORAGE
+
+
+@dataclass
+class StudyResult:
+    """What a search did. ``best_*`` are for the first objective (for several objectives, the Pareto-optimal
+    trial that is best on the first); ``pareto`` lists (trial number, values) of the Pareto front."""
+
+    study_name: str
+    storage: str
+    experiment: str
+    tracking_uri: str
+    parent_run_id: str | None
+    metrics: list[str]
+    directions: list[str]
+    complete: int = 0
+    pruned: int = 0
+    failed: int = 0
+    invalid: int = 0
+    running: int = 0
+    best_number: int | None = None
+    best_values: tuple[float, ...] | None = None
+    best_params: dict[str, Any] = field(default_factory=dict)
+    pareto: list[tuple[int, tuple[float, ...]]] = field(default_factory=list)
+    seconds: float = 0.0
+    overhead: dict[str, float] = field(default_factory=dict)
+    interrupted: bool = False
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def trials(self) -> int:
+        """Trials that trained (complete + pruned + failed)."""
+        return self.complete + self.pruned + self.failed
+
+    @property
+    def invalid_fraction(self) -> float:
+        total = self.trials + self.invalid
+        return self.invalid / total if total else 0.0
+
+    @property
+    def best_value(self) -> float | None:
+        return self.best_values[0] if self.best_values else None
+
+    def summary(self) -> str:
+        lines = [
+            f"study {self.study_name} ({self.storage}): {self.trials} trials trained "
+            f"({self.complete} complete, {self.pruned} pruned, {self.failed} failed), {self.invalid} invalid samples "
+            f"rejected before training ({self.invalid_fraction:.0%}), {self.seconds:.0f}s"
+        ]
+        if self.best_number is not None:
+            vals = ", ".join(f"{m}={v:.4g}" for m, v in zip(self.metrics, self.best_values))
+            lines.append(f"best: trial {self.best_number}: {vals}")
+            lines.append("  " + ", ".join(f"{k}={_short(v)}" for k, v in self.best_params.items()))
+        if len(self.metrics) > 1 and self.pareto:
+            lines.append(f"Pareto front ({len(self.pareto)} trials): " + "; ".join(
+                f"#{n} " + ", ".join(f"{v:.4g}" for v in vals) for n, vals in self.pareto[:10]))
+        if self.overhead:
+            o = self.overhead
+            parts = (f"sample {o.get('suggest_ms', 0):.0f} ms, spec and plan {o.get('spec_plan_ms', 0):.0f} ms, "
+                     f"tracking {o.get('tracking_ms', 0):.0f} ms, pruner {o.get('pruning_ms', 0):.0f} ms")
+            if "overhead_ms" in o:
+                text = (f"overhead per trained trial: {o['overhead_ms']:.0f} ms ({parts}; the rest is Optuna's tell "
+                        f"and bookkeeping) = {o['share']:.2%} of its {o['trial_s']:.1f} s on average; "
+                        f"{o['time_share']:.2%} of the search's time")
+            else:  # a study whose workers kept no tally (one made before tallies): the parts only
+                text = f"overhead per trained trial: {parts} = {o.get('share', 0):.2%} of its {o.get('trial_s', 0):.1f} s"
+            if "rejected_ms" in o:
+                text += f"; an invalid sample costs {o['rejected_ms']:.0f} ms"
+            lines.append(text)
+        lines += self.notes
+        lines.append(f"specdsl best {self.study_name}" + ("" if self.storage == DEFAULT_STORAGE else f" --storage {self.storage}")
+                     + " -o best.yaml    # the best trial as a concrete spec")
+        here = self.tracking_uri == "sqlite:///" + os.path.abspath("mlflow.db")
+        lines.append("mlflow ui" + ("" if here else f" --backend-store-uri {self.tracking_uri}")
+                     + f"    # experiment {self.experiment}: the study's run, one nested run per trial")
+        return "\n".join(lines)
+
+
+def _short(v: Any) -> str:
+    return f"{v:.4g}" if isinstance(v, float) else str(v)
+
+
+class OverheadTally:
+    """What one worker's trials cost besides training, all of it: Optuna's ask and tell, sampling, expanding and
+    planning the spec, MLflow, the pruner, the budget and progress bookkeeping. A trial's time runs from its ask
+    to its line on the progress; its training is ``fit`` less its epochs' reporting. Kept in the study as a user
+    attribute when the worker stops, so that every worker and machine of a study is counted."""
+
+    def __init__(self) -> None:
+        self.trained = 0
+        self.trial_s = 0.0  # trained trials: all their time
+        self.overhead_s = 0.0  # trained trials: all but training
+        self.share = 0.0  # sum over trained trials of overhead / time
+        self.rejected = 0
+        self.rejected_s = 0.0  # invalid samples: all their time (nothing trains)
+
+    def add(self, trial_s: float, training_s: float, rejected: bool) -> None:
+        if rejected:
+            self.rejected += 1
+            self.rejected_s += trial_s
+            return
+        self.trained += 1
+        self.trial_s += trial_s
+        self.overhead_s += trial_s - training_s
+        self.share += (trial_s - training_s) / trial_s
+
+    def as_dict(self) -> dict[str, float]:
+        return dict(vars(self))
+
+    @contextlib.contextmanager
+    def kept_in(self, study: Any) -> Any:
+        key = f"{OVERHEAD_ATTR}{socket.gethostname()}.{os.getpid()}.{time.time():.3f}"
+        try:
+            yield self
+        finally:
+            if self.trained or self.rejected:
+                with contextlib.suppress(Exception):  # bookkeeping: never hide why the worker stopped
+                    study.set_user_attr(key, self.as_dict())
+
+    @staticmethod
+    def of(study: Any) -> dict[str, float]:
+        """The tallies of every worker of ``study``, added up."""
+        total: dict[str, float] = {}
+        for k, v in study.user_attrs.items():
+            if k.startswith(OVERHEAD_ATTR) and isinstance(v, dict):
+                for name, x in v.items():
+                    if isinstance(x, (int, float)):
+                        total[name] = total.get(name, 0.0) + x
+        return total
+
+
+def study_result(study: Any, trials: list[Any], r: StudyResult) -> StudyResult:
+    """``r`` (a study's names, nothing counted yet) with the counts, overhead and best of ``trials``."""
+    shares, rejected_ms = [], []
+    parts: dict[str, list[float]] = {"suggest_ms": [], "spec_plan_ms": [], "tracking_ms": [], "pruning_ms": []}
+    trial_s = []
+    for t in trials:
+        s = t.state.name
+        if t.user_attrs.get(REJECTED):
+            r.invalid += 1
+            if t.datetime_complete and t.datetime_start:
+                rejected_ms.append((t.datetime_complete - t.datetime_start).total_seconds() * 1000)
+        elif s == "COMPLETE":
+            r.complete += 1
+        elif s == "PRUNED":
+            r.pruned += 1
+        elif s == "FAIL":
+            r.failed += 1
+        elif s == "RUNNING":
+            r.running += 1
+        info = t.user_attrs.get(RESULT)
+        if isinstance(info, dict) and isinstance(info.get("overhead_ms"), dict) and info.get("trial_s"):
+            o = info["overhead_ms"]
+            for k in parts:
+                parts[k].append(float(o.get(k, 0.0)))
+            trial_s.append(float(info["trial_s"]))
+            shares.append(sum(float(o.get(k, 0.0)) for k in parts) / 1000 / float(info["trial_s"]))
+    if trial_s:
+        r.overhead = {k: sum(v) / len(v) for k, v in parts.items()}
+        r.overhead["trial_s"] = sum(trial_s) / len(trial_s)
+        r.overhead["share"] = sum(shares) / len(shares)
+    if rejected_ms:
+        r.overhead["rejected_ms"] = sum(rejected_ms) / len(rejected_ms)
+    tally = OverheadTally.of(study)
+    if tally.get("trained"):  # all of it, measured by the workers: these replace the parts' sums
+        n = tally["trained"]
+        r.overhead["overhead_ms"] = tally["overhead_s"] / n * 1000
+        r.overhead["trial_s"] = tally["trial_s"] / n
+        r.overhead["share"] = tally["share"] / n
+        r.overhead["time_share"] = ((tally["overhead_s"] + tally.get("rejected_s", 0.0))
+                                    / (tally["trial_s"] + tally.get("rejected_s", 0.0)))
+    best = best_trial(study, trials)
+    if best is not None:
+        r.best_number, r.best_values, r.best_params = best.number, tuple(best.values), dict(best.params)
+    if len(r.metrics) > 1:
+        try:
+            r.pareto = [(t.number, tuple(t.values)) for t in sorted(study.best_trials, key=lambda t: t.number)]
+        except Exception:
+            r.pareto = []
+    return r
+
+
+def best_trial(study: Any, trials: list[Any] | None = None) -> Any:
+    """The best complete trial: Optuna's for one objective; for several, the Pareto-optimal trial that is best
+    on the first objective. None when no trial completed."""
+    trials = trials if trials is not None else study.get_trials(deepcopy=False)
+    if not any(t.state.name == "COMPLETE" for t in trials):
+        return None
+    if len(study.directions) == 1:
+        return study.best_trial
+    front = study.best_trials
+    sign = 1 if study.directions[0].name == "MAXIMIZE" else -1
+    return max(front, key=lambda t: (sign * t.values[0], -t.number)) if front else None
