@@ -215,6 +215,15 @@ def best(
     raise typer.Exit(code)
 
 
+def _add_picture_commands() -> None:
+    from ._diagram import diagram
+
+    app.command()(diagram)
+
+
+_add_picture_commands()
+
+
 def _add_data_commands() -> None:
     from ..data._cli import app as data_app
 
