@@ -41,7 +41,8 @@ from .._sqlite import sqlite_path
 from .._text import terminal
 from ..errors import BackendMissingError, DataError, Loc, SearchError, SpecdslError, StoreError
 from ..plan import Plan, plan
-from ..spec import SearchSpec
+from ..report import svg_later
+from ..spec import SearchSpec, load
 from ..spec._document import from_tree
 from ..spec._yaml import load_text
 from ..train._compat import check_compatible
@@ -306,6 +307,7 @@ class Objective:
         self._data: dict[Any, Any] = {}
         self.ask_s = 0.0  # Optuna's ask for the trial about to run (timed by the worker's loop)
         self.training_s = 0.0  # the last trial's time in training itself: fit, less its epochs' reporting
+        self._diagram: Any = dict  # the running trial's architecture diagram, being drawn (report.svg_later)
 
     # -- the trial
 
@@ -364,6 +366,7 @@ class Objective:
 
         t1 = time.perf_counter()
         run_id = self.tracker.start_trial(trial.number, params, tags={"specdsl.model": spec.name})
+        self._diagram = svg_later(p)  # Graphviz draws it while the trial trains; logged with the trial's end
         try:
             trial.set_user_attr("specdsl.mlflow_run_id", run_id)
             self.tracker.log_texts(run_id, {"spec.yaml": self._spec_yaml(spec, trial.number),
@@ -451,6 +454,8 @@ class Objective:
         m = dict(metrics)
         m.update({f"overhead.{k}": v for k, v in overhead.items()})
         t4 = time.perf_counter()
+        if picture := self._diagram():
+            self._safe(self.tracker.log_texts, run_id, picture)
         self.tracker.finish_trial(run_id, state, reason=reason, metrics=m, buffer=callback.buffer)
         overhead["tracking_ms"] += (time.perf_counter() - t4) * 1000
         info["overhead_ms"] = {k: round(v, 2) for k, v in overhead.items()}
@@ -1242,7 +1247,7 @@ def best_trial(study: Any, trials: list[Any] | None = None) -> Any:
 
 def _finish_parent(tracker: Any, study: Any, result: StudyResult, file: str, text: str, plots: bool,
                    interrupted: bool) -> None:
-    from ._tracking import plot_files
+    from ..report import study_plots
 
     metrics: dict[str, float] = {
         "trials_complete": result.complete, "trials_pruned": result.pruned, "trials_failed": result.failed,
@@ -1259,6 +1264,7 @@ def _finish_parent(tracker: Any, study: Any, result: StudyResult, file: str, tex
         try:
             texts["best.yaml"] = frozen_text(study, study._storage.get_trial(
                 study._storage.get_trial_id_from_study_id_trial_number(study._study_id, result.best_number)))
+            texts.update(svg_later(plan(load(texts["best.yaml"])), "best_model.svg")())
         except SpecdslError:
             pass
     for k, v in result.overhead.items():
@@ -1266,7 +1272,7 @@ def _finish_parent(tracker: Any, study: Any, result: StudyResult, file: str, tex
     files: list[str] = []
     with tempfile.TemporaryDirectory() as tmp:
         if plots and result.complete > 0:
-            files, note = plot_files(study, tmp, multi=len(result.metrics) > 1)
+            files, note = study_plots(study, tmp, metrics=result.metrics)
             if note:
                 result.notes.append(note)
                 tags["specdsl.plots"] = note
