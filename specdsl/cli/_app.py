@@ -217,8 +217,10 @@ def best(
 
 def _add_picture_commands() -> None:
     from ._diagram import diagram
+    from ._explain import explain
 
     app.command()(diagram)
+    app.command()(explain)
 
 
 _add_picture_commands()
