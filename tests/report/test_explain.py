@@ -37,8 +37,23 @@ PICTURES = ["saliency.png", "filters.png", "feature_maps_0.png", "feature_maps_1
 runner = CliRunner()
 
 
+@pytest.fixture(scope="module", autouse=True)
+def mlflow_as_it_was():
+    """MLflow's tracking URI back as it was after these tests: explain, as train, points MLflow at the store it is
+    given, which sets MLFLOW_TRACKING_URI in the environment that later tests' subprocesses inherit."""
+    import os
+
+    import mlflow
+
+    before = os.environ.get("MLFLOW_TRACKING_URI")
+    yield
+    while mlflow.active_run() is not None:
+        mlflow.end_run()
+    mlflow.set_tracking_uri(before)
+
+
 @pytest.fixture(scope="module")
-def trained(tmp_path_factory):
+def trained(tmp_path_factory, mlflow_as_it_was):
     """`specdsl train` of the digits CNN (conv 16 same -> maxpool -> dense 32 -> 10), one epoch, tracked:
     (folder, spec, checkpoint folder, tracking URI, run id)."""
     import torch
