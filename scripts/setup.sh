@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # One-time set-up of a fresh machine (idempotent; fast when everything is already there).
 #   - PostgreSQL server (multi-worker search tests start their own on loopback), npm (fetches the datasets that
-#     registry packages carry), Chromium (the MLflow UI end-to-end test)
+#     registry packages carry), Chromium (the MLflow UI end-to-end test), Graphviz (`specdsl diagram` and the
+#     architecture diagram every search trial logs)
 #   - torch 2.13.0 first: this CPU build is on the machines' disk; asking pip for plain `torch` pulls a CUDA build
 #   - specdsl itself, editable, with every extra
 set -euo pipefail
@@ -14,6 +15,7 @@ missing=()
 need postgresql "command -v pg_ctl || ls /usr/lib/postgresql/*/bin/pg_ctl"
 need npm "command -v npm"
 need chromium "command -v chromium"
+need graphviz "command -v dot"
 need dataset-fashion-mnist "dpkg -s dataset-fashion-mnist"
 if [ ${#missing[@]} -gt 0 ] && command -v apt-get >/dev/null 2>&1; then
   echo "setup: installing ${missing[*]}"

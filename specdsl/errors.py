@@ -111,9 +111,13 @@ class BackendMissingError(SpecdslError):
 
     exit_code = 3
 
-    def __init__(self, package: str, purpose: str, extra: str | None = None):
-        install = f"pip install 'specdsl[{extra}]'" if extra else f"pip install {package}"
-        super().__init__(f"{purpose} needs the `{package}` package, which is not installed. Install it: {install}")
+    def __init__(self, package: str, purpose: str, extra: str | None = None, *, install: str | None = None,
+                 what: str | None = None):
+        """``install`` says how to install it (default: pip, with ``extra``); ``what`` names what is missing
+        (default: the `package` package)."""
+        install = install or (f"pip install 'specdsl[{extra}]'" if extra else f"pip install {package}")
+        what = what or f"the `{package}` package"
+        super().__init__(f"{purpose} needs {what}, which is not installed. Install it: {install}")
         self.package = package
 
 

@@ -241,6 +241,17 @@ def import_(
     raise typer.Exit(code)
 
 
+def _add_picture_commands() -> None:
+    from ._diagram import diagram
+    from ._explain import explain
+
+    app.command()(diagram)
+    app.command()(explain)
+
+
+_add_picture_commands()
+
+
 def _add_data_commands() -> None:
     from ._data import app as data_app
 

@@ -39,7 +39,9 @@ from pydantic import ValidationError
 from .._compat._optuna import stored_trial
 from .._text import terminal
 from ..errors import Loc, SearchError, SpecdslError
-from ..spec import SearchSpec
+from ..plan import plan
+from ..report import svg_later
+from ..spec import SearchSpec, load
 from ..train import iec_bytes, resident_bytes
 from ._config import (
     MAX_CONSECUTIVE_REJECTED,
@@ -275,7 +277,8 @@ def _study_for(store: Any, name: str, resume: bool) -> str:
 
 def _finish_parent(tracker: Any, study: Any, result: StudyResult, file: str, text: str, plots: bool,
                    interrupted: bool) -> None:
-    from ..tracking import PLOTS_TAG, plot_files
+    from ..report import study_plots
+    from ..tracking import PLOTS_TAG
 
     metrics: dict[str, float] = {
         "trials_complete": result.complete, "trials_pruned": result.pruned, "trials_failed": result.failed,
@@ -291,6 +294,7 @@ def _finish_parent(tracker: Any, study: Any, result: StudyResult, file: str, tex
             tags[f"best.{k}"] = str(v)
         try:
             texts["best.yaml"] = frozen_text(study, stored_trial(study, result.best_number))
+            texts.update(svg_later(plan(load(texts["best.yaml"])), "best_model.svg")())
         except SpecdslError:
             pass
     for k, v in result.overhead.items():
@@ -298,7 +302,7 @@ def _finish_parent(tracker: Any, study: Any, result: StudyResult, file: str, tex
     files: list[str] = []
     with tempfile.TemporaryDirectory() as tmp:
         if plots and result.complete > 0:
-            files, note = plot_files(study, tmp, multi=len(result.metrics) > 1)
+            files, note = study_plots(study, tmp, metrics=result.metrics)
             if note:
                 result.notes.append(note)
                 tags[PLOTS_TAG] = note

@@ -18,6 +18,7 @@ from typing import Any, Protocol
 
 from ..errors import BackendMissingError, DataError, SearchError, SpecdslError, StoreError
 from ..plan import Plan, plan, summary_text
+from ..report import svg_later
 from ..spec import SearchSpec, from_tree, load_text
 from ..train import (
     MemoryGuard,
@@ -113,6 +114,7 @@ class Objective:
         self._data: dict[Any, Any] = {}
         self.ask_s = 0.0  # Optuna's ask for the trial about to run (timed by the worker's loop)
         self.training_s = 0.0  # the last trial's time in training itself: fit, less its epochs' reporting
+        self._diagram: Any = dict  # the running trial's architecture diagram, being drawn (report.svg_later)
 
     # -- the trial
 
@@ -172,6 +174,7 @@ class Objective:
 
         t1 = time.perf_counter()
         run_id = self.tracker.start_trial(trial.number, params, tags={MODEL_TAG: spec.name})
+        self._diagram = svg_later(p)  # Graphviz draws it while the trial trains; logged with the trial's end
         try:
             trial.set_user_attr(RUN_ATTR, run_id)
             self.tracker.log_texts(run_id, {"spec.yaml": self._spec_yaml(spec, trial.number),
@@ -262,6 +265,8 @@ class Objective:
         m = dict(metrics)
         m.update({f"overhead.{k}": v for k, v in overhead.items()})
         t4 = time.perf_counter()
+        if picture := self._diagram():
+            self._safe(self.tracker.log_texts, run.run_id, picture)
         self.tracker.finish_trial(run.run_id, state, reason=reason, metrics=m, buffer=callback.buffer)
         overhead["tracking_ms"] += (time.perf_counter() - t4) * 1000
         info["overhead_ms"] = {k: round(v, 2) for k, v in overhead.items()}

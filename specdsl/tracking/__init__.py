@@ -10,7 +10,7 @@ A training run (:class:`TrackedRun`, with :class:`MlflowCallback` for its epochs
 
 A study (:class:`Tracker`, used by ``specdsl.search``): one parent run, one nested run per trial, every
 epoch's metrics batched (:class:`EpochBuffer`), runs left RUNNING by a killed worker closed when the study
-resumes, and Optuna's plots of the study (:func:`plot_files`).
+resumes (the study's plots are drawn by ``specdsl.report``).
 
 Both open the store the same way (``_store``: a SQLite file tuned and checked before MLflow's first
 connection, a failing store one StoreError naming it) and name what they record with one tag scheme
@@ -22,7 +22,7 @@ tracking URI MLflow's own default store is used (MLflow 3: ``./mlflow.db``, arti
 from ._callback import MlflowCallback
 from ._run import TrackedRun, configure, example_input, log_model, pip_requirements, spec_params
 from ._store import check_artifacts_writable, resolve_tracking_uri
-from ._study import EpochBuffer, Tracker, plot_files
+from ._study import EpochBuffer, Tracker
 from ._tags import MODEL_TAG, PLOTS_TAG, REASON_MAX, REASON_TAG, STORAGE_TAG
 
 __all__ = [
@@ -40,7 +40,6 @@ __all__ = [
     "example_input",
     "log_model",
     "pip_requirements",
-    "plot_files",
     "resolve_tracking_uri",
     "spec_params",
 ]

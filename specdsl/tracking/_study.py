@@ -310,34 +310,7 @@ def _quote(text: str) -> str | None:
     return None
 
 
-def plot_files(study: Any, folder: str, multi: bool) -> tuple[list[str], str | None]:
-    """Optuna's plots of the study as standalone HTML files; (files, note when some could not be drawn)."""
-    import importlib.util
+def _tags(tags: dict[str, Any]) -> dict[str, str]:
+    """Tag values as text within MLflow's limit (MLflow would cut them itself, logging the start of each raw)."""
+    return {k: str(v)[:TAG_MAX] for k, v in tags.items()}
 
-    if importlib.util.find_spec("plotly") is None:
-        return [], "plots skipped: optuna.visualization needs plotly (pip install plotly)"
-    import warnings
-
-    import optuna.visualization as vis
-
-    plots = {
-        "optimization_history": lambda: vis.plot_optimization_history(study, target=(lambda t: t.values[0]) if multi else None,
-                                                                       target_name="objective 0" if multi else "Objective Value"),
-        "param_importances": lambda: vis.plot_param_importances(study, target=(lambda t: t.values[0]) if multi else None),
-        "parallel_coordinate": lambda: vis.plot_parallel_coordinate(study, target=(lambda t: t.values[0]) if multi else None),
-    }
-    if multi:
-        plots["pareto_front"] = lambda: vis.plot_pareto_front(study)
-    files, skipped = [], []
-    for name, make in plots.items():
-        try:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                fig = make()
-            path = os.path.join(folder, f"{name}.html")
-            fig.write_html(path, include_plotlyjs="cdn")
-            files.append(path)
-        except Exception as e:  # too few trials for importances, no parameters, ...
-            skipped.append(f"{name} ({type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''})")
-    note = f"plots skipped: {'; '.join(skipped)}" if skipped else None
-    return files, note

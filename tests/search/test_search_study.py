@@ -324,9 +324,21 @@ def test_several_objectives_give_a_pareto_front_and_no_pruning(search, space, st
     parent = mlflow_runs(stores["tracking_uri"], result.study_name)["study"][0]
     from mlflow import MlflowClient
 
-    files = {f.path for f in MlflowClient(stores["tracking_uri"]).list_artifacts(parent.info.run_id, "plots")}
-    assert files == {"plots/optimization_history.html", "plots/param_importances.html",
-                     "plots/parallel_coordinate.html", "plots/pareto_front.html"}
+    client = MlflowClient(stores["tracking_uri"])
+    files = {f.path for f in client.list_artifacts(parent.info.run_id, "plots")}
+    assert files == {f"plots/{name}.{suffix}" for name in ("optimization_history", "param_importances",
+                                                           "parallel_coordinate", "pareto_front")
+                     for suffix in ("html", "png")}
+    # plotly.js inside (they show offline), the Pareto front's axes named after the objectives
+    (tmp_path / "plots").mkdir()
+    pareto = Path(client.download_artifacts(parent.info.run_id, "plots/pareto_front.html", str(tmp_path / "plots")))
+    page = pareto.read_text()
+    assert '<script src="http' not in page and len(page) > 3_000_000
+    assert '"title":{"text":"val_accuracy"}' in page and '"title":{"text":"params"}' in page
+    # the architecture of every trial, and of the best beside its spec
+    for run in mlflow_runs(stores["tracking_uri"], result.study_name)["trial"]:
+        assert "model.svg" in {f.path for f in client.list_artifacts(run.info.run_id)}
+    assert {"best.yaml", "best_model.svg"} <= {f.path for f in client.list_artifacts(parent.info.run_id)}
     assert parent.data.params["pruner"] == "none (several objectives)"
     (tmp_path / "kept").mkdir()
     kept = MlflowClient(stores["tracking_uri"]).download_artifacts(parent.info.run_id, "pareto.yaml",

@@ -1,0 +1,49 @@
+"""Pictures of a model: from a plan, an architecture diagram; from an Optuna study, its plots (self-contained HTML
+and PNG); from a trained model, its feature maps, filters and saliency maps (PNG grids).
+
+Nothing heavy is imported here: the diagram needs Graphviz's ``dot`` program and no framework; the study's plots
+import optuna, plotly and matplotlib, the trained model's pictures torch and matplotlib, inside their functions.
+
+    >>> from specdsl.report import diagram, write_diagram
+    >>> svg = diagram(specdsl.check("examples/resnet50.yaml"), "svg")      # bytes of an SVG file
+    >>> write_diagram(specdsl.check("examples/lenet5.yaml"), "lenet5.png")
+    >>> files, note = study_plots(study, "plots/")                          # HTML and PNG of Optuna's plots
+    >>> run_explain("model.yaml", weights="checkpoints/model/best.pt")     # explain/model/*.png
+"""
+
+from ._diagram import (
+    DIRECTIONS,
+    FORMATS,
+    describe,
+    diagram,
+    diagram_dot,
+    diagram_format,
+    svg_later,
+    write_diagram,
+)
+from ._explain import Explained, Trained, explain_images, load_weights, run_explain
+from ._images import Grid, overlay, rgb, scaled
+from ._plots import PLOTS, objective_names, study_plots
+
+__all__ = [
+    "DIRECTIONS",
+    "FORMATS",
+    "PLOTS",
+    "Explained",
+    "Grid",
+    "Trained",
+    "describe",
+    "diagram",
+    "diagram_dot",
+    "diagram_format",
+    "explain_images",
+    "load_weights",
+    "objective_names",
+    "overlay",
+    "rgb",
+    "run_explain",
+    "scaled",
+    "study_plots",
+    "svg_later",
+    "write_diagram",
+]
