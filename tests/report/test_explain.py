@@ -60,7 +60,7 @@ def trained(tmp_path_factory, mlflow_as_it_was):
     from mlflow import MlflowClient
     from rich.console import Console
 
-    from specdsl.train._cli import run_train
+    from specdsl.cli._train import run_train
 
     folder = tmp_path_factory.mktemp("explain")
     spec = write_spec(folder)
