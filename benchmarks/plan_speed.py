@@ -47,14 +47,22 @@ params = conv.kernel[0] * conv.kernel[1] * c * conv.filters + conv.filters
 GOAL_SECONDS, GOAL_REFERENCE = 0.3, 0.16
 
 
-def wall(cmds: dict[str, list[str]], repeats: int, env: dict[str, dict[str, str]] | None = None) -> dict[str, float]:
+def wall(
+    cmds: dict[str, list[str]], repeats: int, env: dict[str, dict[str, str]] | None = None
+) -> dict[str, float]:
     """Median wall time of whole processes, the commands interleaved so that the machine's drift hits all alike."""
     times: dict[str, list[float]] = {k: [] for k in cmds}
     for _ in range(repeats):
         for key, cmd in cmds.items():
             start = time.perf_counter()
-            subprocess.run(cmd, cwd=ROOT, check=False, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                           env={**os.environ, **(env or {}).get(key, {})})
+            subprocess.run(
+                cmd,
+                cwd=ROOT,
+                check=False,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+                env={**os.environ, **(env or {}).get(key, {})},
+            )
             times[key].append(time.perf_counter() - start)
     return {k: statistics.median(v) for k, v in times.items()}
 
@@ -75,13 +83,17 @@ def per_call(fn, min_time: float = 0.5) -> float:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--repeats", type=int, default=7)
     args = parser.parse_args()
     py = sys.executable
 
     # As an installed package is: byte-compiled (pip does it at install), the validators' cache written.
-    subprocess.run([py, "-m", "compileall", "-q", str(ROOT / "specdsl")], check=True, stdout=subprocess.DEVNULL)
+    subprocess.run(
+        [py, "-m", "compileall", "-q", str(ROOT / "specdsl")], check=True, stdout=subprocess.DEVNULL
+    )
     validate_cmd = [py, "-m", "specdsl", "validate", str(EXAMPLES)]
     subprocess.run(validate_cmd, cwd=ROOT, check=False, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
@@ -100,16 +112,26 @@ def main() -> None:
     n = len(list(EXAMPLES.glob("*.yaml")))
     ratio = t["validate"] / t["reference"]
     print(f"   python -c pass                          {t['pass']:7.3f} s")
-    print(f"   reference: yaml + pydantic, plan 1 layer {t['reference']:7.3f} s   (0.16 s when the goal was set)")
-    print(f"   specdsl validate examples/ ({n} files)  {t['validate']:7.3f} s   ({ratio:.2f}x the reference; "
-          f"{t['validate'] / t['torch']:.2f}x `import torch`)")
-    print(f"     without the validators' cache         {t['cold']:7.3f} s   ({t['cold'] / t['reference']:.2f}x the reference)")
+    print(
+        f"   reference: yaml + pydantic, plan 1 layer {t['reference']:7.3f} s   (0.16 s when the goal was set)"
+    )
+    print(
+        f"   specdsl validate examples/ ({n} files)  {t['validate']:7.3f} s   ({ratio:.2f}x the reference; "
+        f"{t['validate'] / t['torch']:.2f}x `import torch`)"
+    )
+    print(
+        f"     without the validators' cache         {t['cold']:7.3f} s   ({t['cold'] / t['reference']:.2f}x the reference)"
+    )
     print(f"   python -c 'import torch'                {t['torch']:7.3f} s")
     goal = GOAL_SECONDS / GOAL_REFERENCE
-    print(f"   goal: validate within {goal:.2f}x the reference (0.3 s against 0.16 s): "
-          f"{'met' if ratio <= goal else 'NOT met'}; under 0.3 s absolute: {'yes' if t['validate'] < GOAL_SECONDS else 'no'}")
+    print(
+        f"   goal: validate within {goal:.2f}x the reference (0.3 s against 0.16 s): "
+        f"{'met' if ratio <= goal else 'NOT met'}; under 0.3 s absolute: {'yes' if t['validate'] < GOAL_SECONDS else 'no'}"
+    )
 
-    print("2. one model in-process: plan (and text -> plan) vs torch build + torchinfo; ratios = build / ours")
+    print(
+        "2. one model in-process: plan (and text -> plan) vs torch build + torchinfo; ratios = build / ours"
+    )
     import specdsl
 
     try:
@@ -127,7 +149,9 @@ def main() -> None:
         def build_and_count():
             model = specdsl.build(plan, "torch")
             if torchinfo is not None:
-                torchinfo.summary(model, input_size=(1, *plan.input_shape[-1:], *plan.input_shape[:-1]), verbose=0)
+                torchinfo.summary(
+                    model, input_size=(1, *plan.input_shape[-1:], *plan.input_shape[:-1]), verbose=0
+                )
             else:
                 sum(p.numel() for p in model.parameters())
 

@@ -32,8 +32,13 @@ def study_overhead(trials: int, epochs: int, folder: Path) -> dict:
     from specdsl.search import run_search
 
     result = run_search(
-        ROOT / "search_spaces" / "catsdogs.yaml", trials=trials, epochs=epochs, study_name="overhead",
-        storage=f"sqlite:///{folder / 'optuna.db'}", tracking_uri=f"sqlite:///{folder / 'mlflow.db'}", plots=False,
+        ROOT / "search_spaces" / "catsdogs.yaml",
+        trials=trials,
+        epochs=epochs,
+        study_name="overhead",
+        storage=f"sqlite:///{folder / 'optuna.db'}",
+        tracking_uri=f"sqlite:///{folder / 'mlflow.db'}",
+        plots=False,
     )
     return {"result": result, **result.overhead}
 
@@ -61,16 +66,27 @@ def rejection_cost(folder: Path) -> dict:
     space = folder / "deep.yaml"
     space.write_text(DEEP)
     storage, uri = f"sqlite:///{folder / 'optuna.db'}", f"sqlite:///{folder / 'mlflow.db'}"
-    result = run_search(space, trials=6, study_name="rejections", storage=storage, tracking_uri=uri, plots=False)
-    rejected = [t for t in optuna.load_study(study_name="rejections", storage=storage).trials
-                if t.user_attrs.get("specdsl.rejected")]
+    result = run_search(
+        space, trials=6, study_name="rejections", storage=storage, tracking_uri=uri, plots=False
+    )
+    rejected = [
+        t
+        for t in optuna.load_study(study_name="rejections", storage=storage).trials
+        if t.user_attrs.get("specdsl.rejected")
+    ]
     client = MlflowClient(uri)
-    runs = client.search_runs([e.experiment_id for e in client.search_experiments()],
-                              "tags.`specdsl.study` = 'rejections' and tags.`specdsl.rejected` = 'true'")
+    runs = client.search_runs(
+        [e.experiment_id for e in client.search_experiments()],
+        "tags.`specdsl.study` = 'rejections' and tags.`specdsl.rejected` = 'true'",
+    )
     plan_ms = [r.data.metrics["overhead.spec_plan_ms"] for r in runs]
     total_ms = [(t.datetime_complete - t.datetime_start).total_seconds() * 1000 for t in rejected]
-    return {"n": len(rejected), "plan_ms": statistics.mean(plan_ms) if plan_ms else float("nan"),
-            "total_ms": statistics.mean(total_ms) if total_ms else float("nan"), "result": result}
+    return {
+        "n": len(rejected),
+        "plan_ms": statistics.mean(plan_ms) if plan_ms else float("nan"),
+        "total_ms": statistics.mean(total_ms) if total_ms else float("nan"),
+        "result": result,
+    }
 
 
 def storage_cost(folder: Path, n: int = 60) -> dict:
@@ -116,8 +132,10 @@ def main() -> int:
         o = study_overhead(args.trials, args.epochs, folder)
         r = rejection_cost(folder)
         s = storage_cost(folder)
-    print(f"catsdogs, {args.trials} trials of {args.epochs} epochs on {os.cpu_count()} cores "
-          f"(mean trial {o['trial_s']:.1f} s):")
+    print(
+        f"catsdogs, {args.trials} trials of {args.epochs} epochs on {os.cpu_count()} cores "
+        f"(mean trial {o['trial_s']:.1f} s):"
+    )
     print(f"  Optuna ask + suggest  {o['suggest_ms']:8.1f} ms")
     print(f"  expand + plan         {o['spec_plan_ms']:8.1f} ms")
     print(f"  MLflow calls          {o['tracking_ms']:8.1f} ms")
@@ -125,8 +143,10 @@ def main() -> int:
     print(f"  all of it             {o['overhead_ms']:8.1f} ms")
     print(f"  share of the trial    {o['share']:8.2%}   (target < 3 %; mean over trials)")
     print(f"  share of the search   {o['time_share']:8.2%}   (all trials' overhead over all their time)")
-    print(f"invalid samples ({r['n']} of them, a digits space with invalid corners): expand + plan {r['plan_ms']:.1f} ms; the whole trial, "
-          f"with Optuna's storage writes and its MLflow run, {r['total_ms']:.0f} ms")
+    print(
+        f"invalid samples ({r['n']} of them, a digits space with invalid corners): expand + plan {r['plan_ms']:.1f} ms; the whole trial, "
+        f"with Optuna's storage writes and its MLflow run, {r['total_ms']:.0f} ms"
+    )
     print("Optuna per trial (6 parameters, trivial objective):")
     for name, ms in s.items():
         print(f"  {name:24s} {ms:8.1f} ms")

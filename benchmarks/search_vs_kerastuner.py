@@ -45,8 +45,14 @@ def load_data():
 
     ds = load_dataset("catsdogs", image_size=(32, 32), channels=3, seed=0)
     scale = lambda x: x.astype("float32") / 255.0  # noqa: E731  (the spec's `normalize: unit`)
-    return (scale(ds.x_train), ds.y_train.astype("float32"), scale(ds.x_val), ds.y_val.astype("float32"),
-            scale(ds.x_test), ds.y_test.astype("float32"))
+    return (
+        scale(ds.x_train),
+        ds.y_train.astype("float32"),
+        scale(ds.x_val),
+        ds.y_val.astype("float32"),
+        scale(ds.x_test),
+        ds.y_test.astype("float32"),
+    )
 
 
 def build_keras(hp):
@@ -95,8 +101,13 @@ def run_kerastuner(kind: str, budget: float, folder: Path, data) -> dict:
 
     base = kt.Hyperband if kind == "hyperband" else kt.RandomSearch
     tuner_cls = type(f"Timed{base.__name__}", (Timed, base), {})
-    common = dict(objective=kt.Objective("val_accuracy", "max"), seed=0, directory=str(folder), project_name=kind,
-                  overwrite=True)
+    common = dict(
+        objective=kt.Objective("val_accuracy", "max"),
+        seed=0,
+        directory=str(folder),
+        project_name=kind,
+        overwrite=True,
+    )
     if kind == "hyperband":
         tuner = tuner_cls(build_keras, max_epochs=EPOCHS, factor=3, **common)
         callbacks = []
@@ -110,16 +121,31 @@ def run_kerastuner(kind: str, budget: float, folder: Path, data) -> dict:
         def on_epoch_end(self, epoch, logs=None):
             epochs_run.append(time.time())
 
-    tuner.search(x_train, y_train, validation_data=(x_val, y_val), epochs=EPOCHS, batch_size=64, verbose=0,
-                 callbacks=[*callbacks, Count()])
+    tuner.search(
+        x_train,
+        y_train,
+        validation_data=(x_val, y_val),
+        epochs=EPOCHS,
+        batch_size=64,
+        verbose=0,
+        callbacks=[*callbacks, Count()],
+    )
     seconds = time.time() - start
     best = tuner.oracle.get_best_trials(1)[0]
     model = tuner.get_best_models(1)[0]
     test = model.evaluate(x_test, y_test, verbose=0, return_dict=True)["accuracy"]
     n = len(tuner.oracle.trials)
-    return {"name": f"KerasTuner {kind}", "val": best.score, "test": test, "trials": n, "seconds": seconds,
-            "per_trial": seconds / max(n, 1), "epoch_s": seconds / max(len(epochs_run), 1), "overhead": None,
-            "time_share": None}
+    return {
+        "name": f"KerasTuner {kind}",
+        "val": best.score,
+        "test": test,
+        "trials": n,
+        "seconds": seconds,
+        "per_trial": seconds / max(n, 1),
+        "epoch_s": seconds / max(len(epochs_run), 1),
+        "overhead": None,
+        "time_share": None,
+    }
 
 
 def run_specdsl(name: str, space: Path, budget: float, folder: Path) -> dict:
@@ -129,8 +155,15 @@ def run_specdsl(name: str, space: Path, budget: float, folder: Path) -> dict:
 
     storage = f"sqlite:///{folder / 'optuna.db'}"
     start = time.time()
-    result = run_search(space, trials=10_000, timeout=budget, storage=storage, study_name=name,
-                        tracking_uri=f"sqlite:///{folder / 'mlflow.db'}", plots=False)
+    result = run_search(
+        space,
+        trials=10_000,
+        timeout=budget,
+        storage=storage,
+        study_name=name,
+        tracking_uri=f"sqlite:///{folder / 'mlflow.db'}",
+        plots=False,
+    )
     seconds = time.time() - start
     study = optuna.load_study(study_name=name, storage=storage)
     best = study.best_trial
@@ -139,21 +172,41 @@ def run_specdsl(name: str, space: Path, budget: float, folder: Path) -> dict:
     per_trial = [t.user_attrs.get("specdsl.result", {}).get("epochs", 0) for t in trials]
     epochs = sum(per_trial)
     train_s = sum(t.user_attrs.get("specdsl.result", {}).get("train_s", 0.0) for t in trials)
-    return {"name": name, "val": best.value, "test": info.get("test_accuracy"), "trials": len(trials),
-            "seconds": seconds, "per_trial": seconds / max(len(trials), 1), "epoch_s": train_s / max(epochs, 1),
-            "overhead": result.overhead.get("share"), "time_share": result.overhead.get("time_share"),
-            "overhead_ms": result.overhead.get("overhead_ms"),
-            "epochs_run": dict(sorted(collections.Counter(per_trial).items())),
-            "parts": {label: result.overhead[key] for label, key in (
-                ("Optuna ask and suggest", "suggest_ms"), ("expand and plan", "spec_plan_ms"),
-                ("tracking", "tracking_ms"), ("pruner", "pruning_ms")) if key in result.overhead}}
+    return {
+        "name": name,
+        "val": best.value,
+        "test": info.get("test_accuracy"),
+        "trials": len(trials),
+        "seconds": seconds,
+        "per_trial": seconds / max(len(trials), 1),
+        "epoch_s": train_s / max(epochs, 1),
+        "overhead": result.overhead.get("share"),
+        "time_share": result.overhead.get("time_share"),
+        "overhead_ms": result.overhead.get("overhead_ms"),
+        "epochs_run": dict(sorted(collections.Counter(per_trial).items())),
+        "parts": {
+            label: result.overhead[key]
+            for label, key in (
+                ("Optuna ask and suggest", "suggest_ms"),
+                ("expand and plan", "spec_plan_ms"),
+                ("tracking", "tracking_ms"),
+                ("pruner", "pruning_ms"),
+            )
+            if key in result.overhead
+        },
+    }
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--budget", default="15m", help="wall clock per run: seconds, or 90s, 15m (default 15m)")
-    parser.add_argument("--only", choices=["kerastuner", "specdsl", "reference", "wide"],
-                        help="run one side only (specdsl: both its runs; reference / wide: one of them)")
+    parser.add_argument(
+        "--budget", default="15m", help="wall clock per run: seconds, or 90s, 15m (default 15m)"
+    )
+    parser.add_argument(
+        "--only",
+        choices=["kerastuner", "specdsl", "reference", "wide"],
+        help="run one side only (specdsl: both its runs; reference / wide: one of them)",
+    )
     args = parser.parse_args()
     from specdsl.search import parse_duration
 
@@ -171,7 +224,9 @@ def main() -> int:
             try:
                 import keras_tuner  # noqa: F401
             except ImportError:
-                print("keras-tuner is not installed: pip install keras-tuner (it runs on Keras 3's torch backend)")
+                print(
+                    "keras-tuner is not installed: pip install keras-tuner (it runs on Keras 3's torch backend)"
+                )
                 return 2
             data = load_data()
             rows.append(run_kerastuner("hyperband", budget, folder, data))
@@ -181,23 +236,33 @@ def main() -> int:
         if args.only in (None, "specdsl", "wide"):
             rows.append(run_specdsl("specdsl (wider, augmented)", WIDE, budget, folder))
     print(f"\ncats vs dogs, 1,400 / 300 / 300, {budget:.0f} s per run on {os.cpu_count()} cores")
-    print(f"{'':28s} {'best val':>9s} {'test':>7s} {'trials':>7s} {'s/trial':>8s} {'s/epoch':>8s} {'overhead':>9s} "
-          f"{'of time':>8s}")
+    print(
+        f"{'':28s} {'best val':>9s} {'test':>7s} {'trials':>7s} {'s/trial':>8s} {'s/epoch':>8s} {'overhead':>9s} "
+        f"{'of time':>8s}"
+    )
     for r in rows:
         test = f"{r['test']:.3f}" if r["test"] is not None else "-"
         over = f"{r['overhead']:.2%}" if r["overhead"] is not None else "-"
         of_time = f"{r['time_share']:.2%}" if r["time_share"] is not None else "-"
-        print(f"{r['name']:28s} {r['val']:9.3f} {test:>7s} {r['trials']:7d} {r['per_trial']:8.1f} "
-              f"{r['epoch_s']:8.2f} {over:>9s} {of_time:>8s}")
+        print(
+            f"{r['name']:28s} {r['val']:9.3f} {test:>7s} {r['trials']:7d} {r['per_trial']:8.1f} "
+            f"{r['epoch_s']:8.2f} {over:>9s} {of_time:>8s}"
+        )
     for r in rows:
         if r.get("parts"):
-            print(f"{r['name']}: per trained trial {r['overhead_ms']:.0f} ms outside training, of which "
-                  + ", ".join(f"{k} {v:.0f} ms" for k, v in r["parts"].items()))
-            print(f"{r['name']}: trials by epochs trained: "
-                  + ", ".join(f"{e} epochs: {n}" for e, n in r["epochs_run"].items()))
-    print("overhead: everything a trial spends outside training (Optuna's ask, sampling, tell; expanding and planning; "
-          "MLflow; the pruner), as a share of the trial's time, averaged over trials; of time: the same summed over "
-          "the search, invalid samples included")
+            print(
+                f"{r['name']}: per trained trial {r['overhead_ms']:.0f} ms outside training, of which "
+                + ", ".join(f"{k} {v:.0f} ms" for k, v in r["parts"].items())
+            )
+            print(
+                f"{r['name']}: trials by epochs trained: "
+                + ", ".join(f"{e} epochs: {n}" for e, n in r["epochs_run"].items())
+            )
+    print(
+        "overhead: everything a trial spends outside training (Optuna's ask, sampling, tell; expanding and planning; "
+        "MLflow; the pruner), as a share of the trial's time, averaged over trials; of time: the same summed over "
+        "the search, invalid samples included"
+    )
     return 0
 
 

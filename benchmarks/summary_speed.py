@@ -44,7 +44,7 @@ def layers_spec(n: int) -> str:
 
 
 def flow_list(size: int = 7_000_000) -> str:
-    items = ", ".join(str(i) for i in range(1_000_000))[: size].rsplit(",", 1)[0]
+    items = ", ".join(str(i) for i in range(1_000_000))[:size].rsplit(",", 1)[0]
     return "input: [8]\nlayers: [dense: 8]\ndescription: [" + items + "]\n"
 
 
@@ -96,23 +96,31 @@ def main() -> None:
         raise AssertionError("the flow list was accepted")
 
     refused = best(refuse, args.repeats)
-    print(f"a {len(text) / 1e6:.1f} MB flow list of {text.count(',') + 1:,} numbers: refused in {refused:.3f}s "
-          f"(PyYAML's load of all of it: {best(lambda: yaml.load(text, Loader=yaml.CSafeLoader), 1):.3f}s)")
+    print(
+        f"a {len(text) / 1e6:.1f} MB flow list of {text.count(',') + 1:,} numbers: refused in {refused:.3f}s "
+        f"(PyYAML's load of all of it: {best(lambda: yaml.load(text, Loader=yaml.CSafeLoader), 1):.3f}s)"
+    )
 
     print(f"\n2. summarizing (best of {args.repeats})")
-    print(f"{'layers':>8} {'check':>8} {'text':>8} {'table':>8} {'rich.table':>11} {'ratio':>7} {'vs half':>8}")
+    print(
+        f"{'layers':>8} {'check':>8} {'text':>8} {'table':>8} {'rich.table':>11} {'ratio':>7} {'vs half':>8}"
+    )
     previous = None
     sample = 2_000
     for n in sizes:
         plan = specdsl.check(layers_spec(n))
         check = best(lambda: specdsl.check(layers_spec(n)), 1)
         plain = best(lambda: summary_text(plan), args.repeats)
-        table = best(lambda: summary_table(plan, Console(file=io.StringIO(), force_terminal=True, width=180)),
-                     args.repeats)
+        table = best(
+            lambda: summary_table(plan, Console(file=io.StringIO(), force_terminal=True, width=180)),
+            args.repeats,
+        )
         header, cells = summary_cells(plan)
         old = best(lambda: rich_table(cells[:sample], header), 1) * n / sample
         growth = f"{table / previous:.2f}x" if previous else "-"
-        print(f"{n:>8,} {check:>7.3f}s {plain:>7.3f}s {table:>7.3f}s {old:>10.2f}s {old / table:>6.0f}x {growth:>8}")
+        print(
+            f"{n:>8,} {check:>7.3f}s {plain:>7.3f}s {table:>7.3f}s {old:>10.2f}s {old / table:>6.0f}x {growth:>8}"
+        )
         previous = table
 
     print(f"\n3. whole processes on {args.layers:,} layers (median of {args.repeats})")
@@ -130,8 +138,13 @@ def main() -> None:
             times = []
             for _ in range(args.repeats):
                 start = time.perf_counter()
-                subprocess.run([sys.executable, "-m", "specdsl", *cmd], env=env, check=True,
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                subprocess.run(
+                    [sys.executable, "-m", "specdsl", *cmd],
+                    env=env,
+                    check=True,
+                    stdout=subprocess.DEVNULL,
+                    stderr=subprocess.DEVNULL,
+                )
                 times.append(time.perf_counter() - start)
             print(f"{name:>24}: {statistics.median(times):.2f}s")
 

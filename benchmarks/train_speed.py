@@ -105,7 +105,9 @@ def make_keras(plan, ds):
 
     keras.utils.set_random_seed(0)
     model = specdsl.build(plan, backend="keras")
-    model.compile(optimizer=keras.optimizers.Adam(1e-3), loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    model.compile(
+        optimizer=keras.optimizers.Adam(1e-3), loss="sparse_categorical_crossentropy", metrics=["accuracy"]
+    )
     x = ds.x_train.astype(np.float32) / 255
 
     def run(windows: int) -> list[float]:
@@ -139,10 +141,14 @@ def matmul_flops(n: int = 2048, repeats: int = 5) -> float:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--images", type=int, default=1280, help="images per timed window (default 1280 = 10 batches)")
+    parser.add_argument(
+        "--images", type=int, default=1280, help="images per timed window (default 1280 = 10 batches)"
+    )
     parser.add_argument("--windows", type=int, default=3, help="timed windows per contender and round")
     parser.add_argument("--rounds", type=int, default=5, help="rounds, the contenders interleaved in each")
-    parser.add_argument("--threads", type=int, default=None, help="torch.set_num_threads (default: torch's own)")
+    parser.add_argument(
+        "--threads", type=int, default=None, help="torch.set_num_threads (default: torch's own)"
+    )
     args = parser.parse_args()
 
     import torch
@@ -153,9 +159,11 @@ def main() -> None:
         torch.set_num_threads(args.threads)
     plan = specdsl.check(SPEC)
     ds, name = load(args.images)
-    print(f"{plan.name}: {plan.params:,} parameters, {plan.flops / 1e6:.2f} MFLOPs forward per image; "
-          f"{name}, {len(ds.y_train):,} images per window, batch {BATCH}, torch {torch.__version__}, "
-          f"{torch.get_num_threads()} threads, load average {os.getloadavg()[0]:.1f} at the start")
+    print(
+        f"{plan.name}: {plan.params:,} parameters, {plan.flops / 1e6:.2f} MFLOPs forward per image; "
+        f"{name}, {len(ds.y_train):,} images per window, batch {BATCH}, torch {torch.__version__}, "
+        f"{torch.get_num_threads()} threads, load average {os.getloadavg()[0]:.1f} at the start"
+    )
 
     runs: dict[str, list[float]] = {"fit": [], "plain": [], "keras": [], "plain_cl": []}
     fit_model = specdsl.build(plan)
@@ -170,23 +178,35 @@ def main() -> None:
         for name, run in contenders.items():
             runs[name].extend(run(args.windows))
         flops.append(matmul_flops())
-        print(f"  round {r + 1}: " + ", ".join(f"{k} {max(v[-args.windows:]):,.0f}" for k, v in runs.items())
-              + " images/s (best window)", flush=True)
+        print(
+            f"  round {r + 1}: "
+            + ", ".join(f"{k} {max(v[-args.windows :]):,.0f}" for k, v in runs.items())
+            + " images/s (best window)",
+            flush=True,
+        )
     best = {k: max(v) for k, v in runs.items()}
     median = {k: statistics.median(v) for k, v in runs.items()}
     peak = max(flops)
     step_flops = 3 * plan.flops
     print(f"best window of {len(runs['fit'])} per contender (median in brackets):")
     print(f"specdsl.train.fit      {best['fit']:8,.0f} images/s ({median['fit']:,.0f})")
-    print(f"plain PyTorch loop     {best['plain']:8,.0f} images/s ({median['plain']:,.0f})   fit / plain = {best['fit'] / best['plain']:.2f} "
-          f"(target >= 0.95)")
-    print(f"Keras fit (torch)      {best['keras']:8,.0f} images/s ({median['keras']:,.0f})   fit / keras = {best['fit'] / best['keras']:.2f} "
-          f"(target >= 1.3)")
-    print(f"plain, channels_last   {best['plain_cl']:8,.0f} images/s ({median['plain_cl']:,.0f})   channels_last / NCHW = "
-          f"{best['plain_cl'] / best['plain']:.2f}")
+    print(
+        f"plain PyTorch loop     {best['plain']:8,.0f} images/s ({median['plain']:,.0f})   fit / plain = {best['fit'] / best['plain']:.2f} "
+        f"(target >= 0.95)"
+    )
+    print(
+        f"Keras fit (torch)      {best['keras']:8,.0f} images/s ({median['keras']:,.0f})   fit / keras = {best['fit'] / best['keras']:.2f} "
+        f"(target >= 1.3)"
+    )
+    print(
+        f"plain, channels_last   {best['plain_cl']:8,.0f} images/s ({median['plain_cl']:,.0f})   channels_last / NCHW = "
+        f"{best['plain_cl'] / best['plain']:.2f}"
+    )
     print(f"matmul 2048x2048 fp32  {peak / 1e9:8,.1f} GFLOP/s")
-    print(f"training step          {best['fit'] * step_flops / 1e9:8,.1f} GFLOP/s (3 x {plan.flops / 1e6:.2f} MFLOPs per "
-          f"image) = {best['fit'] * step_flops / peak:.0%} of the matmul's")
+    print(
+        f"training step          {best['fit'] * step_flops / 1e9:8,.1f} GFLOP/s (3 x {plan.flops / 1e6:.2f} MFLOPs per "
+        f"image) = {best['fit'] * step_flops / peak:.0%} of the matmul's"
+    )
 
 
 if __name__ == "__main__":

@@ -46,8 +46,10 @@ def repeated(n: int) -> str:
 
 def space(n: int) -> str:
     body = "".join("  - dense: {units: {int: [4, 16]}, activation: relu}\n" for _ in range(n))
-    return ("input: [16, 16, 1]\nlayers:\n  - flatten\n" + body + "  - dense: {units: 10, activation: softmax}\n"
-            "data: {dataset: digits}\n")
+    return (
+        "input: [16, 16, 1]\nlayers:\n  - flatten\n" + body + "  - dense: {units: 10, activation: softmax}\n"
+        "data: {dataset: digits}\n"
+    )
 
 
 def best(fn, repeats: int) -> float:
@@ -87,8 +89,14 @@ main()
 def process(path: Path) -> tuple[float, float]:
     """CPU seconds and peak resident MiB of `specdsl validate PATH` as a process."""
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
-    proc = subprocess.run([sys.executable, "-c", VALIDATE, str(path)], cwd=ROOT, check=True, capture_output=True,
-                          text=True, env={**os.environ, "PYTHONPATH": str(ROOT)})
+    proc = subprocess.run(
+        [sys.executable, "-c", VALIDATE, str(path)],
+        cwd=ROOT,
+        check=True,
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     cpu = after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime
     return cpu, int(proc.stderr.split()[-1]) / 1024
@@ -114,7 +122,9 @@ def main() -> None:
             ratios = [big / small if small else float("nan") for small, big in zip(*rows)]
             print(f"{'  ratio 50k / 5k (linear: 10.0)':32s} {'':7s} " + " ".join(f"{r:8.1f}" for r in ratios))
         print()
-        print(f"{'search space':32s} {'samples':>7s} {'forms':>8s} {'check':>8s} {'/sample':>8s}   (CPU seconds)")
+        print(
+            f"{'search space':32s} {'samples':>7s} {'forms':>8s} {'check':>8s} {'/sample':>8s}   (CPU seconds)"
+        )
         forms, per_sample = [], []
         for n in (500, 5_000):
             path = folder / f"space_{n}.yaml"
@@ -124,11 +134,15 @@ def main() -> None:
             forms.append(best(lambda: (distributions(tree, file), read_search(tree, file)), args.repeats))
             seconds = best(lambda: check_space(path, tree=tree), args.repeats)
             per_sample.append((seconds - forms[-1]) / report.samples)
-            print(f"{f'{n:,} distributions':32s} {report.samples:7d} {forms[-1]:8.3f} {seconds:8.3f} "
-                  f"{per_sample[-1]:8.4f}")
+            print(
+                f"{f'{n:,} distributions':32s} {report.samples:7d} {forms[-1]:8.3f} {seconds:8.3f} "
+                f"{per_sample[-1]:8.4f}"
+            )
             largest[f"{n:,} distributions"] = path
-        print(f"{'  ratio 5k / 500 (linear: 10.0)':32s} {'':7s} {forms[1] / forms[0]:8.1f} {'':8s} "
-              f"{per_sample[1] / per_sample[0]:8.1f}")
+        print(
+            f"{'  ratio 5k / 500 (linear: 10.0)':32s} {'':7s} {forms[1] / forms[0]:8.1f} {'':8s} "
+            f"{per_sample[1] / per_sample[0]:8.1f}"
+        )
         print()
         print(f"{'specdsl validate, a process':32s} {'CPU s':>7s} {'peak MiB':>9s}")
         for label in ("layer by layer", "by repeat", "5,000 distributions"):

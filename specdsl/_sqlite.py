@@ -33,7 +33,7 @@ def sqlite_path(url: str) -> str | None:
     """The file of a ``sqlite:///`` URL, as written; None for other URLs and in-memory databases."""
     if not url.startswith("sqlite:///"):
         return None
-    path = url[len("sqlite:///"):].split("?", 1)[0]
+    path = url[len("sqlite:///") :].split("?", 1)[0]
     return None if path in ("", ":memory:") else path
 
 
@@ -110,8 +110,16 @@ _SQLITE_KINDS = {
     "database is locked": "locked",
     "disk I/O error": "io",
 }
-_ERRNO_KINDS = {errno.ENOSPC: "full", errno.EDQUOT: "full", errno.EFBIG: "full", errno.EROFS: "read-only",
-                errno.EACCES: "read-only", errno.EPERM: "read-only", errno.EIO: "io", errno.ENOTDIR: "other"}
+_ERRNO_KINDS = {
+    errno.ENOSPC: "full",
+    errno.EDQUOT: "full",
+    errno.EFBIG: "full",
+    errno.EROFS: "read-only",
+    errno.EACCES: "read-only",
+    errno.EPERM: "read-only",
+    errno.EIO: "io",
+    errno.ENOTDIR: "other",
+}
 
 
 def _chain(e: BaseException) -> Iterator[BaseException]:
@@ -140,8 +148,9 @@ def _kind(e: BaseException) -> tuple[str, str] | None:
     return None
 
 
-def store_error(e: BaseException, store: str, url: str, option: str,
-                files: tuple[str, str | None] | None = None) -> StoreError | None:
+def store_error(
+    e: BaseException, store: str, url: str, option: str, files: tuple[str, str | None] | None = None
+) -> StoreError | None:
     """``e`` as one :class:`StoreError` naming the ``store`` at ``url`` ("study storage", "MLflow tracking store")
     when it, or an exception it was raised from, is a failure of the store itself: SQLite's, a database server's,
     a full, read-only or forbidden disk; None for anything else, and for another SpecdslError (already its own
@@ -158,7 +167,9 @@ def store_error(e: BaseException, store: str, url: str, option: str,
     for x in _chain(e):
         found = _kind(x)
         if found is not None:
-            if isinstance(x, OSError):  # a file that could not be written: the store's own (a journal), or files'
+            if isinstance(
+                x, OSError
+            ):  # a file that could not be written: the store's own (a journal), or files'
                 # (shutil's copies name the source first, the file they could not write second)
                 filename = x.filename2 or x.filename or (files[1] if files else None)
                 if files:
@@ -173,34 +184,59 @@ def _store_message(kind: str, detail: str, store: str, url: str, option: str) ->
     path = sqlite_path(url)
     if path is None and kind == "server":
         where = display_url(url)
-        return StoreError(f"cannot use the {store} {where}: {detail}.", store=where, kind="server",
-                          hint="Check that the server runs and answers at that address, and the user name and "
-                               "password in the URL.")
+        return StoreError(
+            f"cannot use the {store} {where}: {detail}.",
+            store=where,
+            kind="server",
+            hint="Check that the server runs and answers at that address, and the user name and "
+            "password in the URL.",
+        )
     target = os.path.abspath(path if path is not None else url)
     folder = os.path.dirname(target)
     if kind == "read-only" and path is not None and not os.path.isdir(folder):
-        return StoreError(f"the {store} {target} cannot be created: its folder does not exist ({detail}).",
-                          store=target, kind="other", hint=f"Create the folder, or pass {option} to use another.")
+        return StoreError(
+            f"the {store} {target} cannot be created: its folder does not exist ({detail}).",
+            store=target,
+            kind="other",
+            hint=f"Create the folder, or pass {option} to use another.",
+        )
     folder_writable = os.access(folder, os.W_OK)
     if kind == "read-only" and folder_writable and (not os.path.exists(target) or os.access(target, os.W_OK)):
         kind = "other"  # "unable to open database file" with nothing read-only: say what SQLite says
     messages = {
-        "corrupt": (f"the {store} {target} is not a readable SQLite database ({detail}).",
-                    f"Move the file aside (or delete it) to start a new one there, or pass {option} to use another"
-                    + (f"; `sqlite3 {target} .recover` may save what it still holds." if "malformed" in detail
-                       else ".")),
-        "read-only": (f"the {store} {target} cannot be written: "
-                      + (f"its folder {folder} is not writable ({detail})." if not folder_writable
-                         else f"the file is not writable ({detail})."),
-                      f"Run from a folder you can write to, or pass {option} to keep it elsewhere."),
-        "full": (f"the disk of the {store} {target} is full ({detail}).",
-                 f"Free space on it, or pass {option} to keep it elsewhere, and run the command again: what was "
-                 "written before is kept."),
-        "locked": (f"the {store} {target} is locked by another process ({detail}).",
-                   f"Wait for the other process to finish, or pass {option} to use another."),
-        "io": (f"the disk of the {store} {target} failed to read or write ({detail}).",
-               f"Check the disk, or pass {option} to keep it elsewhere."),
+        "corrupt": (
+            f"the {store} {target} is not a readable SQLite database ({detail}).",
+            f"Move the file aside (or delete it) to start a new one there, or pass {option} to use another"
+            + (
+                f"; `sqlite3 {target} .recover` may save what it still holds."
+                if "malformed" in detail
+                else "."
+            ),
+        ),
+        "read-only": (
+            f"the {store} {target} cannot be written: "
+            + (
+                f"its folder {folder} is not writable ({detail})."
+                if not folder_writable
+                else f"the file is not writable ({detail})."
+            ),
+            f"Run from a folder you can write to, or pass {option} to keep it elsewhere.",
+        ),
+        "full": (
+            f"the disk of the {store} {target} is full ({detail}).",
+            f"Free space on it, or pass {option} to keep it elsewhere, and run the command again: what was "
+            "written before is kept.",
+        ),
+        "locked": (
+            f"the {store} {target} is locked by another process ({detail}).",
+            f"Wait for the other process to finish, or pass {option} to use another.",
+        ),
+        "io": (
+            f"the disk of the {store} {target} failed to read or write ({detail}).",
+            f"Check the disk, or pass {option} to keep it elsewhere.",
+        ),
     }
-    message, hint = messages.get(kind, (f"the {store} {target} cannot be used ({detail}).",
-                                        f"Pass {option} to use another."))
+    message, hint = messages.get(
+        kind, (f"the {store} {target} cannot be used ({detail}).", f"Pass {option} to use another.")
+    )
     return StoreError(message, store=target, kind=kind, hint=hint)

@@ -57,7 +57,9 @@ class SpecdslError(Exception):
 
     exit_code = 1
 
-    def __init__(self, message: str, *, loc: Loc | None = None, path: str | None = None, hint: str | None = None):
+    def __init__(
+        self, message: str, *, loc: Loc | None = None, path: str | None = None, hint: str | None = None
+    ):
         self.message = message
         self.loc = loc
         self.path = path
@@ -77,7 +79,7 @@ class SpecdslError(Exception):
         text = terminal(text)
         if len(text) > MESSAGE_LIMIT:
             head = MESSAGE_LIMIT * 2 // 3
-            text = f"{text[:head]} \u2026 {text[head - MESSAGE_LIMIT + 3:]}"
+            text = f"{text[:head]} \u2026 {text[head - MESSAGE_LIMIT + 3 :]}"
         return text
 
     def as_dict(self) -> dict:
@@ -111,8 +113,15 @@ class BackendMissingError(SpecdslError):
 
     exit_code = 3
 
-    def __init__(self, package: str, purpose: str, extra: str | None = None, *, install: str | None = None,
-                 what: str | None = None):
+    def __init__(
+        self,
+        package: str,
+        purpose: str,
+        extra: str | None = None,
+        *,
+        install: str | None = None,
+        what: str | None = None,
+    ):
         """``install`` says how to install it (default: pip, with ``extra``); ``what`` names what is missing
         (default: the `package` package)."""
         install = install or (f"pip install 'specdsl[{extra}]'" if extra else f"pip install {package}")

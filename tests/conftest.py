@@ -27,8 +27,12 @@ def examples_dir() -> Path:
 try:
     from hypothesis import HealthCheck, settings
 
-    settings.register_profile("default", max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-    settings.register_profile("long", max_examples=10_000, deadline=None, suppress_health_check=list(HealthCheck))
+    settings.register_profile(
+        "default", max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow]
+    )
+    settings.register_profile(
+        "long", max_examples=10_000, deadline=None, suppress_health_check=list(HealthCheck)
+    )
     settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "default"))
 except ImportError:  # hypothesis is a dev dependency
     pass

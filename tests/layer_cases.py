@@ -19,7 +19,15 @@ def _two(shape, merge):
         "input": list(shape),
         "layers": [
             {"conv2d": {"filters": shape[-1], "kernel": 1, "name": "a"}},
-            {"conv2d": {"filters": shape[-1], "kernel": 3, "padding": "same", "inputs": "input", "name": "b"}},
+            {
+                "conv2d": {
+                    "filters": shape[-1],
+                    "kernel": 3,
+                    "padding": "same",
+                    "inputs": "input",
+                    "name": "b",
+                }
+            },
             merge,
         ],
     }
@@ -29,29 +37,64 @@ CASES: dict[str, list[dict]] = {
     "conv2d": [
         _one((9, 11, 3), {"conv2d": {"filters": 4, "kernel": 3}}),
         _one((9, 11, 3), {"conv2d": {"filters": 4, "kernel": [3, 2], "strides": 2, "padding": "same"}}),
-        _one((10, 10, 4), {"conv2d": {"filters": 6, "kernel": 3, "strides": [2, 3], "padding": "same", "use_bias": False}}),
-        _one((12, 12, 4), {"conv2d": {"filters": 8, "kernel": 3, "dilation": 2, "padding": "same", "activation": "relu"}}),
+        _one(
+            (10, 10, 4),
+            {"conv2d": {"filters": 6, "kernel": 3, "strides": [2, 3], "padding": "same", "use_bias": False}},
+        ),
+        _one(
+            (12, 12, 4),
+            {"conv2d": {"filters": 8, "kernel": 3, "dilation": 2, "padding": "same", "activation": "relu"}},
+        ),
         _one((12, 12, 4), {"conv2d": {"filters": 8, "kernel": 3, "groups": 2, "activation": "elu"}}),
         _one((7, 7, 2), {"conv2d": {"filters": 3, "kernel": 5, "padding": 2, "activation": "tanh"}}),
         _one((7, 8, 2), {"conv2d": {"filters": 3, "kernel": 3, "strides": 2, "padding": [[1, 0], [0, 2]]}}),
     ],
     "conv1d": [
         _one((20, 3), {"conv1d": {"filters": 5, "kernel": 3}}),
-        _one((21, 3), {"conv1d": {"filters": 4, "kernel": 4, "strides": 2, "padding": "same", "activation": "relu"}}),
+        _one(
+            (21, 3),
+            {"conv1d": {"filters": 4, "kernel": 4, "strides": 2, "padding": "same", "activation": "relu"}},
+        ),
         _one((20, 4), {"conv1d": {"filters": 4, "kernel": 3, "dilation": 2, "groups": 2, "use_bias": False}}),
     ],
     "depthwise_conv2d": [
         _one((9, 9, 3), {"depthwise_conv2d": {"kernel": 3}}),
-        _one((10, 11, 4), {"depthwise_conv2d": {"kernel": 3, "strides": 2, "padding": "same", "depth_multiplier": 2}}),
+        _one(
+            (10, 11, 4),
+            {"depthwise_conv2d": {"kernel": 3, "strides": 2, "padding": "same", "depth_multiplier": 2}},
+        ),
     ],
     "separable_conv2d": [
         _one((9, 9, 3), {"separable_conv2d": {"filters": 5, "kernel": 3}}),
-        _one((10, 11, 4), {"separable_conv2d": {"filters": 6, "kernel": 3, "strides": 2, "padding": "same", "depth_multiplier": 2, "activation": "relu"}}),
+        _one(
+            (10, 11, 4),
+            {
+                "separable_conv2d": {
+                    "filters": 6,
+                    "kernel": 3,
+                    "strides": 2,
+                    "padding": "same",
+                    "depth_multiplier": 2,
+                    "activation": "relu",
+                }
+            },
+        ),
     ],
     "conv2d_transpose": [
         _one((5, 6, 3), {"conv2d_transpose": {"filters": 4, "kernel": 3}}),
         _one((5, 6, 3), {"conv2d_transpose": {"filters": 4, "kernel": 3, "strides": 2, "padding": "same"}}),
-        _one((5, 5, 3), {"conv2d_transpose": {"filters": 2, "kernel": 4, "strides": 2, "padding": "same", "use_bias": False}}),
+        _one(
+            (5, 5, 3),
+            {
+                "conv2d_transpose": {
+                    "filters": 2,
+                    "kernel": 4,
+                    "strides": 2,
+                    "padding": "same",
+                    "use_bias": False,
+                }
+            },
+        ),
         _one((4, 4, 2), {"conv2d_transpose": {"filters": 2, "kernel": 3, "strides": 2}}),
     ],
     "maxpool2d": [
@@ -97,8 +140,22 @@ CASES: dict[str, list[dict]] = {
     "reshape": [_one((24,), {"reshape": [2, 3, 4]}), _one((4, 6, 2), {"reshape": [-1, 4]})],
     "activation": [
         _one((3, 4, 5), {"activation": fn})
-        for fn in ("relu", "relu6", "elu", "selu", "gelu", "leaky_relu", "sigmoid", "hard_sigmoid", "tanh", "softmax",
-                   "softplus", "swish", "silu", "linear")
+        for fn in (
+            "relu",
+            "relu6",
+            "elu",
+            "selu",
+            "gelu",
+            "leaky_relu",
+            "sigmoid",
+            "hard_sigmoid",
+            "tanh",
+            "softmax",
+            "softplus",
+            "swish",
+            "silu",
+            "linear",
+        )
     ]
     + [_one((3, 4, 5), {"activation": {"function": "leaky_relu", "negative_slope": 0.1}})],
     "add": [_two((6, 6, 4), {"add": {"inputs": ["a", "b"]}})],

@@ -43,8 +43,12 @@ def small_disk(folder: Path, size: str):
     folder.mkdir(parents=True, exist_ok=True)
     if os.geteuid() != 0:
         pytest.skip("mounting a small file system needs root")
-    done = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size},mode=0755", "tmpfs", str(folder)],
-                          capture_output=True, text=True, check=False)
+    done = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", f"size={size},mode=0755", "tmpfs", str(folder)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     if done.returncode != 0:
         pytest.skip(f"cannot mount a tmpfs here: {done.stderr.strip()}")
     try:
@@ -59,7 +63,9 @@ def read_only_folder(folder: Path):
     permissions do not stop writes, a tmpfs remounted read-only (EROFS); as another user, mode 0555."""
     if os.geteuid() == 0:
         with small_disk(folder, "64m"):
-            yield lambda: subprocess.run(["mount", "-o", "remount,ro", str(folder)], check=True, capture_output=True)
+            yield lambda: subprocess.run(
+                ["mount", "-o", "remount,ro", str(folder)], check=True, capture_output=True
+            )
         return
     folder.mkdir(parents=True, exist_ok=True)
     try:

@@ -13,7 +13,11 @@ from specdsl.search._grid import MAX_GRID_POINTS
 from specdsl.search._space import CHECK_LAYERS, PARAM_NAME_LIMIT
 
 README = Path(__file__).resolve().parent.parent / "README.md"
-SECTION = README.read_text(encoding="utf-8").split("## What specdsl promises about its input", 1)[1].split("\n## ", 1)[0]
+SECTION = (
+    README.read_text(encoding="utf-8")
+    .split("## What specdsl promises about its input", 1)[1]
+    .split("\n## ", 1)[0]
+)
 
 # the start of each row's label -> the constant it states
 BOUNDS = {
@@ -38,8 +42,13 @@ BOUNDS = {
     "characters of a file name": FILE_STEM_LIMIT,
     "characters of a search parameter's name": PARAM_NAME_LIMIT,
 }
-EXIT_CODES = {2: errors.SpecError, 3: errors.BackendMissingError, 4: errors.DataError, 5: errors.TrainError,
-              6: errors.StoreError}
+EXIT_CODES = {
+    2: errors.SpecError,
+    3: errors.BackendMissingError,
+    4: errors.DataError,
+    5: errors.TrainError,
+    6: errors.StoreError,
+}
 
 
 def rows(header: str) -> list[tuple[str, str]]:

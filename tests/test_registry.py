@@ -54,7 +54,10 @@ def test_a_missing_name_suggests_the_nearest():
     shapes.add("circle", 2)
     with pytest.raises(NotRegistered) as info:
         shapes["sqare"]
-    assert str(info.value) == "no shape `sqare` is registered; registered: square, circle. Did you mean `square`?"
+    assert (
+        str(info.value)
+        == "no shape `sqare` is registered; registered: square, circle. Did you mean `square`?"
+    )
     assert isinstance(info.value, KeyError)
     with pytest.raises(KeyError, match=r"^no shape `zzz` is registered; registered: square, circle\.$"):
         shapes["zzz"]
@@ -62,6 +65,11 @@ def test_a_missing_name_suggests_the_nearest():
 
 
 def test_every_registry_of_specdsl_is_one():
-    assert {r.what for r in (LAYERS, RULES, BACKENDS, DATASETS)} == {"layer kind", "rule", "backend", "dataset"}
+    assert {r.what for r in (LAYERS, RULES, BACKENDS, DATASETS)} == {
+        "layer kind",
+        "rule",
+        "backend",
+        "dataset",
+    }
     assert all(isinstance(r, Registry) for r in (LAYERS, RULES, BACKENDS, DATASETS))
     assert RULES.within is LAYERS

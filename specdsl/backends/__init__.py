@@ -52,7 +52,9 @@ class Backend(Protocol):
 
 
 # name -> (module implementing it, the package it needs, the pip extra that installs it)
-BACKENDS: Registry[tuple[str, str, str]] = Registry("backend", duplicate="backend `{name}` is already registered")
+BACKENDS: Registry[tuple[str, str, str]] = Registry(
+    "backend", duplicate="backend `{name}` is already registered"
+)
 
 
 def register_backend(name: str, module: str, package: str, extra: str) -> None:

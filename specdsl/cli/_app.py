@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import json
-import os
 import sys
 from enum import Enum
 from pathlib import Path
-from typing import List, Optional
 
 import typer
 
@@ -23,8 +21,6 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     rich_markup_mode=None,
 )
-
-
 
 
 class Format(str, Enum):
@@ -50,8 +46,12 @@ def fail(e: SpecdslError) -> typer.Exit:
 
 @app.command()
 def validate(
-    paths: List[Path] = typer.Argument(..., help="Spec files or folders (searched for *.yaml, *.yml, *.json)."),
-    format: Format = typer.Option(Format.text, "--format", "-f", help="text, json, or github (CI annotations)."),
+    paths: list[Path] = typer.Argument(
+        ..., help="Spec files or folders (searched for *.yaml, *.yml, *.json)."
+    ),
+    format: Format = typer.Option(
+        Format.text, "--format", "-f", help="text, json, or github (CI annotations)."
+    ),
     samples: int = typer.Option(200, help="Architectures sampled from each search space."),
     strict: bool = typer.Option(False, help="Treat warnings as errors."),
 ) -> None:
@@ -62,7 +62,9 @@ def validate(
 @app.command()
 def summary(
     spec: Path = typer.Argument(..., help="A spec file."),
-    format: SummaryFormat = typer.Option(SummaryFormat.table, "--format", "-f", help="table, text (plain) or json."),
+    format: SummaryFormat = typer.Option(
+        SummaryFormat.table, "--format", "-f", help="table, text (plain) or json."
+    ),
 ) -> None:
     """Print the model as a table like Keras' model.summary(), with FLOPs and activation memory."""
     from .. import check
@@ -84,7 +86,9 @@ def summary(
 
 @app.command()
 def schema(
-    output: Optional[Path] = typer.Option(None, "--output", "-o", help="Write to a file instead of standard output."),
+    output: Path | None = typer.Option(
+        None, "--output", "-o", help="Write to a file instead of standard output."
+    ),
 ) -> None:
     """Print the JSON Schema of the spec language (for editors: YAML language server, VS Code)."""
     from ..spec import json_schema
@@ -107,10 +111,14 @@ def compile_(
     spec: Path = typer.Argument(..., help="A spec file."),
     backend: Backend = typer.Option(Backend.torch, "--backend", "-b", help="torch or keras."),
     format: str = typer.Option(
-        "source", "--format", "-f",
+        "source",
+        "--format",
+        "-f",
         help="source (standalone Python); torch: onnx, torchscript, export; keras: keras, weights.",
     ),
-    output: Optional[Path] = typer.Option(None, "--output", "-o", help="Where to write (source: default stdout)."),
+    output: Path | None = typer.Option(
+        None, "--output", "-o", help="Where to write (source: default stdout)."
+    ),
 ) -> None:
     """Compile a spec to standalone PyTorch or Keras 3 source, or export a model file (ONNX, .keras, ...)."""
     from .. import check
@@ -144,15 +152,19 @@ def compile_(
 @app.command()
 def train(
     spec: Path = typer.Argument(..., help="A spec file with `train:` and `data:` sections."),
-    data: Optional[Path] = typer.Option(None, "--data", help="Dataset folder (overrides data.path)."),
-    epochs: Optional[int] = typer.Option(None, "--epochs", "-e", min=1),
-    batch_size: Optional[int] = typer.Option(None, "--batch-size", min=1),
-    backend: Optional[Backend] = typer.Option(None, "--backend", "-b"),
-    limit: Optional[int] = typer.Option(None, "--limit", min=1, help="Use at most this many training examples."),
-    seed: Optional[int] = typer.Option(None, "--seed"),
-    output: Optional[Path] = typer.Option(None, "--output", "-o", help="Folder for the best checkpoint."),
-    tracking_uri: Optional[str] = typer.Option(None, "--tracking-uri", help="MLflow tracking URI (default: MLflow's local store)."),
-    experiment: Optional[str] = typer.Option(None, "--experiment"),
+    data: Path | None = typer.Option(None, "--data", help="Dataset folder (overrides data.path)."),
+    epochs: int | None = typer.Option(None, "--epochs", "-e", min=1),
+    batch_size: int | None = typer.Option(None, "--batch-size", min=1),
+    backend: Backend | None = typer.Option(None, "--backend", "-b"),
+    limit: int | None = typer.Option(
+        None, "--limit", min=1, help="Use at most this many training examples."
+    ),
+    seed: int | None = typer.Option(None, "--seed"),
+    output: Path | None = typer.Option(None, "--output", "-o", help="Folder for the best checkpoint."),
+    tracking_uri: str | None = typer.Option(
+        None, "--tracking-uri", help="MLflow tracking URI (default: MLflow's local store)."
+    ),
+    experiment: str | None = typer.Option(None, "--experiment"),
     track: bool = typer.Option(True, "--track/--no-track", help="Record the run in MLflow."),
 ) -> None:
     """Train a spec once, with a progress bar, tracked in MLflow."""
@@ -160,8 +172,17 @@ def train(
 
     try:
         code = run_train(
-            spec, data=data, epochs=epochs, batch_size=batch_size, backend=backend.value if backend else None,
-            limit=limit, seed=seed, output=output, tracking_uri=tracking_uri, experiment=experiment, track=track,
+            spec,
+            data=data,
+            epochs=epochs,
+            batch_size=batch_size,
+            backend=backend.value if backend else None,
+            limit=limit,
+            seed=seed,
+            output=output,
+            tracking_uri=tracking_uri,
+            experiment=experiment,
+            track=track,
             console=out.rich,
         )
     except SpecdslError as e:
@@ -172,25 +193,45 @@ def train(
 @app.command()
 def search(
     space: Path = typer.Argument(..., help="A search space: a spec whose values may be distributions."),
-    trials: Optional[int] = typer.Option(None, "--trials", "-n", min=1),
-    timeout: Optional[str] = typer.Option(None, "--timeout", help="Wall-clock budget: seconds, or 90s, 15m, 2h."),
-    storage: Optional[str] = typer.Option(None, "--storage", help="Optuna storage URL (default: a local SQLite file)."),
-    study_name: Optional[str] = typer.Option(None, "--study-name"),
-    resume: bool = typer.Option(True, "--resume/--new", help="Continue the study of the same name (default) or start anew."),
+    trials: int | None = typer.Option(None, "--trials", "-n", min=1),
+    timeout: str | None = typer.Option(
+        None, "--timeout", help="Wall-clock budget: seconds, or 90s, 15m, 2h."
+    ),
+    storage: str | None = typer.Option(
+        None, "--storage", help="Optuna storage URL (default: a local SQLite file)."
+    ),
+    study_name: str | None = typer.Option(None, "--study-name"),
+    resume: bool = typer.Option(
+        True, "--resume/--new", help="Continue the study of the same name (default) or start anew."
+    ),
     workers: int = typer.Option(1, "--workers", "-w", min=1, help="Worker processes on this machine."),
-    tracking_uri: Optional[str] = typer.Option(None, "--tracking-uri"),
-    experiment: Optional[str] = typer.Option(None, "--experiment"),
-    epochs: Optional[int] = typer.Option(None, "--epochs", "-e", min=1, help="Override train.epochs for every trial."),
-    limit: Optional[int] = typer.Option(None, "--limit", min=1, help="Use at most this many examples per split."),
-    seed: Optional[int] = typer.Option(None, "--seed"),
+    tracking_uri: str | None = typer.Option(None, "--tracking-uri"),
+    experiment: str | None = typer.Option(None, "--experiment"),
+    epochs: int | None = typer.Option(
+        None, "--epochs", "-e", min=1, help="Override train.epochs for every trial."
+    ),
+    limit: int | None = typer.Option(
+        None, "--limit", min=1, help="Use at most this many examples per split."
+    ),
+    seed: int | None = typer.Option(None, "--seed"),
 ) -> None:
     """Search architectures and hyperparameters with Optuna; every trial is a nested MLflow run."""
     from ..search import SearchOptions
     from ._search import run_search_command
 
-    options = SearchOptions(trials=trials, timeout=timeout, storage=storage, study_name=study_name, resume=resume,
-                            workers=workers, tracking_uri=tracking_uri, experiment=experiment, epochs=epochs,
-                            limit=limit, seed=seed)
+    options = SearchOptions(
+        trials=trials,
+        timeout=timeout,
+        storage=storage,
+        study_name=study_name,
+        resume=resume,
+        workers=workers,
+        tracking_uri=tracking_uri,
+        experiment=experiment,
+        epochs=epochs,
+        limit=limit,
+        seed=seed,
+    )
     try:
         code = run_search_command(space, options, console=out.rich)
     except SpecdslError as e:
@@ -201,9 +242,11 @@ def search(
 @app.command()
 def best(
     study: str = typer.Argument(..., help="Study name (the search space's file name by default)."),
-    storage: Optional[str] = typer.Option(None, "--storage"),
-    trial: Optional[int] = typer.Option(None, "--trial", help="Freeze this trial instead of the best."),
-    output: Optional[Path] = typer.Option(None, "--output", "-o", help="Write the spec here (default: stdout)."),
+    storage: str | None = typer.Option(None, "--storage"),
+    trial: int | None = typer.Option(None, "--trial", help="Freeze this trial instead of the best."),
+    output: Path | None = typer.Option(
+        None, "--output", "-o", help="Write the spec here (default: stdout)."
+    ),
 ) -> None:
     """Freeze the best trial of a study into a concrete spec that compile and train reproduce."""
     from ._search import run_best_command
@@ -217,14 +260,22 @@ def best(
 
 @app.command(name="import")
 def import_(
-    source: str = typer.Argument(..., help="model.keras | model.h5 | model.onnx | module:function | module:Class"),
-    output: Optional[Path] = typer.Option(None, "--output", "-o", help="The spec to write (default: stdout)."),
-    weights: Optional[Path] = typer.Option(
-        None, "--weights", help="Also write the source's weights here (.npz), for the spec's torch and Keras models."
+    source: str = typer.Argument(
+        ..., help="model.keras | model.h5 | model.onnx | module:function | module:Class"
+    ),
+    output: Path | None = typer.Option(
+        None, "--output", "-o", help="The spec to write (default: stdout)."
+    ),
+    weights: Path | None = typer.Option(
+        None,
+        "--weights",
+        help="Also write the source's weights here (.npz), for the spec's torch and Keras models.",
     ),
     flat: bool = typer.Option(False, "--flat", help="One line per layer: no blocks, no repeat."),
-    input_shape: Optional[str] = typer.Option(
-        None, "--input-shape", help="A torch module's input, torch's layout without the batch axis: 3,224,224."
+    input_shape: str | None = typer.Option(
+        None,
+        "--input-shape",
+        help="A torch module's input, torch's layout without the batch axis: 3,224,224.",
     ),
 ) -> None:
     """Write an existing model as a spec (and its weights as a checkpoint): a .keras or .h5 file, read as data

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Optional
 
 import typer
 
@@ -27,7 +26,7 @@ def _fail(error: DataError) -> None:
 
 
 @app.command("list")
-def list_command(cache_dir: Optional[Path] = typer.Option(None, "--cache-dir", help=_CACHE_HELP)) -> None:
+def list_command(cache_dir: Path | None = typer.Option(None, "--cache-dir", help=_CACHE_HELP)) -> None:
     """Show every registered dataset: classes, image shape, where it comes from, and whether it is ready."""
     from rich.console import Console
     from rich.table import Table
@@ -44,7 +43,7 @@ def list_command(cache_dir: Optional[Path] = typer.Option(None, "--cache-dir", h
     Console().print(table)
 
 
-def _parse_size(text: Optional[str]) -> Optional[tuple[int, int]]:
+def _parse_size(text: str | None) -> tuple[int, int] | None:
     if text is None:
         return None
     h, _, w = text.lower().partition("x")
@@ -58,11 +57,11 @@ def _parse_size(text: Optional[str]) -> Optional[tuple[int, int]]:
 @app.command()
 def prepare(
     name: str = typer.Argument(..., help="A dataset name from `specdsl data list`."),
-    path: Optional[Path] = typer.Option(None, "--path", help="Read from this folder or file instead."),
-    image_size: Optional[str] = typer.Option(
+    path: Path | None = typer.Option(None, "--path", help="Read from this folder or file instead."),
+    image_size: str | None = typer.Option(
         None, "--image-size", help="Decode image folders at HxW (default 64x64); resize other datasets."
     ),
-    cache_dir: Optional[Path] = typer.Option(None, "--cache-dir", help=_CACHE_HELP),
+    cache_dir: Path | None = typer.Option(None, "--cache-dir", help=_CACHE_HELP),
 ) -> None:
     """Fetch a dataset, decode it and store the arrays in the cache, so that training and search load it in
     milliseconds."""

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from enum import Enum
 from pathlib import Path
-from typing import Optional
 
 import typer
 
@@ -20,8 +19,12 @@ class Direction(str, Enum):
 
 def diagram(
     spec: Path = typer.Argument(..., help="A spec file."),
-    output: Optional[Path] = typer.Option(
-        None, "--output", "-o", help="model.svg, model.png, model.pdf or model.dot (default: <the spec's name>.svg)."),
+    output: Path | None = typer.Option(
+        None,
+        "--output",
+        "-o",
+        help="model.svg, model.png, model.pdf or model.dot (default: <the spec's name>.svg).",
+    ),
     direction: Direction = typer.Option(Direction.TB, "--direction", "-d", help="TB (top to bottom) or LR."),
     clusters: bool = typer.Option(True, "--clusters/--no-clusters", help="Frame the layers of each block."),
 ) -> None:
@@ -32,8 +35,12 @@ def diagram(
 
     try:
         plan = check(spec)
-        path = write_diagram(plan, output if output is not None else Path(file_stem(plan.name) + ".svg"),
-                             direction=direction.value, clusters=clusters)
+        path = write_diagram(
+            plan,
+            output if output is not None else Path(file_stem(plan.name) + ".svg"),
+            direction=direction.value,
+            clusters=clusters,
+        )
     except SpecdslError as e:
         raise fail(e) from None
     edges = sum(len(n.inputs) for n in plan.nodes)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Optional
 
 import typer
 
@@ -12,30 +11,56 @@ from ._output import err
 
 
 def explain(
-    spec: Optional[Path] = typer.Argument(None, help="The spec the model was trained from (with --run: optional)."),
-    weights: Optional[Path] = typer.Option(
-        None, "--weights", "-w", help="A checkpoint of `specdsl train` (best.pt, best.weights.h5, or its folder)."),
-    run: Optional[str] = typer.Option(None, "--run", help="An MLflow run of `specdsl train` that logged the model."),
+    spec: Path | None = typer.Argument(
+        None, help="The spec the model was trained from (with --run: optional)."
+    ),
+    weights: Path | None = typer.Option(
+        None,
+        "--weights",
+        "-w",
+        help="A checkpoint of `specdsl train` (best.pt, best.weights.h5, or its folder).",
+    ),
+    run: str | None = typer.Option(
+        None, "--run", help="An MLflow run of `specdsl train` that logged the model."
+    ),
     images: int = typer.Option(8, "--images", "-n", min=1, max=64, help="Validation images to explain."),
-    output: Optional[Path] = typer.Option(None, "--output", "-o", help="Folder for the PNGs (default: explain/<name>)."),
-    data: Optional[Path] = typer.Option(None, "--data", help="Dataset folder (overrides data.path)."),
-    track: Optional[bool] = typer.Option(
-        None, "--track/--no-track", help="Log the PNGs to MLflow (default: with --run, to that run)."),
-    tracking_uri: Optional[str] = typer.Option(None, "--tracking-uri", help="MLflow tracking URI."),
-    experiment: Optional[str] = typer.Option(None, "--experiment", help="For a new run (default: the spec's name)."),
+    output: Path | None = typer.Option(
+        None, "--output", "-o", help="Folder for the PNGs (default: explain/<name>)."
+    ),
+    data: Path | None = typer.Option(None, "--data", help="Dataset folder (overrides data.path)."),
+    track: bool | None = typer.Option(
+        None, "--track/--no-track", help="Log the PNGs to MLflow (default: with --run, to that run)."
+    ),
+    tracking_uri: str | None = typer.Option(None, "--tracking-uri", help="MLflow tracking URI."),
+    experiment: str | None = typer.Option(
+        None, "--experiment", help="For a new run (default: the spec's name)."
+    ),
 ) -> None:
     """Show what a trained model sees: feature maps, first-layer filters, Grad-CAM and saliency of a few images."""
     from ..report._explain import run_explain
     from ._app import fail
 
     try:
-        done = run_explain(spec, weights=weights, run=run, images=images, output=output, data=data, track=track,
-                           tracking_uri=tracking_uri, experiment=experiment)
+        done = run_explain(
+            spec,
+            weights=weights,
+            run=run,
+            images=images,
+            output=output,
+            data=data,
+            track=track,
+            tracking_uri=tracking_uri,
+            experiment=experiment,
+        )
     except SpecdslError as e:
         raise fail(e) from None
     folder = done.files[0].parent
-    err.print(f"wrote {len(done.files)} pictures to {folder}/ ({done.images} validation images, "
-              f"{done.correct} predicted right)")
+    err.print(
+        f"wrote {len(done.files)} pictures to {folder}/ ({done.images} validation images, "
+        f"{done.correct} predicted right)"
+    )
     if done.run_id:
-        err.print(f"MLflow: run {done.run_id} in experiment `{done.experiment}`, artifacts explain/ "
-                  f"({done.tracking_uri})")
+        err.print(
+            f"MLflow: run {done.run_id} in experiment `{done.experiment}`, artifacts explain/ "
+            f"({done.tracking_uri})"
+        )

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Optional
 
 from .._text import terminal
 from ..errors import SourceError, SpecdslError
 from ._output import err
 
-def parse_shape(text: Optional[str]) -> Optional[tuple[int, ...]]:
+
+def parse_shape(text: str | None) -> tuple[int, ...] | None:
     """``3,224,224`` (or ``3x224x224``) -> (3, 224, 224)."""
     if text is None:
         return None
@@ -22,8 +22,9 @@ def parse_shape(text: Optional[str]) -> Optional[tuple[int, ...]]:
     return tuple(int(p) for p in parts)
 
 
-def run_import(source: str, output: Optional[Path], weights: Optional[Path], flat: bool,
-               input_shape: Optional[str]) -> int:
+def run_import(
+    source: str, output: Path | None, weights: Path | None, flat: bool, input_shape: str | None
+) -> int:
     """Import ``source``; write the spec to ``output`` (stdout when None) and the weights to ``weights``."""
     from ..importers import import_model
 

@@ -28,7 +28,9 @@ class _Console:
             self._console = Console(stderr=self._stderr, highlight=False, soft_wrap=True, emoji=False)
         return self._console
 
-    def print(self, text: str = "", *, style: str | None = None, markup: bool = False, end: str = "\n") -> None:
+    def print(
+        self, text: str = "", *, style: str | None = None, markup: bool = False, end: str = "\n"
+    ) -> None:
         """Print a line (or lines): control characters other than line breaks are escaped (:func:`terminal`), so
         that no user text quoted in it reaches the terminal raw."""
         text = terminal(text, keep="\n")

@@ -67,6 +67,9 @@ def summary_table(plan: Plan, console: Console) -> None:
         console.print(Text.assemble((f"{key}:", "bold"), f" {value}"), soft_wrap=True)
     if plan.warnings:
         console.print(
-            Text("\n").join(Text.assemble(("warning:", "yellow"), f" {terminal(w.path)}: {terminal(w.message)}") for w in plan.warnings),
+            Text("\n").join(
+                Text.assemble(("warning:", "yellow"), f" {terminal(w.path)}: {terminal(w.message)}")
+                for w in plan.warnings
+            ),
             soft_wrap=True,
         )

@@ -49,11 +49,13 @@ def run_best_command(
             Path(output).write_text(text, encoding="utf-8")
         except OSError as e:
             failure = store_error(e, "output file", str(output), "-o")
-            raise failure or StoreError(f"cannot write {output} ({e.strerror or e}).", store=str(output),
-                                        hint="Pass -o another path.") from None
+            raise failure or StoreError(
+                f"cannot write {output} ({e.strerror or e}).", store=str(output), hint="Pass -o another path."
+            ) from None
         if console is not None:
-            console.print(terminal(f"wrote {output}: trial {number} of study {study}"), markup=False,
-                          highlight=False)
+            console.print(
+                terminal(f"wrote {output}: trial {number} of study {study}"), markup=False, highlight=False
+            )
     elif console is not None:
         # the spec's text as YAML writes it (exact, for `> best.yaml`); on a terminal, with its control characters
         # escaped

@@ -31,8 +31,11 @@ def _override(model: Any, what: str, file: str, **changes: Any) -> Any:
     except ValidationError as e:
         err = e.errors()[0]
         field = ".".join(str(p) for p in err["loc"])
-        raise SpecError(f"--{field.replace('_', '-')}: {err['msg']} (got {err.get('input')!r}).", loc=Loc(file),
-                        path=f"{what}.{field}") from None
+        raise SpecError(
+            f"--{field.replace('_', '-')}: {err['msg']} (got {err.get('input')!r}).",
+            loc=Loc(file),
+            path=f"{what}.{field}",
+        ) from None
 
 
 def _data_override(plan: Any, data: Path | None, limit: int | None) -> Any:
@@ -70,8 +73,10 @@ def result_table(result: Any) -> Any:
     from rich.table import Table
 
     best = result.best
-    table = Table(title=f"best epoch {result.best_epoch + 1} of {len(result.history)} (by {markup(result.monitor)})",
-                  title_justify="left")
+    table = Table(
+        title=f"best epoch {result.best_epoch + 1} of {len(result.history)} (by {markup(result.monitor)})",
+        title_justify="left",
+    )
     table.add_column("metric")
     table.add_column("train", justify="right")
     table.add_column("validation", justify="right")
@@ -120,29 +125,50 @@ def run_train(
     from ..train import ProgressCallback, check_compatible, fit, load_for
 
     plan = check(spec)
-    train = _override(plan.spec.train or TrainSpec(), "train", plan.spec.file,
-                      epochs=epochs, batch_size=batch_size, backend=backend, seed=seed)
+    train = _override(
+        plan.spec.train or TrainSpec(),
+        "train",
+        plan.spec.file,
+        epochs=epochs,
+        batch_size=batch_size,
+        backend=backend,
+        seed=seed,
+    )
     data_spec = _data_override(plan, data, limit)
     check_compatible(plan, train, data_spec)  # before loading anything
     folder = checkpoint_folder(plan, output)
 
-    console.print(f"[bold]{markup(plan.name)}[/]: {plan.params:,} parameters, {plan.flops / 1e6:,.1f} MFLOPs per image; "
-                  f"{train.backend}, {train.epochs} epochs, batch {train.batch_size}, {train.optimizer.name} "
-                  f"lr {train.optimizer.lr:g}", highlight=False)
+    console.print(
+        f"[bold]{markup(plan.name)}[/]: {plan.params:,} parameters, {plan.flops / 1e6:,.1f} MFLOPs per image; "
+        f"{train.backend}, {train.epochs} epochs, batch {train.batch_size}, {train.optimizer.name} "
+        f"lr {train.optimizer.lr:g}",
+        highlight=False,
+    )
     t0 = time.perf_counter()
-    with console.status(f"loading {markup(data_spec.dataset) if data_spec else 'data'} ..."), \
-            data_warnings() as notes:
+    with (
+        console.status(f"loading {markup(data_spec.dataset) if data_spec else 'data'} ..."),
+        data_warnings() as notes,
+    ):
         dataset = load_for(plan, data_spec)
     for note in notes:
         console.print(f"[yellow]warning:[/] {markup(note)}", highlight=False)
-    console.print(terminal(f"{dataset.summary()} ({time.perf_counter() - t0:.1f}s)"), markup=False, highlight=False)
+    console.print(
+        terminal(f"{dataset.summary()} ({time.perf_counter() - t0:.1f}s)"), markup=False, highlight=False
+    )
 
     tracker = None
     if track:
         from ..tracking import TrackedRun
 
-        tracker = TrackedRun(plan, train, data_spec, backend=train.backend, tracking_uri=tracking_uri,
-                             experiment=experiment, checkpoint_dir=folder)
+        tracker = TrackedRun(
+            plan,
+            train,
+            data_spec,
+            backend=train.backend,
+            tracking_uri=tracking_uri,
+            experiment=experiment,
+            checkpoint_dir=folder,
+        )
     progress = ProgressCallback(console)
     callbacks: list[Any] = [progress]
     result = None
@@ -150,9 +176,14 @@ def run_train(
         with tracker if tracker is not None else contextlib.nullcontext():
             if tracker is not None:
                 callbacks.append(tracker.callback)
-                console.print(terminal(f"MLflow run {tracker.run_id} in experiment `{tracker.experiment}`"), markup=False,
-                              highlight=False)
-            result = fit(plan, dataset=dataset, train=train, data=data_spec, callbacks=callbacks, checkpoint_dir=folder)
+                console.print(
+                    terminal(f"MLflow run {tracker.run_id} in experiment `{tracker.experiment}`"),
+                    markup=False,
+                    highlight=False,
+                )
+            result = fit(
+                plan, dataset=dataset, train=train, data=data_spec, callbacks=callbacks, checkpoint_dir=folder
+            )
             progress.close()
             if tracker is not None:
                 with console.status("logging the model to MLflow ..."):
@@ -160,7 +191,9 @@ def run_train(
     except KeyboardInterrupt:
         progress.close()
         kept = [p for p in (folder / "best.pt", folder / "best.weights.h5") if p.is_file()]
-        where = f"the best checkpoint so far is in {kept[0]}" if kept else "no epoch had finished, no checkpoint"
+        where = (
+            f"the best checkpoint so far is in {kept[0]}" if kept else "no epoch had finished, no checkpoint"
+        )
         run = f"; MLflow run {tracker.run_id} marked KILLED" if tracker is not None and tracker.run_id else ""
         console.print(f"[yellow]interrupted[/]: {markup(where + run)}.", highlight=False)
         return INTERRUPTED
@@ -170,14 +203,23 @@ def run_train(
     console.print(result_table(result))
     stop = {"early_stopping": "stopped early (no improvement)", "max_seconds": "stopped at the time budget"}
     console.print(
-        terminal(f"{len(result.history)} epochs in {result.seconds:.1f}s, {result.images_per_s:,.0f} images/s"
-                 + (f"; {stop[result.stop_reason]}" if result.stop_reason else "")
-                 + (f"; best weights in {result.checkpoint}" if result.checkpoint else "")),
-        markup=False, highlight=False,
+        terminal(
+            f"{len(result.history)} epochs in {result.seconds:.1f}s, {result.images_per_s:,.0f} images/s"
+            + (f"; {stop[result.stop_reason]}" if result.stop_reason else "")
+            + (f"; best weights in {result.checkpoint}" if result.checkpoint else "")
+        ),
+        markup=False,
+        highlight=False,
     )
     if tracker is not None:
         import mlflow
 
-        console.print(terminal(f"MLflow: run {tracker.run_id}, model {tracker.model_uri} ({mlflow.get_tracking_uri()}; "
-                               f"see it with `mlflow ui`)"), markup=False, highlight=False)
+        console.print(
+            terminal(
+                f"MLflow: run {tracker.run_id}, model {tracker.model_uri} ({mlflow.get_tracking_uri()}; "
+                f"see it with `mlflow ui`)"
+            ),
+            markup=False,
+            highlight=False,
+        )
     return 0

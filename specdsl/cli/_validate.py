@@ -10,7 +10,7 @@ from typing import Any
 from .._text import github_data, github_property, terminal
 from ..errors import Loc, SearchError, SpecdslError, SpecError
 from ..plan import Plan, PlanWarning, plan
-from ..spec import from_tree, gc_paused, has_distributions, is_distribution, load_file
+from ..spec import from_tree, gc_paused, has_distributions, load_file
 from ._output import err, out
 
 SPEC_SUFFIXES = (".yaml", ".yml", ".json")
@@ -35,11 +35,21 @@ class Result:
             d.update(name=self.plan.name, **self.plan.totals())
         if self.error is not None:
             d["error"] = self.error.as_dict()
-        d["warnings"] = [{"message": w.message, "path": w.path, "line": w.loc.line if w.loc else None,
-                          "col": w.loc.col if w.loc else None} for w in self.warnings]
+        d["warnings"] = [
+            {
+                "message": w.message,
+                "path": w.path,
+                "line": w.loc.line if w.loc else None,
+                "col": w.loc.col if w.loc else None,
+            }
+            for w in self.warnings
+        ]
         if self.space is not None:
-            d["search_space"] = {"samples": self.space.samples, "invalid": self.space.invalid,
-                                 "reasons": dict(self.space.reasons.most_common())}
+            d["search_space"] = {
+                "samples": self.space.samples,
+                "invalid": self.space.invalid,
+                "reasons": dict(self.space.reasons.most_common()),
+            }
         return d
 
     def print(self, out: Any, err: Any, *, github: bool = False) -> None:
@@ -58,8 +68,10 @@ class Result:
             line = f"ok {terminal(self.path)}: {terminal(p.name)}, {p.params:,} params ({p.trainable:,} trainable), output {_shape(p.output_shape)}"
             if self.space is not None:
                 s = self.space
-                line = (f"ok {terminal(self.path)}: search space, {s.samples - s.invalid} of {s.samples} sampled architectures "
-                        f"plan ({s.invalid} invalid)")
+                line = (
+                    f"ok {terminal(self.path)}: search space, {s.samples - s.invalid} of {s.samples} sampled architectures "
+                    f"plan ({s.invalid} invalid)"
+                )
                 for reason, n in s.reasons.most_common(5):
                     line += f"\n    {n} x {reason}"
             out.print(line, markup=False)
@@ -118,7 +130,9 @@ def spec_files(paths: list[Path]) -> list[Path | Result]:
     found: list[Path | Result] = []
     for p in paths:
         if not os.path.isdir(p):
-            found.append(p)  # named by the user: read as it is (the reader refuses what is not a regular file)
+            found.append(
+                p
+            )  # named by the user: read as it is (the reader refuses what is not a regular file)
             continue
         root = os.path.realpath(p)
         entries: list[Path | Result] = []
@@ -126,8 +140,15 @@ def spec_files(paths: list[Path]) -> list[Path | Result]:
         def unreadable(e: OSError) -> None:
             folder = Path(e.filename) if e.filename else p
             why = "permission denied" if isinstance(e, PermissionError) else (e.strerror or type(e).__name__)
-            entries.append(Result(folder, error=SpecError(
-                f"this folder cannot be read ({why}); the specs in it were not checked.", loc=Loc(str(folder)))))
+            entries.append(
+                Result(
+                    folder,
+                    error=SpecError(
+                        f"this folder cannot be read ({why}); the specs in it were not checked.",
+                        loc=Loc(str(folder)),
+                    ),
+                )
+            )
 
         for folder, _, names in os.walk(p, onerror=unreadable):
             for name in names:
@@ -135,9 +156,16 @@ def spec_files(paths: list[Path]) -> list[Path | Result]:
                     continue
                 f = Path(folder) / name
                 if os.path.islink(f) and not _inside(os.path.realpath(f), root):
-                    entries.append(Result(f, error=SpecError(
-                        f"is a symbolic link that leads outside {p}; it is not followed.", loc=Loc(str(f)),
-                        hint="Validate the file it leads to where it lives, or name the link on the command line.")))
+                    entries.append(
+                        Result(
+                            f,
+                            error=SpecError(
+                                f"is a symbolic link that leads outside {p}; it is not followed.",
+                                loc=Loc(str(f)),
+                                hint="Validate the file it leads to where it lives, or name the link on the command line.",
+                            ),
+                        )
+                    )
                 else:
                     entries.append(f)
         found += sorted(entries, key=lambda e: e.path if isinstance(e, Result) else e)
@@ -152,9 +180,13 @@ def run_validate(paths: list[Path], format: str = "text", *, samples: int = 200,
     """``specdsl validate``: check every spec file under ``paths``, print the results; the exit code."""
     files = spec_files(paths)
     if not files:
-        err.print("error: no spec files (*.yaml, *.yml, *.json) under " + ", ".join(map(str, paths)), style="red")
+        err.print(
+            "error: no spec files (*.yaml, *.yml, *.json) under " + ", ".join(map(str, paths)), style="red"
+        )
         return 2
-    with gc_paused():  # a spec's objects are freed by their reference counts; the collector's passes cost time
+    with (
+        gc_paused()
+    ):  # a spec's objects are freed by their reference counts; the collector's passes cost time
         results = [f if isinstance(f, Result) else validate_file(f, samples=samples) for f in files]
     failed = sum(1 for r in results if not r.ok or (strict and r.warnings))
     if format == "json":

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import os
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 from ..errors import DataError
 from ._dataset import Arrays
@@ -106,9 +106,13 @@ def memo(path: Path, build: Callable[[], Arrays]) -> Arrays:
             if damage is None:
                 raise
             cause = e.format() if isinstance(e, DataError) else f"{type(e).__name__}: {e}"
-            raise DataError(f"the cache file {path} is damaged ({damage}), and rebuilding it from the source data "
-                            f"failed: {cause}", hint=None if isinstance(e, DataError) and e.hint else
-                            f"Delete {path}, and load the dataset where its source can be read.") from None
+            raise DataError(
+                f"the cache file {path} is damaged ({damage}), and rebuilding it from the source data "
+                f"failed: {cause}",
+                hint=None
+                if isinstance(e, DataError) and e.hint
+                else f"Delete {path}, and load the dataset where its source can be read.",
+            ) from None
         try:
             save_arrays(path, arrays)
             arrays.cache_file = path
@@ -118,5 +122,7 @@ def memo(path: Path, build: Callable[[], Arrays]) -> Arrays:
                 "to make the next load fast."
             )
         if damage is not None:
-            arrays.notes.insert(0, f"the cache file {path} was damaged ({damage}); rebuilt it from the source data.")
+            arrays.notes.insert(
+                0, f"the cache file {path} was damaged ({damage}); rebuilt it from the source data."
+            )
     return arrays

@@ -88,8 +88,9 @@ def from_keras(model: Any, source: str = "a Keras model") -> Graph:
     return convert(model, source)
 
 
-def import_model(source: Any, *, flat: bool = False, input_shape: tuple[int, ...] | None = None,
-                 file: str = "<import>") -> Imported:
+def import_model(
+    source: Any, *, flat: bool = False, input_shape: tuple[int, ...] | None = None, file: str = "<import>"
+) -> Imported:
     """Import a model as a spec that plans to exactly its parameter counts and output shapes.
 
     Args:
@@ -122,7 +123,9 @@ def import_model(source: Any, *, flat: bool = False, input_shape: tuple[int, ...
                 _same_nodes(flat_plan, compact_plan)
                 text, plan, compact = compact_text, compact_plan, True
             except SpecdslError as e:
-                notes.append(f"the compact form did not plan to the flat one ({e.message}); the flat form is written.")
+                notes.append(
+                    f"the compact form did not plan to the flat one ({e.message}); the flat form is written."
+                )
     # graph layer -> node name of the written plan (the compact form's nodes follow the flat form's, in order)
     order = {node.name: i for i, node in enumerate(flat_plan.nodes)}
     names = {layer.name: plan.nodes[order[nodes[layer.name]]].name for layer in graph.layers}
@@ -134,7 +137,9 @@ def _kind(model: Any) -> str:
 
     kind = kind_of(model)
     if kind is None:
-        raise SourceError(f"cannot import a {type(model).__name__}: give a Keras model, a torch module or a file.")
+        raise SourceError(
+            f"cannot import a {type(model).__name__}: give a Keras model, a torch module or a file."
+        )
     return kind
 
 
@@ -156,7 +161,9 @@ def _verify(graph: Graph, plan: Plan) -> None:
     if graph.counts is not None:
         total, trainable, non_trainable = graph.counts
         frozen = any("frozen" in note for note in graph.notes)
-        if plan.params != total or (not frozen and (plan.trainable, plan.non_trainable) != (trainable, non_trainable)):
+        if plan.params != total or (
+            not frozen and (plan.trainable, plan.non_trainable) != (trainable, non_trainable)
+        ):
             raise SourceError(
                 f"the spec made from {shown(graph.source, 200)} counts {plan.params:,} parameters "
                 f"({plan.trainable:,} trainable, {plan.non_trainable:,} non-trainable), the source {total:,} "
@@ -187,4 +194,11 @@ def _same_nodes(flat: Plan, compact: Plan) -> None:
 
 def _node_key(node: Any, at: dict[str, int]) -> tuple:
     layer = node.layer.model_dump(exclude={"name", "inputs"}) if node.layer is not None else None
-    return (node.kind, layer, tuple(at[i] for i in node.inputs), node.shape, node.trainable, node.non_trainable)
+    return (
+        node.kind,
+        layer,
+        tuple(at[i] for i in node.inputs),
+        node.shape,
+        node.trainable,
+        node.non_trainable,
+    )

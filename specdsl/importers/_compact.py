@@ -20,8 +20,9 @@ A value that differs between the uses of a block becomes a param, named by the a
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Any, Iterator
+from typing import Any
 
 from pydantic_core import PydanticUndefined
 
@@ -30,13 +31,28 @@ from ._graph import Graph
 
 MOTIF_MIN = 3  # uses before a chain becomes a block
 MOTIF_KINDS = {
-    "conv2d", "conv1d", "depthwise_conv2d", "separable_conv2d", "conv2d_transpose", "dense",
-    "batchnorm", "layernorm", "activation", "bias",
+    "conv2d",
+    "conv1d",
+    "depthwise_conv2d",
+    "separable_conv2d",
+    "conv2d_transpose",
+    "dense",
+    "batchnorm",
+    "layernorm",
+    "activation",
+    "bias",
 }
 NORMS = {"batchnorm", "layernorm"}
 SHORT = {
-    "conv2d": "conv", "conv1d": "conv1d", "depthwise_conv2d": "dwconv", "separable_conv2d": "sepconv",
-    "conv2d_transpose": "deconv", "dense": "dense", "batchnorm": "bn", "layernorm": "ln", "activation": "act",
+    "conv2d": "conv",
+    "conv1d": "conv1d",
+    "depthwise_conv2d": "dwconv",
+    "separable_conv2d": "sepconv",
+    "conv2d_transpose": "deconv",
+    "dense": "dense",
+    "batchnorm": "bn",
+    "layernorm": "ln",
+    "activation": "act",
     "bias": "bias",
 }
 MAX_PHRASE = 8
@@ -164,7 +180,7 @@ def parametrize(instances: list[list[Any]], names: list[str]) -> tuple[list[str]
 def defaults(body: list[Any], params: list[str], blocks: dict[str, Block]) -> dict[str, Any]:
     """A default for each param that only sets layer arguments (or other blocks' params) having one same default:
     ``strides: 1`` then goes unwritten where it is 1, as a layer's own default would."""
-    from ._spec import is_default, short
+    from ._spec import short
 
     seen: dict[str, set] = {p: set() for p in params}
     blocked: set[str] = set()
@@ -240,7 +256,9 @@ class _Compactor:
             # every field, defaults too: `padding: valid` and `padding: same` are then values of one structure
             args = normalize(layer, defaults=True)
             name = written.get("name")
-            call = Call(kind, tuple((k, _freeze(v)) for k, v in args.items()), name=name if _telling(name) else None)
+            call = Call(
+                kind, tuple((k, _freeze(v)) for k, v in args.items()), name=name if _telling(name) else None
+            )
             self.nodes.append(_Node(call, [index[i] for i in layer.inputs]))
         self.outputs = [index[o] for o in graph.outputs]
 
@@ -360,8 +378,11 @@ class _Compactor:
         uses: dict[tuple[int, int], Call] = {}
         for key, spans in groups.items():
             merges = [c.key for c in bodies[spans[0]] if c.key in ("add", "concat", "multiply")]
-            name = self.block_name({"add": "residual", "concat": "branches", "multiply": "gate"}.get(
-                merges[-1] if merges else "", "block"))
+            name = self.block_name(
+                {"add": "residual", "concat": "branches", "multiply": "gate"}.get(
+                    merges[-1] if merges else "", "block"
+                )
+            )
             rows = [[v for c in bodies[s] for v in values(c)] for s in spans]
             names = [label for c in bodies[spans[0]] for label in labels(c)]
             params, forms, per_use = parametrize(rows, names)
@@ -494,7 +515,12 @@ def runs(items: list[Any]) -> list[Any]:
     out: list[Any] = []
     for item in items:
         prev = out[-1] if out else None
-        if isinstance(prev, Rep) and len(prev.body) == 1 and _same(prev.body[0], item) and isinstance(prev.count, int):
+        if (
+            isinstance(prev, Rep)
+            and len(prev.body) == 1
+            and _same(prev.body[0], item)
+            and isinstance(prev.count, int)
+        ):
             out[-1] = Rep(prev.count + 1, prev.body, (*(prev.originals or prev.body * prev.count), item))
         elif prev is not None and not isinstance(prev, Rep) and _same(prev, item):
             out[-1] = Rep(2, (_unnamed(prev),), (prev, item))
@@ -552,8 +578,14 @@ def _written(item: Any, blocks: dict[str, Block]) -> Any:
     return {item.key: args}
 
 
-def compact_document(graph: Graph, items: list[dict[str, Any]], nodes: dict[str, str], input_name: str,
-                     outputs: list[str], last: str) -> dict[str, Any] | None:
+def compact_document(
+    graph: Graph,
+    items: list[dict[str, Any]],
+    nodes: dict[str, str],
+    input_name: str,
+    outputs: list[str],
+    last: str,
+) -> dict[str, Any] | None:
     """The compact spec as a mapping, or None where it would be no shorter than the flat one (or the model has
     several outputs, which the compact form does not place)."""
     from ._spec import document
@@ -571,7 +603,10 @@ def compact_document(graph: Graph, items: list[dict[str, Any]], nodes: dict[str,
     # a block used once is written in place
     used = _uses(top, c.blocks)
     blocks = {
-        name: {"params": {p: _thaw(b.defaults.get(p)) for p in b.params}, "layers": [_written(x, c.blocks) for x in b.body]}
+        name: {
+            "params": {p: _thaw(b.defaults.get(p)) for p in b.params},
+            "layers": [_written(x, c.blocks) for x in b.body],
+        }
         for name, b in c.blocks.items()
         if used.get(name)
     }

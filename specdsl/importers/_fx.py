@@ -55,7 +55,9 @@ def from_torch(module: Any, source: str, input_shape: tuple[int, ...] | None = N
     g.counts = _counts(module)
     frozen = [n for n, p in module.named_parameters() if not p.requires_grad]
     if frozen:
-        g.notes.append(f"{len(frozen)} parameter(s) are frozen in the source; the spec counts them as trainable.")
+        g.notes.append(
+            f"{len(frozen)} parameter(s) are frozen in the source; the spec counts them as trainable."
+        )
     return g
 
 
@@ -114,12 +116,27 @@ def _shapes(gm: Any, input_shape: tuple[int, ...], source: str) -> None:
 
 
 ACT_MODULES = {
-    "ReLU": "relu", "ReLU6": "relu6", "SELU": "selu", "Sigmoid": "sigmoid", "Tanh": "tanh", "SiLU": "silu",
-    "Hardsigmoid": "hard_sigmoid", "Softplus": "softplus",
+    "ReLU": "relu",
+    "ReLU6": "relu6",
+    "SELU": "selu",
+    "Sigmoid": "sigmoid",
+    "Tanh": "tanh",
+    "SiLU": "silu",
+    "Hardsigmoid": "hard_sigmoid",
+    "Softplus": "softplus",
 }
 ACT_FUNCTIONS = {
-    "relu": "relu", "relu6": "relu6", "selu": "selu", "sigmoid": "sigmoid", "tanh": "tanh", "silu": "silu",
-    "hardsigmoid": "hard_sigmoid", "softplus": "softplus", "elu": "elu", "gelu": "gelu", "leaky_relu": "leaky_relu",
+    "relu": "relu",
+    "relu6": "relu6",
+    "selu": "selu",
+    "sigmoid": "sigmoid",
+    "tanh": "tanh",
+    "silu": "silu",
+    "hardsigmoid": "hard_sigmoid",
+    "softplus": "softplus",
+    "elu": "elu",
+    "gelu": "gelu",
+    "leaky_relu": "leaky_relu",
     "softmax": "softmax",
 }
 
@@ -141,7 +158,11 @@ class _Converter:
 
         self.n += 1
         name = f"<const {self.n}>"
-        array = value.detach().cpu().numpy() if isinstance(value, torch.Tensor) else np.asarray(value, dtype=np.float32)
+        array = (
+            value.detach().cpu().numpy()
+            if isinstance(value, torch.Tensor)
+            else np.asarray(value, dtype=np.float32)
+        )
         self.constants[name] = array
         return name
 
@@ -157,7 +178,9 @@ class _Converter:
         self.n += 1
         return f"{base}<{self.n}>"
 
-    def add(self, type_: str, inputs: list[str], outputs: list[str], where: str, name: str, **attrs: Any) -> None:
+    def add(
+        self, type_: str, inputs: list[str], outputs: list[str], where: str, name: str, **attrs: Any
+    ) -> None:
         self.ops.append(Op(type_, inputs, outputs, attrs, where, name))
 
     # -- the walk
@@ -167,8 +190,10 @@ class _Converter:
 
         placeholders = [n for n in self.gm.graph.nodes if n.op == "placeholder"]
         if len(placeholders) != 1:
-            raise SourceError(f"the module's forward takes {len(placeholders)} inputs; a spec has one.",
-                              path=shown(self.source, 200))
+            raise SourceError(
+                f"the module's forward takes {len(placeholders)} inputs; a spec has one.",
+                path=shown(self.source, 200),
+            )
         outputs: list[str] = []
         for node in self.gm.graph.nodes:
             meta = node.meta.get("tensor_meta")
@@ -196,11 +221,22 @@ class _Converter:
                     self.function(node)
             except (TypeError, ValueError, KeyError, IndexError, AttributeError) as e:
                 # arguments of a form the mapping does not read (a reduction without axes, ...)
-                self.add("?", [], [node.name], self._where(node) + f" with these arguments ({type(e).__name__})",
-                         node.name)
+                self.add(
+                    "?",
+                    [],
+                    [node.name],
+                    self._where(node) + f" with these arguments ({type(e).__name__})",
+                    node.name,
+                )
         return OpGraph(
-            name="model", source=self.source, input=placeholders[0].name,
-            input_shape=(), ops=self.ops, outputs=outputs, constants=self.constants, shapes=self.shapes,
+            name="model",
+            source=self.source,
+            input=placeholders[0].name,
+            input_shape=(),
+            ops=self.ops,
+            outputs=outputs,
+            constants=self.constants,
+            shapes=self.shapes,
         )
 
     def _where(self, node: Any) -> str:
@@ -208,7 +244,11 @@ class _Converter:
             return f"module `{node.target}` ({type(self.modules[node.target]).__name__})"
         stack = node.meta.get("nn_module_stack") or {}
         inside = f" in `{next(reversed(stack))}`" if stack else ""
-        what = node.target if isinstance(node.target, str) else getattr(node.target, "__name__", str(node.target))
+        what = (
+            node.target
+            if isinstance(node.target, str)
+            else getattr(node.target, "__name__", str(node.target))
+        )
         kind = "method" if node.op == "call_method" else "function"
         return f"{kind} `{what}` (`{node.name}`{inside})"
 
@@ -234,16 +274,32 @@ class _Converter:
         elif isinstance(m, nn.ConvTranspose2d):
             pads = [*m.padding, *m.padding]
             mid = self.fresh(out) if getattr(m, "act", None) is not None else out
-            self.add("ConvTranspose", [ref(x), self.const(m.weight), *([self.const(m.bias)] if m.bias is not None else [])],
-                     [mid], where, name, strides=list(m.stride), pads=pads, output_padding=list(m.output_padding),
-                     dilations=list(m.dilation), group=m.groups, crop=list(getattr(m, "crop", [0, 0, 0, 0])))
+            self.add(
+                "ConvTranspose",
+                [ref(x), self.const(m.weight), *([self.const(m.bias)] if m.bias is not None else [])],
+                [mid],
+                where,
+                name,
+                strides=list(m.stride),
+                pads=pads,
+                output_padding=list(m.output_padding),
+                dilations=list(m.dilation),
+                group=m.groups,
+                crop=list(getattr(m, "crop", [0, 0, 0, 0])),
+            )
             if mid != out:
                 self._act_module(m.act, mid, out, where, name)
         elif isinstance(m, nn.Linear):
             mid = self.fresh(out) if isinstance(getattr(m, "act", None), nn.Module) else out
             axis = 0 if isinstance(m, M.Dense) else -1
-            self.add("Linear", [ref(x), self.const(m.weight), *([self.const(m.bias)] if m.bias is not None else [])],
-                     [mid], where, name, axis=axis)
+            self.add(
+                "Linear",
+                [ref(x), self.const(m.weight), *([self.const(m.bias)] if m.bias is not None else [])],
+                [mid],
+                where,
+                name,
+                axis=axis,
+            )
             if mid != out:
                 self._act_module(m.act, mid, out, where, name)
         elif isinstance(m, nn.modules.batchnorm._BatchNorm):
@@ -251,26 +307,62 @@ class _Converter:
                 self.add("?", [ref(x)], [out], where + " without running statistics", name)
                 return
             momentum = 0.99 if m.momentum is None else float(round(1.0 - m.momentum, 12))
-            ins = [ref(x), self.const(m.weight) if m.weight is not None else "",
-                   self.const(m.bias) if m.bias is not None else "", self.const(m.running_mean), self.const(m.running_var)]
+            ins = [
+                ref(x),
+                self.const(m.weight) if m.weight is not None else "",
+                self.const(m.bias) if m.bias is not None else "",
+                self.const(m.running_mean),
+                self.const(m.running_var),
+            ]
             self.add("BatchNormalization", ins, [out], where, name, epsilon=float(m.eps), momentum=momentum)
         elif isinstance(m, M.ChannelLayerNorm):
-            self.add("LayerNormalization", [ref(x), self.const(m.weight) if m.weight is not None else "",
-                                            self.const(m.bias) if m.bias is not None else ""],
-                     [out], where, name, axis=0, epsilon=float(m.eps))
+            self.add(
+                "LayerNormalization",
+                [
+                    ref(x),
+                    self.const(m.weight) if m.weight is not None else "",
+                    self.const(m.bias) if m.bias is not None else "",
+                ],
+                [out],
+                where,
+                name,
+                axis=0,
+                epsilon=float(m.eps),
+            )
         elif isinstance(m, nn.LayerNorm) and len(m.normalized_shape) == 1:
-            self.add("LayerNormalization", [ref(x), self.const(m.weight) if m.weight is not None else "",
-                                            self.const(m.bias) if m.bias is not None else ""],
-                     [out], where, name, axis=-1, epsilon=float(m.eps))
+            self.add(
+                "LayerNormalization",
+                [
+                    ref(x),
+                    self.const(m.weight) if m.weight is not None else "",
+                    self.const(m.bias) if m.bias is not None else "",
+                ],
+                [out],
+                where,
+                name,
+                axis=-1,
+                epsilon=float(m.eps),
+            )
         elif isinstance(m, (nn.MaxPool1d, nn.MaxPool2d, nn.AvgPool1d, nn.AvgPool2d)):
             self._pool(m, ref(x), out, where, name)
         elif isinstance(m, (M.AvgPool2dSame, M.AvgPool1dSame)):
             k = _tuple(m.kernel_size, 2 if isinstance(m, M.AvgPool2dSame) else 1)
             pad = list(m.pad)  # (left, right[, top, bottom])
             pads = [pad[2], pad[0], pad[3], pad[1]] if len(k) == 2 else [pad[0], pad[1]]
-            self.add("AveragePool", [ref(x)], [out], where, name, kernel_shape=list(k),
-                     strides=list(_tuple(m.stride, len(k))), pads=pads, count_include_pad=0)
-        elif isinstance(m, (nn.AdaptiveAvgPool2d, nn.AdaptiveMaxPool2d, nn.AdaptiveAvgPool1d, nn.AdaptiveMaxPool1d)):
+            self.add(
+                "AveragePool",
+                [ref(x)],
+                [out],
+                where,
+                name,
+                kernel_shape=list(k),
+                strides=list(_tuple(m.stride, len(k))),
+                pads=pads,
+                count_include_pad=0,
+            )
+        elif isinstance(
+            m, (nn.AdaptiveAvgPool2d, nn.AdaptiveMaxPool2d, nn.AdaptiveAvgPool1d, nn.AdaptiveMaxPool1d)
+        ):
             size = m.output_size if isinstance(m.output_size, (tuple, list)) else (m.output_size,)
             if any(s != 1 for s in size):
                 self.add("?", [ref(x)], [out], where + f" to {tuple(size)} (only to 1)", name)
@@ -294,7 +386,9 @@ class _Converter:
             out_rank = len(m.shape) + 1
             self.add("Transpose", [b], [out], where, name, perm=[0, out_rank - 1, *range(1, out_rank - 1)])
         elif isinstance(m, (nn.Dropout, nn.Dropout2d)):
-            self.add("Dropout", [ref(x)], [out], where, name, rate=float(m.p), spatial=isinstance(m, nn.Dropout2d))
+            self.add(
+                "Dropout", [ref(x)], [out], where, name, rate=float(m.p), spatial=isinstance(m, nn.Dropout2d)
+            )
         elif isinstance(m, nn.Identity):
             self.add("Identity", [ref(x)], [out], where, name)
         elif isinstance(m, (nn.ZeroPad2d, nn.ConstantPad2d, nn.ZeroPad1d, nn.ConstantPad1d)):
@@ -343,7 +437,9 @@ class _Converter:
         elif isinstance(m, nn.GELU) and m.approximate == "none":
             self.add("Act", [x], [out], where, name, function="gelu")
         elif isinstance(m, nn.LeakyReLU):
-            self.add("Act", [x], [out], where, name, function="leaky_relu", negative_slope=float(m.negative_slope))
+            self.add(
+                "Act", [x], [out], where, name, function="leaky_relu", negative_slope=float(m.negative_slope)
+            )
         elif isinstance(m, nn.Softmax):
             dim = -1 if m.dim is None else m.dim
             self.add("Act", [x], [out], where, name, function="softmax", axis=dim - 1 if dim > 0 else dim)
@@ -365,14 +461,26 @@ class _Converter:
             if m.padding == "valid":
                 sym = [(0, 0)] * rank
             else:  # 'same' (stride 1): torch puts the odd value after, as Keras
-                sym = [(d * (k - 1) // 2, d * (k - 1) - d * (k - 1) // 2) for k, d in zip(m.kernel_size, m.dilation)]
+                sym = [
+                    (d * (k - 1) // 2, d * (k - 1) - d * (k - 1) // 2)
+                    for k, d in zip(m.kernel_size, m.dilation)
+                ]
         else:
             sym = [(p, p) for p in m.padding]
         pads = [b for b, _ in sym] + [a for _, a in sym]
         mid = self.fresh(out) if isinstance(act, nn.Module) and not isinstance(act, nn.Identity) else out
         ins = [x, self.const(m.weight), *([self.const(m.bias)] if m.bias is not None else [])]
-        self.add("Conv", ins, [mid], where, name, strides=list(m.stride), pads=pads, dilations=list(m.dilation),
-                 group=m.groups)
+        self.add(
+            "Conv",
+            ins,
+            [mid],
+            where,
+            name,
+            strides=list(m.stride),
+            pads=pads,
+            dilations=list(m.dilation),
+            group=m.groups,
+        )
         if mid != out:
             self._act_module(act, mid, out, where, name)
 
@@ -391,7 +499,9 @@ class _Converter:
             return
         attrs = {"kernel_shape": list(k), "strides": list(s), "pads": [*p, *p]}
         if isinstance(m, (nn.AvgPool1d, nn.AvgPool2d)):
-            self.add("AveragePool", [x], [out], where, name, count_include_pad=int(m.count_include_pad), **attrs)
+            self.add(
+                "AveragePool", [x], [out], where, name, count_include_pad=int(m.count_include_pad), **attrs
+            )
         else:
             self.add("MaxPool", [x], [out], where, name, **attrs)
 
@@ -420,8 +530,11 @@ class _Converter:
 
         if node.op == "call_method" and fname in ("contiguous", "clone", "detach", "float"):
             self.add("Identity", [self.ref(args[0])], [out], where, name)
-        elif fname in ACT_FUNCTIONS and (node.op == "call_method" or t in (
-                getattr(torch, fname, None), getattr(F, fname, None), getattr(torch.special, fname, None))):
+        elif fname in ACT_FUNCTIONS and (
+            node.op == "call_method"
+            or t
+            in (getattr(torch, fname, None), getattr(F, fname, None), getattr(torch.special, fname, None))
+        ):
             function = ACT_FUNCTIONS[fname]
             extra: dict[str, Any] = {}
             if function == "softmax":
@@ -436,7 +549,11 @@ class _Converter:
                 self.add("?", [self.ref(args[0])], [out], where + " with alpha != 1", name)
                 return
             self.add("Act", [self.ref(args[0])], [out], where, name, function=function, **extra)
-        elif t in (operator.add, operator.iadd, torch.add) or fname in ("add", "add_") and node.op == "call_method":
+        elif (
+            t in (operator.add, operator.iadd, torch.add)
+            or fname in ("add", "add_")
+            and node.op == "call_method"
+        ):
             self.add("Add", [self.ref(args[0]), self.ref(args[1])], [out], where, name)
         elif t in (operator.sub, torch.sub) or fname == "sub" and node.op == "call_method":
             self.add("Sub", [self.ref(args[0]), self.ref(args[1])], [out], where, name)
@@ -446,7 +563,9 @@ class _Converter:
             self.add("Div", [self.ref(args[0]), self.ref(args[1])], [out], where, name)
         elif t in (torch.cat, torch.concat) or fname in ("cat", "concat"):
             dim = arg(1, "dim", 0)
-            self.add("Concat", [self.ref(a) for a in args[0]], [out], where, name, axis=dim - 1 if dim > 0 else dim)
+            self.add(
+                "Concat", [self.ref(a) for a in args[0]], [out], where, name, axis=dim - 1 if dim > 0 else dim
+            )
         elif t in (F.conv1d, F.conv2d):
             w, b = arg(1, "weight"), arg(2, "bias")
             weight = self.constants.get(w.name) if w is not None else None
@@ -456,41 +575,89 @@ class _Converter:
             dilation = _tuple(arg(5, "dilation", 1), rank)
             if isinstance(padding, str):
                 k = weight.shape[2:]
-                sym = [(0, 0)] * rank if padding == "valid" else [
-                    (d * (kk - 1) // 2, d * (kk - 1) - d * (kk - 1) // 2) for kk, d in zip(k, dilation)]
+                sym = (
+                    [(0, 0)] * rank
+                    if padding == "valid"
+                    else [(d * (kk - 1) // 2, d * (kk - 1) - d * (kk - 1) // 2) for kk, d in zip(k, dilation)]
+                )
             else:
                 sym = [(p, p) for p in _tuple(padding, rank)]
             ins = [self.ref(args[0]), self.ref(w), *([self.ref(b)] if b is not None else [])]
-            self.add("Conv", ins, [out], where, name, strides=list(stride), pads=[a for a, _ in sym] + [b_ for _, b_ in sym],
-                     dilations=list(dilation), group=int(arg(6, "groups", 1)))
+            self.add(
+                "Conv",
+                ins,
+                [out],
+                where,
+                name,
+                strides=list(stride),
+                pads=[a for a, _ in sym] + [b_ for _, b_ in sym],
+                dilations=list(dilation),
+                group=int(arg(6, "groups", 1)),
+            )
         elif t is F.linear:
             b = arg(2, "bias")
-            self.add("Linear", [self.ref(args[0]), self.ref(arg(1, "weight")), *([self.ref(b)] if b is not None else [])],
-                     [out], where, name, axis=-1)
+            self.add(
+                "Linear",
+                [self.ref(args[0]), self.ref(arg(1, "weight")), *([self.ref(b)] if b is not None else [])],
+                [out],
+                where,
+                name,
+                axis=-1,
+            )
         elif t is F.batch_norm:
             if arg(5, "training", False):
                 self.add("?", [self.ref(args[0])], [out], where + " in training mode", name)
                 return
-            ins = [self.ref(args[0])] + [self.ref(a) if a is not None else "" for a in (
-                arg(3, "weight"), arg(4, "bias"), arg(1, "running_mean"), arg(2, "running_var"))]
+            ins = [self.ref(args[0])] + [
+                self.ref(a) if a is not None else ""
+                for a in (arg(3, "weight"), arg(4, "bias"), arg(1, "running_mean"), arg(2, "running_var"))
+            ]
             momentum = arg(6, "momentum", 0.1)
-            self.add("BatchNormalization", ins, [out], where, name, epsilon=float(arg(7, "eps", 1e-5)),
-                     momentum=float(round(1.0 - (momentum if momentum is not None else 0.01), 12)))
+            self.add(
+                "BatchNormalization",
+                ins,
+                [out],
+                where,
+                name,
+                epsilon=float(arg(7, "eps", 1e-5)),
+                momentum=float(round(1.0 - (momentum if momentum is not None else 0.01), 12)),
+            )
         elif t is F.layer_norm:
             shape = arg(1, "normalized_shape")
             if len(shape) != 1:
                 self.add("?", [self.ref(args[0])], [out], where + " over more than the last axis", name)
                 return
             w, b = arg(2, "weight"), arg(3, "bias")
-            self.add("LayerNormalization", [self.ref(args[0]), self.ref(w) if w is not None else "",
-                                            self.ref(b) if b is not None else ""], [out], where, name, axis=-1,
-                     epsilon=float(arg(4, "eps", 1e-5)))
-        elif t in (F.adaptive_avg_pool2d, F.adaptive_max_pool2d, F.adaptive_avg_pool1d, F.adaptive_max_pool1d):
+            self.add(
+                "LayerNormalization",
+                [
+                    self.ref(args[0]),
+                    self.ref(w) if w is not None else "",
+                    self.ref(b) if b is not None else "",
+                ],
+                [out],
+                where,
+                name,
+                axis=-1,
+                epsilon=float(arg(4, "eps", 1e-5)),
+            )
+        elif t in (
+            F.adaptive_avg_pool2d,
+            F.adaptive_max_pool2d,
+            F.adaptive_avg_pool1d,
+            F.adaptive_max_pool1d,
+        ):
             size = arg(1, "output_size")
             if any(s != 1 for s in (size if isinstance(size, (tuple, list)) else (size,))):
                 self.add("?", [self.ref(args[0])], [out], where + " to a size other than 1", name)
                 return
-            self.add("GlobalAveragePool" if "avg" in fname else "GlobalMaxPool", [self.ref(args[0])], [out], where, name)
+            self.add(
+                "GlobalAveragePool" if "avg" in fname else "GlobalMaxPool",
+                [self.ref(args[0])],
+                [out],
+                where,
+                name,
+            )
         elif t in (F.max_pool2d, F.avg_pool2d, F.max_pool1d, F.avg_pool1d):
             rank = 2 if "2d" in fname else 1
             k = _tuple(arg(1, "kernel_size"), rank)
@@ -502,8 +669,15 @@ class _Converter:
                 return
             attrs = {"kernel_shape": list(k), "strides": list(s), "pads": [*p, *p]}
             if "avg" in fname:
-                self.add("AveragePool", [self.ref(args[0])], [out], where, name,
-                         count_include_pad=int(arg(5, "count_include_pad", True)), **attrs)
+                self.add(
+                    "AveragePool",
+                    [self.ref(args[0])],
+                    [out],
+                    where,
+                    name,
+                    count_include_pad=int(arg(5, "count_include_pad", True)),
+                    **attrs,
+                )
             else:
                 self.add("MaxPool", [self.ref(args[0])], [out], where, name, **attrs)
         elif t is F.pad:
@@ -511,7 +685,9 @@ class _Converter:
             if mode != "constant":
                 self.add("?", [self.ref(args[0])], [out], where + f" with mode={mode!r}", name)
                 return
-            self._pad(list(arg(1, "pad")), float(arg(3, "value", 0.0) or 0.0), self.ref(args[0]), out, where, name)
+            self._pad(
+                list(arg(1, "pad")), float(arg(3, "value", 0.0) or 0.0), self.ref(args[0]), out, where, name
+            )
         elif t is F.dropout or fname == "dropout":
             self.add("Identity", [self.ref(args[0])], [out], where, name)
         elif t in (torch.flatten,) or fname == "flatten":
@@ -532,8 +708,15 @@ class _Converter:
                 return
             dims = list(dims) if isinstance(dims, (tuple, list)) else [dims]
             keep = arg(2, "keepdim", False)
-            self.add("ReduceMean" if fname == "mean" else "ReduceMax", [self.ref(args[0])], [out], where, name,
-                     axes=[d - 1 if d > 0 else d for d in dims], keepdims=int(bool(keep)))
+            self.add(
+                "ReduceMean" if fname == "mean" else "ReduceMax",
+                [self.ref(args[0])],
+                [out],
+                where,
+                name,
+                axes=[d - 1 if d > 0 else d for d in dims],
+                keepdims=int(bool(keep)),
+            )
         else:
             first = args[0] if args else None
             self.add("?", [self.ref(first) if hasattr(first, "name") else ""], [out], where, name)
@@ -559,4 +742,3 @@ def _tuple(value: Any, rank: int) -> tuple[int, ...]:
     if isinstance(value, (tuple, list)):
         return tuple(int(v) for v in value)
     return (int(value),) * rank
-

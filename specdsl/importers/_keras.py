@@ -14,7 +14,8 @@ from __future__ import annotations
 import inspect
 import math
 import re
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 
@@ -29,8 +30,16 @@ from ._graph import Graph, Layer, Problems
 KERAS_KINDS: dict[str, str] = {info.keras_class: kind for kind, info in LAYERS.items()}
 # initializers the backends know by name (Keras' GlorotUniform is the default and left out)
 INITIALIZERS = (
-    "glorot_normal", "he_uniform", "he_normal", "lecun_uniform", "lecun_normal", "random_normal",
-    "random_uniform", "truncated_normal", "zeros", "ones",
+    "glorot_normal",
+    "he_uniform",
+    "he_normal",
+    "lecun_uniform",
+    "lecun_normal",
+    "random_normal",
+    "random_uniform",
+    "truncated_normal",
+    "zeros",
+    "ones",
 )
 NEUTRAL = {"name", "trainable", "dtype", "seed", "synchronized", "autocast", "build_config"}
 NEUTRAL_SUFFIXES = ("_initializer", "_regularizer", "_constraint")
@@ -143,7 +152,9 @@ class _Walker:
             if isinstance(op, keras.Model):
                 inner = K.functional(op)
                 if inner is None:
-                    self.problems.add(f"model `{prefix}{op.name}` ({type(op).__name__})", "a subclassed model")
+                    self.problems.add(
+                        f"model `{prefix}{op.name}` ({type(op).__name__})", "a subclassed model"
+                    )
                     names = [f"{prefix}{op.name}"] * len(K.node_outputs(node))
                 else:
                     names = self.walk(inner, in_names, f"{prefix}{op.name}/")
@@ -158,7 +169,9 @@ class _Walker:
 
         name = f"{prefix}{op.name}"
         cls = type(op).__name__
-        where = f"layer `{name}` ({cls})" if isinstance(op, keras.layers.Layer) else f"operation `{name}` ({cls})"
+        where = (
+            f"layer `{name}` ({cls})" if isinstance(op, keras.layers.Layer) else f"operation `{name}` ({cls})"
+        )
         ins = K.node_inputs(node)
         if len(K.calls(op)) > 1 and op.weights:
             self.problems.add(where, f"called {len(K.calls(op))} times: a spec layer cannot share weights")
@@ -241,7 +254,9 @@ def _aliases(info: Any) -> list[str]:
     return [c for c in choices if isinstance(c, str)]
 
 
-def _args(kind: str, cls: type, config: dict, in_shape: tuple[int, ...], skip: tuple[str, ...] = ()) -> dict[str, Any]:
+def _args(
+    kind: str, cls: type, config: dict, in_shape: tuple[int, ...], skip: tuple[str, ...] = ()
+) -> dict[str, Any]:
     """The kind's fields from a Keras config, by field name and alias; every other key must hold Keras' default."""
     model = LAYERS[kind].model
     args: dict[str, Any] = {}
@@ -331,7 +346,11 @@ def _input_layer(layer, config, in_shape):
 
 @_special("ReLU")
 def _relu(layer, config, in_shape):
-    top, slope, threshold = config.get("max_value"), config.get("negative_slope") or 0.0, config.get("threshold") or 0.0
+    top, slope, threshold = (
+        config.get("max_value"),
+        config.get("negative_slope") or 0.0,
+        config.get("threshold") or 0.0,
+    )
     if threshold:
         raise Unsupported(f"threshold={threshold}")
     if top is None and not slope:
@@ -345,7 +364,9 @@ def _relu(layer, config, in_shape):
 
 @_special("LeakyReLU")
 def _leaky(layer, config, in_shape):
-    return [("activation", {"function": "leaky_relu", "negative_slope": float(config.get("negative_slope", 0.3))})]
+    return [
+        ("activation", {"function": "leaky_relu", "negative_slope": float(config.get("negative_slope", 0.3))})
+    ]
 
 
 @_special("ELU")
@@ -427,7 +448,11 @@ def _fold_paddings(layers: list[Layer], outputs: list[str], problems: Problems) 
         if len(users) != 1:
             continue
         conv = users[0]
-        if conv.kind in PADDED[layer.kind] and conv.name == layer.name[: -len("_pad")] and conv.args.get("padding", "valid") == "valid":
+        if (
+            conv.kind in PADDED[layer.kind]
+            and conv.name == layer.name[: -len("_pad")]
+            and conv.args.get("padding", "valid") == "valid"
+        ):
             conv.args["padding"] = layer.args["padding"]
             conv.inputs = list(layer.inputs)
             drop.add(layer.name)

@@ -9,7 +9,8 @@ naming the Keras version, when an upgrade changes them.
 from __future__ import annotations
 
 import contextlib
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 
 def functional(model: Any) -> Any | None:

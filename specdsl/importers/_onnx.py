@@ -50,8 +50,10 @@ def read(path: Path, source: str, input_shape: tuple[int, ...] | None = None) ->
         try:
             constants[init.name] = numpy_helper.to_array(init)
         except Exception as e:
-            raise SourceError(f"its initializer `{shown(init.name)}` cannot be read: {shown(e, 200)}.",
-                              path=shown(source, 200)) from None
+            raise SourceError(
+                f"its initializer `{shown(init.name)}` cannot be read: {shown(e, 200)}.",
+                path=shown(source, 200),
+            ) from None
     params = set(constants)  # the model's parameters: initializers, and what passes them on unchanged
     inputs = [i for i in graph.input if i.name not in constants]
     if len(inputs) != 1:
@@ -60,7 +62,9 @@ def read(path: Path, source: str, input_shape: tuple[int, ...] | None = None) ->
     dims = inp.type.tensor_type.shape.dim
     sizes = [d.dim_value if d.HasField("dim_value") and d.dim_value > 0 else None for d in dims][1:]
     if input_shape is not None:
-        if len(input_shape) != len(sizes) or any(s is not None and s != t for s, t in zip(sizes, input_shape)):
+        if len(input_shape) != len(sizes) or any(
+            s is not None and s != t for s, t in zip(sizes, input_shape)
+        ):
             raise SourceError(
                 f"--input-shape {'x'.join(map(str, input_shape))} does not fit the model's input "
                 f"({', '.join('?' if s is None else str(s) for s in sizes)} after the batch axis).",
@@ -79,8 +83,9 @@ def read(path: Path, source: str, input_shape: tuple[int, ...] | None = None) ->
     try:
         inferred = shape_inference.infer_shapes(model)
     except Exception as e:
-        raise SourceError(f"ONNX cannot infer its shapes: {shown(str(e).splitlines()[0], 200)}.",
-                          path=shown(source, 200)) from None
+        raise SourceError(
+            f"ONNX cannot infer its shapes: {shown(str(e).splitlines()[0], 200)}.", path=shown(source, 200)
+        ) from None
     shapes = {}
     for vi in [*inferred.graph.value_info, *inferred.graph.output, *inferred.graph.input]:
         d = vi.type.tensor_type.shape.dim
@@ -101,12 +106,26 @@ def read(path: Path, source: str, input_shape: tuple[int, ...] | None = None) ->
     rank = len(sizes) + 1
     to_nchw = [0, rank - 1, *range(1, rank - 1)]
     readers = [op for op in ops if inp.name in op.inputs]
-    channels_last = rank > 2 and bool(readers) and all(
-        op.type == "Transpose" and list(op.attrs.get("perm", [])) == to_nchw for op in readers)
-    name = graph.name if graph.name and graph.name not in ("main_graph", "torch_jit", "torch-jit-export") else path.stem
+    channels_last = (
+        rank > 2
+        and bool(readers)
+        and all(op.type == "Transpose" and list(op.attrs.get("perm", [])) == to_nchw for op in readers)
+    )
+    name = (
+        graph.name
+        if graph.name and graph.name not in ("main_graph", "torch_jit", "torch-jit-export")
+        else path.stem
+    )
     return OpGraph(
-        name=name, source=source, input=inp.name, input_shape=tuple(sizes), ops=ops,
-        outputs=[o.name for o in graph.output], constants=constants, shapes=shapes, input_channels_last=channels_last,
+        name=name,
+        source=source,
+        input=inp.name,
+        input_shape=tuple(sizes),
+        ops=ops,
+        outputs=[o.name for o in graph.output],
+        constants=constants,
+        shapes=shapes,
+        input_channels_last=channels_last,
         fixed=set(constants) - params,
     )
 
@@ -124,8 +143,11 @@ def _fold_constant(node: Any, attrs: dict, constants: dict[str, np.ndarray]) -> 
     """Compute, with ONNX's reference evaluator (numpy), an op whose inputs are all constants: weights passed
     through Identity or Transpose, and the Concat / Slice / Reshape arithmetic that exporters write for a pad."""
     ins = [n for n in node.input if n]
-    if not all(n in constants for n in ins) or node.op_type in ("RandomNormal", "RandomUniform", "Multinomial") or (
-            not ins and node.op_type != "ConstantOfShape"):
+    if (
+        not all(n in constants for n in ins)
+        or node.op_type in ("RandomNormal", "RandomUniform", "Multinomial")
+        or (not ins and node.op_type != "ConstantOfShape")
+    ):
         return False
     from onnx.reference import ReferenceEvaluator
 
@@ -159,7 +181,10 @@ def _op(node: Any, attrs: dict, constants: dict[str, np.ndarray], shapes: dict, 
         return Op(type_, ins if inputs is None else inputs, outs, kw, where, name)
 
     if t in ACTIVATIONS:
-        if t == "Selu" and (abs(attrs.get("alpha", SELU[0]) - SELU[0]) > 1e-6 or abs(attrs.get("gamma", SELU[1]) - SELU[1]) > 1e-6):
+        if t == "Selu" and (
+            abs(attrs.get("alpha", SELU[0]) - SELU[0]) > 1e-6
+            or abs(attrs.get("gamma", SELU[1]) - SELU[1]) > 1e-6
+        ):
             return Op("?", ins, outs, attrs, where + " with other constants than SELU's", name)
         return op("Act", function=ACTIVATIONS[t])
     if t == "Elu" and attrs.get("alpha", 1.0) == 1.0:
@@ -196,8 +221,11 @@ def _op(node: Any, attrs: dict, constants: dict[str, np.ndarray], shapes: dict, 
     if t == "Transpose":
         return op("Transpose", [ins[0]], perm=list(attrs["perm"]))
     if t == "Pad":
-        pads = attrs.get("pads") if "pads" in attrs else (
-            [int(p) for p in constants[ins[1]]] if len(ins) > 1 and ins[1] in constants else None)
+        pads = (
+            attrs.get("pads")
+            if "pads" in attrs
+            else ([int(p) for p in constants[ins[1]]] if len(ins) > 1 and ins[1] in constants else None)
+        )
         value = attrs.get("value", 0.0)
         if len(ins) > 2 and ins[2] and ins[2] in constants:
             value = _shortest(float(constants[ins[2]].reshape(-1)[0]))
@@ -209,7 +237,11 @@ def _op(node: Any, attrs: dict, constants: dict[str, np.ndarray], shapes: dict, 
             return Op("?", ins, outs, attrs, where + " padding the batch axis", name)
         return op("Pad", [ins[0]], pads=per_axis[1:], value=value, mode=attrs.get("mode", "constant"))
     if t in ("ReduceMean", "ReduceMax"):
-        axes = attrs.get("axes") if "axes" in attrs else ([int(a) for a in constants[ins[1]]] if len(ins) > 1 else [])
+        axes = (
+            attrs.get("axes")
+            if "axes" in attrs
+            else ([int(a) for a in constants[ins[1]]] if len(ins) > 1 else [])
+        )
         return op(t, [ins[0]], axes=[a - 1 if a > 0 else a for a in axes], keepdims=attrs.get("keepdims", 1))
     if t == "AveragePool" or t == "MaxPool":
         if attrs.get("auto_pad", "NOTSET") != "NOTSET" or attrs.get("storage_order", 0):

@@ -16,8 +16,9 @@ depthwise conv followed by a 1x1 conv is one separable conv. Shapes come from th
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 
@@ -121,7 +122,9 @@ class _Lower:
         amounts, value = v.pad
         if value != 0 or len(v.shape) != 3:
             raise Unsupported(f"a padding with {value} that no convolution or pooling takes")
-        ref = self.emit("zero_padding2d", {"padding": [list(a) for a in amounts]}, [replace(v, pad=None)], "pad")
+        ref = self.emit(
+            "zero_padding2d", {"padding": [list(a) for a in amounts]}, [replace(v, pad=None)], "pad"
+        )
         return self._out(ref, v)
 
     def _out(self, ref: str, like: Val, **changes: Any) -> Val:
@@ -151,7 +154,16 @@ class _Lower:
         except RuleError as e:
             raise Unsupported(f"as {kind} on {', '.join(fmt(s) for s in shapes)}: {e.message}") from None
         self._shapes[name] = out[0]
-        self.layers.append(Layer(kind, args, name, [v.ref for v in ins], [np.asarray(w, dtype=np.float32) for w in weights], op.where))
+        self.layers.append(
+            Layer(
+                kind,
+                args,
+                name,
+                [v.ref for v in ins],
+                [np.asarray(w, dtype=np.float32) for w in weights],
+                op.where,
+            )
+        )
         return name
 
     # -- the walk
@@ -168,7 +180,9 @@ class _Lower:
         self._shapes[g.input] = shape
         self.vals[g.input] = Val(g.input, shape, axes)
         needed = _needed(g)
-        failed: set[str] = set()  # what an op the language lacks computes: what reads it is not reported again
+        failed: set[str] = (
+            set()
+        )  # what an op the language lacks computes: what reads it is not reported again
         for op in g.ops:
             if id(op) not in needed:
                 continue
@@ -214,8 +228,14 @@ class _Lower:
             refs = [self.emit("activation", {"function": "linear"}, [outs[0]])]
         layers = _fold(self.layers, refs)
         return Graph(
-            name=g.name, source=g.source, input_name=g.input, input_shape=shape, layers=layers,
-            outputs=refs, output_shapes=[v.shape for v in outs], notes=notes,
+            name=g.name,
+            source=g.source,
+            input_name=g.input,
+            input_shape=shape,
+            layers=layers,
+            outputs=refs,
+            output_shapes=[v.shape for v in outs],
+            notes=notes,
         )
 
     def _check_shape(self, op: Op, name: str, v: Val) -> None:
@@ -245,12 +265,25 @@ def _needed(g: OpGraph) -> set[int]:
             continue
         needed.add(id(op))
         data = DATA_INPUTS.get(op.type)
-        stack += [n for i, n in enumerate(op.inputs) if n and (data is None or i in data) and n not in g.constants]
+        stack += [
+            n for i, n in enumerate(op.inputs) if n and (data is None or i in data) and n not in g.constants
+        ]
     return needed
 
 
-DATA_INPUTS = {"Reshape": {0}, "Pad": {0}, "Squeeze": {0}, "Unsqueeze": {0}, "Conv": {0}, "ConvTranspose": {0},
-               "Gemm": {0}, "BatchNormalization": {0}, "Clip": {0}, "Linear": {0}, "Dropout": {0}}
+DATA_INPUTS = {
+    "Reshape": {0},
+    "Pad": {0},
+    "Squeeze": {0},
+    "Unsqueeze": {0},
+    "Conv": {0},
+    "ConvTranspose": {0},
+    "Gemm": {0},
+    "BatchNormalization": {0},
+    "Clip": {0},
+    "Linear": {0},
+    "Dropout": {0},
+}
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -336,11 +369,13 @@ def _conv(lo: _Lower, op: Op) -> list[Val]:
     weights = [w.transpose(2, 3, 1, 0) if rank == 2 else w.transpose(2, 1, 0)]
     if b is not None:
         weights.append(b)
-    args: dict[str, Any] = {"kernel": list(kernel) if rank == 2 else kernel[0],
-                            "strides": list(strides) if rank == 2 else strides[0],
-                            "padding": padding,
-                            "dilation": list(dilation) if rank == 2 else dilation[0],
-                            "use_bias": b is not None}
+    args: dict[str, Any] = {
+        "kernel": list(kernel) if rank == 2 else kernel[0],
+        "strides": list(strides) if rank == 2 else strides[0],
+        "padding": padding,
+        "dilation": list(dilation) if rank == 2 else dilation[0],
+        "use_bias": b is not None,
+    }
     if rank == 2 and group == c and group > 1 and out % c == 0:
         m = out // c
         weights[0] = w.reshape(c, m, *kernel).transpose(2, 3, 0, 1)
@@ -369,8 +404,12 @@ def _batchnorm(lo: _Lower, op: Op) -> list[Val]:
     if bias is not None and names[1] in lo.g.fixed and np.all(bias == 0):
         bias = None
     weights = [a for a in (scale, bias) if a is not None] + [mean, var]
-    args = {"epsilon": float(op.attrs.get("epsilon", 1e-5)), "momentum": float(op.attrs.get("momentum", 0.9)),
-            "scale": scale is not None, "center": bias is not None}
+    args = {
+        "epsilon": float(op.attrs.get("epsilon", 1e-5)),
+        "momentum": float(op.attrs.get("momentum", 0.9)),
+        "scale": scale is not None,
+        "center": bias is not None,
+    }
     return [lo._out(lo.emit("batchnorm", args, [x], weights=weights), x, nonneg=False)]
 
 
@@ -384,7 +423,11 @@ def _layernorm(lo: _Lower, op: Op) -> list[Val]:
         raise Unsupported("normalization over more than the channel axis")
     scale, bias = (lo.const(n) if n else None for n in (op.inputs + ["", ""])[1:3])
     weights = [a for a in (scale, bias) if a is not None]
-    args = {"epsilon": float(op.attrs.get("epsilon", 1e-5)), "scale": scale is not None, "center": bias is not None}
+    args = {
+        "epsilon": float(op.attrs.get("epsilon", 1e-5)),
+        "scale": scale is not None,
+        "center": bias is not None,
+    }
     return [lo._out(lo.emit("layernorm", args, [x], weights=weights), x, nonneg=False)]
 
 
@@ -438,7 +481,11 @@ def _binary(lo: _Lower, op: Op) -> list[Val]:
             args = {"scale": -1.0, "offset": k} if first_const else {"scale": 1.0, "offset": -k}
         else:
             raise Unsupported("a constant divided by a tensor")
-        keep = op.type in ("Add", "Mul", "Div") and x.nonneg and (args["scale"] >= 0 and args.get("offset", 0) >= 0)
+        keep = (
+            op.type in ("Add", "Mul", "Div")
+            and x.nonneg
+            and (args["scale"] >= 0 and args.get("offset", 0) >= 0)
+        )
         return [lo._out(lo.emit("rescaling", args, [x]), x, nonneg=keep)]
     if op.type != "Add":
         raise Unsupported(f"{op.type} by a constant of shape {c.shape}: only a bias (Add) or one number")
@@ -458,7 +505,11 @@ def _bias(lo: _Lower, x: Val, c: np.ndarray) -> Val:
     full = tuple(x.shape[a] if a is not None else 1 for a in x.axes)
     chan = [i for i, a in enumerate(x.axes) if a == r - 1]
     if c.ndim == n_src and x.order is None:
-        if all(d == 1 or i in chan for i, d in enumerate(c.shape)) and chan and c.shape[chan[0]] == x.shape[-1]:
+        if (
+            all(d == 1 or i in chan for i, d in enumerate(c.shape))
+            and chan
+            and c.shape[chan[0]] == x.shape[-1]
+        ):
             ref = lo.emit("bias", {"per": "channel"}, [x], weights=[c.reshape(-1)])
             return lo._out(ref, x, nonneg=False)
         if tuple(c.shape) == full:
@@ -481,8 +532,12 @@ def _dense(lo: _Lower, x: Val, axis: int, kernel: np.ndarray, bias: np.ndarray |
         spec_kernel[np.asarray(x.order)] = kernel
         kernel = spec_kernel
     weights = [kernel] + ([bias] if bias is not None else [])
-    ref = lo.emit("dense", {"units": int(kernel.shape[1]), "use_bias": bias is not None}, [replace(x, order=None)],
-                  weights=weights)
+    ref = lo.emit(
+        "dense",
+        {"units": int(kernel.shape[1]), "use_bias": bias is not None},
+        [replace(x, order=None)],
+        weights=weights,
+    )
     return lo._out(ref, x, order=None, nonneg=False)
 
 
@@ -555,7 +610,12 @@ def _reshape(lo: _Lower, op: Op) -> list[Val]:
         raise Unsupported("a target shape that is not known")
     target = tuple(int(d) for d in op.attrs["shape"])
     src = tuple(x.shape[a] if a is not None else 1 for a in x.axes)
-    if len(target) == 1 and target[0] == int(np.prod(x.shape)) and len(x.shape) > 1 or (len(target) == 1 and x.order is not None):
+    if (
+        len(target) == 1
+        and target[0] == int(np.prod(x.shape))
+        and len(x.shape) > 1
+        or (len(target) == 1 and x.order is not None)
+    ):
         return [_to_vector(lo, x)]
     # only axes of size 1 come or go: the layout follows, no layer
     if [d for d in target if d != 1] == [d for d in src if d != 1] and x.order is None:
@@ -607,7 +667,11 @@ def _pool(lo: _Lower, op: Op, average: bool) -> list[Val]:
     own = _pads(op.attrs.get("pads"), rank)
     include = bool(op.attrs.get("count_include_pad", 0))
     pending = x.pad
-    if pending is not None and pending[1] not in (0.0, -np.inf) or (pending and average and pending[1] != 0.0):
+    if (
+        pending is not None
+        and pending[1] not in (0.0, -np.inf)
+        or (pending and average and pending[1] != 0.0)
+    ):
         raise Unsupported(f"a padding with {pending[1]} before it")
     if pending is not None and pending[1] == -np.inf:
         amounts = _merge_pad(x, own, -np.inf)
@@ -685,8 +749,14 @@ def _conv_transpose(lo: _Lower, op: Op) -> list[Val]:
     if found is None:
         raise Unsupported("a padding and output_padding that no Keras transposed convolution has")
     padding, op_pad = found
-    args: dict[str, Any] = {"filters": int(w.shape[1]), "kernel": list(kernel), "strides": list(strides),
-                            "dilation": list(dilation), "padding": padding, "use_bias": b is not None}
+    args: dict[str, Any] = {
+        "filters": int(w.shape[1]),
+        "kernel": list(kernel),
+        "strides": list(strides),
+        "dilation": list(dilation),
+        "padding": padding,
+        "use_bias": b is not None,
+    }
     if op_pad is not None:
         args["output_padding"] = list(op_pad)
     weights = [w.transpose(2, 3, 1, 0)] + ([b] if b is not None else [])
@@ -758,19 +828,50 @@ def _merge(a: Layer, b: Layer) -> Layer | None:
     """One layer doing what ``a`` then ``b`` do, or None."""
     if b.inputs != [a.name]:
         return None
-    if a.kind in FOLD_ACT and b.kind == "activation" and a.args.get("activation") in (None, "linear") \
-            and b.args.get("negative_slope", 0.2 if b.args["function"] == "leaky_relu" else None) in (None, 0.2):
-        return Layer(a.kind, {**a.args, "activation": b.args["function"]}, a.name, a.inputs, a.weights, a.origin)
-    if a.kind in FOLD_ACT and b.kind == "bias" and b.args.get("per") == "channel" and not a.args.get("use_bias", True) \
-            and a.args.get("activation") in (None, "linear"):
-        return Layer(a.kind, {**a.args, "use_bias": True}, a.name, a.inputs, [*a.weights, *b.weights], a.origin)
-    if a.kind == "rescaling" and b.kind == "rescaling" and a.args.get("offset", 0) == 0 and b.args.get("scale") == 1.0:
-        return Layer("rescaling", {"scale": a.args["scale"], "offset": b.args.get("offset", 0.0)}, a.name, a.inputs,
-                     [], a.origin)
-    if a.kind == "depthwise_conv2d" and b.kind == "conv2d" and not a.args.get("use_bias") \
-            and a.args.get("activation") in (None, "linear") and b.args["kernel"] == [1, 1] \
-            and b.args["strides"] == [1, 1] and b.args.get("groups", 1) == 1 and b.args["padding"] == "valid" \
-            and b.args["dilation"] == [1, 1]:
+    if (
+        a.kind in FOLD_ACT
+        and b.kind == "activation"
+        and a.args.get("activation") in (None, "linear")
+        and b.args.get("negative_slope", 0.2 if b.args["function"] == "leaky_relu" else None) in (None, 0.2)
+    ):
+        return Layer(
+            a.kind, {**a.args, "activation": b.args["function"]}, a.name, a.inputs, a.weights, a.origin
+        )
+    if (
+        a.kind in FOLD_ACT
+        and b.kind == "bias"
+        and b.args.get("per") == "channel"
+        and not a.args.get("use_bias", True)
+        and a.args.get("activation") in (None, "linear")
+    ):
+        return Layer(
+            a.kind, {**a.args, "use_bias": True}, a.name, a.inputs, [*a.weights, *b.weights], a.origin
+        )
+    if (
+        a.kind == "rescaling"
+        and b.kind == "rescaling"
+        and a.args.get("offset", 0) == 0
+        and b.args.get("scale") == 1.0
+    ):
+        return Layer(
+            "rescaling",
+            {"scale": a.args["scale"], "offset": b.args.get("offset", 0.0)},
+            a.name,
+            a.inputs,
+            [],
+            a.origin,
+        )
+    if (
+        a.kind == "depthwise_conv2d"
+        and b.kind == "conv2d"
+        and not a.args.get("use_bias")
+        and a.args.get("activation") in (None, "linear")
+        and b.args["kernel"] == [1, 1]
+        and b.args["strides"] == [1, 1]
+        and b.args.get("groups", 1) == 1
+        and b.args["padding"] == "valid"
+        and b.args["dilation"] == [1, 1]
+    ):
         args = {k: a.args[k] for k in ("kernel", "strides", "padding", "dilation", "depth_multiplier")}
         args.update(filters=b.args["filters"], use_bias=b.args["use_bias"])
         if b.args.get("activation"):

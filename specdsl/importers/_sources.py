@@ -92,7 +92,9 @@ def _keras_file(path: Path, source: str) -> Any:
     try:
         with safe_mode():
             return keras.saving.load_model(path, compile=False, safe_mode=True)
-    except Exception as e:  # Keras raises ValueError, TypeError, KeyError, OSError... for a file it cannot read
+    except (
+        Exception
+    ) as e:  # Keras raises ValueError, TypeError, KeyError, OSError... for a file it cannot read
         text = _first_line(e)
         if "lambda" in text.lower():
             raise _fail(
@@ -170,10 +172,15 @@ def _import(module_name: str, source: str) -> Any:
     except SourceError:
         raise
     except ModuleNotFoundError as e:
-        raise _fail(source, f"cannot import module `{shown(module_name)}`: {shown(str(e), 200)}.",
-                    "Run from the folder holding it, or give its file: path/to/file.py:name.") from None
+        raise _fail(
+            source,
+            f"cannot import module `{shown(module_name)}`: {shown(str(e), 200)}.",
+            "Run from the folder holding it, or give its file: path/to/file.py:name.",
+        ) from None
     except Exception as e:
-        raise _fail(source, f"importing `{shown(module_name)}` raised {type(e).__name__}: {_first_line(e)}") from None
+        raise _fail(
+            source, f"importing `{shown(module_name)}` raised {type(e).__name__}: {_first_line(e)}"
+        ) from None
 
 
 def kind_of(obj: Any) -> str | None:

@@ -178,8 +178,14 @@ def references(graph: Graph) -> set[str]:
     return out
 
 
-def document(graph: Graph, layers: list[Any], input_name: str, outputs: list[str], last: str,
-             blocks: dict[str, Any] | None = None) -> dict[str, Any]:
+def document(
+    graph: Graph,
+    layers: list[Any],
+    input_name: str,
+    outputs: list[str],
+    last: str,
+    blocks: dict[str, Any] | None = None,
+) -> dict[str, Any]:
     """The whole spec as a mapping: name, description, input, blocks, layers, outputs."""
     doc: dict[str, Any] = {"name": graph.name, "description": f"Imported from {graph.source}."}
     shape = list(graph.input_shape)
@@ -201,7 +207,9 @@ def scalar(value: Any) -> str:
     if isinstance(value, float) and (math.isinf(value) or math.isnan(value)):
         raise ValueError(f"cannot write {value} in a spec")
     # dumped inside a list, so that YAML quotes what a flow context needs quoted
-    text = yaml.safe_dump([value], default_flow_style=True, width=math.inf, allow_unicode=False, sort_keys=False)
+    text = yaml.safe_dump(
+        [value], default_flow_style=True, width=math.inf, allow_unicode=False, sort_keys=False
+    )
     text = text.strip()
     return text[1:-1]
 

@@ -15,7 +15,15 @@ or a fan again. Sizes print through :func:`iec_bytes`, the one formatter of byte
 
 from ._plan import BYTES_PER_VALUE, Plan, PlanNode, PlanWarning, iec_bytes, plan
 from ._rules import RULES, register_rule
-from ._summary import RIGHT, column_widths, is_sequential, summary_cells, summary_rows, summary_text, summary_totals
+from ._summary import (
+    RIGHT,
+    column_widths,
+    is_sequential,
+    summary_cells,
+    summary_rows,
+    summary_text,
+    summary_totals,
+)
 from ._windows import NOTHING, Resolved, RuleError, fmt, numel, same_padding, transpose_length, window_length
 
 __all__ = [

@@ -173,8 +173,25 @@ def _plan(spec: ModelSpec) -> Plan:
         act += prod(shape) * size
         if params > max_params or flops > max_flops or act > max_act:
             _over_limits(entry, ins, limits, params, flops, act)
-        nodes.append(make(node_type, (entry.name, kind, layer, names, ins, shape, trainable, non_trainable,
-                                      node_flops, entry.path, entry.loc, resolved)))
+        nodes.append(
+            make(
+                node_type,
+                (
+                    entry.name,
+                    kind,
+                    layer,
+                    names,
+                    ins,
+                    shape,
+                    trainable,
+                    non_trainable,
+                    node_flops,
+                    entry.path,
+                    entry.loc,
+                    resolved,
+                ),
+            )
+        )
         shapes[entry.name] = shape
     return Plan(spec=spec, nodes=nodes, outputs=list(spec.outputs), warnings=warnings)
 

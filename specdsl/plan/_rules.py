@@ -16,7 +16,7 @@ computes a shape, a padding amount or a fan.
 
 from __future__ import annotations
 
-from typing import Callable, Sequence
+from collections.abc import Callable, Sequence
 
 from .._registry import Registry
 from ..spec import layers as L
@@ -48,7 +48,10 @@ register_rule = RULES.register  # @register_rule("conv2d"): the shape rule of a 
 
 def _rank_error(kind: str, ins: Shape, rank: int) -> RuleError:
     meaning, hint = {
-        3: ("(H, W, C)", "Images are (height, width, channels); put the layer before the flatten, or reshape."),
+        3: (
+            "(H, W, C)",
+            "Images are (height, width, channels); put the layer before the flatten, or reshape.",
+        ),
         2: ("(L, C)", "Sequences are (length, channels); reshape first."),
     }[rank]
     return RuleError(
@@ -115,7 +118,13 @@ def _depthwise(layer: L.DepthwiseConv2D, ins: Sequence[Shape]) -> Out:
     (x,) = ins
     if len(x) != 3:
         raise _rank_error("depthwise_conv2d", x, 3)
-    kernel, strides, dilation, m, use_bias = layer.kernel, layer.strides, layer.dilation, layer.depth_multiplier, layer.use_bias
+    kernel, strides, dilation, m, use_bias = (
+        layer.kernel,
+        layer.strides,
+        layer.dilation,
+        layer.depth_multiplier,
+        layer.use_bias,
+    )
     (oh, ow), warn, pads, same = windows_2d("kernel", x, kernel, strides, dilation, layer.padding)
     out_c = x[2] * m
     k = kernel[0] * kernel[1]
@@ -131,14 +140,25 @@ def _separable(layer: L.SeparableConv2D, ins: Sequence[Shape]) -> Out:
     (x,) = ins
     if len(x) != 3:
         raise _rank_error("separable_conv2d", x, 3)
-    kernel, strides, dilation, filters, use_bias = layer.kernel, layer.strides, layer.dilation, layer.filters, layer.use_bias
+    kernel, strides, dilation, filters, use_bias = (
+        layer.kernel,
+        layer.strides,
+        layer.dilation,
+        layer.filters,
+        layer.use_bias,
+    )
     (oh, ow), warn, pads, same = windows_2d("kernel", x, kernel, strides, dilation, layer.padding)
     m = layer.depth_multiplier
     mid = x[2] * m
     k = kernel[0] * kernel[1]
     weights = k * mid + mid * filters + (filters if use_bias else 0)
     n_out = oh * ow * filters
-    flops = 2 * k * oh * ow * mid + 2 * mid * n_out + (n_out if use_bias else 0) + _act_flops(layer.activation, n_out)
+    flops = (
+        2 * k * oh * ow * mid
+        + 2 * mid * n_out
+        + (n_out if use_bias else 0)
+        + _act_flops(layer.activation, n_out)
+    )
     # the depthwise kernel (kh, kw, C, m), then the pointwise one (1, 1, C * m, filters)
     resolved = _new(Resolved, (kernel, strides, dilation, pads, same, ((k * x[2], k * m), (mid, filters))))
     return (oh, ow, filters), weights, 0, flops, warn, resolved
@@ -163,17 +183,25 @@ def _conv_transpose(layer: L.Conv2DTranspose, ins: Sequence[Shape]) -> Out:
         transpose_length(x[i], kernel[i], strides[i], dilation[i], padding, op and op[i]) for i in range(2)
     )
     if oh <= 0 or ow <= 0:
-        raise RuleError(f"output would be {oh}x{ow} for its {fmt(x)} input.", "Use padding: valid or a larger input.")
+        raise RuleError(
+            f"output would be {oh}x{ow} for its {fmt(x)} input.", "Use padding: valid or a larger input."
+        )
     k = kernel[0] * kernel[1]
     weights = k * x[2] * filters + (filters if use_bias else 0)
     n_out = oh * ow * filters
-    flops = 2 * k * x[2] * x[0] * x[1] * filters + (n_out if use_bias else 0) + _act_flops(layer.activation, n_out)
+    flops = (
+        2 * k * x[2] * x[0] * x[1] * filters
+        + (n_out if use_bias else 0)
+        + _act_flops(layer.activation, n_out)
+    )
     crops = tuple(
         transpose_padding(x[i], out, kernel[i], strides[i], dilation[i], padding, op and op[i])
         for i, out in enumerate((oh, ow))
     )
     # Keras' kernel is (kh, kw, filters, C)
-    resolved = _new(Resolved, (kernel, strides, dilation, crops, padding == "same", ((k * filters, k * x[2]),)))
+    resolved = _new(
+        Resolved, (kernel, strides, dilation, crops, padding == "same", ((k * filters, k * x[2]),))
+    )
     return (oh, ow, filters), weights, 0, flops, NO_WARNINGS, resolved
 
 
@@ -199,7 +227,14 @@ def _pool1d(kind: str) -> Rule:
         pool = layer.pool
         strides = layer.strides or pool
         n, warn, pads, same = windows_1d("pool", x, pool, strides, 1, layer.padding)
-        return (n, x[1]), 0, 0, n * x[1] * pool, warn, _new(Resolved, ((pool,), (strides,), (1,), pads, same, ()))
+        return (
+            (n, x[1]),
+            0,
+            0,
+            n * x[1] * pool,
+            warn,
+            _new(Resolved, ((pool,), (strides,), (1,), pads, same, ())),
+        )
 
     return fn
 
@@ -237,7 +272,14 @@ def _zero_padding(layer: L.ZeroPadding2D, ins: Sequence[Shape]) -> Out:
 def _batchnorm(layer: L.BatchNorm, ins: Sequence[Shape]) -> Out:
     (x,) = ins
     c = x[-1]
-    return x, c * (layer.center + layer.scale), 2 * c, 2 * numel(x), NO_WARNINGS, NOTHING  # (a bool counts 0 or 1)
+    return (
+        x,
+        c * (layer.center + layer.scale),
+        2 * c,
+        2 * numel(x),
+        NO_WARNINGS,
+        NOTHING,
+    )  # (a bool counts 0 or 1)
 
 
 @register_rule("layernorm")
@@ -282,7 +324,9 @@ def _reshape(layer: L.Reshape, ins: Sequence[Shape]) -> Out:
     known = numel(v for v in target if v != -1)
     if -1 in target:
         if total % known:
-            raise RuleError(f"cannot reshape {fmt(x)} ({total:,} values) to {target}: {total:,} is not divisible by {known:,}.")
+            raise RuleError(
+                f"cannot reshape {fmt(x)} ({total:,} values) to {target}: {total:,} is not divisible by {known:,}."
+            )
         shape = tuple(total // known if v == -1 else v for v in target)
     else:
         shape = tuple(target)
@@ -325,9 +369,9 @@ def _concat(layer: L.Concat, ins: Sequence[Shape], names: Sequence[str] = ()) ->
     if not -rank <= axis < rank:
         raise RuleError(f"axis must be in [-{rank}, {rank - 1}] for rank-{rank} inputs, but got axis={axis}.")
     axis %= rank
-    rest = first[:axis] + first[axis + 1:]
+    rest = first[:axis] + first[axis + 1 :]
     for i, shape in enumerate(ins):
-        if len(shape) != rank or shape[:axis] + shape[axis + 1:] != rest:
+        if len(shape) != rank or shape[:axis] + shape[axis + 1 :] != rest:
             names = list(names) or [f"input {i}" for i in range(len(ins))]
             raise RuleError(
                 f"inputs must agree on every axis but axis {layer.axis}, but `{names[0]}` is {fmt(first)} "

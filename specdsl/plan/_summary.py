@@ -54,7 +54,10 @@ def summary_totals(plan: Plan) -> list[tuple[str, str]]:
         ("Trainable params", f"{plan.trainable:,} ({iec_bytes(plan.trainable * 4)})"),
         ("Non-trainable params", f"{plan.non_trainable:,} ({iec_bytes(plan.non_trainable * 4)})"),
         ("FLOPs per example", f"{plan.flops:,} ({_si(plan.flops)}FLOPs; a multiply-add counts 2)"),
-        ("Activation memory per example", f"{iec_bytes(plan.activation_bytes)} (float32, forward, every layer's output)"),
+        (
+            "Activation memory per example",
+            f"{iec_bytes(plan.activation_bytes)} (float32, forward, every layer's output)",
+        ),
     ]
 
 
@@ -69,8 +72,13 @@ def summary_cells(plan: Plan) -> tuple[list[str], list[list[str]]]:
     header = [*HEADER, CONNECTED] if graph else list(HEADER)
     cells = []
     for node in plan.nodes:
-        row = [f"{node.name} ({node.keras_class})", _shape(node), f"{node.params:,}", f"{node.flops:,}",
-               iec_bytes(node.activation_bytes)]
+        row = [
+            f"{node.name} ({node.keras_class})",
+            _shape(node),
+            f"{node.params:,}",
+            f"{node.flops:,}",
+            iec_bytes(node.activation_bytes),
+        ]
         if graph:
             row.append(", ".join(node.inputs) or "-")
         cells.append(row)
@@ -88,7 +96,9 @@ def summary_text(plan: Plan) -> str:
     widths = column_widths(header, table)
 
     def line(cells: list[str]) -> str:
-        return "  ".join(c.rjust(w) if i in RIGHT else c.ljust(w) for i, (c, w) in enumerate(zip(cells, widths))).rstrip()
+        return "  ".join(
+            c.rjust(w) if i in RIGHT else c.ljust(w) for i, (c, w) in enumerate(zip(cells, widths))
+        ).rstrip()
 
     rule = "-" * len(line(header))
     out = [f'Model: "{terminal(plan.name)}"', rule, line(header), "=" * len(rule)]

@@ -8,7 +8,8 @@ No framework is imported here.
 from __future__ import annotations
 
 import math
-from typing import Callable, Iterable, NamedTuple, Sequence
+from collections.abc import Callable, Iterable, Sequence
+from typing import NamedTuple
 
 Shape = tuple[int, ...]
 Amounts = tuple[tuple[int, int], ...]  # (before, after) per spatial axis
@@ -127,7 +128,13 @@ POOL_KINDS = frozenset({"maxpool2d", "avgpool2d", "maxpool1d", "avgpool1d"})
 
 
 def _pad_text(pad: str | tuple) -> str:
-    return pad if isinstance(pad, str) else str([list(p) for p in pad]) if isinstance(pad[0], tuple) else str(list(pad))
+    return (
+        pad
+        if isinstance(pad, str)
+        else str([list(p) for p in pad])
+        if isinstance(pad[0], tuple)
+        else str(list(pad))
+    )
 
 
 def windows_2d(
@@ -147,8 +154,14 @@ def windows_2d(
     oh, dh = window_length(h, k[0], s[0], d[0], pads[0])
     ow, dw = window_length(w, k[1], s[1], d[1], pads[1])
     if oh <= 0 or ow <= 0:
-        hint = TOO_SMALL_HINTS["pool"] if pad == "valid" else "Use a smaller kernel, or give it a larger input."
-        dil = f" (dilation {fmt(d)}: effective {fmt(tuple(d[i] * (k[i] - 1) + 1 for i in range(2)))})" if d != (1, 1) else ""
+        hint = (
+            TOO_SMALL_HINTS["pool"] if pad == "valid" else "Use a smaller kernel, or give it a larger input."
+        )
+        dil = (
+            f" (dilation {fmt(d)}: effective {fmt(tuple(d[i] * (k[i] - 1) + 1 for i in range(2)))})"
+            if d != (1, 1)
+            else ""
+        )
         raise RuleError(
             f"{what} {fmt(k)}{dil} does not fit its {fmt(ins)} input with padding={_pad_text(pad)} "
             f"(output would be {max(oh, 0)}x{max(ow, 0)}).",
@@ -191,7 +204,9 @@ def windows_1d(
         )
     warnings = NO_WARNINGS
     if dropped and d * (k - 1) + 1 >= s:
-        warnings = (f"stride {s} over length {n} leaves out the last {dropped} values (floor in the output size).",)
+        warnings = (
+            f"stride {s} over length {n} leaves out the last {dropped} values (floor in the output size).",
+        )
     if pad == "valid":
         return out, warnings, ((0, 0),), False
     if pad == "same":

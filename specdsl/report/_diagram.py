@@ -37,8 +37,10 @@ PNG_DPI = 96
 LARGE_PNG_DPI = 72  # for graphs of more than LARGE nodes: rasterizing InceptionV3 at 96 dpi takes 2-3 s
 LARGE = 120
 
-INSTALL_GRAPHVIZ = ("apt-get install graphviz (Debian, Ubuntu), brew install graphviz (macOS), conda install "
-                    "graphviz, or https://graphviz.org/download/")
+INSTALL_GRAPHVIZ = (
+    "apt-get install graphviz (Debian, Ubuntu), brew install graphviz (macOS), conda install "
+    "graphviz, or https://graphviz.org/download/"
+)
 
 # fill colours by kind, as plot_model's boxes are plain but a long graph reads better with families told apart
 _COLOURS = {
@@ -51,17 +53,33 @@ _COLOURS = {
     "other": "#f5f5f5",
 }
 _FAMILY = {
-    "conv1d": "conv", "conv2d": "conv", "depthwise_conv2d": "conv", "separable_conv2d": "conv",
+    "conv1d": "conv",
+    "conv2d": "conv",
+    "depthwise_conv2d": "conv",
+    "separable_conv2d": "conv",
     "conv2d_transpose": "conv",
-    "maxpool2d": "pool", "avgpool2d": "pool", "maxpool1d": "pool", "avgpool1d": "pool",
-    "global_avgpool2d": "pool", "global_maxpool2d": "pool", "global_avgpool1d": "pool", "global_maxpool1d": "pool",
+    "maxpool2d": "pool",
+    "avgpool2d": "pool",
+    "maxpool1d": "pool",
+    "avgpool1d": "pool",
+    "global_avgpool2d": "pool",
+    "global_maxpool2d": "pool",
+    "global_avgpool1d": "pool",
+    "global_maxpool1d": "pool",
     "dense": "dense",
-    "batchnorm": "norm", "layernorm": "norm", "dropout": "norm", "spatial_dropout2d": "norm",
-    "add": "merge", "concat": "merge", "multiply": "merge",
+    "batchnorm": "norm",
+    "layernorm": "norm",
+    "dropout": "norm",
+    "spatial_dropout2d": "norm",
+    "add": "merge",
+    "concat": "merge",
+    "multiply": "merge",
 }
 
 
-_NOT_XML = re.compile("[\ufffe\uffff]")  # what terminal() leaves that XML (and so Graphviz's labels) cannot hold
+_NOT_XML = re.compile(
+    "[\ufffe\uffff]"
+)  # what terminal() leaves that XML (and so Graphviz's labels) cannot hold
 
 
 def text(value: object, limit: int | None = None) -> str:
@@ -85,8 +103,11 @@ def _pair(value: Any) -> str:
 def _padding(value: Any) -> str:
     if isinstance(value, str):
         return "" if value == "valid" else value
-    flat = [v for part in value for v in (part if isinstance(part, (tuple, list)) else (part,))] \
-        if isinstance(value, (tuple, list)) else [value]
+    flat = (
+        [v for part in value for v in (part if isinstance(part, (tuple, list)) else (part,))]
+        if isinstance(value, (tuple, list))
+        else [value]
+    )
     if flat and all(v == flat[0] for v in flat):
         return "" if flat[0] == 0 else f"pad {flat[0]}"
     return f"pad {_pair(value)}"
@@ -97,8 +118,20 @@ def _number(value: Any) -> str:
 
 
 # the order arguments are shown in (the kind's main argument first, the activation last); others follow
-_ORDER = ("filters", "units", "kernel", "pool", "strides", "dilation", "padding", "depth_multiplier", "groups")
-_QUIET = frozenset({"kind", "name", "inputs", "kernel_initializer", "epsilon", "momentum"})  # details, not shown
+_ORDER = (
+    "filters",
+    "units",
+    "kernel",
+    "pool",
+    "strides",
+    "dilation",
+    "padding",
+    "depth_multiplier",
+    "groups",
+)
+_QUIET = frozenset(
+    {"kind", "name", "inputs", "kernel_initializer", "epsilon", "momentum"}
+)  # details, not shown
 
 
 def describe(node: PlanNode) -> str:
@@ -119,7 +152,9 @@ def describe(node: PlanNode) -> str:
         if key == "strides":
             if value is None or value == getattr(layer, "pool", None) or value in ((1, 1), 1):
                 continue
-            part = "/" + (str(value[0]) if isinstance(value, tuple) and len(set(value)) == 1 else _pair(value))
+            part = "/" + (
+                str(value[0]) if isinstance(value, tuple) and len(set(value)) == 1 else _pair(value)
+            )
         elif key == "dilation":
             if value in ((1, 1), 1):
                 continue
@@ -127,7 +162,13 @@ def describe(node: PlanNode) -> str:
         elif key == "padding":
             part = _padding(value) or ("pad 0" if key == primary else "")
         elif key == primary or key in ("kernel", "pool", "activation"):
-            part = _pair(value) if isinstance(value, (tuple, list)) else _number(value) if value is not None else ""
+            part = (
+                _pair(value)
+                if isinstance(value, (tuple, list))
+                else _number(value)
+                if value is not None
+                else ""
+            )
         elif value == fields[key].default:
             continue
         elif isinstance(value, bool):
@@ -177,21 +218,25 @@ def diagram_dot(plan: Plan, *, direction: str = "TB", clusters: bool = True, tit
         8
     """
     if direction not in DIRECTIONS:
-        raise SpecError(f"the direction must be one of {', '.join(DIRECTIONS)}, but got {shown(direction)!r}.",
-                        hint="Use TB (top to bottom) or LR (left to right).")
+        raise SpecError(
+            f"the direction must be one of {', '.join(DIRECTIONS)}, but got {shown(direction)!r}.",
+            hint="Use TB (top to bottom) or LR (left to right).",
+        )
     ids = {node.name: f"n{i}" for i, node in enumerate(plan.nodes)}
     outputs = set(plan.outputs)
     lines = [
         "digraph model {",
         f'  graph [rankdir={direction}, nodesep=0.25, ranksep=0.3, fontname="Helvetica", fontsize=11, '
-        'newrank=true];',
+        "newrank=true];",
         '  node [shape=box, style="rounded,filled", fontname="Helvetica", fontsize=10, margin="0.08,0.03", '
-        'penwidth=0.8];',
+        "penwidth=0.8];",
         '  edge [fontname="Helvetica", fontsize=8, fontcolor="#444444", arrowsize=0.6, penwidth=0.8];',
     ]
     if title:
-        lines.append(f'  labelloc=t; label=<<b>{text(plan.name, TITLE_LIMIT)}</b>  '
-                     f'{plan.params:,} params, {plan.flops:,} FLOPs>;')
+        lines.append(
+            f"  labelloc=t; label=<<b>{text(plan.name, TITLE_LIMIT)}</b>  "
+            f"{plan.params:,} params, {plan.flops:,} FLOPs>;"
+        )
 
     # nodes, nested in the frames of the blocks they came from
     tree: dict[str, Any] = {"nodes": [], "children": {}}
@@ -206,12 +251,16 @@ def diagram_dot(plan: Plan, *, direction: str = "TB", clusters: bool = True, tit
     def emit(branch: dict[str, Any], indent: str) -> None:
         for node in branch["nodes"]:
             colour = _COLOURS[_FAMILY.get(node.kind, "input" if node.kind == "input" else "other")]
-            lines.append(f'{indent}{ids[node.name]} [label={_label(node, node.name in outputs)}, '
-                         f'fillcolor="{colour}"];')
+            lines.append(
+                f"{indent}{ids[node.name]} [label={_label(node, node.name in outputs)}, "
+                f'fillcolor="{colour}"];'
+            )
         for child in branch["children"].values():
             lines.append(f"{indent}subgraph cluster_{next(counter)} {{")
-            lines.append(f'{indent}  label=<<i>{text(child["name"])}</i>>; labeljust=l; style="rounded,dashed"; '
-                         f'color="#999999"; fontsize=9;')
+            lines.append(
+                f'{indent}  label=<<i>{text(child["name"])}</i>>; labeljust=l; style="rounded,dashed"; '
+                f'color="#999999"; fontsize=9;'
+            )
             emit(child, indent + "  ")
             lines.append(f"{indent}}}")
 
@@ -228,8 +277,9 @@ def dot_program() -> str:
     """The path of Graphviz's ``dot``, or a BackendMissingError (exit 3) that says how to install it."""
     found = shutil.which("dot")
     if not found:
-        raise BackendMissingError("graphviz", "Drawing a diagram", install=INSTALL_GRAPHVIZ,
-                                  what="Graphviz's `dot` program")
+        raise BackendMissingError(
+            "graphviz", "Drawing a diagram", install=INSTALL_GRAPHVIZ, what="Graphviz's `dot` program"
+        )
     return found
 
 
@@ -238,44 +288,66 @@ def render_dot(dot: str, format: str, *, timeout: float = DOT_TIMEOUT, dpi: int 
     if format == "dot":
         return dot.encode("utf-8")
     if format not in FORMATS:
-        raise SpecError(f"a diagram is written as {', '.join(FORMATS)}, not {shown(format)!r}.",
-                        hint="Name the output file .svg, .png, .pdf or .dot.")
+        raise SpecError(
+            f"a diagram is written as {', '.join(FORMATS)}, not {shown(format)!r}.",
+            hint="Name the output file .svg, .png, .pdf or .dot.",
+        )
     args = [dot_program(), f"-T{format}"]
     if format == "png":
         args.append(f"-Gdpi={dpi}")
     try:
-        done = subprocess.run(args, input=dot.encode("utf-8"), capture_output=True, timeout=timeout, check=False)
+        done = subprocess.run(
+            args, input=dot.encode("utf-8"), capture_output=True, timeout=timeout, check=False
+        )
     except subprocess.TimeoutExpired:
-        raise BackendError(f"Graphviz's dot took more than {timeout:g} s to lay out the diagram.",
-                           hint="Draw it without block frames (--no-clusters), or as DOT text (-o model.dot).") from None
+        raise BackendError(
+            f"Graphviz's dot took more than {timeout:g} s to lay out the diagram.",
+            hint="Draw it without block frames (--no-clusters), or as DOT text (-o model.dot).",
+        ) from None
     if done.returncode != 0 or not done.stdout:
         message = done.stderr.decode("utf-8", "replace").strip().splitlines()
-        raise BackendError(f"Graphviz's dot failed (exit {done.returncode}): "
-                           f"{terminal(message[0] if message else 'no output')[:300]}")
+        raise BackendError(
+            f"Graphviz's dot failed (exit {done.returncode}): "
+            f"{terminal(message[0] if message else 'no output')[:300]}"
+        )
     return done.stdout
 
 
-def diagram(plan: Plan, format: str = "svg", *, direction: str = "TB", clusters: bool = True,
-            timeout: float = DOT_TIMEOUT) -> bytes:
+def diagram(
+    plan: Plan,
+    format: str = "svg",
+    *,
+    direction: str = "TB",
+    clusters: bool = True,
+    timeout: float = DOT_TIMEOUT,
+) -> bytes:
     """The architecture diagram of ``plan`` as the bytes of an SVG, PNG or PDF file (or the DOT text, ``"dot"``).
 
-        >>> svg = diagram(specdsl.check("examples/resnet50.yaml"), "svg")   # 177 boxes, 192 arrows
+    >>> svg = diagram(specdsl.check("examples/resnet50.yaml"), "svg")   # 177 boxes, 192 arrows
     """
-    return render_dot(diagram_dot(plan, direction=direction, clusters=clusters), format, timeout=timeout,
-                      dpi=PNG_DPI if len(plan.nodes) <= LARGE else LARGE_PNG_DPI)
+    return render_dot(
+        diagram_dot(plan, direction=direction, clusters=clusters),
+        format,
+        timeout=timeout,
+        dpi=PNG_DPI if len(plan.nodes) <= LARGE else LARGE_PNG_DPI,
+    )
 
 
 def diagram_format(path: str | os.PathLike) -> str:
     """The format a diagram file's name asks for (its suffix), or a SpecError naming the ones there are."""
     suffix = Path(path).suffix.lower().lstrip(".")
     if suffix not in FORMATS:
-        raise SpecError(f"a diagram is written as {', '.join('.' + f for f in FORMATS)}, but the output file "
-                        f"{terminal(path)} ends in `{terminal(suffix or '(nothing)')}`.",
-                        hint="Name it model.svg, model.png, model.pdf or model.dot.")
+        raise SpecError(
+            f"a diagram is written as {', '.join('.' + f for f in FORMATS)}, but the output file "
+            f"{terminal(path)} ends in `{terminal(suffix or '(nothing)')}`.",
+            hint="Name it model.svg, model.png, model.pdf or model.dot.",
+        )
     return suffix
 
 
-def write_diagram(plan: Plan, path: str | os.PathLike, *, direction: str = "TB", clusters: bool = True) -> Path:
+def write_diagram(
+    plan: Plan, path: str | os.PathLike, *, direction: str = "TB", clusters: bool = True
+) -> Path:
     """Write the diagram of ``plan`` to ``path`` in the format its suffix names (.svg, .png, .pdf, .dot)."""
     from .._sqlite import store_error
     from ..errors import StoreError
@@ -286,8 +358,11 @@ def write_diagram(plan: Plan, path: str | os.PathLike, *, direction: str = "TB",
         path.write_bytes(data)
     except OSError as e:
         failure = store_error(e, "output file", str(path), "-o")
-        raise failure or StoreError(f"cannot write {terminal(path)} ({e.strerror or e}).", store=str(path),
-                                    hint="Pass -o another path.") from None
+        raise failure or StoreError(
+            f"cannot write {terminal(path)} ({e.strerror or e}).",
+            store=str(path),
+            hint="Pass -o another path.",
+        ) from None
     return path
 
 

@@ -65,13 +65,17 @@ def _checkpoint_file(weights: Path) -> Path:
     if path.is_dir():
         found = [path / name for name in ("best.pt", "best.weights.h5") if (path / name).is_file()]
         if not found:
-            raise TrainError(f"the folder {terminal(path)} holds no checkpoint (best.pt or best.weights.h5).",
-                             hint="Pass the checkpoint file, or the folder `specdsl train -o` wrote.")
+            raise TrainError(
+                f"the folder {terminal(path)} holds no checkpoint (best.pt or best.weights.h5).",
+                hint="Pass the checkpoint file, or the folder `specdsl train -o` wrote.",
+            )
         return found[0]
     if not path.is_file():
-        raise TrainError(f"the checkpoint {terminal(path)} does not exist.",
-                         hint="Pass the best.pt (or best.weights.h5) that `specdsl train` wrote, e.g. "
-                              "checkpoints/<name>/best.pt.")
+        raise TrainError(
+            f"the checkpoint {terminal(path)} does not exist.",
+            hint="Pass the best.pt (or best.weights.h5) that `specdsl train` wrote, e.g. "
+            "checkpoints/<name>/best.pt.",
+        )
     return path
 
 
@@ -92,16 +96,20 @@ def load_weights(plan: Plan, weights: str | os.PathLike) -> Any:
         try:
             keras_model.load_weights(str(path))
         except Exception as e:
-            raise TrainError(f"the Keras checkpoint {terminal(path)} does not fit the model of the spec "
-                             f"({type(e).__name__}: {terminal(str(e).splitlines()[0] if str(e) else '')[:200]}).",
-                             hint="Pass the spec the checkpoint was trained from.") from None
+            raise TrainError(
+                f"the Keras checkpoint {terminal(path)} does not fit the model of the spec "
+                f"({type(e).__name__}: {terminal(str(e).splitlines()[0] if str(e) else '')[:200]}).",
+                hint="Pass the spec the checkpoint was trained from.",
+            ) from None
         keras_to_torch(plan, keras_model, model)
     else:
         try:
             state = torch.load(path, map_location="cpu", weights_only=True)
         except Exception as e:
-            raise TrainError(f"the checkpoint {terminal(path)} cannot be read as a torch state_dict "
-                             f"({type(e).__name__}).", hint="Pass the best.pt that `specdsl train` wrote.") from None
+            raise TrainError(
+                f"the checkpoint {terminal(path)} cannot be read as a torch state_dict ({type(e).__name__}).",
+                hint="Pass the best.pt that `specdsl train` wrote.",
+            ) from None
         _load_state(model, state, str(path))
     model.eval()
     return model
@@ -109,18 +117,26 @@ def load_weights(plan: Plan, weights: str | os.PathLike) -> Any:
 
 def _load_state(model: Any, state: Any, where: str) -> None:
     if not isinstance(state, dict):
-        raise TrainError(f"{terminal(where)} holds no state_dict (a {type(state).__name__}).",
-                         hint="Pass the best.pt that `specdsl train` wrote.")
+        raise TrainError(
+            f"{terminal(where)} holds no state_dict (a {type(state).__name__}).",
+            hint="Pass the best.pt that `specdsl train` wrote.",
+        )
     mine = model.state_dict()
     missing = sorted(set(mine) - set(state))
     extra = sorted(set(state) - set(mine))
     wrong = sorted(k for k in set(mine) & set(state) if tuple(mine[k].shape) != tuple(state[k].shape))
     if missing or extra or wrong:
-        detail = (f"missing {', '.join(missing[:3])}" if missing else f"unexpected {', '.join(extra[:3])}"
-                  if extra else f"{wrong[0]} is {tuple(state[wrong[0]].shape)}, the spec's is "
-                  f"{tuple(mine[wrong[0]].shape)}")
-        raise TrainError(f"the weights in {terminal(where)} do not fit the model of the spec ({terminal(detail)}).",
-                         hint="Pass the spec the checkpoint was trained from.")
+        detail = (
+            f"missing {', '.join(missing[:3])}"
+            if missing
+            else f"unexpected {', '.join(extra[:3])}"
+            if extra
+            else f"{wrong[0]} is {tuple(state[wrong[0]].shape)}, the spec's is {tuple(mine[wrong[0]].shape)}"
+        )
+        raise TrainError(
+            f"the weights in {terminal(where)} do not fit the model of the spec ({terminal(detail)}).",
+            hint="Pass the spec the checkpoint was trained from.",
+        )
     model.load_state_dict(state)
 
 
@@ -150,15 +166,19 @@ def load_run(run_id: str, tracking_uri: str | None = None) -> tuple[str, Any, di
         failure = store_failure(e, mlflow.get_tracking_uri())
         if failure is not None:
             raise failure from None
-        raise TrainError(f"there is no MLflow run {terminal(run_id)} in {mlflow.get_tracking_uri()}.",
-                         hint="Pass the run id `specdsl train` printed, and --tracking-uri where it ran.") from None
+        raise TrainError(
+            f"there is no MLflow run {terminal(run_id)} in {mlflow.get_tracking_uri()}.",
+            hint="Pass the run id `specdsl train` printed, and --tracking-uri where it ran.",
+        ) from None
     with tempfile.TemporaryDirectory() as tmp:
         names = [f.path for f in client.list_artifacts(run_id, "spec")]
         concrete = [n for n in names if n.endswith(".concrete.yaml")]
         chosen = concrete or [n for n in names if n.endswith((".yaml", ".yml", ".json"))]
         if not chosen:
-            raise TrainError(f"MLflow run {terminal(run_id)} logged no spec (spec/*.yaml).",
-                             hint="Explain a run of `specdsl train`, or pass the spec and --weights.")
+            raise TrainError(
+                f"MLflow run {terminal(run_id)} logged no spec (spec/*.yaml).",
+                hint="Explain a run of `specdsl train`, or pass the spec and --weights.",
+            )
         text = Path(client.download_artifacts(run_id, chosen[0], tmp)).read_text(encoding="utf-8")
         pre: dict[str, Any] = {}
         if any(f.path == "preprocessing.json" for f in client.list_artifacts(run_id)):
@@ -177,9 +197,11 @@ def load_run(run_id: str, tracking_uri: str | None = None) -> tuple[str, Any, di
 
             model = mlflow.pytorch.load_model(f"runs:/{run_id}/model", map_location="cpu")
     except MlflowException:
-        raise TrainError(f"MLflow run {terminal(run_id)} logged no model.",
-                         hint="Explain a finished run of `specdsl train` (search trials keep no model), or pass "
-                              "the spec and --weights.") from None
+        raise TrainError(
+            f"MLflow run {terminal(run_id)} logged no model.",
+            hint="Explain a finished run of `specdsl train` (search trials keep no model), or pass "
+            "the spec and --weights.",
+        ) from None
     return text, model, pre
 
 
@@ -281,7 +303,9 @@ def predictions(trained: Trained, images: np.ndarray) -> tuple[np.ndarray, np.nd
     return pred, probs[np.arange(len(pred)), pred]
 
 
-def saliency_maps(trained: Trained, images: np.ndarray, classes: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+def saliency_maps(
+    trained: Trained, images: np.ndarray, classes: np.ndarray
+) -> tuple[np.ndarray, np.ndarray | None]:
     """(gradient saliency, Grad-CAM) per image, each H x W in 0..1, for the scores of ``classes`` (pre-softmax
     logits). Grad-CAM is None when the model has no spatial layer to look at."""
     import torch
@@ -309,7 +333,9 @@ def saliency_maps(trained: Trained, images: np.ndarray, classes: np.ndarray) -> 
     act, grad = values[target.name].detach(), grads[1].detach()
     weights = grad.mean((2, 3), keepdim=True)
     cam = F.relu((weights * act).sum(1, keepdim=True))
-    cam = F.interpolate(cam, size=tuple(images.shape[1:3]), mode="bilinear", align_corners=False)[:, 0].numpy()
+    cam = F.interpolate(cam, size=tuple(images.shape[1:3]), mode="bilinear", align_corners=False)[
+        :, 0
+    ].numpy()
     return saliency, np.stack([scaled(c) for c in cam])
 
 
@@ -340,12 +366,26 @@ def feature_map_grid(trained: Trained, image: np.ndarray, label: int, path: str 
     grid = Grid(width, height)
     right = int(pred[0]) == int(label)
     grid.tile(PAD, PAD + 16, IMAGE_TILE, IMAGE_TILE, rgb(image))
-    grid.text(PAD, PAD, f"true {_label(trained, int(label))}, predicted {_label(trained, int(pred[0]))} "
-              f"({prob[0]:.2f})", color=GOOD if right else BAD, weight="bold")
-    grid.text(IMAGE_TILE + 3 * PAD, PAD + 20, f"{terminal(trained.plan.name)}: feature maps of "
-              f"{len(nodes)} of {len(conv_nodes(trained.plan))} convolutions", size=FONT + 1)
-    grid.text(IMAGE_TILE + 3 * PAD, PAD + 40, f"each row: the {cols} most active channels (mean output), "
-              "each scaled to its own range", color="#555555")
+    grid.text(
+        PAD,
+        PAD,
+        f"true {_label(trained, int(label))}, predicted {_label(trained, int(pred[0]))} ({prob[0]:.2f})",
+        color=GOOD if right else BAD,
+        weight="bold",
+    )
+    grid.text(
+        IMAGE_TILE + 3 * PAD,
+        PAD + 20,
+        f"{terminal(trained.plan.name)}: feature maps of "
+        f"{len(nodes)} of {len(conv_nodes(trained.plan))} convolutions",
+        size=FONT + 1,
+    )
+    grid.text(
+        IMAGE_TILE + 3 * PAD,
+        PAD + 40,
+        f"each row: the {cols} most active channels (mean output), each scaled to its own range",
+        color="#555555",
+    )
     for r, node in enumerate(nodes):
         maps = values[node.name][0].numpy()  # (C, H, W)
         order = np.argsort(-maps.mean((1, 2)), kind="stable")[:cols]
@@ -353,7 +393,9 @@ def feature_map_grid(trained: Trained, image: np.ndarray, label: int, path: str 
         grid.text(PAD, y + MAP_TILE // 2 - 14, terminal(node.name), weight="bold", va="top")
         grid.text(PAD, y + MAP_TILE // 2 + 2, fmt(node.shape), color="#555555", va="top")
         for c, channel in enumerate(order):
-            grid.tile(LABEL_W + c * (MAP_TILE + PAD), y, MAP_TILE, MAP_TILE, scaled(maps[channel]), cmap="viridis")
+            grid.tile(
+                LABEL_W + c * (MAP_TILE + PAD), y, MAP_TILE, MAP_TILE, scaled(maps[channel]), cmap="viridis"
+            )
     return grid.save(path)
 
 
@@ -382,13 +424,24 @@ def filter_grid(trained: Trained, path: str | os.PathLike) -> Path | None:
     for node, k, rows in blocks:
         total = _kernels(trained, node).shape[0]
         what = "RGB" if k.shape[1] == 3 else "gray" if k.shape[1] == 1 else f"input channel 1 of {k.shape[1]}"
-        grid.text(PAD, y, f"{terminal(node.name)}: {min(total, FILTERS)} of {total} kernels "
-                  f"{k.shape[2]}x{k.shape[3]} ({what})", weight="bold")
+        grid.text(
+            PAD,
+            y,
+            f"{terminal(node.name)}: {min(total, FILTERS)} of {total} kernels "
+            f"{k.shape[2]}x{k.shape[3]} ({what})",
+            weight="bold",
+        )
         y += 22
         for i, kernel in enumerate(k):
             tile = scaled(kernel.transpose(1, 2, 0)) if kernel.shape[0] == 3 else scaled(kernel[0])
-            grid.tile(PAD + (i % per_row) * (FILTER_TILE + PAD), y + (i // per_row) * (FILTER_TILE + PAD),
-                      FILTER_TILE, FILTER_TILE, tile, cmap=None)
+            grid.tile(
+                PAD + (i % per_row) * (FILTER_TILE + PAD),
+                y + (i // per_row) * (FILTER_TILE + PAD),
+                FILTER_TILE,
+                FILTER_TILE,
+                tile,
+                cmap=None,
+            )
         y += rows * (FILTER_TILE + PAD)
     return grid.save(path)
 
@@ -399,50 +452,79 @@ def saliency_grid(trained: Trained, images: np.ndarray, labels: np.ndarray, path
     pred, prob = predictions(trained, images)
     saliency, cam = saliency_maps(trained, images, pred)
     target = cam_node(trained.plan)
-    columns = ["image", f"Grad-CAM ({terminal(target.name)})" if target is not None else "Grad-CAM (no layer)",
-               "gradient saliency"]
+    columns = [
+        "image",
+        f"Grad-CAM ({terminal(target.name)})" if target is not None else "Grad-CAM (no layer)",
+        "gradient saliency",
+    ]
     width = LABEL_W + len(columns) * (IMAGE_TILE + PAD) + PAD
     head = 42
     height = head + len(images) * (IMAGE_TILE + PAD) + PAD
     grid = Grid(width, height)
-    grid.text(PAD, PAD, f"{terminal(trained.plan.name)}: where the predicted class's score comes from",
-              size=FONT + 1, weight="bold")
+    grid.text(
+        PAD,
+        PAD,
+        f"{terminal(trained.plan.name)}: where the predicted class's score comes from",
+        size=FONT + 1,
+        weight="bold",
+    )
     if trained.source:
-        grid.text(width - PAD, PAD + 2, f"weights: {terminal(trained.source)}"[-60:], color="#555555", ha="right")
+        grid.text(
+            width - PAD, PAD + 2, f"weights: {terminal(trained.source)}"[-60:], color="#555555", ha="right"
+        )
     for c, title in enumerate(columns):
         grid.text(LABEL_W + c * (IMAGE_TILE + PAD) + IMAGE_TILE // 2, head - 16, title, ha="center")
     for r, image in enumerate(images):
         y = head + r * (IMAGE_TILE + PAD)
         right = int(pred[r]) == int(labels[r])
         grid.text(PAD, y + 30, f"true {_label(trained, int(labels[r]))}", weight="bold")
-        grid.text(PAD, y + 50, f"predicted {_label(trained, int(pred[r]))}", color=GOOD if right else BAD,
-                  weight="bold")
+        grid.text(
+            PAD,
+            y + 50,
+            f"predicted {_label(trained, int(pred[r]))}",
+            color=GOOD if right else BAD,
+            weight="bold",
+        )
         grid.text(PAD, y + 70, f"probability {prob[r]:.2f}", color="#555555")
         base = rgb(image)
         grid.tile(LABEL_W, y, IMAGE_TILE, IMAGE_TILE, base)
         if cam is not None:
             grid.tile(LABEL_W + IMAGE_TILE + PAD, y, IMAGE_TILE, IMAGE_TILE, overlay(base, cam[r]))
-        grid.tile(LABEL_W + 2 * (IMAGE_TILE + PAD), y, IMAGE_TILE, IMAGE_TILE, overlay(base, saliency[r], cmap="hot",
-                                                                                      alpha=0.6))
+        grid.tile(
+            LABEL_W + 2 * (IMAGE_TILE + PAD),
+            y,
+            IMAGE_TILE,
+            IMAGE_TILE,
+            overlay(base, saliency[r], cmap="hot", alpha=0.6),
+        )
     return grid.save(path)
 
 
-def explain_images(trained: Trained, images: np.ndarray, labels: np.ndarray, folder: str | os.PathLike) -> list[Path]:
+def explain_images(
+    trained: Trained, images: np.ndarray, labels: np.ndarray, folder: str | os.PathLike
+) -> list[Path]:
     """Every picture of ``trained`` for ``images`` (uint8, N x H x W x C, the model's input size) and their true
     ``labels``, written to ``folder``: ``saliency.png``, ``filters.png`` and ``feature_maps_<i>.png`` for each
     image (the last two when the model has convolutions). Returns the files written."""
     if len(trained.plan.input_shape) != 3:
-        raise SpecError(f"explain draws images, but the model's input is {fmt(trained.plan.input_shape)}.",
-                        hint="Explain a model whose input is an image (height, width, channels).")
+        raise SpecError(
+            f"explain draws images, but the model's input is {fmt(trained.plan.input_shape)}.",
+            hint="Explain a model whose input is an image (height, width, channels).",
+        )
     if len(images) == 0:
-        raise DataError("there are no images to explain (the validation split is empty).",
-                        hint="Give the spec's data a validation split.")
+        raise DataError(
+            "there are no images to explain (the validation split is empty).",
+            hint="Give the spec's data a validation split.",
+        )
     folder = Path(folder)
     try:
         folder.mkdir(parents=True, exist_ok=True)
     except OSError as e:
-        raise StoreError(f"cannot create the folder {terminal(folder)} ({e.strerror or e}).", store=str(folder),
-                         hint="Pass -o another folder.") from None
+        raise StoreError(
+            f"cannot create the folder {terminal(folder)} ({e.strerror or e}).",
+            store=str(folder),
+            hint="Pass -o another folder.",
+        ) from None
     files = [saliency_grid(trained, images, labels, folder / "saliency.png")]
     filters = filter_grid(trained, folder / "filters.png")
     if filters is not None:
@@ -490,21 +572,22 @@ def run_explain(
     tracking (the default with ``run``; ``track=True`` otherwise), to MLflow under ``explain/``: as artifacts of
     ``run``, or of a new run in ``experiment`` (default: the spec's name).
     """
-    from .. import check
-    from .._text import file_stem
-    from ..spec import load
-    from ..cli._train import _data_override
-    from ..train._compat import load_for
-
     import importlib.util
 
+    from .. import check
+    from .._text import file_stem
+    from ..cli._train import _data_override
     from ..errors import BackendMissingError
+    from ..spec import load
+    from ..train._compat import load_for
 
     if importlib.util.find_spec("matplotlib") is None:
         raise BackendMissingError("matplotlib", "specdsl explain", extra="report")
     if (weights is None) == (run is None):
-        raise SpecError("explain needs the trained weights: give --weights CHECKPOINT or --run RUN_ID (one of them).",
-                        hint="e.g. specdsl explain model.yaml --weights checkpoints/<name>/best.pt")
+        raise SpecError(
+            "explain needs the trained weights: give --weights CHECKPOINT or --run RUN_ID (one of them).",
+            hint="e.g. specdsl explain model.yaml --weights checkpoints/<name>/best.pt",
+        )
     if images < 1:
         raise SpecError(f"--images must be at least 1, but got {images}.")
     logged = pre = None
@@ -518,13 +601,17 @@ def run_explain(
             the_plan = check(spec)
     else:
         if spec is None:
-            raise SpecError("explain --weights needs the spec the weights were trained from.",
-                            hint="specdsl explain model.yaml --weights CHECKPOINT")
+            raise SpecError(
+                "explain --weights needs the spec the weights were trained from.",
+                hint="specdsl explain model.yaml --weights CHECKPOINT",
+            )
         the_plan = check(spec)
     data_spec = _data_override(the_plan, Path(data) if data is not None else None, None)
     if data_spec is None:
-        raise DataError("there are no images to explain: the spec has no `data:` section and none was given.",
-                        hint="Pass --data (a folder of images, or a dataset name: see `specdsl data list`).")
+        raise DataError(
+            "there are no images to explain: the spec has no `data:` section and none was given.",
+            hint="Pass --data (a folder of images, or a dataset name: see `specdsl data list`).",
+        )
     dataset = load_for(the_plan, data_spec)
     x, y = dataset.x_val, dataset.y_val
     if len(y) == 0:
@@ -536,7 +623,10 @@ def run_explain(
         model = load_weights(the_plan, weights)
         source = str(weights)
     if pre and pre.get("scale") and pre.get("offset"):
-        scale, offset = np.asarray(pre["scale"], dtype=np.float64), np.asarray(pre["offset"], dtype=np.float64)
+        scale, offset = (
+            np.asarray(pre["scale"], dtype=np.float64),
+            np.asarray(pre["offset"], dtype=np.float64),
+        )
     else:
         scale, offset = preprocessing(dataset, data_spec)
     names = (pre or {}).get("class_names") or list(dataset.class_names)
@@ -551,8 +641,15 @@ def run_explain(
     return result
 
 
-def _log(result: Explained, folder: Path, plan: Plan, run: str | None, tracking_uri: str | None,
-         experiment: str | None, source: str) -> None:
+def _log(
+    result: Explained,
+    folder: Path,
+    plan: Plan,
+    run: str | None,
+    tracking_uri: str | None,
+    experiment: str | None,
+    source: str,
+) -> None:
     """The pictures as MLflow artifacts under ``explain/``: of ``run``, or of a new run."""
     import mlflow
 
@@ -567,7 +664,11 @@ def _log(result: Explained, folder: Path, plan: Plan, run: str | None, tracking_
             result.experiment = client.get_experiment(client.get_run(run).info.experiment_id).name
         else:
             configure(tracking_uri, experiment or plan.name)
-            tags = {"specdsl.role": "explain", "specdsl.spec": plan.name[:5000], "specdsl.weights": source[:5000]}
+            tags = {
+                "specdsl.role": "explain",
+                "specdsl.spec": plan.name[:5000],
+                "specdsl.weights": source[:5000],
+            }
             with mlflow.start_run(run_name=f"explain {plan.name}"[:250], tags=tags) as active:
                 mlflow.log_metrics({"explain.images": result.images, "explain.correct": result.correct})
                 mlflow.log_artifacts(str(folder), "explain")

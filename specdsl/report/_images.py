@@ -41,13 +41,24 @@ class Grid:
                 import matplotlib
 
                 a = matplotlib.colormaps[cmap](np.clip(a, 0.0, 1.0))[..., :3]
-        self.pixels[y:y + h, x:x + w] = np.clip(a, 0.0, 1.0)
+        self.pixels[y : y + h, x : x + w] = np.clip(a, 0.0, 1.0)
 
-    def text(self, x: int, y: int, text: str, *, size: float = FONT, color: str = "black", weight: str = "normal",
-             ha: str = "left", va: str = "top") -> None:
+    def text(
+        self,
+        x: int,
+        y: int,
+        text: str,
+        *,
+        size: float = FONT,
+        color: str = "black",
+        weight: str = "normal",
+        ha: str = "left",
+        va: str = "top",
+    ) -> None:
         """``text`` at pixel (x, y) from the top left (plain text: ``$`` and the like are not mathtext)."""
-        self._texts.append((x, y, text, {"fontsize": size, "color": color, "fontweight": weight, "ha": ha,
-                                         "va": va}))
+        self._texts.append(
+            (x, y, text, {"fontsize": size, "color": color, "fontweight": weight, "ha": ha, "va": va})
+        )
 
     def save(self, path: str | os.PathLike) -> Path:
         """Write the PNG (exactly width x height pixels)."""
@@ -68,7 +79,13 @@ def scaled(values: Any, *, percentile: float | None = None) -> np.ndarray:
     """``values`` stretched to 0..1 (min to max, or 0 to the ``percentile`` of the values); a constant array is 0."""
     a = np.asarray(values, dtype=np.float64)
     lo = 0.0 if percentile is not None else float(a.min()) if a.size else 0.0
-    hi = float(np.percentile(a, percentile)) if percentile is not None and a.size else float(a.max()) if a.size else 0.0
+    hi = (
+        float(np.percentile(a, percentile))
+        if percentile is not None and a.size
+        else float(a.max())
+        if a.size
+        else 0.0
+    )
     if not np.isfinite(hi - lo) or hi - lo <= 1e-12:
         return np.zeros(a.shape)
     return np.clip((a - lo) / (hi - lo), 0.0, 1.0)

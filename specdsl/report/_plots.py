@@ -57,10 +57,15 @@ def _makers(study: Any, module: Any, names: list[str], evaluator: Any) -> dict[s
     multi = len(names) > 1
     target = (lambda t: t.values[0]) if multi else None
     makers = {
-        "optimization_history": lambda: module.plot_optimization_history(study, target=target, target_name=names[0]),
-        "param_importances": lambda: module.plot_param_importances(study, evaluator=evaluator, target=target,
-                                                                   target_name=names[0]),
-        "parallel_coordinate": lambda: module.plot_parallel_coordinate(study, target=target, target_name=names[0]),
+        "optimization_history": lambda: module.plot_optimization_history(
+            study, target=target, target_name=names[0]
+        ),
+        "param_importances": lambda: module.plot_param_importances(
+            study, evaluator=evaluator, target=target, target_name=names[0]
+        ),
+        "parallel_coordinate": lambda: module.plot_parallel_coordinate(
+            study, target=target, target_name=names[0]
+        ),
     }
     if multi:
         makers["pareto_front"] = lambda: module.plot_pareto_front(study, target_names=names)
@@ -90,8 +95,15 @@ def _save_png(axes: Any, path: str, plt: Any) -> None:
         plt.close(fig)
 
 
-def study_plots(study: Any, folder: str | os.PathLike, *, metrics: list[str] | None = None, html: bool = True,
-                png: bool = True, diagrams: bool = True) -> tuple[list[str], str | None]:
+def study_plots(
+    study: Any,
+    folder: str | os.PathLike,
+    *,
+    metrics: list[str] | None = None,
+    html: bool = True,
+    png: bool = True,
+    diagrams: bool = True,
+) -> tuple[list[str], str | None]:
     """Optuna's plots of ``study`` written to ``folder``: ``NAME.html`` (plotly.js inlined: they show offline) and
     ``NAME.png`` (800x500, matplotlib) for NAME in optimization_history, param_importances, parallel_coordinate
     and, with several objectives, pareto_front. ``metrics`` name the objectives (default: what ``specdsl search``

@@ -33,7 +33,9 @@ def plain(node: Any) -> Any:
     return node
 
 
-def freeze(tree: Any, file: str, params: dict[str, Any], *, name: str | None = None) -> tuple[dict, ModelSpec]:
+def freeze(
+    tree: Any, file: str, params: dict[str, Any], *, name: str | None = None
+) -> tuple[dict, ModelSpec]:
     """(the concrete document, its loaded spec) for a trial's ``params`` (names as Optuna records them)."""
     spec = from_tree(tree, file, sampler=ReplaySampler(params))
     doc = plain(spec.raw)
@@ -56,8 +58,12 @@ class _Dumper(yaml.SafeDumper):
         return super().increase_indent(flow, False)  # list items indented under their key
 
 
-_Dumper.add_representer(_FlowDict, lambda d, v: d.represent_mapping("tag:yaml.org,2002:map", v, flow_style=True))
-_Dumper.add_representer(_FlowList, lambda d, v: d.represent_sequence("tag:yaml.org,2002:seq", v, flow_style=True))
+_Dumper.add_representer(
+    _FlowDict, lambda d, v: d.represent_mapping("tag:yaml.org,2002:map", v, flow_style=True)
+)
+_Dumper.add_representer(
+    _FlowList, lambda d, v: d.represent_sequence("tag:yaml.org,2002:seq", v, flow_style=True)
+)
 
 
 def _scalar(v: Any) -> bool:
@@ -78,8 +84,9 @@ def _styled(node: Any, item: bool = False) -> Any:
 
 def dump(doc: dict, header: list[str] = ()) -> str:
     """YAML text of a concrete spec, written as people write specs: keys in spec order, short mappings inline."""
-    body = yaml.dump(_styled(doc), Dumper=_Dumper, sort_keys=False, default_flow_style=False, width=110,
-                     allow_unicode=True)
+    body = yaml.dump(
+        _styled(doc), Dumper=_Dumper, sort_keys=False, default_flow_style=False, width=110, allow_unicode=True
+    )
     # a header line holds names a user chose (the study's, the space file's): none may end its comment
     head = "".join(f"# {terminal(line)}\n" if line else "#\n" for line in header)
     return head + body
@@ -90,14 +97,17 @@ def frozen_text(study: Any, trial: Any, note: str | None = None) -> str:
     text = study.user_attrs.get(SPACE_ATTR)
     file = study.user_attrs.get(SPACE_FILE_ATTR, "search space")
     if text is None:
-        raise SearchError(f"study `{study.study_name}` was not created by `specdsl search` (it keeps no search space).")
+        raise SearchError(
+            f"study `{study.study_name}` was not created by `specdsl search` (it keeps no search space)."
+        )
     tree = load_text(text, file)
     doc, spec = freeze(tree, file, dict(trial.params), name=f"{study.study_name}_trial_{trial.number}")
     metrics = study.user_attrs.get(METRICS_ATTR) or [f"objective {i}" for i in range(len(study.directions))]
     values = ", ".join(f"{m} {v:.4g}" for m, v in zip(metrics, trial.values or ()))
     p = plan(spec)
     header = [
-        f"Trial {trial.number} of study {study.study_name}" + (f": {values}" if values else f" ({trial.state.name})"),
+        f"Trial {trial.number} of study {study.study_name}"
+        + (f": {values}" if values else f" ({trial.state.name})"),
         f"frozen from {file} by `specdsl best`: {p.params:,} parameters.",
     ]
     if note:
@@ -115,8 +125,10 @@ def freeze_best(study: str, *, storage: str | None = None, trial: int | None = N
     quiet_optuna()
     url = storage or DEFAULT_STORAGE
     if url == DEFAULT_STORAGE and not Path("optuna.db").exists():
-        raise SearchError(f"no study storage here ({DEFAULT_STORAGE} does not exist).",
-                          hint="Run `specdsl best` in the folder where `specdsl search` ran, or pass --storage.")
+        raise SearchError(
+            f"no study storage here ({DEFAULT_STORAGE} does not exist).",
+            hint="Run `specdsl best` in the folder where `specdsl search` ran, or pass --storage.",
+        )
     with study_store_errors(url):  # reads only: a folder that cannot be written is fine
         store = open_storage(url, read_only=True)
         names = optuna.get_all_study_names(store)
@@ -134,14 +146,19 @@ def freeze_best(study: str, *, storage: str | None = None, trial: int | None = N
                 raise SearchError(f"study `{study}` has no trial {trial} (trials 0 .. {len(s.trials) - 1}).")
             chosen = found[0]
             if chosen.user_attrs.get(REJECTED):
-                raise SearchError(f"trial {trial} of study `{study}` is an invalid sample: "
-                                  f"{chosen.user_attrs.get(REASON)}")
+                raise SearchError(
+                    f"trial {trial} of study `{study}` is an invalid sample: {chosen.user_attrs.get(REASON)}"
+                )
         else:
             chosen = best_trial(s)
             if chosen is None:
-                raise SearchError(f"study `{study}` has no complete trial yet.", hint="Pick one with --trial N.")
+                raise SearchError(
+                    f"study `{study}` has no complete trial yet.", hint="Pick one with --trial N."
+                )
             if len(s.directions) > 1:
                 metrics = s.user_attrs.get(METRICS_ATTR) or ["the first objective"]
-                note = (f"The study has {len(s.directions)} objectives: of the {len(s.best_trials)} trials on the "
-                        f"Pareto front this is the best on {metrics[0]}; pick another with --trial N.")
+                note = (
+                    f"The study has {len(s.directions)} objectives: of the {len(s.best_trials)} trials on the "
+                    f"Pareto front this is the best on {metrics[0]}; pick another with --trial N."
+                )
         return chosen.number, frozen_text(s, chosen, note)

@@ -52,8 +52,17 @@ def row_of(t: Any) -> Row:
 class Progress:
     """Collects trial rows and shows them. ``console`` is a rich Console (None: stay silent)."""
 
-    def __init__(self, console: Any, *, study_name: str, metrics: list[str], directions: list[str], budget: int | None,
-                 timeout: float | None, workers: int = 1):
+    def __init__(
+        self,
+        console: Any,
+        *,
+        study_name: str,
+        metrics: list[str],
+        directions: list[str],
+        budget: int | None,
+        timeout: float | None,
+        workers: int = 1,
+    ):
         self.console = console
         self.study_name = study_name
         self.metrics = metrics
@@ -77,8 +86,13 @@ class Progress:
         if self.console is not None and getattr(self.console, "is_terminal", False):
             from rich.live import Live
 
-            self.live = Live(self._render(), console=self.console, refresh_per_second=2, transient=False,
-                             get_renderable=self._render)
+            self.live = Live(
+                self._render(),
+                console=self.console,
+                refresh_per_second=2,
+                transient=False,
+                get_renderable=self._render,
+            )
             self.live.__enter__()
         return self
 
@@ -117,7 +131,10 @@ class Progress:
                 self.events.append(self.line(row, best=False))
         if row.rejected:
             self.consecutive_rejected += 1
-            if self.consecutive_rejected >= REJECTION_WARNING and self.consecutive_rejected >= 2 * self.warned_at:
+            if (
+                self.consecutive_rejected >= REJECTION_WARNING
+                and self.consecutive_rejected >= 2 * self.warned_at
+            ):
                 self.warned_at = self.consecutive_rejected
                 self.say(
                     f"warning: the last {self.consecutive_rejected} sampled architectures were all invalid "
@@ -232,8 +249,15 @@ class Progress:
         running = [r for r in self.rows.values() if r.state == "RUNNING"]
         lines = [Text(terminal(self.status()), style="bold")]
         if running:
-            lines.append(Text("running: " + ", ".join(
-                f"#{r.number}" + (f" epoch {r.epoch}/{r.epochs}" if r.epoch else "") for r in running[:8])))
+            lines.append(
+                Text(
+                    "running: "
+                    + ", ".join(
+                        f"#{r.number}" + (f" epoch {r.epoch}/{r.epochs}" if r.epoch else "")
+                        for r in running[:8]
+                    )
+                )
+            )
         if self.note:
             lines.append(Text(terminal(self.note), style="yellow"))
         lines += [Text(terminal(e), style="dim", overflow="ellipsis", no_wrap=True) for e in self.events]

@@ -52,7 +52,8 @@ def epoch_reporter(objective: Any, trial: Any, run_id: str, epochs: int | None) 
                 self.prune_s += time.perf_counter() - t
                 if prune:
                     raise optuna.TrialPruned(
-                        f"pruned by the {objective.search.pruner} pruner after epoch {epoch + 1} ({metric} {value:.4g})")
+                        f"pruned by the {objective.search.pruner} pruner after epoch {epoch + 1} ({metric} {value:.4g})"
+                    )
 
         def _should_prune(self) -> bool:
             """Trial.should_prune, with the study as the trial began (see StudyAsAsked); Optuna's own

@@ -65,27 +65,39 @@ class StudyResult:
             lines.append(f"best: trial {self.best_number}: {vals}")
             lines.append("  " + ", ".join(f"{k}={_short(v)}" for k, v in self.best_params.items()))
         if len(self.metrics) > 1 and self.pareto:
-            lines.append(f"Pareto front ({len(self.pareto)} trials): " + "; ".join(
-                f"#{n} " + ", ".join(f"{v:.4g}" for v in vals) for n, vals in self.pareto[:10]))
+            lines.append(
+                f"Pareto front ({len(self.pareto)} trials): "
+                + "; ".join(f"#{n} " + ", ".join(f"{v:.4g}" for v in vals) for n, vals in self.pareto[:10])
+            )
         if self.overhead:
             o = self.overhead
-            parts = (f"sample {o.get('suggest_ms', 0):.0f} ms, spec and plan {o.get('spec_plan_ms', 0):.0f} ms, "
-                     f"tracking {o.get('tracking_ms', 0):.0f} ms, pruner {o.get('pruning_ms', 0):.0f} ms")
+            parts = (
+                f"sample {o.get('suggest_ms', 0):.0f} ms, spec and plan {o.get('spec_plan_ms', 0):.0f} ms, "
+                f"tracking {o.get('tracking_ms', 0):.0f} ms, pruner {o.get('pruning_ms', 0):.0f} ms"
+            )
             if "overhead_ms" in o:
-                text = (f"overhead per trained trial: {o['overhead_ms']:.0f} ms ({parts}; the rest is Optuna's tell "
-                        f"and bookkeeping) = {o['share']:.2%} of its {o['trial_s']:.1f} s on average; "
-                        f"{o['time_share']:.2%} of the search's time")
+                text = (
+                    f"overhead per trained trial: {o['overhead_ms']:.0f} ms ({parts}; the rest is Optuna's tell "
+                    f"and bookkeeping) = {o['share']:.2%} of its {o['trial_s']:.1f} s on average; "
+                    f"{o['time_share']:.2%} of the search's time"
+                )
             else:  # a study whose workers kept no tally (one made before tallies): the parts only
                 text = f"overhead per trained trial: {parts} = {o.get('share', 0):.2%} of its {o.get('trial_s', 0):.1f} s"
             if "rejected_ms" in o:
                 text += f"; an invalid sample costs {o['rejected_ms']:.0f} ms"
             lines.append(text)
         lines += self.notes
-        lines.append(f"specdsl best {self.study_name}" + ("" if self.storage == DEFAULT_STORAGE else f" --storage {self.storage}")
-                     + " -o best.yaml    # the best trial as a concrete spec")
+        lines.append(
+            f"specdsl best {self.study_name}"
+            + ("" if self.storage == DEFAULT_STORAGE else f" --storage {self.storage}")
+            + " -o best.yaml    # the best trial as a concrete spec"
+        )
         here = self.tracking_uri == "sqlite:///" + os.path.abspath("mlflow.db")
-        lines.append("mlflow ui" + ("" if here else f" --backend-store-uri {self.tracking_uri}")
-                     + f"    # experiment {self.experiment}: the study's run, one nested run per trial")
+        lines.append(
+            "mlflow ui"
+            + ("" if here else f" --backend-store-uri {self.tracking_uri}")
+            + f"    # experiment {self.experiment}: the study's run, one nested run per trial"
+        )
         return "\n".join(lines)
 
 
@@ -145,7 +157,12 @@ class OverheadTally:
 def study_result(study: Any, trials: list[Any], r: StudyResult) -> StudyResult:
     """``r`` (a study's names, nothing counted yet) with the counts, overhead and best of ``trials``."""
     shares, rejected_ms = [], []
-    parts: dict[str, list[float]] = {"suggest_ms": [], "spec_plan_ms": [], "tracking_ms": [], "pruning_ms": []}
+    parts: dict[str, list[float]] = {
+        "suggest_ms": [],
+        "spec_plan_ms": [],
+        "tracking_ms": [],
+        "pruning_ms": [],
+    }
     trial_s = []
     for t in trials:
         s = t.state.name
@@ -180,14 +197,17 @@ def study_result(study: Any, trials: list[Any], r: StudyResult) -> StudyResult:
         r.overhead["overhead_ms"] = tally["overhead_s"] / n * 1000
         r.overhead["trial_s"] = tally["trial_s"] / n
         r.overhead["share"] = tally["share"] / n
-        r.overhead["time_share"] = ((tally["overhead_s"] + tally.get("rejected_s", 0.0))
-                                    / (tally["trial_s"] + tally.get("rejected_s", 0.0)))
+        r.overhead["time_share"] = (tally["overhead_s"] + tally.get("rejected_s", 0.0)) / (
+            tally["trial_s"] + tally.get("rejected_s", 0.0)
+        )
     best = best_trial(study, trials)
     if best is not None:
         r.best_number, r.best_values, r.best_params = best.number, tuple(best.values), dict(best.params)
     if len(r.metrics) > 1:
         try:
-            r.pareto = [(t.number, tuple(t.values)) for t in sorted(study.best_trials, key=lambda t: t.number)]
+            r.pareto = [
+                (t.number, tuple(t.values)) for t in sorted(study.best_trials, key=lambda t: t.number)
+            ]
         except Exception:
             r.pareto = []
     return r

@@ -74,7 +74,9 @@ class ReplaySampler:
             try:
                 return option_index(options, value)
             except ValueError:
-                raise SearchError(f"parameter `{name}` = {value!r} is not one of the options {options!r}.") from None
+                raise SearchError(
+                    f"parameter `{name}` = {value!r} is not one of the options {options!r}."
+                ) from None
         if not isinstance(value, int) or not 0 <= value < len(options):
             raise SearchError(f"parameter `{name}` = {value!r} is not an option index below {len(options)}.")
         return value

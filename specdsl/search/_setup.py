@@ -19,9 +19,13 @@ def quiet_optuna() -> None:
     """Optuna's own log lines and warnings off: the progress shows each trial's end, with its reason."""
     import optuna
 
-    optuna.logging.set_verbosity(optuna.logging.ERROR)  # failures and prunes are reported by the progress instead
+    optuna.logging.set_verbosity(
+        optuna.logging.ERROR
+    )  # failures and prunes are reported by the progress instead
     warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
-    warnings.filterwarnings("ignore", message="Heartbeat of storage is supposed to be used with Study.optimize")
+    warnings.filterwarnings(
+        "ignore", message="Heartbeat of storage is supposed to be used with Study.optimize"
+    )
 
 
 def make_sampler(search: SearchSpec, dists: list[Distribution], seed: int | None, workers: int) -> Any:
@@ -30,10 +34,15 @@ def make_sampler(search: SearchSpec, dists: list[Distribution], seed: int | None
 
     kind = search.sampler
     with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # Optuna's ExperimentalWarning for multivariate / group / constant_liar
+        warnings.simplefilter(
+            "ignore"
+        )  # Optuna's ExperimentalWarning for multivariate / group / constant_liar
         if kind == "tpe":
             return optuna.samplers.TPESampler(
-                seed=seed, n_startup_trials=search.startup_trials, multivariate=True, group=True,
+                seed=seed,
+                n_startup_trials=search.startup_trials,
+                multivariate=True,
+                group=True,
                 constant_liar=workers > 1,
             )
         if kind == "random":
@@ -44,7 +53,9 @@ def make_sampler(search: SearchSpec, dists: list[Distribution], seed: int | None
             if importlib.util.find_spec("cmaes") is None:
                 raise BackendMissingError("cmaes", "The cmaes sampler", extra="search")
             return optuna.samplers.CmaEsSampler(
-                seed=seed, n_startup_trials=search.startup_trials, warn_independent_sampling=False,
+                seed=seed,
+                n_startup_trials=search.startup_trials,
+                warn_independent_sampling=False,
                 independent_sampler=optuna.samplers.TPESampler(seed=seed),
             )
         if kind == "nsga2":
@@ -52,6 +63,7 @@ def make_sampler(search: SearchSpec, dists: list[Distribution], seed: int | None
         if kind == "qmc":
             return optuna.samplers.QMCSampler(seed=seed, warn_independent_sampling=False)
         if kind == "grid":
+
             class Grid(optuna.samplers.GridSampler):
                 def after_trial(self, study: Any, trial: Any, state: Any, values: Any) -> None:
                     pass  # the worker loop asks is_exhausted() itself (GridSampler's study.stop() is for optimize())
@@ -87,7 +99,9 @@ def open_study(cfg: StudyConfig, dists: list[Distribution], search: SearchSpec) 
     seed = cfg.seed
     study = optuna.load_study(study_name=cfg.study_name, storage=storage)
     n = len(study.get_trials(deepcopy=False))
-    if seed is not None:  # another stream per worker, and per resumption: a rerun must not redraw the same samples
+    if (
+        seed is not None
+    ):  # another stream per worker, and per resumption: a rerun must not redraw the same samples
         seed = (seed + 7919 * cfg.worker_index + n) % 2**32  # Optuna's samplers take 32-bit seeds
     epochs = cfg.epochs or _space_epochs(cfg)
     study.sampler = make_sampler(search, dists, seed, cfg.workers)

@@ -126,7 +126,9 @@ def read_space(source: str | os.PathLike) -> tuple[Any, str, str]:
 
 def _as_space(tree: Any, file: str) -> Any:
     if not isinstance(tree, dict):
-        raise SearchError("a search space is a spec (a mapping with `input:` and `layers:`).", loc=Loc(file, 1, 1))
+        raise SearchError(
+            "a search space is a spec (a mapping with `input:` and `layers:`).", loc=Loc(file, 1, 1)
+        )
     return tree
 
 
@@ -200,7 +202,9 @@ def _form(node: dict, path: str, file: str) -> Distribution:
     step = node.get("step")
     if kind == "int" and step is None:
         step = 1
-    return Distribution(str(name), kind, path, loc, low=low, high=high, step=step, log=bool(node.get("log", False)))
+    return Distribution(
+        str(name), kind, path, loc, low=low, high=high, step=step, log=bool(node.get("log", False))
+    )
 
 
 def read_search(tree: Any, file: str) -> SearchSpec:
@@ -211,7 +215,9 @@ def read_search(tree: Any, file: str) -> SearchSpec:
     found: list[Distribution] = []
     _walk(section, "search", file, found)
     if found:
-        raise SearchError("the `search:` section holds settings, not distributions.", loc=found[0].loc, path=found[0].path)
+        raise SearchError(
+            "the `search:` section holds settings, not distributions.", loc=found[0].loc, path=found[0].path
+        )
     spec = validate_model(SearchSpec, section, tree, "search", file, "search")
     for i, objective in enumerate(spec.objectives):
         if objective.metric not in METRICS:
@@ -224,8 +230,7 @@ def read_search(tree: Any, file: str) -> SearchSpec:
             )
     if len(spec.objectives) > 1 and spec.sampler == "cmaes":
         raise SearchError(
-            "the cmaes sampler optimizes one objective, but this search has "
-            f"{len(spec.objectives)}.",
+            f"the cmaes sampler optimizes one objective, but this search has {len(spec.objectives)}.",
             loc=loc_of(section, "sampler", file) if isinstance(section, dict) else Loc(file),
             path="search.sampler",
             hint="Use nsga2 or tpe for several objectives.",
@@ -239,13 +244,17 @@ def constraint_violation(p: Plan, constraints: Any) -> str | None:
     if constraints is None:
         return None
     if constraints.max_params is not None and p.params > constraints.max_params:
-        return (f"constraint max_params: the model has {p.params:,} parameters, more than the "
-                f"{constraints.max_params:,} allowed.")
+        return (
+            f"constraint max_params: the model has {p.params:,} parameters, more than the "
+            f"{constraints.max_params:,} allowed."
+        )
     if constraints.max_flops is not None and p.flops > constraints.max_flops:
         return f"constraint max_flops: the model needs {p.flops:,} FLOPs per example, more than the {constraints.max_flops:,} allowed."
     if constraints.max_activation_bytes is not None and p.activation_bytes > constraints.max_activation_bytes:
-        return (f"constraint max_activation_bytes: activations take {iec_bytes(p.activation_bytes)} per example, "
-                f"more than the {iec_bytes(constraints.max_activation_bytes)} allowed.")
+        return (
+            f"constraint max_activation_bytes: activations take {iec_bytes(p.activation_bytes)} per example, "
+            f"more than the {iec_bytes(constraints.max_activation_bytes)} allowed."
+        )
     return None
 
 
@@ -257,8 +266,10 @@ def memory_violation(p: Plan, train: Any, limit: int | None) -> str | None:
     estimate = training_memory(p, train)
     if estimate.total <= limit:
         return None
-    return (f"trial_memory: training would take about {iec_bytes(estimate.total)} ({estimate.describe()}), more "
-            f"than the {iec_bytes(limit)} allowed.")
+    return (
+        f"trial_memory: training would take about {iec_bytes(estimate.total)} ({estimate.describe()}), more "
+        f"than the {iec_bytes(limit)} allowed."
+    )
 
 
 class MemoSampler:
@@ -342,7 +353,9 @@ CHECK_LAYERS = 50_000
 it, before ``samples`` (a space of 250 layers gets its 200 samples; one of 500 layers, 100; of 5,000, 10)."""
 
 
-def check_space(source: str | os.PathLike, samples: int = 200, seed: int = 0, *, tree: Any = None) -> SpaceReport:
+def check_space(
+    source: str | os.PathLike, samples: int = 200, seed: int = 0, *, tree: Any = None
+) -> SpaceReport:
     """Check a search space without training anything.
 
     Every distribution's form is checked (a malformed one raises a located :class:`SearchError`, as does a bad
@@ -372,14 +385,23 @@ def check_space(source: str | os.PathLike, samples: int = 200, seed: int = 0, *,
     report = SpaceReport(file=file, samples=samples, distributions=dists, search=search)
     sampler = MemoSampler(RandomSampler(seed))
     groups: dict[str, str] = {}
-    with gc_paused():  # each sample's objects are freed by their reference counts, without the collector's passes
+    with (
+        gc_paused()
+    ):  # each sample's objects are freed by their reference counts, without the collector's passes
         _sample(tree, file, samples, sampler, search, report, groups)
     report.seconds = time.perf_counter() - start
     return report
 
 
-def _sample(tree: Any, file: str, samples: int, sampler: MemoSampler, search: SearchSpec, report: SpaceReport,
-            groups: dict[str, str]) -> None:
+def _sample(
+    tree: Any,
+    file: str,
+    samples: int,
+    sampler: MemoSampler,
+    search: SearchSpec,
+    report: SpaceReport,
+    groups: dict[str, str],
+) -> None:
     layers = 0
     for n in range(samples):
         if layers > CHECK_LAYERS:
@@ -399,7 +421,9 @@ def _sample(tree: Any, file: str, samples: int, sampler: MemoSampler, search: Se
             report.reasons[groups.setdefault(key, text)] += 1
             report.first_error = report.first_error or e
             continue
-        violation = constraint_violation(p, search.constraints) or memory_violation(p, spec.train, search.trial_memory)
+        violation = constraint_violation(p, search.constraints) or memory_violation(
+            p, spec.train, search.trial_memory
+        )
         if violation is not None:
             report.invalid += 1
             key = _NUMBER.sub("#", violation)

@@ -41,7 +41,9 @@ def worker_id() -> dict[str, Any]:
 
 def _sqlite_creator(path: str, read_only: bool = False) -> Callable[[], sqlite3.Connection]:
     def connect() -> sqlite3.Connection:
-        if read_only:  # a folder nobody can write: SQLite cannot make the -shm file it reads a WAL database with
+        if (
+            read_only
+        ):  # a folder nobody can write: SQLite cannot make the -shm file it reads a WAL database with
             # a WAL left behind is read (mode=ro, with the -shm beside it); without one, the file is all there is
             mode = "mode=ro" if os.path.exists(path + "-wal") else "immutable=1"
             uri = f"file:{urllib.parse.quote(os.path.abspath(path))}?{mode}"
@@ -77,7 +79,7 @@ def sqlalchemy_url(url: str) -> str:
         import importlib.util
 
         if importlib.util.find_spec("psycopg") is None and importlib.util.find_spec("psycopg2") is not None:
-            return "postgresql+psycopg2://" + url[len("postgresql://"):]
+            return "postgresql+psycopg2://" + url[len("postgresql://") :]
     return url
 
 
@@ -94,7 +96,7 @@ def open_storage(url: str, *, stale_callback: Callable | None = None, read_only:
     if url.startswith("journal:"):
         from optuna.storages.journal import JournalFileBackend, JournalStorage
 
-        path = url[len("journal:"):]
+        path = url[len("journal:") :]
         path = path.removeprefix("//")
         return JournalStorage(JournalFileBackend(path))
     engine_kwargs: dict[str, Any] = {}
@@ -102,10 +104,14 @@ def open_storage(url: str, *, stale_callback: Callable | None = None, read_only:
     if path is not None:
         folder = os.path.dirname(os.path.abspath(path))
         if not os.path.isdir(folder):
-            raise StoreError(f"the folder of the study storage {os.path.abspath(path)} does not exist.",
-                             store=os.path.abspath(path), hint="Create it, or pass --storage to use another.")
-        engine_kwargs["creator"] = _sqlite_creator(path, read_only and os.path.isfile(path)
-                                                   and not os.access(folder, os.W_OK))
+            raise StoreError(
+                f"the folder of the study storage {os.path.abspath(path)} does not exist.",
+                store=os.path.abspath(path),
+                hint="Create it, or pass --storage to use another.",
+            )
+        engine_kwargs["creator"] = _sqlite_creator(
+            path, read_only and os.path.isfile(path) and not os.access(folder, os.W_OK)
+        )
     elif url.startswith(("postgresql", "mysql")):
         engine_kwargs["pool_pre_ping"] = True
     try:
@@ -117,15 +123,18 @@ def open_storage(url: str, *, stale_callback: Callable | None = None, read_only:
             heartbeat_stale_trial_callback=stale_callback,
         )
     except ImportError as e:
-        raise SearchError(f"cannot open the study storage {display_url(url)}: {e}",
-                          hint="For PostgreSQL: pip install psycopg2-binary (or psycopg).") from None
+        raise SearchError(
+            f"cannot open the study storage {display_url(url)}: {e}",
+            hint="For PostgreSQL: pip install psycopg2-binary (or psycopg).",
+        ) from None
     except Exception as e:  # a store that fails, or a URL that SQLAlchemy cannot read: one clean message
         failure = study_store_error(e, url)
         if failure is not None:
             raise failure from None
-        raise SearchError(f"cannot open the study storage {display_url(url)}: {type(e).__name__}: {e}".split("\n")[0],
-                          hint="Check the URL: sqlite:///PATH, postgresql://USER:PASSWORD@HOST/DB, "
-                               "journal:PATH.") from None
+        raise SearchError(
+            f"cannot open the study storage {display_url(url)}: {type(e).__name__}: {e}".split("\n")[0],
+            hint="Check the URL: sqlite:///PATH, postgresql://USER:PASSWORD@HOST/DB, journal:PATH.",
+        ) from None
 
 
 @contextlib.contextmanager
@@ -181,12 +190,17 @@ def fail_dead_trials(study: Any) -> list[Any]:
     doomed: dict[int, str] = {}
     for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
         owner = t.user_attrs.get(WORKER_ATTR)
-        if isinstance(owner, dict) and owner.get("host") == host and not process_alive(int(owner.get("pid", 0))):
+        if (
+            isinstance(owner, dict)
+            and owner.get("host") == host
+            and not process_alive(int(owner.get("pid", 0)))
+        ):
             doomed[trial_id(t)] = f"its worker process ({host}:{owner['pid']}) died while it ran"
     if heartbeat_enabled(storage):
         for stale in stale_trial_ids(storage, study_id(study)):
-            doomed.setdefault(stale, f"its worker sent no heartbeat for over {GRACE_SECONDS} s "
-                                     "(stopped or lost)")
+            doomed.setdefault(
+                stale, f"its worker sent no heartbeat for over {GRACE_SECONDS} s (stopped or lost)"
+            )
     failed = []
     for doomed_id, reason in doomed.items():
         try:
@@ -216,14 +230,16 @@ class BudgetLock:
     def __enter__(self) -> BudgetLock:
         path = sqlite_path(self.url)
         if self.url.startswith("journal:"):
-            path = self.url[len("journal:"):]
+            path = self.url[len("journal:") :]
             path = path.removeprefix("//")
         if path and os.path.exists(path):
             self.fd = os.open(path, os.O_RDONLY)
         elif self.url.startswith("postgresql"):
             import sqlalchemy
 
-            self.engine = sqlalchemy.create_engine(sqlalchemy_url(self.url), poolclass=sqlalchemy.pool.NullPool)
+            self.engine = sqlalchemy.create_engine(
+                sqlalchemy_url(self.url), poolclass=sqlalchemy.pool.NullPool
+            )
         return self
 
     def __exit__(self, *exc: object) -> None:

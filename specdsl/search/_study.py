@@ -133,11 +133,15 @@ def run_search(
         store = open_storage(url)
         name = _study_for(store, name, opts.resume)
         tracker.study_name = name
-        study = optuna.create_study(storage=store, study_name=name, directions=directions, load_if_exists=True)
+        study = optuna.create_study(
+            storage=store, study_name=name, directions=directions, load_if_exists=True
+        )
         if [d.name.lower() for d in study.directions] != directions:
             raise SearchError(
                 f"study `{name}` optimizes {', '.join(d.name.lower() for d in study.directions)}, but this search "
-                f"{', '.join(directions)}.", hint="Use another --study-name for other objectives.")
+                f"{', '.join(directions)}.",
+                hint="Use another --study-name for other objectives.",
+            )
         attrs = study.user_attrs
         if SPACE_ATTR not in attrs:
             study.set_user_attr(SPACE_ATTR, text)
@@ -145,26 +149,39 @@ def run_search(
             study.set_user_attr(METRICS_ATTR, metrics)
         notes: list[str] = []
         if attrs.get(SPACE_ATTR, text) != text:
-            notes.append(f"note: {file} changed since study {name} started; the new trials use the file as it is now.")
+            notes.append(
+                f"note: {file} changed since study {name} started; the new trials use the file as it is now."
+            )
             study.set_user_attr(SPACE_ATTR, text)
         held = resident_bytes() if search.trial_memory is not None else None
         if held is not None and held > search.trial_memory:
-            notes.append(f"note: this process already holds {iec_bytes(held)} of memory, more than the "
-                         f"{iec_bytes(search.trial_memory)} of search.trial_memory: every trial will fail; raise it.")
+            notes.append(
+                f"note: this process already holds {iec_bytes(held)} of memory, more than the "
+                f"{iec_bytes(search.trial_memory)} of search.trial_memory: every trial will fail; raise it."
+            )
 
         settings = {
             "sampler": search.sampler,
             "pruner": search.pruner if len(metrics) == 1 else "none (several objectives)",
             "objectives": ", ".join(f"{o.direction} {o.metric}" for o in search.objectives),
-            "startup_trials": search.startup_trials, "seed": search.seed, "space": file,
+            "startup_trials": search.startup_trials,
+            "seed": search.seed,
+            "space": file,
             "constraints": search.constraints.model_dump_json(exclude_none=True),
             "trial_memory": search.trial_memory,
         }
-        run_tags = {STORAGE_TAG: display_url(url), "trials": search.trials, "timeout": timeout_s,
-                    "workers": opts.workers, "epochs": opts.epochs, "limit": opts.limit,
-                    "host": socket.gethostname()}
-        parent_id, created = tracker.ensure_parent(attrs.get(PARENT_ATTR), settings,
-                                                  {k: v for k, v in run_tags.items() if v is not None})
+        run_tags = {
+            STORAGE_TAG: display_url(url),
+            "trials": search.trials,
+            "timeout": timeout_s,
+            "workers": opts.workers,
+            "epochs": opts.epochs,
+            "limit": opts.limit,
+            "host": socket.gethostname(),
+        }
+        parent_id, created = tracker.ensure_parent(
+            attrs.get(PARENT_ATTR), settings, {k: v for k, v in run_tags.items() if v is not None}
+        )
         if created:
             study.set_user_attr(PARENT_ATTR, parent_id)
             tracker.log_space(file, text)
@@ -173,17 +190,37 @@ def run_search(
         failed_now = fail_dead_trials(study)
         tracker.reconcile(study.get_trials(deepcopy=False))
         if failed_now:
-            notes.append(f"{len(failed_now)} trial(s) left running by a stopped worker were marked failed: "
-                         + ", ".join(f"#{t.number}" for t in failed_now))
+            notes.append(
+                f"{len(failed_now)} trial(s) left running by a stopped worker were marked failed: "
+                + ", ".join(f"#{t.number}" for t in failed_now)
+            )
 
         cfg = StudyConfig(
-            space_file=file, space_text=text, study_name=name, storage=url, tracking_uri=uri, experiment=exp_name,
-            parent_run_id=parent_id, search=search.model_dump(), budget=search.trials,
-            deadline=None if timeout_s is None else started + timeout_s, epochs=opts.epochs, limit=opts.limit,
-            seed=search.seed, workers=opts.workers, parent_pid=os.getpid(),
+            space_file=file,
+            space_text=text,
+            study_name=name,
+            storage=url,
+            tracking_uri=uri,
+            experiment=exp_name,
+            parent_run_id=parent_id,
+            search=search.model_dump(),
+            budget=search.trials,
+            deadline=None if timeout_s is None else started + timeout_s,
+            epochs=opts.epochs,
+            limit=opts.limit,
+            seed=search.seed,
+            workers=opts.workers,
+            parent_pid=os.getpid(),
         )
-        progress = Progress(console, study_name=name, metrics=metrics, directions=directions, budget=search.trials,
-                            timeout=timeout_s, workers=opts.workers)
+        progress = Progress(
+            console,
+            study_name=name,
+            metrics=metrics,
+            directions=directions,
+            budget=search.trials,
+            timeout=timeout_s,
+            workers=opts.workers,
+        )
         progress.replace([row_of(t) for t in study.get_trials(deepcopy=False)])
         progress.printed.update(progress.rows)  # lines only for trials finished from now on
         for line in notes:
@@ -191,11 +228,15 @@ def run_search(
         interrupted = False
         state: dict[str, Any] = {}
         with progress:
-            pruning = "no pruning" if settings["pruner"].startswith("none") else f"{settings['pruner']} pruner"
+            pruning = (
+                "no pruning" if settings["pruner"].startswith("none") else f"{settings['pruner']} pruner"
+            )
             if settings["pruner"] == "none (several objectives)":
                 pruning = "no pruning (Optuna prunes single-objective studies only)"
-            progress.say(f"study {name} on {display_url(url)}: {search.sampler} sampler, {pruning}, "
-                         f"{len(dists)} parameters; MLflow experiment {exp_name} at {uri}")
+            progress.say(
+                f"study {name} on {display_url(url)}: {search.sampler} sampler, {pruning}, "
+                f"{len(dists)} parameters; MLflow experiment {exp_name} at {uri}"
+            )
             try:
                 if opts.workers == 1:
                     state = work(cfg, progress)
@@ -203,18 +244,34 @@ def run_search(
                     state = run_workers(cfg, study, progress)
             except KeyboardInterrupt:
                 interrupted = True
-                progress.say("interrupted: the running trial is marked failed; rerun the same command to resume.")
-            progress.replace([row_of(t) for t in study.get_trials(deepcopy=False)])  # the final state on screen
+                progress.say(
+                    "interrupted: the running trial is marked failed; rerun the same command to resume."
+                )
+            progress.replace(
+                [row_of(t) for t in study.get_trials(deepcopy=False)]
+            )  # the final state on screen
         if state.get("dead_end"):
-            notes.append(f"stopped: the last {MAX_CONSECUTIVE_REJECTED} sampled architectures were all invalid; "
-                         "narrow the space (`specdsl validate` shows why).")
+            notes.append(
+                f"stopped: the last {MAX_CONSECUTIVE_REJECTED} sampled architectures were all invalid; "
+                "narrow the space (`specdsl validate` shows why)."
+            )
 
         fail_dead_trials(study)
         all_trials = study.get_trials(deepcopy=False)
         tracker.reconcile(all_trials)
-        result = study_result(study, all_trials, StudyResult(
-            study_name=name, storage=display_url(url), experiment=exp_name, tracking_uri=uri,
-            parent_run_id=parent_id, metrics=metrics, directions=directions))
+        result = study_result(
+            study,
+            all_trials,
+            StudyResult(
+                study_name=name,
+                storage=display_url(url),
+                experiment=exp_name,
+                tracking_uri=uri,
+                parent_run_id=parent_id,
+                metrics=metrics,
+                directions=directions,
+            ),
+        )
         result.seconds = time.time() - started
         result.interrupted = interrupted
         result.notes = notes
@@ -236,8 +293,11 @@ def _with_options(search: SearchSpec, updates: dict[str, Any], file: str) -> Sea
         err = e.errors(include_url=False)[0]
         field = str(err["loc"][0])
         text = err["msg"].removeprefix("Value error, ")
-        raise SearchError(f"--{field.replace('_', '-')}: {text[0].lower() + text[1:]}".rstrip(".") + ".",
-                          loc=Loc(file), path=f"search.{field}") from None
+        raise SearchError(
+            f"--{field.replace('_', '-')}: {text[0].lower() + text[1:]}".rstrip(".") + ".",
+            loc=Loc(file),
+            path=f"search.{field}",
+        ) from None
 
 
 @contextlib.contextmanager
@@ -275,14 +335,18 @@ def _study_for(store: Any, name: str, resume: bool) -> str:
     return f"{name}-{i}"
 
 
-def _finish_parent(tracker: Any, study: Any, result: StudyResult, file: str, text: str, plots: bool,
-                   interrupted: bool) -> None:
+def _finish_parent(
+    tracker: Any, study: Any, result: StudyResult, file: str, text: str, plots: bool, interrupted: bool
+) -> None:
     from ..report import study_plots
     from ..tracking import PLOTS_TAG
 
     metrics: dict[str, float] = {
-        "trials_complete": result.complete, "trials_pruned": result.pruned, "trials_failed": result.failed,
-        "samples_invalid": result.invalid, "invalid_fraction": result.invalid_fraction,
+        "trials_complete": result.complete,
+        "trials_pruned": result.pruned,
+        "trials_failed": result.failed,
+        "samples_invalid": result.invalid,
+        "invalid_fraction": result.invalid_fraction,
     }
     tags: dict[str, str] = {}
     texts: dict[str, str] = {}

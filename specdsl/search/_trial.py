@@ -45,7 +45,9 @@ class TrialTracker(Protocol):
     def start_trial(self, number: int, params: dict[str, Any], tags: dict[str, str] | None = None) -> str:
         """Start trial ``number``'s run; returns its id."""
 
-    def rejected_trial(self, number: int, params: dict[str, Any], reason: str, metrics: dict[str, float]) -> str:
+    def rejected_trial(
+        self, number: int, params: dict[str, Any], reason: str, metrics: dict[str, float]
+    ) -> str:
         """A closed run for an invalid sample."""
 
     def log_texts(self, run_id: str, texts: dict[str, str]) -> None:
@@ -54,9 +56,16 @@ class TrialTracker(Protocol):
     def send(self, run_id: str, metrics: list[Any], tags: dict[str, str] | None = None) -> None:
         """A batch of a run's metrics (``mlflow.entities.Metric``), as an EpochBuffer flushes them."""
 
-    def finish_trial(self, run_id: str, state: str, *, reason: str | None = None,
-                     metrics: dict[str, Any] | None = None, tags: dict[str, str] | None = None,
-                     buffer: Any = None) -> None:
+    def finish_trial(
+        self,
+        run_id: str,
+        state: str,
+        *,
+        reason: str | None = None,
+        metrics: dict[str, Any] | None = None,
+        tags: dict[str, str] | None = None,
+        buffer: Any = None,
+    ) -> None:
         """Close a run with the trial's Optuna ``state``, its final metrics and the buffered epochs."""
 
 
@@ -132,8 +141,9 @@ class Objective:
             spec = from_tree(self.tree, self.cfg.space_file, sampler=sampler)
             p = plan(spec)
             check_compatible(p, spec.train, spec.data)  # loss vs output, classes: static too
-            reason = (constraint_violation(p, self.search.constraints)
-                      or memory_violation(p, spec.train, self.search.trial_memory))
+            reason = constraint_violation(p, self.search.constraints) or memory_violation(
+                p, spec.train, self.search.trial_memory
+            )
         except SearchError as e:  # a malformed space: checked before the study starts, so not expected here
             self._crashed(trial, e)
             raise
@@ -163,9 +173,15 @@ class Objective:
     def _reject(self, trial: Any, reason: str, params: dict, suggest_s: float, check_s: float) -> None:
         trial.set_user_attr(REASON, reason)
         trial.set_user_attr(REJECTED, True)
-        self.tracker.rejected_trial(trial.number, params, reason, {
-            "overhead.suggest_ms": suggest_s * 1000, "overhead.spec_plan_ms": check_s * 1000,
-        })
+        self.tracker.rejected_trial(
+            trial.number,
+            params,
+            reason,
+            {
+                "overhead.suggest_ms": suggest_s * 1000,
+                "overhead.spec_plan_ms": check_s * 1000,
+            },
+        )
 
     def _train(self, trial: Any, spec: Any, p: Plan, params: dict, suggest_s: float, check_s: float) -> Any:
         import optuna
@@ -177,25 +193,41 @@ class Objective:
         self._diagram = svg_later(p)  # Graphviz draws it while the trial trains; logged with the trial's end
         try:
             trial.set_user_attr(RUN_ATTR, run_id)
-            self.tracker.log_texts(run_id, {"spec.yaml": self._spec_yaml(spec, trial.number),
-                                            "summary.txt": _summary(p)})
+            self.tracker.log_texts(
+                run_id, {"spec.yaml": self._spec_yaml(spec, trial.number), "summary.txt": _summary(p)}
+            )
         except Exception as e:  # a store that fails: the run is closed (when MLflow still takes it)
             failure = study_store_error(e, self.cfg.storage) or e
             self._safe(self.tracker.finish_trial, run_id, "FAIL", reason=reason_of(failure))
             raise
         track_s = time.perf_counter() - t1
-        plan_metrics = {"params": p.params, "trainable": p.trainable, "flops": p.flops,
-                        "activation_bytes": p.activation_bytes,
-                        "memory_estimate": training_memory(p, spec.train).total}
+        plan_metrics = {
+            "params": p.params,
+            "trainable": p.trainable,
+            "flops": p.flops,
+            "activation_bytes": p.activation_bytes,
+            "memory_estimate": training_memory(p, spec.train).total,
+        }
         epochs = self.cfg.epochs or (spec.train.epochs if spec.train is not None else None)
         callback = epoch_reporter(self, trial, run_id, epochs)
         t2 = time.perf_counter()
-        run = _Trained(trial, run_id, callback, suggest_s=suggest_s, check_s=check_s, start=t1,
-                       track_s=track_s, train_start=t2)
+        run = _Trained(
+            trial,
+            run_id,
+            callback,
+            suggest_s=suggest_s,
+            check_s=check_s,
+            start=t1,
+            track_s=track_s,
+            train_start=t2,
+        )
         # the process's peak memory is measured from here (the data, the model, training): a metric of every trial,
         # and with trial_memory a bound checked after every batch
-        guard = None if self.search.trial_memory is None else MemoryGuard(self.search.trial_memory,
-                                                                           setting="search.trial_memory")
+        guard = (
+            None
+            if self.search.trial_memory is None
+            else MemoryGuard(self.search.trial_memory, setting="search.trial_memory")
+        )
         metered = reset_peak() if guard is None else guard.exact
         try:
             try:
@@ -203,14 +235,19 @@ class Objective:
             finally:
                 train_s = time.perf_counter() - t2
                 self.training_s = train_s - callback.track_s - callback.prune_s
-            values = [self._value(m, d, result, p, callback.history) for m, d in zip(self.metrics, self.directions)]
+            values = [
+                self._value(m, d, result, p, callback.history) for m, d in zip(self.metrics, self.directions)
+            ]
             for m, v in zip(self.metrics, values):
                 if not math.isfinite(v):
                     raise TrialFailed(f"the objective {m} is {v} (the loss diverged?)")
-            if getattr(result, "stop_reason", None) == "max_seconds":  # cut short: not comparable with the others
+            if (
+                getattr(result, "stop_reason", None) == "max_seconds"
+            ):  # cut short: not comparable with the others
                 raise optuna.TrialPruned(
                     f"stopped at the study's time limit after {len(callback.history)} of {epochs} epochs "
-                    f"({self.metrics[0]} {values[0]:.4g})")
+                    f"({self.metrics[0]} {values[0]:.4g})"
+                )
         except optuna.TrialPruned as e:
             reason = str(e)
             trial.set_user_attr(REASON, reason)
@@ -232,7 +269,9 @@ class Objective:
             self._safe(self.tracker.log_texts, run_id, {"traceback.txt": traceback.format_exc()})
             plan_metrics["memory_peak"] = _peak(metered, guard)
             self._safe(self._finish, run, "FAIL", plan_metrics, reason=reason)
-            if isinstance(e, (BackendMissingError, DataError, StoreError)):  # every trial would fail the same way
+            if isinstance(
+                e, (BackendMissingError, DataError, StoreError)
+            ):  # every trial would fail the same way
                 self.fatal = e
             raise
         final = dict(plan_metrics)
@@ -244,15 +283,19 @@ class Objective:
         self._finish(run, "COMPLETE", final, result=result)
         return values[0] if not self.multi else values
 
-    def _finish(self, run: _Trained, state: str, metrics: dict, *, reason: str | None = None,
-                result: Any = None) -> None:
+    def _finish(
+        self, run: _Trained, state: str, metrics: dict, *, reason: str | None = None, result: Any = None
+    ) -> None:
         """The trial's run closed with its final metrics; what the trial cost kept in its RESULT attribute."""
         t3 = time.perf_counter()
         callback = run.callback
         trial_s = t3 - run.start + run.suggest_s + run.check_s
-        overhead = {"suggest_ms": run.suggest_s * 1000, "spec_plan_ms": run.check_s * 1000,
-                    "tracking_ms": (run.track_s + callback.track_s) * 1000,
-                    "pruning_ms": callback.prune_s * 1000}
+        overhead = {
+            "suggest_ms": run.suggest_s * 1000,
+            "spec_plan_ms": run.check_s * 1000,
+            "tracking_ms": (run.track_s + callback.track_s) * 1000,
+            "pruning_ms": callback.prune_s * 1000,
+        }
         info = {
             "params": metrics.get("params"),
             "flops": metrics.get("flops"),
@@ -284,7 +327,13 @@ class Objective:
         doc = plain(spec.raw)
         doc.pop("search", None)
         header = [f"trial {number} of study {self.cfg.study_name} ({self.cfg.space_file})"]
-        return dump({"name": f"{self.cfg.study_name}_trial_{number}", **{k: v for k, v in doc.items() if k != "name"}}, header)
+        return dump(
+            {
+                "name": f"{self.cfg.study_name}_trial_{number}",
+                **{k: v for k, v in doc.items() if k != "name"},
+            },
+            header,
+        )
 
     # -- training
 
@@ -294,7 +343,9 @@ class Objective:
         remaining = None
         if self.cfg.deadline is not None:  # the study's timeout: stop after the epoch that passes it
             remaining = max(self.cfg.deadline - time.time(), 1.0)
-        return fit(p, dataset=self._dataset(p, spec), callbacks=callbacks, epochs=epochs, max_seconds=remaining)
+        return fit(
+            p, dataset=self._dataset(p, spec), callbacks=callbacks, epochs=epochs, max_seconds=remaining
+        )
 
     def _dataset(self, p: Plan, spec: Any) -> Any:
         """The trial's data, loaded once per worker: every trial of a space reads the same data (``--limit``
@@ -336,7 +387,9 @@ class Objective:
             return float(final[metric])
         seen = [h[metric] for h in (getattr(result, "history", None) or history) if is_number(h.get(metric))]
         if not seen:
-            raise TrialFailed(f"training reported no `{metric}` (reported: {', '.join(sorted(history[-1])) if history else 'nothing'}).")
+            raise TrialFailed(
+                f"training reported no `{metric}` (reported: {', '.join(sorted(history[-1])) if history else 'nothing'})."
+            )
         # the best epoch's value, as KerasTuner scores a trial
         return float(max(seen) if direction == "maximize" else min(seen))
 
@@ -389,7 +442,10 @@ def _summary(p: Plan) -> str:
     try:
         return summary_text(p)
     except Exception:  # a summary is a courtesy: never fail a trial over it
-        return "\n".join(f"{n.name:30s} {n.shape!s:20s} {n.params:>12,}" for n in p.nodes) + f"\nTotal params: {p.params:,}\n"
+        return (
+            "\n".join(f"{n.name:30s} {n.shape!s:20s} {n.params:>12,}" for n in p.nodes)
+            + f"\nTotal params: {p.params:,}\n"
+        )
 
 
 def _cap(ds: Any, limit: int) -> Any:

@@ -77,7 +77,9 @@ def work(cfg: StudyConfig, progress: Progress | None) -> dict[str, Any]:
         if progress is not None:
             progress.finished(row_of(trial))
             now = time.monotonic()
-            if now - state["last_refresh"] > 10.0:  # trials of other workers and machines too (a read of them all)
+            if (
+                now - state["last_refresh"] > 10.0
+            ):  # trials of other workers and machines too (a read of them all)
                 state["last_refresh"] = now
                 progress.replace([row_of(t) for t in study.get_trials(deepcopy=False)])
 
@@ -121,7 +123,9 @@ def _run_trial(study: Any, trial: Any, objective: Objective, TrialState: Any) ->
         except KeyboardInterrupt:
             study.tell(trial, state=TrialState.FAIL)
             raise
-        except Exception as e:  # recorded by the objective (reason, MLflow); the study goes on, unless a store failed
+        except (
+            Exception
+        ) as e:  # recorded by the objective (reason, MLflow); the study goes on, unless a store failed
             state = TrialState.FAIL
             objective.fatal = objective.fatal or study_store_error(e, objective.cfg.storage)
     if state == TrialState.FAIL:
@@ -140,6 +144,7 @@ def _run_trial(study: Any, trial: Any, objective: Objective, TrialState: Any) ->
 def _worker_main(cfg: StudyConfig) -> None:
     """Entry point of a worker process (``--workers N``): quiet, and gone when its parent is."""
     if cfg.parent_pid is not None:
+
         def watch() -> None:
             while True:
                 time.sleep(1.0)
@@ -190,8 +195,12 @@ def run_workers(cfg: StudyConfig, study: Any, progress: Progress) -> dict[str, A
     progress.replace([row_of(t) for t in study.get_trials(deepcopy=False)])
     codes = [p.exitcode for p in procs]
     if any(c == StoreError.exit_code for c in codes):
-        raise StoreError(f"a worker stopped on a store that failed (exit codes {codes}); its message above names "
-                         "the store and the way out.", store=display_url(cfg.storage), kind="other")
+        raise StoreError(
+            f"a worker stopped on a store that failed (exit codes {codes}); its message above names "
+            "the store and the way out.",
+            store=display_url(cfg.storage),
+            kind="other",
+        )
     if any(c == 2 for c in codes):
         raise SearchError(f"a worker stopped on an error (exit codes {codes}); see its message above.")
     return state

@@ -17,12 +17,12 @@ Around them: the entry points and :class:`ModelSpec` (``_document``), the JSON S
 (``_schema``), and the validators kept between processes (``_validators``).
 """
 
+from . import _layers as layers  # the layer kinds' models (Conv2D, ...), for the rules' and builders' types
 from ._bounds import MAX_EXPR_OPERATIONS, MAX_LAYERS, MAX_NESTING
 from ._document import ModelSpec, from_tree, gc_paused, load
 from ._draw import DIST_KINDS, Draw, RandomSampler, Sampler, has_distributions, is_distribution
 from ._expand import LayerEntry
 from ._expr import MAX_EXPR_CHARS, MAX_EXPR_DEPTH, MAX_INT_BITS
-from . import _layers as layers  # the layer kinds' models (Conv2D, ...), for the rules' and builders' types
 from ._layers import LAYERS, LayerKind, LayerSpec, canonical_kind, register_layer
 from ._located import loc_of, suggest, validate_model
 from ._schema import json_schema

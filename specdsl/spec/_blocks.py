@@ -8,8 +8,9 @@ sees outward, so its layers may read any layer above them.
 from __future__ import annotations
 
 import re
+from collections.abc import MutableMapping
 from dataclasses import dataclass
-from typing import Any, MutableMapping
+from typing import Any
 
 from .._text import shown
 from ..errors import Loc, SpecError

@@ -9,7 +9,8 @@ pydantic model, within the :class:`Bounds` (``_bounds``).
 from __future__ import annotations
 
 from collections import ChainMap
-from typing import Any, Mapping, NamedTuple
+from collections.abc import Mapping
+from typing import Any, NamedTuple
 
 from pydantic import ValidationError
 

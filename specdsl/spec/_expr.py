@@ -15,7 +15,8 @@ import math
 import operator
 import re
 import warnings
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 MAX_EXPR_CHARS = 1_000
 """Longest text of one ``${...}`` expression, in characters. Longer ones are refused before they are parsed
@@ -84,7 +85,11 @@ def _lookup(name: str, variables: Mapping[str, Any]) -> Any:
         pass
     near = difflib.get_close_matches(name, list(variables), n=1)
     names = sorted(variables)
-    known = ", ".join(names[:20]) + (f" and {len(names) - 20:,} more" if len(names) > 20 else "") if names else "none"
+    known = (
+        ", ".join(names[:20]) + (f" and {len(names) - 20:,} more" if len(names) > 20 else "")
+        if names
+        else "none"
+    )
     suggestion = f" Did you mean `{near[0]}`?" if near else ""
     raise ExprError(f"unknown parameter `{name}` (parameters here: {known}).{suggestion}")
 
@@ -93,7 +98,6 @@ def shown(expr: str) -> str:
     """An expression as a message quotes it: at most 60 characters."""
     expr = expr.strip()
     return expr if len(expr) <= _SHOWN_CHARS else expr[: _SHOWN_CHARS - 3] + "..."
-
 
 
 def evaluate(expr: str, variables: Mapping[str, Any]) -> Any:
@@ -137,7 +141,9 @@ def _measure(root: ast.AST) -> tuple[int, int]:
     while stack:
         node, depth = stack.pop()
         deepest, size = max(deepest, depth), size + 1
-        stack.extend((child, depth + 1) for child in ast.iter_child_nodes(node) if isinstance(child, ast.expr))
+        stack.extend(
+            (child, depth + 1) for child in ast.iter_child_nodes(node) if isinstance(child, ast.expr)
+        )
     return deepest, size
 
 

@@ -19,21 +19,20 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Annotated, Any, Literal, Optional, Union
+from typing import Annotated, Any, Literal, Union
 
 from pydantic import AliasChoices, Field, field_validator, model_validator
 
 from .._registry import Registry
-
 from ._types import (
     MAX_SIZE,
     Activation,
     Name,
     NonNegInt,
-    Pair,
     PadAmounts2D,
     Padding1D,
     Padding2D,
+    Pair,
     PoolPadding,
     PosInt,
     Single,
@@ -107,8 +106,8 @@ class LayerSpec(StrictModel):
     """Fields every layer kind has."""
 
     kind: str
-    name: Optional[Name] = Field(default=None, description="Name of the layer, unique in the model.")
-    inputs: Optional[list[str]] = Field(
+    name: Name | None = Field(default=None, description="Name of the layer, unique in the model.")
+    inputs: list[str] | None = Field(
         default=None, description="Names of the layers this one reads (default: the layer before it)."
     )
 
@@ -123,10 +122,14 @@ class LayerSpec(StrictModel):
 
 
 class _Conv(LayerSpec):
-    padding: Padding2D = Field(default="valid", description="valid | same (as Keras) | p | [ph, pw] | [[t, b], [l, r]]")
+    padding: Padding2D = Field(
+        default="valid", description="valid | same (as Keras) | p | [ph, pw] | [[t, b], [l, r]]"
+    )
     use_bias: bool = True
-    activation: Optional[Activation] = None
-    kernel_initializer: Optional[str] = Field(default=None, description="Initializer name, passed to the backend.")
+    activation: Activation | None = None
+    kernel_initializer: str | None = Field(
+        default=None, description="Initializer name, passed to the backend."
+    )
 
 
 @register_layer("conv2d", keras_class="Conv2D", primary="filters", aliases=("convolution2d",))
@@ -166,8 +169,8 @@ class Conv1D(LayerSpec):
     groups: PosInt = 1
     padding: Padding1D = Field(default="valid", description="valid | same | p | [left, right]")
     use_bias: bool = True
-    activation: Optional[Activation] = None
-    kernel_initializer: Optional[str] = None
+    activation: Activation | None = None
+    kernel_initializer: str | None = None
 
     @model_validator(mode="after")
     def _groups_divide_filters(self) -> Conv1D:
@@ -190,7 +193,9 @@ class DepthwiseConv2D(_Conv):
     depth_multiplier: PosInt = 1
 
 
-@register_layer("separable_conv2d", keras_class="SeparableConv2D", primary="filters", aliases=("separableconv2d",))
+@register_layer(
+    "separable_conv2d", keras_class="SeparableConv2D", primary="filters", aliases=("separableconv2d",)
+)
 class SeparableConv2D(_Conv):
     """Depthwise convolution followed by a 1x1 pointwise one. (H, W, C) -> (H', W', filters).
     Parameters: kh * kw * C * m + C * m * filters (+ filters bias)."""
@@ -213,11 +218,11 @@ class Conv2DTranspose(LayerSpec):
     kernel: Pair = Field(validation_alias=AliasChoices("kernel", "kernel_size"))
     strides: Pair = Field(default=(1, 1), validation_alias=AliasChoices("strides", "stride"))
     padding: PoolPadding = "valid"
-    output_padding: Optional[tuple[NonNegInt, NonNegInt]] = None
+    output_padding: tuple[NonNegInt, NonNegInt] | None = None
     dilation: Pair = Field(default=(1, 1), validation_alias=AliasChoices("dilation", "dilation_rate"))
     use_bias: bool = True
-    activation: Optional[Activation] = None
-    kernel_initializer: Optional[str] = None
+    activation: Activation | None = None
+    kernel_initializer: str | None = None
 
     @field_validator("output_padding", mode="before")
     @classmethod
@@ -229,27 +234,35 @@ class Conv2DTranspose(LayerSpec):
 
 class _Pool2D(LayerSpec):
     pool: Pair = Field(default=(2, 2), validation_alias=AliasChoices("pool", "pool_size"))
-    strides: Optional[Pair] = Field(
-        default=None, validation_alias=AliasChoices("strides", "stride"), description="Default: the pool size."
+    strides: Pair | None = Field(
+        default=None,
+        validation_alias=AliasChoices("strides", "stride"),
+        description="Default: the pool size.",
     )
     padding: PoolPadding = "valid"
 
 
 @register_layer(
-    "maxpool2d", keras_class="MaxPooling2D", auto_name="max_pooling2d", primary="pool",
+    "maxpool2d",
+    keras_class="MaxPooling2D",
+    auto_name="max_pooling2d",
+    primary="pool",
     aliases=("max_pooling2d", "maxpooling2d"),
 )
 class MaxPool2D(_Pool2D):
     """Max pooling. (H, W, C) -> (floor((H - p) / s) + 1, ..., C); 'same' gives ceil(H / s). No parameters.
 
-        - maxpool2d: 2
+    - maxpool2d: 2
     """
 
     kind: Literal["maxpool2d"] = "maxpool2d"
 
 
 @register_layer(
-    "avgpool2d", keras_class="AveragePooling2D", auto_name="average_pooling2d", primary="pool",
+    "avgpool2d",
+    keras_class="AveragePooling2D",
+    auto_name="average_pooling2d",
+    primary="pool",
     aliases=("average_pooling2d", "averagepooling2d", "avg_pool2d"),
 )
 class AvgPool2D(_Pool2D):
@@ -260,12 +273,15 @@ class AvgPool2D(_Pool2D):
 
 class _Pool1D(LayerSpec):
     pool: Single = Field(default=2, validation_alias=AliasChoices("pool", "pool_size"))
-    strides: Optional[Single] = Field(default=None, validation_alias=AliasChoices("strides", "stride"))
+    strides: Single | None = Field(default=None, validation_alias=AliasChoices("strides", "stride"))
     padding: PoolPadding = "valid"
 
 
 @register_layer(
-    "maxpool1d", keras_class="MaxPooling1D", auto_name="max_pooling1d", primary="pool",
+    "maxpool1d",
+    keras_class="MaxPooling1D",
+    auto_name="max_pooling1d",
+    primary="pool",
     aliases=("max_pooling1d", "maxpooling1d"),
 )
 class MaxPool1D(_Pool1D):
@@ -275,7 +291,10 @@ class MaxPool1D(_Pool1D):
 
 
 @register_layer(
-    "avgpool1d", keras_class="AveragePooling1D", auto_name="average_pooling1d", primary="pool",
+    "avgpool1d",
+    keras_class="AveragePooling1D",
+    auto_name="average_pooling1d",
+    primary="pool",
     aliases=("average_pooling1d", "averagepooling1d"),
 )
 class AvgPool1D(_Pool1D):
@@ -285,7 +304,9 @@ class AvgPool1D(_Pool1D):
 
 
 @register_layer(
-    "global_avgpool2d", keras_class="GlobalAveragePooling2D", auto_name="global_average_pooling2d",
+    "global_avgpool2d",
+    keras_class="GlobalAveragePooling2D",
+    auto_name="global_average_pooling2d",
     aliases=("global_average_pooling2d", "globalaveragepooling2d", "gap2d"),
 )
 class GlobalAvgPool2D(LayerSpec):
@@ -295,7 +316,9 @@ class GlobalAvgPool2D(LayerSpec):
 
 
 @register_layer(
-    "global_maxpool2d", keras_class="GlobalMaxPooling2D", auto_name="global_max_pooling2d",
+    "global_maxpool2d",
+    keras_class="GlobalMaxPooling2D",
+    auto_name="global_max_pooling2d",
     aliases=("global_max_pooling2d", "globalmaxpooling2d"),
 )
 class GlobalMaxPool2D(LayerSpec):
@@ -305,7 +328,9 @@ class GlobalMaxPool2D(LayerSpec):
 
 
 @register_layer(
-    "global_avgpool1d", keras_class="GlobalAveragePooling1D", auto_name="global_average_pooling1d",
+    "global_avgpool1d",
+    keras_class="GlobalAveragePooling1D",
+    auto_name="global_average_pooling1d",
     aliases=("global_average_pooling1d",),
 )
 class GlobalAvgPool1D(LayerSpec):
@@ -315,7 +340,9 @@ class GlobalAvgPool1D(LayerSpec):
 
 
 @register_layer(
-    "global_maxpool1d", keras_class="GlobalMaxPooling1D", auto_name="global_max_pooling1d",
+    "global_maxpool1d",
+    keras_class="GlobalMaxPooling1D",
+    auto_name="global_max_pooling1d",
     aliases=("global_max_pooling1d",),
 )
 class GlobalMaxPool1D(LayerSpec):
@@ -324,12 +351,14 @@ class GlobalMaxPool1D(LayerSpec):
     kind: Literal["global_maxpool1d"] = "global_maxpool1d"
 
 
-@register_layer("zero_padding2d", keras_class="ZeroPadding2D", primary="padding", aliases=("zeropadding2d", "pad2d"))
+@register_layer(
+    "zero_padding2d", keras_class="ZeroPadding2D", primary="padding", aliases=("zeropadding2d", "pad2d")
+)
 class ZeroPadding2D(LayerSpec):
     """Pads height and width with zeros. (H, W, C) -> (H + t + b, W + l + r, C).
 
-        - zero_padding2d: 2          # 2 on every side
-        - zero_padding2d: [[0, 1], [0, 1]]
+    - zero_padding2d: 2          # 2 on every side
+    - zero_padding2d: [[0, 1], [0, 1]]
     """
 
     kind: Literal["zero_padding2d"] = "zero_padding2d"
@@ -342,7 +371,9 @@ class ZeroPadding2D(LayerSpec):
 
 
 @register_layer(
-    "batchnorm", keras_class="BatchNormalization", auto_name="batch_normalization",
+    "batchnorm",
+    keras_class="BatchNormalization",
+    auto_name="batch_normalization",
     aliases=("batch_normalization", "batchnormalization", "bn"),
 )
 class BatchNorm(LayerSpec):
@@ -350,14 +381,18 @@ class BatchNorm(LayerSpec):
     gamma and beta trainable (C each, when scale/center), moving mean and variance non-trainable (C each)."""
 
     kind: Literal["batchnorm"] = "batchnorm"
-    momentum: float = Field(default=0.99, gt=0, lt=1, description="Keras convention: moving = m * moving + (1-m) * batch")
+    momentum: float = Field(
+        default=0.99, gt=0, lt=1, description="Keras convention: moving = m * moving + (1-m) * batch"
+    )
     epsilon: float = Field(default=1e-3, gt=0)
     center: bool = True
     scale: bool = True
 
 
 @register_layer(
-    "layernorm", keras_class="LayerNormalization", auto_name="layer_normalization",
+    "layernorm",
+    keras_class="LayerNormalization",
+    auto_name="layer_normalization",
     aliases=("layer_normalization", "layernormalization", "ln"),
 )
 class LayerNorm(LayerSpec):
@@ -373,14 +408,16 @@ class LayerNorm(LayerSpec):
 class Dropout(LayerSpec):
     """Zeroes each value with probability ``rate`` in training. Shape unchanged; no parameters.
 
-        - dropout: 0.5
+    - dropout: 0.5
     """
 
     kind: Literal["dropout"] = "dropout"
     rate: float = Field(ge=0, lt=1)
 
 
-@register_layer("spatial_dropout2d", keras_class="SpatialDropout2D", primary="rate", aliases=("spatialdropout2d",))
+@register_layer(
+    "spatial_dropout2d", keras_class="SpatialDropout2D", primary="rate", aliases=("spatialdropout2d",)
+)
 class SpatialDropout2D(LayerSpec):
     """Drops whole feature maps (channels) with probability ``rate`` in training. (H, W, C) unchanged."""
 
@@ -399,14 +436,14 @@ class Flatten(LayerSpec):
 class Dense(LayerSpec):
     """Fully connected layer on the last axis. (..., N) -> (..., units). Parameters: N * units (+ units bias).
 
-        - dense: {units: 10, activation: softmax}
+    - dense: {units: 10, activation: softmax}
     """
 
     kind: Literal["dense"] = "dense"
     units: PosInt
-    activation: Optional[Activation] = None
+    activation: Activation | None = None
     use_bias: bool = True
-    kernel_initializer: Optional[str] = None
+    kernel_initializer: str | None = None
 
 
 @register_layer("reshape", keras_class="Reshape", primary="shape")
@@ -432,13 +469,13 @@ class Reshape(LayerSpec):
 class ActivationLayer(LayerSpec):
     """Applies an activation function. Shape unchanged; no parameters.
 
-        - activation: relu
-        - activation: {function: leaky_relu, negative_slope: 0.1}
+    - activation: relu
+    - activation: {function: leaky_relu, negative_slope: 0.1}
     """
 
     kind: Literal["activation"] = "activation"
     function: Activation = Field(validation_alias=AliasChoices("function", "activation"))
-    negative_slope: Optional[float] = Field(
+    negative_slope: float | None = Field(
         default=None, ge=0, description="leaky_relu only (default 0.2, as keras.activations.leaky_relu)"
     )
 
@@ -457,7 +494,7 @@ class _Merge(LayerSpec):
 class Add(_Merge):
     """Elementwise sum of two or more inputs of the same shape (residual connections).
 
-        - add: {inputs: [shortcut, bn3]}
+    - add: {inputs: [shortcut, bn3]}
     """
 
     kind: Literal["add"] = "add"
@@ -470,7 +507,9 @@ class Multiply(_Merge):
     kind: Literal["multiply"] = "multiply"
 
 
-@register_layer("concat", keras_class="Concatenate", auto_name="concatenate", aliases=("concatenate",), inputs=(2, None))
+@register_layer(
+    "concat", keras_class="Concatenate", auto_name="concatenate", aliases=("concatenate",), inputs=(2, None)
+)
 class Concat(_Merge):
     """Joins inputs along ``axis`` (default -1, the channels); every other axis must agree (inception modules)."""
 

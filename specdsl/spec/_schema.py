@@ -14,7 +14,6 @@ from ._layers import ALIASES, LAYERS
 from ._sections import SECTIONS, InputSpec
 
 
-
 def _args_schema(model: type[BaseModel], defs: dict[str, Any]) -> dict[str, Any]:
     schema = model.model_json_schema(ref_template="#/$defs/{model}", by_alias=False)
     defs.update(schema.pop("$defs", {}))
@@ -46,7 +45,10 @@ def json_schema() -> dict[str, Any]:
     kinds = sorted([*LAYERS, *ALIASES])
     defs["layer"] = {
         "anyOf": [
-            {"type": "string", "description": "A layer kind with no arguments (e.g. flatten) or a block name."},
+            {
+                "type": "string",
+                "description": "A layer kind with no arguments (e.g. flatten) or a block name.",
+            },
             *layer_forms,
             {
                 "type": "object",
@@ -57,7 +59,11 @@ def json_schema() -> dict[str, Any]:
             {
                 "type": "object",
                 "description": "repeat: N, layers: [...] (N may be a distribution in a search space)",
-                "properties": {"repeat": {}, "layers": {"$ref": "#/$defs/layers"}, "name": {"type": "string"}},
+                "properties": {
+                    "repeat": {},
+                    "layers": {"$ref": "#/$defs/layers"},
+                    "name": {"type": "string"},
+                },
                 "required": ["repeat", "layers"],
                 "additionalProperties": False,
             },
@@ -86,8 +92,10 @@ def json_schema() -> dict[str, Any]:
         "description": {"type": "string"},
         "input": {
             "description": "Input shape, channels-last: [H, W, C], [L, C] or [N]; or {shape, name}.",
-            "anyOf": [{"type": "array", "items": {"type": "integer", "minimum": 1}, "minItems": 1, "maxItems": 3},
-                      _args_schema(InputSpec, defs)],
+            "anyOf": [
+                {"type": "array", "items": {"type": "integer", "minimum": 1}, "minItems": 1, "maxItems": 3},
+                _args_schema(InputSpec, defs),
+            ],
         },
         "params": {"type": "object", "description": "Named values, referred to as $name or ${expression}."},
         "blocks": {"type": "object", "additionalProperties": {"$ref": "#/$defs/block"}},

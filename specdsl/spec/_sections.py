@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 import re
-from typing import Any, Literal, Optional, Union
+from typing import Any, Literal
 
 from pydantic import AliasChoices, ConfigDict, Field, field_validator, model_validator
 
@@ -14,8 +14,18 @@ MAX_BATCH = 2**20  # examples a batch: large-batch CNN training stops at tens of
 MAX_SEED = 2**32 - 1  # NumPy's (and so Keras' and Optuna's samplers') seeds are 32-bit
 MAX_MEMORY = 2**50  # 1 PiB
 MAX_SECONDS = MAX_SIZE  # 68 years
-_UNITS = {"": 1, "b": 1, "kb": 1000, "mb": 1000**2, "gb": 1000**3, "tb": 1000**4,
-          "kib": 1024, "mib": 1024**2, "gib": 1024**3, "tib": 1024**4}
+_UNITS = {
+    "": 1,
+    "b": 1,
+    "kb": 1000,
+    "mb": 1000**2,
+    "gb": 1000**3,
+    "tb": 1000**4,
+    "kib": 1024,
+    "mib": 1024**2,
+    "gib": 1024**3,
+    "tib": 1024**4,
+}
 
 
 class Section(StrictModel):
@@ -56,12 +66,18 @@ def memory_bytes(value: Any) -> int | None:
     if isinstance(value, int) and not isinstance(value, bool):
         size = value
     else:
-        found = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([a-z]*)\s*", value.lower()) if isinstance(value, str) else None
+        found = (
+            re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([a-z]*)\s*", value.lower())
+            if isinstance(value, str)
+            else None
+        )
         number = float(found.group(1)) * _UNITS[found.group(2)] if found and found.group(2) in _UNITS else 0.0
         size = round(number) if math.isfinite(number) and number < 2 * MAX_MEMORY else 2 * MAX_MEMORY
     if size < 1:
-        raise ValueError(f"a memory size is a positive number of bytes, or a number with a unit (KiB, MiB, GiB, "
-                         f"TiB, KB, MB, GB, TB) such as 2GiB, but got {_short(value)}")
+        raise ValueError(
+            f"a memory size is a positive number of bytes, or a number with a unit (KiB, MiB, GiB, "
+            f"TiB, KB, MB, GB, TB) such as 2GiB, but got {_short(value)}"
+        )
     if size > MAX_MEMORY:
         raise ValueError(f"a memory size is at most 1 PiB ({MAX_MEMORY:,} bytes), but got {_short(value)}")
     return size
@@ -84,9 +100,12 @@ class Limits(Section):
     """Bounds that refuse a model before anything is built (override per spec)."""
 
     max_params: PosInt = Field(default=1_000_000_000, description="Refuse models with more parameters.")
-    max_flops: Optional[PosInt] = Field(default=None, description="Refuse models with more forward FLOPs per example.")
+    max_flops: PosInt | None = Field(
+        default=None, description="Refuse models with more forward FLOPs per example."
+    )
     max_activation_bytes: PosInt = Field(
-        default=16 * 1024**3, description="Refuse models whose forward activations for one example exceed this (float32)."
+        default=16 * 1024**3,
+        description="Refuse models whose forward activations for one example exceed this (float32).",
     )
 
 
@@ -109,7 +128,9 @@ class Split(Section):
     def _sum(self) -> Split:
         total = self.train + self.val + self.test
         if abs(total - 1.0) > 1e-6:
-            raise ValueError(f"train + val + test must be 1, but got {self.train} + {self.val} + {self.test} = {total:g}")
+            raise ValueError(
+                f"train + val + test must be 1, but got {self.train} + {self.val} + {self.test} = {total:g}"
+            )
         return self
 
 
@@ -117,12 +138,15 @@ class DataSpec(Section):
     """Where the examples come from; ``dataset`` names a registered source (``specdsl data list``)."""
 
     dataset: str
-    path: Optional[str] = Field(default=None, description="Folder for image-folder datasets (or to override a source).")
-    image_size: Optional[Union[tuple[PosInt, PosInt], PosInt]] = Field(
-        default=None, description="[height, width] (or one number for square); default: the input's height, width."
+    path: str | None = Field(
+        default=None, description="Folder for image-folder datasets (or to override a source)."
     )
-    split: Optional[Split] = None
-    limit: Optional[PosInt] = Field(default=None, description="Use at most this many training examples.")
+    image_size: tuple[PosInt, PosInt] | PosInt | None = Field(
+        default=None,
+        description="[height, width] (or one number for square); default: the input's height, width.",
+    )
+    split: Split | None = None
+    limit: PosInt | None = Field(default=None, description="Use at most this many training examples.")
     augment: Augment = Field(default_factory=Augment)
     normalize: Literal["unit", "none", "standard"] = Field(
         default="unit", description="unit: scale pixels to [0, 1]; standard: per-channel mean 0, std 1."
@@ -182,8 +206,8 @@ class TrainSpec(Section):
     """How the model is trained (Keras names for losses and metrics)."""
 
     # A bare name (`optimizer: adam`) is accepted and becomes the full form; the union is for the JSON schema.
-    optimizer: Union[Optimizer, Literal["adam", "adamw", "sgd", "rmsprop"]] = Field(default_factory=Optimizer)
-    schedule: Union[Schedule, Literal["constant", "cosine", "step", "exponential", "plateau"]] = Field(
+    optimizer: Optimizer | Literal["adam", "adamw", "sgd", "rmsprop"] = Field(default_factory=Optimizer)
+    schedule: Schedule | Literal["constant", "cosine", "step", "exponential", "plateau"] = Field(
         default_factory=Schedule
     )
     loss: Literal["binary_crossentropy", "categorical_crossentropy", "sparse_categorical_crossentropy"] = (
@@ -191,8 +215,10 @@ class TrainSpec(Section):
     )
     metrics: list[Literal["accuracy", "top5_accuracy"]] = Field(default_factory=_accuracy)
     epochs: PosInt = 10
-    batch_size: int = Field(default=32, ge=1, le=MAX_BATCH, strict=True, description="Examples a batch, at most 1,048,576.")
-    early_stopping: Optional[EarlyStopping] = None
+    batch_size: int = Field(
+        default=32, ge=1, le=MAX_BATCH, strict=True, description="Examples a batch, at most 1,048,576."
+    )
+    early_stopping: EarlyStopping | None = None
     seed: int = Field(default=0, ge=0, le=MAX_SEED, description="0 .. 2**32 - 1.")
     backend: Literal["torch", "keras"] = "torch"
     label_smoothing: float = Field(default=0.0, ge=0, lt=1)
@@ -214,9 +240,9 @@ class Objective(Section):
 
 
 class Constraints(Section):
-    max_params: Optional[PosInt] = None
-    max_flops: Optional[PosInt] = None
-    max_activation_bytes: Optional[PosInt] = None
+    max_params: PosInt | None = None
+    max_flops: PosInt | None = None
+    max_activation_bytes: PosInt | None = None
 
 
 def _one_objective() -> list[Objective]:
@@ -226,27 +252,31 @@ def _one_objective() -> list[Objective]:
 class SearchSpec(Section):
     """How a search space is explored (``specdsl search``)."""
 
-    objectives: Union[list[Objective], Objective] = Field(default_factory=_one_objective, min_length=1)
+    objectives: list[Objective] | Objective = Field(default_factory=_one_objective, min_length=1)
     sampler: Literal["tpe", "random", "cmaes", "nsga2", "grid", "qmc"] = "tpe"
     pruner: Literal["median", "hyperband", "successive_halving", "none"] = "median"
     constraints: Constraints = Field(default_factory=Constraints)
-    trials: Optional[PosInt] = 20
-    timeout: Optional[Union[PosInt, str]] = Field(default=None, description="Seconds, or e.g. '15m', '2h'.")
-    seed: Optional[int] = Field(default=0, ge=0, le=MAX_SEED, description="0 .. 2**32 - 1.")
-    storage: Optional[str] = Field(
-        default=None, description="An Optuna storage URL (sqlite:///optuna.db, postgresql://...) or journal:PATH. "
+    trials: PosInt | None = 20
+    timeout: PosInt | str | None = Field(default=None, description="Seconds, or e.g. '15m', '2h'.")
+    seed: int | None = Field(default=0, ge=0, le=MAX_SEED, description="0 .. 2**32 - 1.")
+    storage: str | None = Field(
+        default=None,
+        description="An Optuna storage URL (sqlite:///optuna.db, postgresql://...) or journal:PATH. "
         "Default: sqlite:///optuna.db in the working folder.",
     )
-    study_name: Optional[str] = None
-    tracking_uri: Optional[str] = None
-    experiment: Optional[str] = None
-    startup_trials: int = Field(default=5, ge=0, description="Trials before the pruner and TPE start working.")
+    study_name: str | None = None
+    tracking_uri: str | None = None
+    experiment: str | None = None
+    startup_trials: int = Field(
+        default=5, ge=0, description="Trials before the pruner and TPE start working."
+    )
     warmup_epochs: int = Field(
-        default=1, ge=1,
+        default=1,
+        ge=1,
         description="Epochs every trial trains before the pruner may stop it (the median pruner's warm-up; the "
         "first rung of hyperband and successive halving). Early epochs say little when the schedule is long.",
     )
-    trial_memory: Optional[Union[int, str]] = Field(
+    trial_memory: int | str | None = Field(
         default=None,
         description="Memory one trial may use: bytes, or a size such as '2GiB' or '512MB' (KiB, MiB, GiB, TiB count "
         "1024s; KB, MB, GB, TB count 1000s). A sampled model whose estimated training memory (weights, gradients, "
@@ -275,8 +305,10 @@ class SearchSpec(Section):
     def _storage_url(cls, value: Any) -> Any:
         # the URL is not quoted back: it may hold a password
         if value is not None and not (value.startswith("journal:") or _URL.match(value)):
-            raise ValueError("a study storage is a URL such as sqlite:///optuna.db or postgresql://user@host/db "
-                             "(SCHEME://...), or journal:PATH")
+            raise ValueError(
+                "a study storage is a URL such as sqlite:///optuna.db or postgresql://user@host/db "
+                "(SCHEME://...), or journal:PATH"
+            )
         return value
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal, Union, get_args
+from typing import Annotated, Any, Literal, get_args
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
@@ -82,8 +82,8 @@ def _padding1d(value: Any) -> Any:
 
 PadAmounts2D = tuple[tuple[NonNegInt, NonNegInt], tuple[NonNegInt, NonNegInt]]
 PadAmounts1D = tuple[NonNegInt, NonNegInt]
-Padding2D = Annotated[Union[Literal["valid", "same"], PadAmounts2D], BeforeValidator(_padding2d)]
-Padding1D = Annotated[Union[Literal["valid", "same"], PadAmounts1D], BeforeValidator(_padding1d)]
+Padding2D = Annotated[Literal["valid", "same"] | PadAmounts2D, BeforeValidator(_padding2d)]
+Padding1D = Annotated[Literal["valid", "same"] | PadAmounts1D, BeforeValidator(_padding1d)]
 PoolPadding = Literal["valid", "same"]
 
 

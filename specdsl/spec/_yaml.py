@@ -181,11 +181,15 @@ def read_bytes(path: str | os.PathLike, limit: int = MAX_FILE_BYTES) -> bytes:
         kind = _kind(os.stat(name).st_mode)  # devices are not even opened (opening some has effects)
         if kind is not None:
             raise _not_regular(name, kind)
-        fd = os.open(name, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_NOCTTY", 0) | getattr(os, "O_CLOEXEC", 0))
+        fd = os.open(
+            name, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_NOCTTY", 0) | getattr(os, "O_CLOEXEC", 0)
+        )
     except OSError as e:
         raise _open_error(name, e) from None
     except ValueError:  # a NUL character in the name
-        raise SpecError("is not a file name (it holds a NUL character).", loc=Loc(name.replace("\0", "\\0"))) from None
+        raise SpecError(
+            "is not a file name (it holds a NUL character).", loc=Loc(name.replace("\0", "\\0"))
+        ) from None
     try:
         st = os.fstat(fd)
         kind = _kind(st.st_mode)
@@ -235,7 +239,12 @@ def _wide_encoding(data: bytes) -> str | None:
     for bom, name in _BOMS:
         if data.startswith(bom):
             return name
-    for codec, name in (("utf-32-le", "UTF-32"), ("utf-32-be", "UTF-32"), ("utf-16-le", "UTF-16"), ("utf-16-be", "UTF-16")):
+    for codec, name in (
+        ("utf-32-le", "UTF-32"),
+        ("utf-32-be", "UTF-32"),
+        ("utf-16-le", "UTF-16"),
+        ("utf-16-be", "UTF-16"),
+    ):
         try:
             text = data.decode(codec)
         except UnicodeDecodeError:
@@ -252,7 +261,9 @@ def decode(data: bytes, name: str) -> str:
         wide = _wide_encoding(data)
         if wide is not None:
             raise SpecError(f"is {wide} text, not UTF-8.", loc=Loc(name, 1, 1), hint="Save it as UTF-8.")
-        raise SpecError("is a binary file (it contains NUL bytes), not YAML or JSON text.", loc=Loc(name, 1, 1))
+        raise SpecError(
+            "is a binary file (it contains NUL bytes), not YAML or JSON text.", loc=Loc(name, 1, 1)
+        )
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError as e:
@@ -383,7 +394,9 @@ class _Builder:
                 if isinstance(key, (dict, list)):
                     raise SpecError("mapping keys must be plain values, not mappings or lists.", loc=key_loc)
                 if key in out:
-                    raise SpecError(f"duplicate key `{key}` (first at line {key_locs[key].line}).", loc=key_loc)
+                    raise SpecError(
+                        f"duplicate key `{key}` (first at line {key_locs[key].line}).", loc=key_loc
+                    )
                 value_loc = self.loc(value_node)
                 out[key] = self.build(value_node, depth + 1, value_loc)
                 key_locs[key] = key_loc
@@ -430,7 +443,11 @@ class _Builder:
         for item in items:
             if not isinstance(item, yaml.MappingNode):
                 text = str(item.value)
-                what = "a list" if isinstance(item, yaml.SequenceNode) else f"`{text[:40]}{'...' if len(text) > 40 else ''}`"
+                what = (
+                    "a list"
+                    if isinstance(item, yaml.SequenceNode)
+                    else f"`{text[:40]}{'...' if len(text) > 40 else ''}`"
+                )
                 raise SpecError(
                     f"a merge key `<<` takes a mapping (such as `*base`) or a list of mappings, but got {what}.",
                     loc=self.loc(item),

@@ -65,7 +65,9 @@ class MlflowCallback(Callback):
             if active is None:
                 from ..errors import TrainError
 
-                raise TrainError("MlflowCallback has no run to log into: pass run_id=, or start one with mlflow.start_run().")
+                raise TrainError(
+                    "MlflowCallback has no run to log into: pass run_id=, or start one with mlflow.start_run()."
+                )
             self.run_id = active.info.run_id
 
     def _log(self, values: dict[str, float], step: int) -> None:

@@ -92,7 +92,9 @@ def pip_requirements(backend: str) -> list[str]:
     return reqs
 
 
-def log_model(model: Any, backend: str, example: Any, *, name: str = "model", serialization_format: str = "pt2") -> str:
+def log_model(
+    model: Any, backend: str, example: Any, *, name: str = "model", serialization_format: str = "pt2"
+) -> str:
     """Log the trained model in MLflow's pytorch flavor (torch: ``pt2``, a traced graph that loads without
     specdsl; ``"pickle"`` is quicker to write but needs specdsl to load) or keras flavor, with an input example
     (two normalized images: NCHW for torch, NHWC for Keras) from which MLflow infers the signature.
@@ -105,7 +107,10 @@ def log_model(model: Any, backend: str, example: Any, *, name: str = "model", se
 
         model.eval()
         info = mlflow.pytorch.log_model(
-            model, name=name, input_example=example, pip_requirements=pip_requirements("torch"),
+            model,
+            name=name,
+            input_example=example,
+            pip_requirements=pip_requirements("torch"),
             serialization_format=serialization_format,
         )
     else:
@@ -117,7 +122,9 @@ def log_model(model: Any, backend: str, example: Any, *, name: str = "model", se
 
         # a signature, not an input example: mlflow.keras (3.x) writes the example before creating its folder
         signature = infer_signature(example, np.asarray(model.predict(example, verbose=0)))
-        info = mlflow.keras.log_model(model, name=name, signature=signature, pip_requirements=pip_requirements("keras"))
+        info = mlflow.keras.log_model(
+            model, name=name, signature=signature, pip_requirements=pip_requirements("keras")
+        )
     return info.model_uri
 
 
@@ -126,7 +133,10 @@ def example_input(result: Any, dataset: Any, n: int = 2) -> Any:
     import numpy as np
 
     x = dataset.x_test if len(dataset.x_test) else dataset.x_train
-    norm = result.info.get("normalization") or {"scale": [1 / 255] * x.shape[-1], "offset": [0.0] * x.shape[-1]}
+    norm = result.info.get("normalization") or {
+        "scale": [1 / 255] * x.shape[-1],
+        "offset": [0.0] * x.shape[-1],
+    }
     scale = np.asarray(norm["scale"], dtype=np.float32)
     offset = np.asarray(norm["offset"], dtype=np.float32)
     batch = x[:n].astype(np.float32) * scale + offset
@@ -188,16 +198,19 @@ class TrackedRun:
 
         self.experiment_id = configure(self.tracking_uri, self.experiment)
         self.tracking_uri = mlflow.get_tracking_uri()
-        tags = tag_values({
-            SPEC_TAG: self.plan.name,
-            SPEC_FILE_TAG: self.plan.spec.file,
-            BACKEND_TAG: self.backend,
-            VERSION_TAG: __version__,
-            **self.tags,
-        })
+        tags = tag_values(
+            {
+                SPEC_TAG: self.plan.name,
+                SPEC_FILE_TAG: self.plan.spec.file,
+                BACKEND_TAG: self.backend,
+                VERSION_TAG: __version__,
+                **self.tags,
+            }
+        )
         try:
-            run = mlflow.start_run(experiment_id=self.experiment_id, run_name=self.run_name, nested=self.nested,
-                                   tags=tags)
+            run = mlflow.start_run(
+                experiment_id=self.experiment_id, run_name=self.run_name, nested=self.nested, tags=tags
+            )
         except Exception as e:
             self._raise_store_failure(e)
             raise
@@ -230,7 +243,9 @@ class TrackedRun:
             mlflow.log_text(text, f"spec/{file_stem(self.plan.name)}.concrete.yaml")
         mlflow.log_text(summary_text(self.plan), "summary.txt")
 
-    def log_result(self, result: Any, dataset: Any = None, *, model: bool = True, serialization_format: str = "pt2") -> None:
+    def log_result(
+        self, result: Any, dataset: Any = None, *, model: bool = True, serialization_format: str = "pt2"
+    ) -> None:
         """Log the preprocessing (``preprocessing.json``: layout, per-channel scale and offset, class names) and,
         with ``model``, the trained model with an input example from ``dataset``."""
         import mlflow
@@ -245,8 +260,12 @@ class TrackedRun:
         }
         mlflow.log_text(json.dumps(pre, indent=2) + "\n", "preprocessing.json")
         if model and dataset is not None:
-            self.model_uri = log_model(result.model, result.backend, example_input(result, dataset),
-                                       serialization_format=serialization_format)
+            self.model_uri = log_model(
+                result.model,
+                result.backend,
+                example_input(result, dataset),
+                serialization_format=serialization_format,
+            )
 
     def __exit__(self, kind, exc, tb) -> None:
         import mlflow

@@ -23,8 +23,13 @@ def store_failure(e: BaseException, tracking_uri: str, artifacts: str | None = N
     a server that does not answer), or of a file of its artifact store (at ``artifacts``, when known), as one
     StoreError naming it; None for other errors."""
     folder = local_path(artifacts) if artifacts else None
-    return store_error(e, "MLflow tracking store", tracking_uri, "--tracking-uri",
-                       files=("MLflow artifact store", str(folder) if folder else None))
+    return store_error(
+        e,
+        "MLflow tracking store",
+        tracking_uri,
+        "--tracking-uri",
+        files=("MLflow artifact store", str(folder) if folder else None),
+    )
 
 
 def check_store(tracking_uri: str) -> None:
@@ -64,7 +69,7 @@ def resolve_tracking_uri(uri: str | None) -> str:
     if uri is None:
         uri = mlflow.get_tracking_uri()
     if uri.startswith("sqlite:///") and not uri.startswith("sqlite:////"):
-        uri = "sqlite:///" + os.path.abspath(uri[len("sqlite:///"):])
+        uri = "sqlite:///" + os.path.abspath(uri[len("sqlite:///") :])
     return uri
 
 
@@ -101,8 +106,9 @@ def local_path(uri: str) -> Path | None:
     return None
 
 
-def check_artifacts_writable(artifact_uri: str, *,
-                             consequence: str = "so the run could not keep its model and files") -> None:
+def check_artifacts_writable(
+    artifact_uri: str, *, consequence: str = "so the run could not keep its model and files"
+) -> None:
     """A TrainError unless the (local) artifact folder can be created and written; remote stores are not probed.
     ``consequence`` ends the message's first sentence (what the unwritable folder would cost)."""
     folder = local_path(artifact_uri)

@@ -79,10 +79,14 @@ class Tracker:
         location = self.client.get_experiment(self.experiment_id).artifact_location
         self.client.artifacts = location
         check_artifacts_writable(
-            location, consequence=f"so the runs of experiment `{self.experiment_name}` could not keep their files; "
-            "no trial was started")
+            location,
+            consequence=f"so the runs of experiment `{self.experiment_name}` could not keep their files; "
+            "no trial was started",
+        )
 
-    def ensure_parent(self, known_id: str | None, params: dict[str, Any], tags: dict[str, str]) -> tuple[str, bool]:
+    def ensure_parent(
+        self, known_id: str | None, params: dict[str, Any], tags: dict[str, str]
+    ) -> tuple[str, bool]:
         """The study's parent run: ``known_id`` if it still exists, else a new one. Returns (run id, created)."""
         from mlflow.entities import Param, RunTag
         from mlflow.exceptions import MlflowException
@@ -111,8 +115,14 @@ class Tracker:
         """The search space as it was read (the file is not read again: it may have changed since)."""
         self.client.log_text(self.parent_id, text, os.path.basename(path))
 
-    def finish_parent(self, status: str, metrics: dict[str, float], tags: dict[str, str], texts: dict[str, str],
-                      files: Iterable[str] = ()) -> None:
+    def finish_parent(
+        self,
+        status: str,
+        metrics: dict[str, float],
+        tags: dict[str, str],
+        texts: dict[str, str],
+        files: Iterable[str] = (),
+    ) -> None:
         self.send(self.parent_id, _final(metrics), tags)
         for name, text in texts.items():
             self.client.log_text(self.parent_id, text, name)
@@ -128,28 +138,39 @@ class Tracker:
         run = self.client.create_run(
             self.experiment_id,
             run_name=f"{self.study_name}-{number}",
-            tags=tag_values({
-                PARENT_TAG: self.parent_id,
-                STUDY_TAG: self.study_name,
-                TRIAL_TAG: str(number),
-                ROLE_TAG: "trial",
-                **(tags or {}),
-            }),
+            tags=tag_values(
+                {
+                    PARENT_TAG: self.parent_id,
+                    STUDY_TAG: self.study_name,
+                    TRIAL_TAG: str(number),
+                    ROLE_TAG: "trial",
+                    **(tags or {}),
+                }
+            ),
         )
         run_id = run.info.run_id
         self._params[run_id] = params
         self._artifact_uris[run_id] = run.info.artifact_uri
         return run_id
 
-    def rejected_trial(self, number: int, params: dict[str, Any], reason: str, metrics: dict[str, float]) -> str:
+    def rejected_trial(
+        self, number: int, params: dict[str, Any], reason: str, metrics: dict[str, float]
+    ) -> str:
         """A closed nested run for an invalid sample (3 calls: no artifacts, nothing was built)."""
         run = self.client.create_run(
             self.experiment_id,
             run_name=f"{self.study_name}-{number}",
-            tags=tag_values({
-                PARENT_TAG: self.parent_id, STUDY_TAG: self.study_name, TRIAL_TAG: str(number), ROLE_TAG: "trial",
-                STATE_TAG: "PRUNED", REASON_TAG: f"invalid: {reason}"[:REASON_MAX], REJECTED_TAG: "true",
-            }),
+            tags=tag_values(
+                {
+                    PARENT_TAG: self.parent_id,
+                    STUDY_TAG: self.study_name,
+                    TRIAL_TAG: str(number),
+                    ROLE_TAG: "trial",
+                    STATE_TAG: "PRUNED",
+                    REASON_TAG: f"invalid: {reason}"[:REASON_MAX],
+                    REJECTED_TAG: "true",
+                }
+            ),
         )
         run_id = run.info.run_id
         self._params[run_id] = params
@@ -195,8 +216,16 @@ class Tracker:
         for chunk in _chunks(metrics, params, tag_list):
             self.client.log_batch(run_id, **chunk)
 
-    def finish_trial(self, run_id: str, state: str, *, reason: str | None = None, metrics: dict[str, Any] | None = None,
-                     tags: dict[str, str] | None = None, buffer: EpochBuffer | None = None) -> None:
+    def finish_trial(
+        self,
+        run_id: str,
+        state: str,
+        *,
+        reason: str | None = None,
+        metrics: dict[str, Any] | None = None,
+        tags: dict[str, str] | None = None,
+        buffer: EpochBuffer | None = None,
+    ) -> None:
         """Final metrics, the buffered epoch metrics, the parameters if not sent yet, the state and reason in one
         batch; then the run's status."""
         all_tags = {STATE_TAG: state, **(tags or {})}
@@ -218,7 +247,8 @@ class Tracker:
             study = _quote(self.study_name)
             page = self.client.search_runs(
                 [self.experiment_id],
-                filter_string=(f"tags.`{STUDY_TAG}` = {study} and " if study else "") + f"tags.`{ROLE_TAG}` = 'trial'",
+                filter_string=(f"tags.`{STUDY_TAG}` = {study} and " if study else "")
+                + f"tags.`{ROLE_TAG}` = 'trial'",
                 max_results=1000,
                 page_token=token,
             )
@@ -248,7 +278,9 @@ class Tracker:
                 continue
             for run in mine:
                 if run.info.status == "RUNNING":
-                    if not run.data.params and t.params:  # killed before its first batch: the trial's parameters
+                    if (
+                        not run.data.params and t.params
+                    ):  # killed before its first batch: the trial's parameters
                         self._params[run.info.run_id] = dict(t.params)
                     self.finish_trial(run.info.run_id, t.state.name, reason=reason)
                     fixed += 1
@@ -297,7 +329,7 @@ def _chunks(metrics: list[Any], params: list[Any], tags: list[Any]) -> Iterable[
     while metrics or params or tags:
         p, params = params[:100], params[100:]
         t, tags = tags[:100], tags[100:]
-        m, metrics = metrics[:1000 - len(p) - len(t)], metrics[1000 - len(p) - len(t):]
+        m, metrics = metrics[: 1000 - len(p) - len(t)], metrics[1000 - len(p) - len(t) :]
         yield {"metrics": m, "params": p, "tags": t}
 
 
@@ -313,4 +345,3 @@ def _quote(text: str) -> str | None:
 def _tags(tags: dict[str, Any]) -> dict[str, str]:
     """Tag values as text within MLflow's limit (MLflow would cut them itself, logging the start of each raw)."""
     return {k: str(v)[:TAG_MAX] for k, v in tags.items()}
-

@@ -72,8 +72,15 @@ class Batches:
     order, ``augment`` is applied when it is active, and every batch comes in ``memory_format``.
     """
 
-    def __init__(self, x: torch.Tensor, y: torch.Tensor, batch_size: int, generator: torch.Generator,
-                 augment: Augmenter, memory_format: torch.memory_format):
+    def __init__(
+        self,
+        x: torch.Tensor,
+        y: torch.Tensor,
+        batch_size: int,
+        generator: torch.Generator,
+        augment: Augmenter,
+        memory_format: torch.memory_format,
+    ):
         self.x, self.y = x, y
         self.bounds = batch_bounds(len(y), batch_size)
         self.generator = generator

@@ -53,7 +53,9 @@ class CallbackList:
         self.callbacks = list(callbacks)
         for cb in self.callbacks:
             if not isinstance(cb, Callback):
-                raise TypeError(f"callbacks must be specdsl.train.Callback instances, but got {type(cb).__name__}")
+                raise TypeError(
+                    f"callbacks must be specdsl.train.Callback instances, but got {type(cb).__name__}"
+                )
         self.batches = [cb for cb in self.callbacks if type(cb).on_batch_end is not Callback.on_batch_end]
 
     def train_begin(self, info: dict[str, Any]) -> None:

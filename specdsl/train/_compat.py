@@ -74,7 +74,9 @@ def log_keys(train: TrainSpec, has_val: bool = True) -> list[str]:
     return base + ([f"val_{k}" for k in base] if has_val else [])
 
 
-def check_compatible(plan: Plan, train: TrainSpec | None = None, data_or_dataset: DataSpec | Dataset | None = None) -> None:
+def check_compatible(
+    plan: Plan, train: TrainSpec | None = None, data_or_dataset: DataSpec | Dataset | None = None
+) -> None:
     """Check that a model can be trained with ``train`` on ``data_or_dataset``, without building or loading anything.
 
     Accepted: ``binary_crossentropy`` with one ``sigmoid`` unit on a two-class dataset (the probability of class
@@ -97,18 +99,23 @@ def check_compatible(plan: Plan, train: TrainSpec | None = None, data_or_dataset
     if len(plan.outputs) != 1:
         raise SpecError(
             f"training takes a model with one output, but this one has {len(plan.outputs)}: {', '.join(plan.outputs)}.",
-            loc=out.loc, path=where, hint="List one layer under `outputs:`.",
+            loc=out.loc,
+            path=where,
+            hint="List one layer under `outputs:`.",
         )
     inp = plan.nodes[0]
     if len(inp.shape) != 3 or inp.shape[2] not in (1, 3):
         raise DataError(
             f"the datasets hold images of shape (height, width, 1 or 3 channels), but the input is {fmt(inp.shape)}.",
-            loc=inp.loc, path="input", hint="Use `input: [H, W, 1]` for grayscale or `input: [H, W, 3]` for RGB.",
+            loc=inp.loc,
+            path="input",
+            hint="Use `input: [H, W, 1]` for grayscale or `input: [H, W, 3]` for RGB.",
         )
     if len(out.shape) != 1:
         raise SpecError(
             f"a classifier's output must be a vector of class scores, but this layer gives {fmt(out.shape)}.",
-            loc=out.loc, path=where,
+            loc=out.loc,
+            path=where,
             hint="End with flatten (or global_avgpool2d) and dense: {units: N, activation: softmax}.",
         )
     units = out.shape[0]
@@ -120,34 +127,45 @@ def check_compatible(plan: Plan, train: TrainSpec | None = None, data_or_dataset
             raise SpecError(
                 f"loss binary_crossentropy needs one sigmoid unit (the probability of class 1), but this layer gives "
                 f"{_units(units)} with {_describe(act)}.",
-                loc=out.loc, path=where,
+                loc=out.loc,
+                path=where,
                 hint="Use loss: sparse_categorical_crossentropy with a softmax output, or end with "
-                "dense: {units: 1, activation: sigmoid}." if act == "softmax" else
-                "End with dense: {units: 1, activation: sigmoid}.",
+                "dense: {units: 1, activation: sigmoid}."
+                if act == "softmax"
+                else "End with dense: {units: 1, activation: sigmoid}.",
             )
     elif act != "softmax" or units == 1:
         rule = f"loss {loss} needs a softmax output with one unit per class"
         if units == 1 and act in SIGMOIDS:
             raise SpecError(
-                f"{rule}, but this layer gives 1 unit with {act}.", loc=out.loc, path=where,
+                f"{rule}, but this layer gives 1 unit with {act}.",
+                loc=out.loc,
+                path=where,
                 hint="For two classes use loss: binary_crossentropy with this layer, or end with "
                 "dense: {units: 2, activation: softmax}.",
             )
         if units == 1 and act == "softmax":
             raise SpecError(
-                f"{rule}, but this layer's softmax has 1 unit, which always outputs 1.0.", loc=out.loc, path=where,
+                f"{rule}, but this layer's softmax has 1 unit, which always outputs 1.0.",
+                loc=out.loc,
+                path=where,
                 hint="Give it one unit per class (2 for two classes), or use one sigmoid unit with "
                 "loss: binary_crossentropy.",
             )
         raise SpecError(
-            f"{rule}, but this layer gives {_units(units)} with {_describe(act)}.", loc=out.loc, path=where,
+            f"{rule}, but this layer gives {_units(units)} with {_describe(act)}.",
+            loc=out.loc,
+            path=where,
             hint="Add activation: softmax to it (the loss takes probabilities, as Keras' from_logits=False)."
-            if act is None else "Use activation: softmax.",
+            if act is None
+            else "Use activation: softmax.",
         )
     if "top5_accuracy" in train.metrics and units <= 5:
         raise SpecError(
             f"top5_accuracy needs more than 5 classes, but the output has {_units(units)}.",
-            loc=section_loc(plan, "train", "metrics"), path="train.metrics", hint="Use metrics: [accuracy].",
+            loc=section_loc(plan, "train", "metrics"),
+            path="train.metrics",
+            hint="Use metrics: [accuracy].",
         )
 
     name, classes, has_val = _dataset_facts(plan, data_or_dataset)
@@ -155,7 +173,8 @@ def check_compatible(plan: Plan, train: TrainSpec | None = None, data_or_dataset
         if binary and classes != 2:
             raise DataError(
                 f"loss binary_crossentropy is for two classes, but the dataset `{name}` has {classes}.",
-                loc=out.loc, path=where,
+                loc=out.loc,
+                path=where,
                 hint=f"Use loss: sparse_categorical_crossentropy and end with "
                 f"dense: {{units: {classes}, activation: softmax}}.",
             )
@@ -163,7 +182,9 @@ def check_compatible(plan: Plan, train: TrainSpec | None = None, data_or_dataset
             raise DataError(
                 f"loss {loss} needs one output unit per class, but this layer has {_units(units)} and the dataset "
                 f"`{name}` has {classes} classes.",
-                loc=out.loc, path=where, hint=f"Set units: {classes} in this layer.",
+                loc=out.loc,
+                path=where,
+                hint=f"Set units: {classes} in this layer.",
             )
 
     if train.early_stopping is not None:
@@ -173,13 +194,15 @@ def check_compatible(plan: Plan, train: TrainSpec | None = None, data_or_dataset
             near = difflib.get_close_matches(monitor, allowed, n=1)
             raise SpecError(
                 f"must name a metric the run logs ({', '.join(allowed)}), but got `{monitor}`.",
-                loc=section_loc(plan, "train", "early_stopping", "monitor"), path="train.early_stopping.monitor",
+                loc=section_loc(plan, "train", "early_stopping", "monitor"),
+                path="train.early_stopping.monitor",
                 hint=f"Did you mean `{near[0]}`?" if near else None,
             )
         if monitor.startswith("val_") and has_val is False:
             raise DataError(
                 f"`{monitor}` needs a validation split, but the dataset `{name}` has none.",
-                loc=section_loc(plan, "train", "early_stopping", "monitor"), path="train.early_stopping.monitor",
+                loc=section_loc(plan, "train", "early_stopping", "monitor"),
+                path="train.early_stopping.monitor",
                 hint=f"Monitor `{monitor[4:]}`, or give `data.split` a val fraction.",
             )
 
@@ -194,14 +217,16 @@ def _dataset_facts(plan: Plan, data: Any) -> tuple[str | None, int | None, bool 
         try:
             source = get_source(data.dataset)
         except DataError as e:  # names the registered datasets; located here at the spec's key
-            raise DataError(e.message, loc=section_loc(plan, "data", "dataset"), path="data.dataset",
-                            hint=e.hint) from None
+            raise DataError(
+                e.message, loc=section_loc(plan, "data", "dataset"), path="data.dataset", hint=e.hint
+            ) from None
         h, w = plan.input_shape[:2]
         if data.image_size is not None and tuple(data.image_size) != (h, w):
             raise SpecError(
                 f"must be the input's height and width, {h}x{w}, but got "
                 f"{data.image_size[0]}x{data.image_size[1]}.",
-                loc=section_loc(plan, "data", "image_size"), path="data.image_size",
+                loc=section_loc(plan, "data", "image_size"),
+                path="data.image_size",
                 hint="Leave it out (it defaults to the input's size), or change `input:`.",
             )
         has_val = None if data.split is None else data.split.val > 0
@@ -213,7 +238,8 @@ def _dataset_facts(plan: Plan, data: Any) -> tuple[str | None, int | None, bool 
         raise DataError(
             f"the model takes {fmt(inp.shape)} images, but the dataset `{data.name}` holds "
             f"{fmt(data.image_shape)} images.",
-            loc=inp.loc, path="input",
+            loc=inp.loc,
+            path="input",
             hint=f"Load it with load_dataset(..., image_size=({h}, {w}), channels={c}), or change `input:`.",
         )
     return data.name, data.num_classes, len(data.y_val) > 0
@@ -235,12 +261,19 @@ def load_for(plan: Plan, data: DataSpec | None) -> Dataset:
     if data is None:
         raise TrainError(
             "there is no data to train on: the spec has no `data:` section and none was given.",
-            loc=Loc(plan.spec.file), hint="Add `data: {dataset: NAME}` (see `specdsl data list`), or pass --data.",
+            loc=Loc(plan.spec.file),
+            hint="Add `data: {dataset: NAME}` (see `specdsl data list`), or pass --data.",
         )
     from ..data import load_dataset
 
     h, w, c = plan.input_shape
     split = (data.split.train, data.split.val, data.split.test) if data.split is not None else None
     return load_dataset(
-        data.dataset, path=data_path(plan, data), image_size=(h, w), channels=c, split=split, limit=data.limit, seed=0,
+        data.dataset,
+        path=data_path(plan, data),
+        image_size=(h, w),
+        channels=c,
+        split=split,
+        limit=data.limit,
+        seed=0,
     )

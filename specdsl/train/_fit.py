@@ -116,7 +116,13 @@ def fit(
         "data": data,
         "checkpoint_dir": folder,
     }
-    kwargs = {"epochs": epochs, "monitor": monitor, "checkpoint_dir": folder, "max_seconds": max_seconds, "info": info}
+    kwargs = {
+        "epochs": epochs,
+        "monitor": monitor,
+        "checkpoint_dir": folder,
+        "max_seconds": max_seconds,
+        "info": info,
+    }
     try:
         return _run(plan, model, dataset, train, data, cbs, backend, kwargs)
     except Exception as e:

@@ -11,12 +11,12 @@ from typing import Any
 import numpy as np
 
 from ..spec import Augment, DataSpec, TrainSpec
+from ._batches import eval_batch_size, normalization
 from ._callbacks import CallbackList
 from ._checkpoint import checkpoint_failure
+from ._metrics import EPSILON
 from ._result import NonFiniteLoss, TrainResult
 from ._schedule import LrSchedule, Monitor
-from ._batches import eval_batch_size, normalization
-from ._metrics import EPSILON
 
 CHECKPOINT = "best.weights.h5"
 
@@ -24,11 +24,20 @@ CHECKPOINT = "best.weights.h5"
 def _optimizer(keras: Any, train: TrainSpec) -> Any:
     o = train.optimizer
     wd = o.weight_decay or None
-    if o.name in ("adam", "adamw"):  # Keras 3's weight_decay is decoupled in every optimizer: Adam(wd) == AdamW(wd)
-        return keras.optimizers.Adam(learning_rate=o.lr, beta_1=0.9, beta_2=0.999, epsilon=EPSILON, weight_decay=wd)
+    if o.name in (
+        "adam",
+        "adamw",
+    ):  # Keras 3's weight_decay is decoupled in every optimizer: Adam(wd) == AdamW(wd)
+        return keras.optimizers.Adam(
+            learning_rate=o.lr, beta_1=0.9, beta_2=0.999, epsilon=EPSILON, weight_decay=wd
+        )
     if o.name == "sgd":
-        return keras.optimizers.SGD(learning_rate=o.lr, momentum=o.momentum, nesterov=o.nesterov, weight_decay=wd)
-    return keras.optimizers.RMSprop(learning_rate=o.lr, rho=0.9, momentum=o.momentum, epsilon=EPSILON, weight_decay=wd)
+        return keras.optimizers.SGD(
+            learning_rate=o.lr, momentum=o.momentum, nesterov=o.nesterov, weight_decay=wd
+        )
+    return keras.optimizers.RMSprop(
+        learning_rate=o.lr, rho=0.9, momentum=o.momentum, epsilon=EPSILON, weight_decay=wd
+    )
 
 
 def _loss_and_labels(keras: Any, train: TrainSpec, num_classes: int):
@@ -138,7 +147,9 @@ def run(
         def on_train_batch_end(self, batch, logs=None):
             value = float((logs or {}).get("loss", 0.0))
             if not math.isfinite(value):
-                raise NonFiniteLoss(value, epoch=self.epoch, batch=batch, epochs=epochs, steps=steps, lr=self.lr)
+                raise NonFiniteLoss(
+                    value, epoch=self.epoch, batch=batch, epochs=epochs, steps=steps, lr=self.lr
+                )
             if batch_logs:
                 callbacks.batch_end(batch, {k: float(logs[k]) for k in keys if k in logs})
 
@@ -174,35 +185,64 @@ def run(
             if stop:
                 state["stop_reason"] = "early_stopping"
                 self.model.stop_training = True
-            elif max_seconds is not None and time.perf_counter() - start >= max_seconds and epoch < epochs - 1:
+            elif (
+                max_seconds is not None and time.perf_counter() - start >= max_seconds and epoch < epochs - 1
+            ):
                 state["stop_reason"] = "max_seconds"
                 self.model.stop_training = True
 
-    info.update(steps_per_epoch=steps, model=model,
-                normalization={"scale": scale.tolist(), "offset": offset.tolist()})
+    info.update(
+        steps_per_epoch=steps, model=model, normalization={"scale": scale.tolist(), "offset": offset.tolist()}
+    )
     callbacks.train_begin(info)
     adapter = Adapter()
-    if spec_augment.flip != "none" or spec_augment.rotation or spec_augment.shift or spec_augment.zoom or spec_augment.brightness:
+    if (
+        spec_augment.flip != "none"
+        or spec_augment.rotation
+        or spec_augment.shift
+        or spec_augment.zoom
+        or spec_augment.brightness
+    ):
         import torch
 
         from ._augment import Augmenter
 
         gen = torch.Generator().manual_seed(train.seed + 1)
-        augmenter = Augmenter(spec_augment, gen, torch.tensor(offset, dtype=torch.float32),
-                              torch.tensor(255 * scale + offset, dtype=torch.float32))
+        augmenter = Augmenter(
+            spec_augment,
+            gen,
+            torch.tensor(offset, dtype=torch.float32),
+            torch.tensor(255 * scale + offset, dtype=torch.float32),
+        )
         batches = _batches_class(keras)(x_train, y_train, train.batch_size, augmenter, train.seed)
-        model.fit(batches, epochs=epochs, validation_data=validation, validation_batch_size=eval_bs, verbose=0,
-                  callbacks=[adapter])
+        model.fit(
+            batches,
+            epochs=epochs,
+            validation_data=validation,
+            validation_batch_size=eval_bs,
+            verbose=0,
+            callbacks=[adapter],
+        )
     else:
-        model.fit(x_train, y_train, batch_size=train.batch_size, epochs=epochs, validation_data=validation,
-                  validation_batch_size=eval_bs, shuffle=True, verbose=0, callbacks=[adapter])
+        model.fit(
+            x_train,
+            y_train,
+            batch_size=train.batch_size,
+            epochs=epochs,
+            validation_data=validation,
+            validation_batch_size=eval_bs,
+            shuffle=True,
+            verbose=0,
+            callbacks=[adapter],
+        )
 
     if restore and state["best"] is not None:
         model.set_weights(state["best"])
     test = None
     if len(dataset.y_test):
-        got = model.evaluate(prep(dataset.x_test), labels(dataset.y_test), batch_size=eval_bs, verbose=0,
-                             return_dict=True)
+        got = model.evaluate(
+            prep(dataset.x_test), labels(dataset.y_test), batch_size=eval_bs, verbose=0, return_dict=True
+        )
         test = {k: float(got[k]) for k in keys if k in got}
     best_epoch = monitor.best_epoch if monitor.best_epoch >= 0 else len(history) - 1
     result = TrainResult(

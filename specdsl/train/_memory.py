@@ -60,15 +60,17 @@ class MemoryEstimate:
         return self.parameters + self.activations
 
     def describe(self) -> str:
-        return (f"{iec_bytes(self.parameters)} for {self.params:,} parameters with their gradients and {self.optimizer} "
-                f"state, {iec_bytes(self.activations)} of activations for batches of {self.batch_size}")
+        return (
+            f"{iec_bytes(self.parameters)} for {self.params:,} parameters with their gradients and {self.optimizer} "
+            f"state, {iec_bytes(self.activations)} of activations for batches of {self.batch_size}"
+        )
 
 
 def training_memory(plan: Any, train: Any = None) -> MemoryEstimate:
     """Estimate the memory training ``plan`` takes (``train``: the TrainSpec; default the spec's ``train:``).
 
-        >>> training_memory(specdsl.check("examples/mnist_cnn.yaml")).total  # 4 x 6 x 203,434 + 3 x 323,688 x 128
-        129178608
+    >>> training_memory(specdsl.check("examples/mnist_cnn.yaml")).total  # 4 x 6 x 203,434 + 3 x 323,688 x 128
+    129178608
     """
     if train is None:
         train = plan.spec.train
@@ -151,8 +153,10 @@ def allocation_failure(e: BaseException, hint: str | None = None) -> OutOfMemory
     # torch: "[enforce fail at alloc_cpu.cpp:127] err == 0. DefaultCPUAllocator: can't allocate memory: ..."
     detail = re.sub(r"^\[enforce fail at [^\]]*\]\s*(?:[^.:]*==[^.:]*\.\s*)?", "", lines[0] if lines else "")
     what = f"{type(e).__name__}: {detail}" if detail else type(e).__name__
-    return OutOfMemory(f"out of memory: an allocation failed while training ({what}).",
-                       hint=hint or "Lower `train.batch_size`, or make the model smaller.")
+    return OutOfMemory(
+        f"out of memory: an allocation failed while training ({what}).",
+        hint=hint or "Lower `train.batch_size`, or make the model smaller.",
+    )
 
 
 class MemoryGuard(Callback):
@@ -166,8 +170,9 @@ class MemoryGuard(Callback):
         >>> fit(plan, callbacks=[MemoryGuard(2 * 1024**3, setting="search.trial_memory")])
     """
 
-    def __init__(self, limit: int, *, setting: str = "the memory bound", every: float = 0.05,
-                 hint: str | None = None):
+    def __init__(
+        self, limit: int, *, setting: str = "the memory bound", every: float = 0.05, hint: str | None = None
+    ):
         self.limit = int(limit)
         self.setting = setting
         self.every = every
@@ -189,7 +194,9 @@ class MemoryGuard(Callback):
         if now > self.limit:
             raise OutOfMemory(
                 f"out of memory: the process's resident memory reached {iec_bytes(now)} {where}, beyond the "
-                f"{iec_bytes(self.limit)} of {self.setting}.", hint=self.hint)
+                f"{iec_bytes(self.limit)} of {self.setting}.",
+                hint=self.hint,
+            )
 
     def on_train_begin(self, info: dict[str, Any]) -> None:
         self.check("when training began (the model built, the data in memory)")

@@ -55,9 +55,7 @@ def logits_mode(model: nn.Module, plan: Any) -> Iterator[str | None]:
         setattr(parent, attr, act)
 
 
-def make_loss(
-    train: TrainSpec, logits: str | None
-) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
+def make_loss(train: TrainSpec, logits: str | None) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
     """loss(output, labels) with labels as int64 class indices; the mean over the batch, as Keras reports
     it."""
     ls = train.label_smoothing

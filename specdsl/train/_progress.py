@@ -66,15 +66,20 @@ class ProgressCallback(Callback):
         elapsed = time.perf_counter() - self.t0
         seen = min((batch + 1) * self.batch_size, self.n_train)
         metrics = "  ".join(f"{k} {v:.4f}" for k, v in logs.items())
-        self.progress.update(self.task, completed=batch + 1, metrics=metrics,
-                             speed=f"{seen / elapsed:,.0f} img/s" if elapsed > 0 else "")
+        self.progress.update(
+            self.task,
+            completed=batch + 1,
+            metrics=metrics,
+            speed=f"{seen / elapsed:,.0f} img/s" if elapsed > 0 else "",
+        )
 
     def on_epoch_end(self, epoch: int, logs: dict[str, float]) -> None:
         if self.print_epochs:
             self.console.print(
                 f"epoch {epoch + 1}/{self.epochs}  {format_logs(logs)}  lr {logs.get('lr', 0):.3g}  "
                 f"{logs.get('epoch_seconds', 0):.1f}s  {logs.get('images_per_s', 0):,.0f} img/s",
-                markup=False, highlight=False,
+                markup=False,
+                highlight=False,
             )
 
     def close(self) -> None:

@@ -47,7 +47,9 @@ class TrainResult:
 class NonFiniteLoss(TrainError):
     """The training loss became NaN or infinite. ``epoch`` and ``batch`` count from 0; the message counts from 1."""
 
-    def __init__(self, value: float, *, epoch: int, batch: int, epochs: int, steps: int, lr: float | None = None):
+    def __init__(
+        self, value: float, *, epoch: int, batch: int, epochs: int, steps: int, lr: float | None = None
+    ):
         self.value = value
         self.epoch = epoch
         self.batch = batch

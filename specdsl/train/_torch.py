@@ -91,12 +91,20 @@ def run(
     x_val = to_tensor(dataset.x_val, scale, offset)
     y_val = to_labels(dataset.y_val)
     augment = Augmenter(
-        data.augment if data is not None else Augment(), augment_gen,
-        torch.tensor(offset, dtype=torch.float32), torch.tensor(255 * scale + offset, dtype=torch.float32),
+        data.augment if data is not None else Augment(),
+        augment_gen,
+        torch.tensor(offset, dtype=torch.float32),
+        torch.tensor(255 * scale + offset, dtype=torch.float32),
     )
     fmt = torch.channels_last if CHANNELS_LAST else torch.contiguous_format
-    batches = Batches(to_tensor(dataset.x_train, scale, offset), to_labels(dataset.y_train), train.batch_size,
-                      shuffle, augment, fmt)
+    batches = Batches(
+        to_tensor(dataset.x_train, scale, offset),
+        to_labels(dataset.y_train),
+        train.batch_size,
+        shuffle,
+        augment,
+        fmt,
+    )
     n = len(batches.y)
     steps = len(batches)
     eval_bs = eval_batch_size(plan, train.batch_size)
@@ -114,8 +122,9 @@ def run(
     train_seconds = 0.0
     stop_reason = None
     model.to(memory_format=fmt)
-    info.update(steps_per_epoch=steps, model=model,
-                normalization={"scale": scale.tolist(), "offset": offset.tolist()})
+    info.update(
+        steps_per_epoch=steps, model=model, normalization={"scale": scale.tolist(), "offset": offset.tolist()}
+    )
     model.train()
     callbacks.train_begin(info)
 
@@ -175,9 +184,16 @@ def run(
             if improved:
                 best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
                 if checkpoint_dir is not None:
-                    checkpoint = _save(best_state, checkpoint_dir, {
-                        "epoch": epoch, "monitor": monitor.monitor, "value": value, "spec": plan.spec.file,
-                    })
+                    checkpoint = _save(
+                        best_state,
+                        checkpoint_dir,
+                        {
+                            "epoch": epoch,
+                            "monitor": monitor.monitor,
+                            "value": value,
+                            "spec": plan.spec.file,
+                        },
+                    )
             if stop:
                 stop_reason = "early_stopping"
                 break
@@ -212,4 +228,3 @@ def run(
     )
     callbacks.train_end(result)
     return result
-

@@ -20,8 +20,9 @@ node that differs, with both shapes. torch and keras are imported only for a mod
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -57,8 +58,12 @@ def write(path: str | os.PathLike, plan: Plan, arrays: Mapping[str, Sequence[np.
     """
     check_arrays(plan, arrays, "the arrays to write")
     layers = [
-        LayerWeights(node.name, tuple(np.asarray(a) for a in arrays[node.name]), node.kind,
-                     tuple(n for n, _ in keras_weights(node)))
+        LayerWeights(
+            node.name,
+            tuple(np.asarray(a) for a in arrays[node.name]),
+            node.kind,
+            tuple(n for n, _ in keras_weights(node)),
+        )
         for node in weighted_nodes(plan)
     ]
     return write_npz(path, layers, model=plan.name)

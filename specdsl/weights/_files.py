@@ -11,9 +11,10 @@ import json
 import os
 import re
 import zipfile
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -135,7 +136,9 @@ def _read_keras_zip(path: Path) -> Weights:
     with zipfile.ZipFile(path) as archive:
         names = archive.namelist()
         if "config.json" not in names or "model.weights.h5" not in names:
-            raise WeightsError(f"{path} is a zip file but not a Keras .keras model (no config.json and model.weights.h5).")
+            raise WeightsError(
+                f"{path} is a zip file but not a Keras .keras model (no config.json and model.weights.h5)."
+            )
         config = json.loads(archive.read("config.json"))
         blob = archive.read("model.weights.h5")
     order = [(layer_path, cls) for layer_path, cls in _config_layers(config)]
@@ -149,7 +152,9 @@ def _read_keras_zip(path: Path) -> Weights:
     return Weights(tuple(layers), str(path), model=config.get("config", {}).get("name"))
 
 
-def _config_layers(config: Mapping[str, Any], prefix: tuple[str, ...] = ()) -> list[tuple[tuple[str, ...], str]]:
+def _config_layers(
+    config: Mapping[str, Any], prefix: tuple[str, ...] = ()
+) -> list[tuple[tuple[str, ...], str]]:
     """(name path, class) of every layer of a serialized model, nested models' layers in their place."""
     out: list[tuple[tuple[str, ...], str]] = []
     for layer in config.get("config", {}).get("layers", []):
@@ -194,7 +199,9 @@ def _read_h5(path: Path) -> Weights:
             found = _keras3_vars(f)
             layers = tuple(LayerWeights("/".join(p), tuple(a)) for p, a in found.items())
             return Weights(layers, str(path), ordered=False)
-    raise WeightsError(f"{path} is an HDF5 file but holds no Keras weights (no layer_names, model_weights or layers).")
+    raise WeightsError(
+        f"{path} is an HDF5 file but holds no Keras weights (no layer_names, model_weights or layers)."
+    )
 
 
 def _legacy_layers(group: Any) -> list[LayerWeights]:

@@ -34,8 +34,8 @@ def _register(kind: str):
 def keras_weights(node: PlanNode) -> Entries:
     """(name, shape) of each weight of a plan node, in the order and layout of its Keras layer's weights.
 
-        >>> keras_weights(specdsl.check("examples/lenet5.yaml")["conv2d"])
-        [('kernel', (5, 5, 1, 6)), ('bias', (6,))]
+    >>> keras_weights(specdsl.check("examples/lenet5.yaml")["conv2d"])
+    [('kernel', (5, 5, 1, 6)), ('bias', (6,))]
     """
     fn = WEIGHTS.get(node.kind)
     return fn(node) if fn is not None else []

@@ -8,7 +8,8 @@ layer named as each node. torch and keras are imported only when a model of thei
 
 from __future__ import annotations
 
-from typing import Any, Mapping, Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -31,12 +32,17 @@ def get_arrays(model: Any, plan: Plan) -> dict[str, list[np.ndarray]]:
     if is_torch(model):
         state = model.state_dict()
         return {
-            node.name: [layout.to_keras(_tensor(state, node, key).detach().cpu().numpy()) for key, layout in entries]
+            node.name: [
+                layout.to_keras(_tensor(state, node, key).detach().cpu().numpy()) for key, layout in entries
+            ]
             for node, entries in _torch_entries(plan)
         }
     if is_keras(model):
         layers = _keras_layers(model, plan)
-        return {node.name: [np.asarray(w) for w in layers[node.name].get_weights()] for node in weighted_nodes(plan)}
+        return {
+            node.name: [np.asarray(w) for w in layers[node.name].get_weights()]
+            for node in weighted_nodes(plan)
+        }
     raise WeightsError(_not_a_model(model))
 
 
@@ -49,10 +55,13 @@ def set_arrays(model: Any, plan: Plan, arrays: Mapping[str, Sequence[np.ndarray]
         for node, entries in _torch_entries(plan):
             for (key, layout), array in zip(entries, arrays[node.name], strict=True):
                 target = _tensor(state, node, key)
-                value = np.array(layout.from_keras(np.asarray(array)), order="C")  # a copy: a file's arrays are read-only
+                value = np.array(
+                    layout.from_keras(np.asarray(array)), order="C"
+                )  # a copy: a file's arrays are read-only
                 if tuple(value.shape) != tuple(target.shape):
                     raise _node_error(
-                        node, f"`{key}` of the torch model is {tuple(target.shape)}, but the weights give {value.shape}"
+                        node,
+                        f"`{key}` of the torch model is {tuple(target.shape)}, but the weights give {value.shape}",
                     )
                 with torch.no_grad():
                     target.copy_(torch.from_numpy(value).to(target.dtype))
@@ -63,7 +72,9 @@ def set_arrays(model: Any, plan: Plan, arrays: Mapping[str, Sequence[np.ndarray]
             layer = layers[node.name]
             dtypes = [w.dtype for w in layer.weights]
             try:
-                layer.set_weights([np.asarray(a).astype(d) for a, d in zip(arrays[node.name], dtypes, strict=True)])
+                layer.set_weights(
+                    [np.asarray(a).astype(d) for a, d in zip(arrays[node.name], dtypes, strict=True)]
+                )
             except ValueError as e:
                 raise _node_error(node, f"the Keras layer refuses them: {e}") from None
         return model
@@ -81,7 +92,9 @@ def _torch_entries(plan: Plan):
 
 def _tensor(state: dict, node: PlanNode, key: str):
     if key not in state:
-        raise _node_error(node, f"the torch model has no `{key}` (is it the torch backend's model of this plan?)")
+        raise _node_error(
+            node, f"the torch model has no `{key}` (is it the torch backend's model of this plan?)"
+        )
     return state[key]
 
 
@@ -89,13 +102,18 @@ def _keras_layers(model: Any, plan: Plan) -> dict[str, Any]:
     layers = {layer.name: layer for layer in model.layers}
     for node in weighted_nodes(plan):
         if node.name not in layers:
-            raise _node_error(node, "the Keras model has no layer of that name (is it the Keras backend's model of this plan?)")
+            raise _node_error(
+                node,
+                "the Keras model has no layer of that name (is it the Keras backend's model of this plan?)",
+            )
     return layers
 
 
 def _node_error(node: PlanNode, detail: str) -> WeightsError:
     return WeightsError(
-        f"cannot carry the weights of `{node.name}`: {detail}.", loc=node.loc, path=f"{node.path} ({node.kind})"
+        f"cannot carry the weights of `{node.name}`: {detail}.",
+        loc=node.loc,
+        path=f"{node.path} ({node.kind})",
     )
 
 

@@ -24,7 +24,9 @@ def test_a_backend_meets_the_contract(name, tmp_path):
     for function in ("build", "source", "export"):
         contract = inspect.signature(getattr(Backend, function))
         theirs = inspect.signature(getattr(backend, function))
-        assert list(theirs.parameters)[: len(contract.parameters) - 1] == list(contract.parameters)[1:], function
+        assert list(theirs.parameters)[: len(contract.parameters) - 1] == list(contract.parameters)[1:], (
+            function
+        )
     plan = specdsl.check(SPEC)
     assert backend.source(plan) == backend.source(plan)
     path = backend.export(plan, tmp_path, "source")

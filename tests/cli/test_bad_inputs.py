@@ -59,17 +59,25 @@ def test_bad_input(name, monkeypatch):
     if REGEN:
         EXPECTED[name] = stored(message)
         header = EXPECTED_FILE.read_text().splitlines()[0]
-        EXPECTED_FILE.write_text(header + "\n" + yaml.safe_dump(EXPECTED, width=10000, sort_keys=True, allow_unicode=True))
+        EXPECTED_FILE.write_text(
+            header + "\n" + yaml.safe_dump(EXPECTED, width=10000, sort_keys=True, allow_unicode=True)
+        )
     assert message == expected(name)
     assert message.startswith(f"{name}:")
 
 
-@pytest.mark.parametrize("name", ["catsdogs_winning_64.yaml", "alias_bomb.yaml", "python_tag.yaml", "not_utf8.yaml"])
+@pytest.mark.parametrize(
+    "name", ["catsdogs_winning_64.yaml", "alias_bomb.yaml", "python_tag.yaml", "not_utf8.yaml"]
+)
 def test_bad_input_as_a_process(name):
     """The installed command, as CI runs it: exit 2, one line on stderr, fast."""
     start = time.perf_counter()
     proc = subprocess.run(
-        [sys.executable, "-m", "specdsl", "validate", name], cwd=BAD, capture_output=True, text=True, timeout=60
+        [sys.executable, "-m", "specdsl", "validate", name],
+        cwd=BAD,
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     elapsed = time.perf_counter() - start
     assert proc.returncode == 2

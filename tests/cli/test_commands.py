@@ -25,7 +25,10 @@ def test_validate_examples_folder():
     assert result.exit_code == 0, result.output
     n = len(example_files())
     assert f"{n} valid, 0 invalid" in result.stdout
-    assert "ok " in result.stdout and "cifar10_cnn, 1,345,066 params (1,343,146 trainable), output (10)" in result.stdout
+    assert (
+        "ok " in result.stdout
+        and "cifar10_cnn, 1,345,066 params (1,343,146 trainable), output (10)" in result.stdout
+    )
 
 
 def test_validate_mixed_json(tmp_path):
@@ -132,7 +135,11 @@ def test_schema_lists_every_kind_and_section(tmp_path):
     assert result.exit_code == 0
     schema = json.loads(out.read_text())
     forms = schema["$defs"]["layer"]["anyOf"]
-    keys = {next(iter(f["properties"])) for f in forms if f.get("type") == "object" and "properties" in f and len(f["properties"]) == 1}
+    keys = {
+        next(iter(f["properties"]))
+        for f in forms
+        if f.get("type") == "object" and "properties" in f and len(f["properties"]) == 1
+    }
     assert set(specdsl.spec.LAYERS) <= keys
     assert {"data", "train", "search", "limits", "layers", "blocks"} <= set(schema["properties"])
     assert schema["additionalProperties"] is False

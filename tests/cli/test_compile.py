@@ -23,8 +23,15 @@ def test_compile_torch_source_to_stdout_runs_without_specdsl(tmp_path):
     script.write_text(source)
     # run it in a clean folder with specdsl made unimportable
     proc = subprocess.run(
-        [sys.executable, "-c", f"import sys; sys.modules['specdsl'] = None; exec(open({str(script)!r}).read())"],
-        cwd=tmp_path, capture_output=True, text=True, timeout=120,
+        [
+            sys.executable,
+            "-c",
+            f"import sys; sys.modules['specdsl'] = None; exec(open({str(script)!r}).read())",
+        ],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert proc.returncode == 0, proc.stderr
     assert "61,706" in proc.stdout
@@ -54,7 +61,9 @@ def test_compile_unknown_format_lists_the_formats():
 def test_compile_onnx_file(tmp_path):
     pytest.importorskip("onnx")
     out = tmp_path / "lenet5.onnx"
-    result = runner.invoke(app, ["compile", str(EXAMPLES / "lenet5.yaml"), "--format", "onnx", "-o", str(out)])
+    result = runner.invoke(
+        app, ["compile", str(EXAMPLES / "lenet5.yaml"), "--format", "onnx", "-o", str(out)]
+    )
     assert result.exit_code == 0, result.output
     import onnx
 
@@ -78,7 +87,9 @@ def test_compile_keras_source_and_keras_file(tmp_path):
     assert "import keras" in result.stdout
     assert "import specdsl" not in result.stdout and "from specdsl" not in result.stdout
     out = tmp_path / "cifar.keras"
-    result = runner.invoke(app, ["compile", str(EXAMPLES / "cifar10_cnn.yaml"), "-b", "keras", "-f", "keras", "-o", str(out)])
+    result = runner.invoke(
+        app, ["compile", str(EXAMPLES / "cifar10_cnn.yaml"), "-b", "keras", "-f", "keras", "-o", str(out)]
+    )
     assert result.exit_code == 0, result.output
     import keras
 

@@ -28,7 +28,13 @@ def rich_summary(plan) -> str:
     if graph:
         table.add_column("Connected to")
     for r in summary_rows(plan):
-        cells = [r["layer"], r["output_shape"], f"{r['params']:,}", f"{r['flops']:,}", iec_bytes(r["activation_bytes"])]
+        cells = [
+            r["layer"],
+            r["output_shape"],
+            f"{r['params']:,}",
+            f"{r['flops']:,}",
+            iec_bytes(r["activation_bytes"]),
+        ]
         table.add_row(*cells, *([", ".join(r["inputs"]) or "-"] if graph else []))
     console.print(table)
     for key, value in summary_totals(plan):
@@ -62,5 +68,7 @@ def test_a_graph_s_connections_wrap_to_a_terminal_s_width():
 def test_json_summary_is_indented_as_before():
     result = CliRunner().invoke(app, ["summary", str(EXAMPLES / "mnist_cnn.yaml"), "--format", "json"])
     assert result.exit_code == 0
-    assert result.stdout.startswith('{\n  "name": "mnist_cnn",\n  "layers": [\n    {\n      "layer": "input (InputLayer)",')
+    assert result.stdout.startswith(
+        '{\n  "name": "mnist_cnn",\n  "layers": [\n    {\n      "layer": "input (InputLayer)",'
+    )
     assert result.stdout.endswith("\n  }\n}\n")

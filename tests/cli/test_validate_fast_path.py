@@ -42,20 +42,24 @@ def test_the_plain_form_prints_and_exits_as_typer_does(argv, monkeypatch, capsys
     assert fast.err == typer_run.stderr
 
 
-@pytest.mark.parametrize("argv", [
-    ["validate"],                                    # typer says a path is missing
-    ["validate", "--help"],
-    ["validate", "-fjson", BAD],                     # click's attached short value
-    ["validate", "-f=json", BAD],                    # click reads "=json"
-    ["validate", "--format", "yaml", BAD],           # typer lists the choices
-    ["validate", "--format"],
-    ["validate", "--samples", "many", BAD],
-    ["validate", "--samples", "-3", BAD],
-    ["validate", "--strict=yes", BAD],
-    ["validate", "--verbose", BAD],
-    ["summary", "examples/lenet5.yaml"],
-    [],
-], ids=lambda a: " ".join(a) or "nothing")
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["validate"],  # typer says a path is missing
+        ["validate", "--help"],
+        ["validate", "-fjson", BAD],  # click's attached short value
+        ["validate", "-f=json", BAD],  # click reads "=json"
+        ["validate", "--format", "yaml", BAD],  # typer lists the choices
+        ["validate", "--format"],
+        ["validate", "--samples", "many", BAD],
+        ["validate", "--samples", "-3", BAD],
+        ["validate", "--strict=yes", BAD],
+        ["validate", "--verbose", BAD],
+        ["summary", "examples/lenet5.yaml"],
+        [],
+    ],
+    ids=lambda a: " ".join(a) or "nothing",
+)
 def test_anything_else_is_left_to_typer(argv):
     assert plain_validate_args(argv) is None
 
@@ -69,4 +73,6 @@ def test_the_plain_form_imports_neither_typer_nor_rich():
     )
     proc = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=False)
     assert proc.stderr.splitlines()[-1] == "0 []"
-    assert proc.stdout.count("::warning file=examples/") == 3  # the floor warnings of catsdogs_winning and resnet50
+    assert (
+        proc.stdout.count("::warning file=examples/") == 3
+    )  # the floor warnings of catsdogs_winning and resnet50

@@ -54,8 +54,10 @@ def test_a_folder_with_links_out_devices_pipes_and_loops(tmp_path, monkeypatch):
     # named on the command line, a link is followed; what it holds is described, not quoted
     named = runner.invoke(app, ["validate", "specs/token.yaml"])
     assert named.exit_code == 2
-    assert named.stderr == ("error: specs/token.yaml:1:1: holds a string, not a mapping; a spec is a mapping with "
-                            "`input:` and `layers:`.\n")
+    assert named.stderr == (
+        "error: specs/token.yaml:1:1: holds a string, not a mapping; a spec is a mapping with "
+        "`input:` and `layers:`.\n"
+    )
 
 
 def test_github_annotations_name_each_refused_file(tmp_path, monkeypatch):
@@ -64,7 +66,9 @@ def test_github_annotations_name_each_refused_file(tmp_path, monkeypatch):
     result = runner.invoke(app, ["validate", "specs", "--format", "github"])
     assert result.exit_code == 2
     assert [line.split("::")[1] for line in result.stdout.splitlines()] == [
-        "error file=specs/loop.yaml", "error file=specs/pipe.yaml", "error file=specs/token.yaml",
+        "error file=specs/loop.yaml",
+        "error file=specs/pipe.yaml",
+        "error file=specs/token.yaml",
         "error file=specs/zero.yml",
     ]
     assert SECRET not in result.output
@@ -87,6 +91,11 @@ def test_a_folder_that_cannot_be_read_is_an_error(tmp_path, monkeypatch):
     found = spec_files([specs.relative_to(tmp_path)])
     errors = {str(r.path): r.error.format() for r in found if not isinstance(r, os.PathLike)}
     assert errors["specs/locked"] == (
-        "specs/locked: this folder cannot be read (permission denied); the specs in it were not checked.")
+        "specs/locked: this folder cannot be read (permission denied); the specs in it were not checked."
+    )
     assert [str(p) for p in found if isinstance(p, os.PathLike)] == [
-        "specs/loop.yaml", "specs/model.yaml", "specs/pipe.yaml", "specs/sub/same.yaml"]
+        "specs/loop.yaml",
+        "specs/model.yaml",
+        "specs/pipe.yaml",
+        "specs/sub/same.yaml",
+    ]

@@ -26,8 +26,11 @@ def call(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
     try:
         return fn(*args, **kwargs)
     except (AttributeError, ImportError, TypeError) as e:
-        pytest.fail(f"{VERSION} changed a private API that specdsl._compat._optuna.{fn.__name__} uses: "
-                    f"{type(e).__name__}: {e}", pytrace=False)
+        pytest.fail(
+            f"{VERSION} changed a private API that specdsl._compat._optuna.{fn.__name__} uses: "
+            f"{type(e).__name__}: {e}",
+            pytrace=False,
+        )
 
 
 @pytest.fixture(params=["memory", "sqlite"])
@@ -60,7 +63,8 @@ def test_trials_counted_and_read_by_number(study):
     assert call(compat.trial_count, study) == 3, f"{VERSION}: the storage's get_n_trials"
     trial = call(compat.stored_trial, study, 2)
     assert (trial.number, trial.params, trial.value) == (2, {"x": 1.0}, 1.0), (
-        f"{VERSION}: get_trial_id_from_study_id_trial_number")
+        f"{VERSION}: get_trial_id_from_study_id_trial_number"
+    )
 
 
 def test_heartbeats_are_seen_where_a_storage_keeps_them(tmp_path):
@@ -80,7 +84,8 @@ def test_a_trial_whose_heartbeat_stopped_is_stale(tmp_path):
     assert call(compat.stale_trial_ids, storage, compat.study_id(study)) == [], VERSION
     time.sleep(2.1)  # past the grace period (SQLite keeps whole seconds)
     assert call(compat.stale_trial_ids, storage, compat.study_id(study)) == [compat.trial_id(beating)], (
-        f"{VERSION}: RDBStorage._get_stale_trial_ids")
+        f"{VERSION}: RDBStorage._get_stale_trial_ids"
+    )
     assert silent.number == 1  # a trial that never beat is not stale: it is found by its worker's process id
 
 
@@ -103,8 +108,9 @@ def test_the_trials_optuna_keeps_for_a_running_trial_are_read_once(tmp_path):
 
     event.listen(Engine, "before_cursor_execute", listener)
     try:
-        complete = call(compat.cached_trials, study, deepcopy=False,
-                        states=(optuna.trial.TrialState.COMPLETE,))
+        complete = call(
+            compat.cached_trials, study, deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,)
+        )
     finally:
         event.remove(Engine, "before_cursor_execute", listener)
     assert [t.number for t in complete] == [0, 1], f"{VERSION}: Study._get_trials(states=...)"

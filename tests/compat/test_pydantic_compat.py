@@ -12,7 +12,6 @@ import copy
 import importlib
 import inspect
 import warnings
-from typing import Optional
 
 import pytest
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, computed_field, field_validator
@@ -83,7 +82,7 @@ def probe_class() -> type[BaseModel]:
         units: int = Field(ge=1, alias="n")
         name: str = "x"
         inner: Inner = Field(default_factory=Inner)
-        old: Optional[int] = Field(default=None, deprecated="use units")
+        old: int | None = Field(default=None, deprecated="use units")
 
         @field_validator("name")
         @classmethod

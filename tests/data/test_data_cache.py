@@ -39,7 +39,7 @@ def bit_flipped(good: Path, dest: Path) -> str:
     data = bytearray(good.read_bytes())
     with zipfile.ZipFile(good) as z:
         info = z.getinfo("x_train.npy")
-    name_len, extra_len = struct.unpack("<HH", data[info.header_offset + 26:info.header_offset + 30])
+    name_len, extra_len = struct.unpack("<HH", data[info.header_offset + 26 : info.header_offset + 30])
     start = info.header_offset + 30 + name_len + extra_len
     data[start + info.file_size // 2] ^= 0x08
     dest.parent.mkdir(parents=True, exist_ok=True)
@@ -74,15 +74,18 @@ def test_a_damaged_cache_file_whose_rebuild_fails_is_a_data_error_naming_it(good
     truncated(good_cache, file)
 
     def build():
-        raise DataError("`mnist` is not in the cache and could not be downloaded: no network.",
-                        hint="Run `specdsl data prepare mnist` where the network is reachable.")
+        raise DataError(
+            "`mnist` is not in the cache and could not be downloaded: no network.",
+            hint="Run `specdsl data prepare mnist` where the network is reachable.",
+        )
 
     with pytest.raises(DataError) as info:
         memo(file, build)
     assert info.value.format() == (
         f"the cache file {file} is damaged (BadZipFile: File is not a zip file), and rebuilding it from the source "
         "data failed: `mnist` is not in the cache and could not be downloaded: no network. Run `specdsl data "
-        "prepare mnist` where the network is reachable.")
+        "prepare mnist` where the network is reachable."
+    )
     assert info.value.exit_code == 4
 
 
@@ -122,8 +125,20 @@ def test_train_with_a_damaged_cache_warns_in_one_line_and_trains(damage, good_ca
     line, out = damaged_cache(damage, good_cache, tmp_path, monkeypatch)
     spec = tmp_path / "tiny.yaml"
     spec.write_text(SPEC)
-    code = run_train(spec, data=None, epochs=None, batch_size=None, backend=None, limit=None, seed=None,
-                     output=tmp_path / "ckpt", tracking_uri=None, experiment=None, track=False, console=out)
+    code = run_train(
+        spec,
+        data=None,
+        epochs=None,
+        batch_size=None,
+        backend=None,
+        limit=None,
+        seed=None,
+        output=tmp_path / "ckpt",
+        tracking_uri=None,
+        experiment=None,
+        track=False,
+        console=out,
+    )
     assert (code, warnings_in(out)) == (0, [line])
     assert "best epoch 1 of 1" in out.file.getvalue()
 
@@ -136,8 +151,16 @@ def test_a_search_with_a_damaged_cache_warns_once_and_its_trials_train(good_cach
 
     line, out = damaged_cache(truncated, good_cache, tmp_path, monkeypatch)
     space = tmp_path / "damaged.yaml"
-    space.write_text(SPEC.replace("units: 16", "units: {choice: [8, 16]}") + "search: {sampler: random, seed: 0}\n")
-    result = run_search(space, trials=2, storage=f"sqlite:///{tmp_path / 'optuna.db'}",
-                        tracking_uri=f"sqlite:///{tmp_path / 'mlflow.db'}", plots=False, console=out)
+    space.write_text(
+        SPEC.replace("units: 16", "units: {choice: [8, 16]}") + "search: {sampler: random, seed: 0}\n"
+    )
+    result = run_search(
+        space,
+        trials=2,
+        storage=f"sqlite:///{tmp_path / 'optuna.db'}",
+        tracking_uri=f"sqlite:///{tmp_path / 'mlflow.db'}",
+        plots=False,
+        console=out,
+    )
     assert warnings_in(out) == [line]  # one worker: the data is loaded once, for both trials
     assert (result.complete, result.failed) == (2, 0)

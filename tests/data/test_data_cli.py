@@ -7,8 +7,8 @@ from data_fixtures import *  # noqa: F403  (the shared fixtures)
 from PIL import Image
 from typer.testing import CliRunner
 
-from specdsl.data import DATASETS
 from specdsl.cli._data import app
+from specdsl.data import DATASETS
 
 runner = CliRunner()
 

@@ -130,15 +130,37 @@ def _run_search(workdir: Path, db: Path) -> None:
     space = workdir / "e2e_space.yaml"
     space.write_text(SPACE)
     cmd = [
-        sys.executable, "-m", "specdsl", "search", str(space),
-        "--study-name", STUDY, "--experiment", EXPERIMENT,
-        "--trials", str(TRIALS), "--epochs", str(EPOCHS), "--limit", "64",
-        "--tracking-uri", f"sqlite:///{db}", "--storage", f"sqlite:///{workdir / 'optuna.db'}",
+        sys.executable,
+        "-m",
+        "specdsl",
+        "search",
+        str(space),
+        "--study-name",
+        STUDY,
+        "--experiment",
+        EXPERIMENT,
+        "--trials",
+        str(TRIALS),
+        "--epochs",
+        str(EPOCHS),
+        "--limit",
+        "64",
+        "--tracking-uri",
+        f"sqlite:///{db}",
+        "--storage",
+        f"sqlite:///{workdir / 'optuna.db'}",
     ]
     log = workdir / "search.log"
     with log.open("w") as out:
-        proc = subprocess.Popen(cmd, cwd=workdir, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                env={**os.environ, **QUIET_ENV}, start_new_session=True)
+        proc = subprocess.Popen(
+            cmd,
+            cwd=workdir,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            env={**os.environ, **QUIET_ENV},
+            start_new_session=True,
+        )
         try:
             rc = proc.wait(240)
         except subprocess.TimeoutExpired:
@@ -158,13 +180,31 @@ def _mlflow_server(db: Path, workdir: Path, ready_timeout: float = 90.0):
         base = f"http://127.0.0.1:{port}"
         log = workdir / f"mlflow_server_{attempt}.log"
         cmd = [
-            sys.executable, "-m", "mlflow", "ui",
-            "--backend-store-uri", f"sqlite:///{db}", "--default-artifact-root", str(workdir / "mlruns"),
-            "--host", "127.0.0.1", "--port", str(port), "--workers", "1",
+            sys.executable,
+            "-m",
+            "mlflow",
+            "ui",
+            "--backend-store-uri",
+            f"sqlite:///{db}",
+            "--default-artifact-root",
+            str(workdir / "mlruns"),
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--workers",
+            "1",
         ]
         with log.open("w") as out:
-            proc = subprocess.Popen(cmd, cwd=workdir, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                    env=env, start_new_session=True)
+            proc = subprocess.Popen(
+                cmd,
+                cwd=workdir,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                env=env,
+                start_new_session=True,
+            )
         try:
             deadline = time.monotonic() + ready_timeout
             while time.monotonic() < deadline and proc.poll() is None:
@@ -218,7 +258,11 @@ def _tracked_runs(base: str) -> tuple[str, dict, list[dict]]:
         assert t["info"]["status"] == "FINISHED", (t["info"]["run_name"], tags(t).get("specdsl.reason"))
         for key in ("val_accuracy", "loss"):  # one value per epoch
             history = _api(base, "metrics/get-history", run_id=t["info"]["run_id"], metric_key=key)["metrics"]
-            assert sorted(m["step"] for m in history) == list(range(EPOCHS)), (t["info"]["run_name"], key, history)
+            assert sorted(m["step"] for m in history) == list(range(EPOCHS)), (
+                t["info"]["run_name"],
+                key,
+                history,
+            )
     return exp_id, parent, trials
 
 
@@ -263,15 +307,21 @@ def test_mlflow_ui_shows_the_study_and_its_trials(tmp_path: Path) -> None:
         exp_id, parent, trials = _tracked_runs(base)
         parent_id = parent["info"]["run_id"]
         ctx = pw.chromium.launch_persistent_context(
-            str(tmp_path / "chromium-profile"), executable_path=chromium, headless=True, args=CHROMIUM_ARGS,
-            viewport={"width": 1600, "height": 1000}, timeout=60_000,
+            str(tmp_path / "chromium-profile"),
+            executable_path=chromium,
+            headless=True,
+            args=CHROMIUM_ARGS,
+            viewport={"width": 1600, "height": 1000},
+            timeout=60_000,
         )
         page = ctx.pages[0] if ctx.pages else ctx.new_page()
         page.set_default_timeout(30_000)
         try:
             # The experiment's runs page, as model training (MLflow 3 opens a GenAI overview by default).
-            page.goto(f"{base}/#/experiments/{exp_id}/runs?workflowType=machine_learning",
-                      wait_until="domcontentloaded")
+            page.goto(
+                f"{base}/#/experiments/{exp_id}/runs?workflowType=machine_learning",
+                wait_until="domcontentloaded",
+            )
             parent_link = page.get_by_role("link", name=STUDY, exact=True)
             parent_link.wait_for()
             assert parent_link.get_attribute("href").endswith(f"/runs/{parent_id}")
@@ -285,14 +335,19 @@ def test_mlflow_ui_shows_the_study_and_its_trials(tmp_path: Path) -> None:
                 link.wait_for()
                 assert link.get_attribute("href").endswith(f"/runs/{t['info']['run_id']}")
             run_link = re.compile(rf"#/experiments/{exp_id}/runs/([0-9a-f]{{32}})$")
-            shown = {a.inner_text().strip() for a in page.locator('[role="row"] a[href*="/runs/"]').all()
-                     if run_link.search(a.get_attribute("href") or "")}
+            shown = {
+                a.inner_text().strip()
+                for a in page.locator('[role="row"] a[href*="/runs/"]').all()
+                if run_link.search(a.get_attribute("href") or "")
+            }
             assert shown == {STUDY, *(t["info"]["run_name"] for t in trials)}, shown
             page.screenshot(path=str(shots["runs"]))
 
             # The parent run's page: its trials as child runs, the study's sampler and pruner.
-            page.goto(f"{base}/#/experiments/{exp_id}/runs/{parent_id}?workflowType=machine_learning",
-                      wait_until="domcontentloaded")
+            page.goto(
+                f"{base}/#/experiments/{exp_id}/runs/{parent_id}?workflowType=machine_learning",
+                wait_until="domcontentloaded",
+            )
             sync_api.expect(page.get_by_test_id("key-value-Run ID")).to_contain_text(parent_id)
             children = page.get_by_test_id("key-value-Child runs").get_by_role("link")
             sync_api.expect(children).to_have_count(len(trials))
@@ -305,8 +360,10 @@ def test_mlflow_ui_shows_the_study_and_its_trials(tmp_path: Path) -> None:
             # Every trial's page: nested under the study, and its latest metrics as the tracking server has them.
             for t in trials:
                 name, run_id = t["info"]["run_name"], t["info"]["run_id"]
-                page.goto(f"{base}/#/experiments/{exp_id}/runs/{run_id}?workflowType=machine_learning",
-                          wait_until="domcontentloaded")
+                page.goto(
+                    f"{base}/#/experiments/{exp_id}/runs/{run_id}?workflowType=machine_learning",
+                    wait_until="domcontentloaded",
+                )
                 page.get_by_role("heading", name=name, exact=True).wait_for()
                 sync_api.expect(page.get_by_test_id("key-value-Run ID")).to_contain_text(run_id)
                 parent_field = page.get_by_test_id("key-value-Parent run").get_by_role("link")
@@ -318,7 +375,11 @@ def test_mlflow_ui_shows_the_study_and_its_trials(tmp_path: Path) -> None:
                 assert set(shown_metrics) <= set(tracked), (name, sorted(set(shown_metrics) - set(tracked)))
                 for key, text in shown_metrics.items():  # the UI shows the latest value in full
                     want = tracked[key]
-                    same = text.lower() == "nan" if math.isnan(want) else math.isclose(float(text), want, rel_tol=1e-9)
+                    same = (
+                        text.lower() == "nan"
+                        if math.isnan(want)
+                        else math.isclose(float(text), want, rel_tol=1e-9)
+                    )
                     assert same, (name, key, text, want)
                 table.evaluate("e => e.scrollIntoView({block: 'start'})")  # the page scrolls inside the app
                 page.screenshot(path=str(shots["trial"]))
@@ -330,5 +391,7 @@ def test_mlflow_ui_shows_the_study_and_its_trials(tmp_path: Path) -> None:
         finally:
             ctx.close()
     print(f"screenshots: {shots['runs']} {shots['trial']}")
-    print(f"search {searched - started:.1f}s, server up {served - searched:.1f}s, "
-          f"browser checks {time.monotonic() - served:.1f}s")
+    print(
+        f"search {searched - started:.1f}s, server up {served - searched:.1f}s, "
+        f"browser checks {time.monotonic() - served:.1f}s"
+    )

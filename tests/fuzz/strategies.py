@@ -11,13 +11,49 @@ import specdsl
 from specdsl.spec import LAYERS
 
 WORDS = sorted(
-    {*LAYERS, "input", "layers", "blocks", "params", "repeat", "name", "inputs", "outputs", "filters", "kernel",
-     "strides", "padding", "units", "rate", "pool", "choice", "int", "float", "log", "same", "valid", "train",
-     "data", "search", "limits", "kind", "dilation", "groups", "activation", "relu", "$x", "${x * 2}", "input"}
+    {
+        *LAYERS,
+        "input",
+        "layers",
+        "blocks",
+        "params",
+        "repeat",
+        "name",
+        "inputs",
+        "outputs",
+        "filters",
+        "kernel",
+        "strides",
+        "padding",
+        "units",
+        "rate",
+        "pool",
+        "choice",
+        "int",
+        "float",
+        "log",
+        "same",
+        "valid",
+        "train",
+        "data",
+        "search",
+        "limits",
+        "kind",
+        "dilation",
+        "groups",
+        "activation",
+        "relu",
+        "$x",
+        "${x * 2}",
+    }
 )
 scalars = st.one_of(
-    st.none(), st.booleans(), st.integers(-5, 300), st.floats(allow_nan=True, allow_infinity=True),
-    st.sampled_from(WORDS), st.text(max_size=12),
+    st.none(),
+    st.booleans(),
+    st.integers(-5, 300),
+    st.floats(allow_nan=True, allow_infinity=True),
+    st.sampled_from(WORDS),
+    st.text(max_size=12),
 )
 documents = st.recursive(
     scalars,
@@ -33,8 +69,14 @@ ACTIVATIONS = ["relu", "elu", "tanh", "sigmoid", "gelu", "swish", None]
 
 @st.composite
 def conv_layer(draw):
-    kind = draw(st.sampled_from(["conv2d", "conv2d", "depthwise_conv2d", "separable_conv2d", "conv2d_transpose"]))
-    args = {"kernel": draw(st.one_of(st.integers(1, 5), st.tuples(st.integers(1, 5), st.integers(1, 5)).map(list)))}
+    kind = draw(
+        st.sampled_from(["conv2d", "conv2d", "depthwise_conv2d", "separable_conv2d", "conv2d_transpose"])
+    )
+    args = {
+        "kernel": draw(
+            st.one_of(st.integers(1, 5), st.tuples(st.integers(1, 5), st.integers(1, 5)).map(list))
+        )
+    }
     if kind != "depthwise_conv2d":
         args["filters"] = draw(st.integers(1, 8))
     args["strides"] = draw(st.integers(1, 3))
@@ -56,8 +98,13 @@ def conv_layer(draw):
 @st.composite
 def pool_layer(draw):
     kind = draw(st.sampled_from(["maxpool2d", "avgpool2d"]))
-    return {kind: {"pool": draw(st.integers(1, 3)), "strides": draw(st.integers(1, 3)),
-                   "padding": draw(st.sampled_from(["valid", "same"]))}}
+    return {
+        kind: {
+            "pool": draw(st.integers(1, 3)),
+            "strides": draw(st.integers(1, 3)),
+            "padding": draw(st.sampled_from(["valid", "same"])),
+        }
+    }
 
 
 # Kinds with a strategy of their own (random sizes, strides, paddings); every other kind is drawn from its cases.
@@ -76,7 +123,11 @@ def _image_cases() -> dict[str, list]:
         if kind in OWN or LAYERS[kind].max_inputs != 1:
             continue
         for spec in CASES.get(kind, ()):
-            if len(spec["input"]) == 3 and len(spec["layers"]) == 1 and len(specdsl.check(spec).output_shape) == 3:
+            if (
+                len(spec["input"]) == 3
+                and len(spec["layers"]) == 1
+                and len(specdsl.check(spec).output_shape) == 3
+            ):
                 found.setdefault(kind, []).append(spec["layers"][0])
     return found
 
@@ -102,7 +153,14 @@ def sequential_spec(draw):
     head = draw(st.sampled_from(["none", "flatten", "gap"]))
     if head != "none":
         layers.append("flatten" if head == "flatten" else "global_avgpool2d")
-        layers.append({"dense": {"units": draw(st.integers(1, 6)), "activation": draw(st.sampled_from(["softmax", "relu", None]))}})
+        layers.append(
+            {
+                "dense": {
+                    "units": draw(st.integers(1, 6)),
+                    "activation": draw(st.sampled_from(["softmax", "relu", None])),
+                }
+            }
+        )
     return {"input": [h, w, c], "layers": layers}
 
 
@@ -119,7 +177,16 @@ def graph_spec(draw):
         "layers": [
             {"conv2d": {"filters": f, "kernel": 3, "padding": "same", "name": "stem"}},
             {"conv2d": {"filters": f, "kernel": k1, "strides": s, "padding": "same", "name": "a"}},
-            {"conv2d": {"filters": f, "kernel": k2, "strides": s, "padding": "same", "inputs": "stem", "name": "b"}},
+            {
+                "conv2d": {
+                    "filters": f,
+                    "kernel": k2,
+                    "strides": s,
+                    "padding": "same",
+                    "inputs": "stem",
+                    "name": "b",
+                }
+            },
             {"batchnorm": {"inputs": "b", "name": "b_bn"}},
             {merge: {"inputs": ["a", "b_bn"]}},
             "global_maxpool2d",

@@ -20,7 +20,7 @@ keras = pytest.importorskip("keras")
 from specdsl.backends._transfer import torch_to_keras  # noqa: E402
 
 
-def _channels_last(t: "torch.Tensor") -> np.ndarray:
+def _channels_last(t: torch.Tensor) -> np.ndarray:
     a = t.detach().cpu().numpy()
     return np.moveaxis(a, 1, -1) if a.ndim > 2 else a
 
@@ -56,9 +56,13 @@ def _check(spec: dict, seed: int) -> None:
         nodes = torch_model.node_outputs(x)
     for node in plan.nodes:
         got = nodes[node.name]
-        assert tuple(got.shape[1:]) == (node.shape[-1], *node.shape[:-1]) if len(node.shape) > 1 else node.shape, node.name
+        assert (
+            tuple(got.shape[1:]) == (node.shape[-1], *node.shape[:-1]) if len(node.shape) > 1 else node.shape
+        ), node.name
     ours = _channels_last(nodes[plan.outputs[0]])
-    theirs = keras.ops.convert_to_numpy(keras_model(np.moveaxis(x.numpy(), 1, -1).astype("float32"), training=False))
+    theirs = keras.ops.convert_to_numpy(
+        keras_model(np.moveaxis(x.numpy(), 1, -1).astype("float32"), training=False)
+    )
     scale = max(1.0, float(np.abs(ours).max()))
     np.testing.assert_allclose(theirs, ours, rtol=1e-3, atol=1e-4 * scale)
 

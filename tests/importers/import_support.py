@@ -30,10 +30,14 @@ def randomize_keras(model, seed: int = 0) -> None:
         if not weights:
             continue
         names = [w.name for w in layer.weights]
-        layer.set_weights([
-            (0.5 + rng.random(w.shape) if "variance" in n else 0.3 * rng.standard_normal(w.shape)).astype(w.dtype)
-            for n, w in zip(names, weights)
-        ])
+        layer.set_weights(
+            [
+                (0.5 + rng.random(w.shape) if "variance" in n else 0.3 * rng.standard_normal(w.shape)).astype(
+                    w.dtype
+                )
+                for n, w in zip(names, weights)
+            ]
+        )
 
 
 def randomize_torch(model, seed: int = 0) -> None:
@@ -41,8 +45,11 @@ def randomize_torch(model, seed: int = 0) -> None:
     with torch.no_grad():
         for name, t in [*model.named_parameters(), *model.named_buffers()]:
             if t.is_floating_point():
-                t.copy_(0.5 + torch.rand(t.shape, generator=gen) if "running_var" in name
-                        else 0.3 * torch.randn(t.shape, generator=gen))
+                t.copy_(
+                    0.5 + torch.rand(t.shape, generator=gen)
+                    if "running_var" in name
+                    else 0.3 * torch.randn(t.shape, generator=gen)
+                )
 
 
 def keras_out(model, x: np.ndarray) -> np.ndarray:

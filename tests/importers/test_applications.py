@@ -60,9 +60,15 @@ def test_mobilenet_v2_through_a_file_with_its_weights(tmp_path):
 @pytest.mark.parametrize(
     "name, message",
     [
-        ("EfficientNetB0", "layer `normalization` (Normalization); layer `block2b_drop` (Dropout) "
-                           "(noise_shape=(None, 1, 1, 1)) and 8 more like it have no equivalent"),
-        ("InceptionResNetV2", "layer `custom_scale_layer` (CustomScaleLayer) and 39 more like it have no equivalent"),
+        (
+            "EfficientNetB0",
+            "layer `normalization` (Normalization); layer `block2b_drop` (Dropout) "
+            "(noise_shape=(None, 1, 1, 1)) and 8 more like it have no equivalent",
+        ),
+        (
+            "InceptionResNetV2",
+            "layer `custom_scale_layer` (CustomScaleLayer) and 39 more like it have no equivalent",
+        ),
     ],
 )
 def test_applications_with_layers_the_language_lacks(name, message):

@@ -68,8 +68,12 @@ def test_vgg_stages_become_one_block_with_a_repeat():
         "  - dense: {units: 10, activation: softmax, name: predictions}\n"
     )
     # 448 + 2,320 + 4,640 + 9,248 + 18,496 + 2 x 36,928 (convs) + 65,600 + 4,160 + 650 (dense)
-    assert _counts(imported.plan) == _counts(imported.flat_plan) == (179_418, 179_418, 0) == (
-        model.count_params(), model.count_params(), 0)
+    assert (
+        _counts(imported.plan)
+        == _counts(imported.flat_plan)
+        == (179_418, 179_418, 0)
+        == (model.count_params(), model.count_params(), 0)
+    )
     assert len(imported.flat_text.splitlines()) == 18
 
 
@@ -128,16 +132,31 @@ def test_a_model_without_repetition_stays_flat():
     "uses, labels, params, forms, values",
     [
         # equal values are params of one name; an integer multiple reads its base
-        ([[64, 64, 256], [128, 128, 512]], ["filters"] * 3, ["filters"], ["$filters", "$filters", "${filters * 4}"],
-         [[64], [128]]),
+        (
+            [[64, 64, 256], [128, 128, 512]],
+            ["filters"] * 3,
+            ["filters"],
+            ["$filters", "$filters", "${filters * 4}"],
+            [[64], [128]],
+        ),
         # a value that never differs is written as it is
         ([[3, 1], [3, 2]], ["kernel", "strides"], ["strides"], [3, "$strides"], [[1], [2]]),
         # values of other arguments are not related, even when they look like multiples
-        ([[1, 2], [2, 4]], ["strides", "filters"], ["strides", "filters"], ["$strides", "$filters"],
-         [[1, 2], [2, 4]]),
+        (
+            [[1, 2], [2, 4]],
+            ["strides", "filters"],
+            ["strides", "filters"],
+            ["$strides", "$filters"],
+            [[1, 2], [2, 4]],
+        ),
         # two unrelated values of one argument get two names
-        ([[32, 5], [64, 7]], ["filters", "filters"], ["filters", "filters_2"], ["$filters", "$filters_2"],
-         [[32, 5], [64, 7]]),
+        (
+            [[32, 5], [64, 7]],
+            ["filters", "filters"],
+            ["filters", "filters_2"],
+            ["$filters", "$filters_2"],
+            [[32, 5], [64, 7]],
+        ),
     ],
 )
 def test_params(uses, labels, params, forms, values):

@@ -23,7 +23,9 @@ def _same_function(plan, source, imported):
     x = inputs(plan.input_shape)
     model = W.set_arrays(specdsl.build(imported.plan, "torch"), imported.plan, imported.weights())
     want = torch_out(source, x)
-    np.testing.assert_allclose(torch_out(model, x), want, rtol=1e-4, atol=1e-5 * max(1.0, float(np.abs(want).max())))
+    np.testing.assert_allclose(
+        torch_out(model, x), want, rtol=1e-4, atol=1e-5 * max(1.0, float(np.abs(want).max()))
+    )
 
 
 @pytest.mark.parametrize("spec", CASES)
@@ -33,7 +35,8 @@ def test_every_layer_case_of_the_torch_backend_imports(spec):
     randomize_torch(source)
     imported = import_model(source)
     assert [(n.kind, n.shape, n.trainable, n.non_trainable) for n in imported.plan.nodes] == [
-        (n.kind, n.shape, n.trainable, n.non_trainable) for n in plan.nodes]
+        (n.kind, n.shape, n.trainable, n.non_trainable) for n in plan.nodes
+    ]
     _same_function(plan, source, imported)
 
 
@@ -44,7 +47,10 @@ def test_every_example_imports_from_its_torch_model(path):
     randomize_torch(source)
     imported = import_model(source)
     assert (imported.plan.params, imported.plan.trainable, imported.plan.non_trainable) == (
-        plan.params, plan.trainable, plan.non_trainable)
+        plan.params,
+        plan.trainable,
+        plan.non_trainable,
+    )
     assert imported.plan.output_shapes == plan.output_shapes
     _same_function(plan, source, imported)
 
@@ -99,7 +105,9 @@ def test_modules_that_do_not_import():
     )
     with pytest.raises(SourceError) as e:
         import_model(TinyNet(), input_shape=(4, 16, 16))
-    assert str(e.value).startswith("TinyNet: running the module on an input of (2, 4, 16, 16) failed: RuntimeError:")
+    assert str(e.value).startswith(
+        "TinyNet: running the module on an input of (2, 4, 16, 16) failed: RuntimeError:"
+    )
 
 
 def test_a_frozen_parameter_is_noted():

@@ -94,15 +94,24 @@ def _bad_sources(tmp_path) -> dict[str, str]:
         f.attrs["layer_names"] = []
     missing = tmp_path / "missing.keras"
     return {
-        str(missing): f"{missing}: no such file. Give a .keras, .h5 or .onnx file, or module:function (a function "
+        str(
+            missing
+        ): f"{missing}: no such file. Give a .keras, .h5 or .onnx file, or module:function (a function "
         "returning a Keras model or a torch module) or module:Class (a torch module class).",
-        str(tmp_path / "folder"): f"{tmp_path / 'folder'}: is a folder; give a model file (.keras, .h5, .onnx).",
-        str(tmp_path / "model.pt"): f"{tmp_path / 'model.pt'}: `.pt` files are not a model specdsl imports; it reads "
+        str(
+            tmp_path / "folder"
+        ): f"{tmp_path / 'folder'}: is a folder; give a model file (.keras, .h5, .onnx).",
+        str(
+            tmp_path / "model.pt"
+        ): f"{tmp_path / 'model.pt'}: `.pt` files are not a model specdsl imports; it reads "
         ".keras, .h5 and .onnx files, and module:function / module:Class.",
-        str(tmp_path / "garbage.keras"): f"{tmp_path / 'garbage.keras'}: is not a Keras .keras model (a zip file "
-        "holding config.json).",
+        str(
+            tmp_path / "garbage.keras"
+        ): f"{tmp_path / 'garbage.keras'}: is not a Keras .keras model (a zip file holding config.json).",
         str(tmp_path / "garbage.h5"): f"{tmp_path / 'garbage.h5'}: is not an HDF5 file.",
-        str(tmp_path / "weights.h5"): f"{tmp_path / 'weights.h5'}: holds weights only, not a whole model (it has no "
+        str(
+            tmp_path / "weights.h5"
+        ): f"{tmp_path / 'weights.h5'}: holds weights only, not a whole model (it has no "
         "model_config). Import the model itself (model.save('model.keras')); weights load into a spec with "
         "specdsl.weights.load_into.",
         "no_such_module_here:build": "no_such_module_here:build: cannot import module `no_such_module_here`: No "
@@ -122,22 +131,31 @@ def test_bad_sources_get_one_message_and_exit_code_2(tmp_path):
         assert (result.exit_code, result.stderr.strip()) == (2, f"error: {message}"), source
     result = runner.invoke(app, ["import", f"{HELPERS}:TinyNet", "--input-shape", "3,sixteen"])
     assert (result.exit_code, result.stderr.strip()) == (
-        2, "error: --input-shape takes sizes without the batch axis, e.g. 3,224,224, but got '3,sixteen'.")
+        2,
+        "error: --input-shape takes sizes without the batch axis, e.g. 3,224,224, but got '3,sixteen'.",
+    )
 
 
 def test_an_output_that_cannot_be_written(tmp_path):
     result = runner.invoke(app, ["import", str(_keras_file(tmp_path)), "-o", str(tmp_path)])
-    assert (result.exit_code, result.stderr.strip()) == (1, f"error: cannot write the spec to {tmp_path}: Is a directory.")
+    assert (result.exit_code, result.stderr.strip()) == (
+        1,
+        f"error: cannot write the spec to {tmp_path}: Is a directory.",
+    )
 
 
 @pytest.mark.slow  # a fresh interpreter imports keras and torch: seconds of CPU
 def test_as_a_process_no_traceback(tmp_path):
     proc = subprocess.run(
         [sys.executable, "-m", "specdsl", "import", f"{HELPERS}:Untraceable", "--input-shape", "4"],
-        capture_output=True, text=True, timeout=300,
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert proc.returncode == 2 and "Traceback" not in proc.stderr
-    assert proc.stderr.startswith(f"error: {HELPERS}:Untraceable: torch.fx cannot trace `Untraceable`: TraceError:")
+    assert proc.stderr.startswith(
+        f"error: {HELPERS}:Untraceable: torch.fx cannot trace `Untraceable`: TraceError:"
+    )
 
 
 def test_the_help_says_that_module_sources_run_code():
@@ -152,8 +170,12 @@ def test_weights_of_an_imported_spec_equal_the_sources(tmp_path):
     source = specdsl.build(plan, "keras")
     path = tmp_path / "lenet.keras"
     source.save(path)
-    assert runner.invoke(app, ["import", str(path), "-o", str(tmp_path / "l.yaml"), "--weights",
-                               str(tmp_path / "l.npz")]).exit_code == 0
+    assert (
+        runner.invoke(
+            app, ["import", str(path), "-o", str(tmp_path / "l.yaml"), "--weights", str(tmp_path / "l.npz")]
+        ).exit_code
+        == 0
+    )
     imported = specdsl.check(tmp_path / "l.yaml")
     arrays = W.fit(imported, W.read(tmp_path / "l.npz"))
     for node in imported.layers:

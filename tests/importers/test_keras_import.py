@@ -62,7 +62,9 @@ def _round_trip(plan, tmp_path):
     k = W.load_into(specdsl.build(imported.plan, "keras"), imported.plan, checkpoint)
     np.testing.assert_allclose(keras_out(k, x), want, rtol=1e-5, atol=1e-6)
     t = W.load_into(specdsl.build(imported.plan, "torch"), imported.plan, checkpoint)
-    np.testing.assert_allclose(torch_out(t, x), want, rtol=1e-3, atol=1e-4 * max(1.0, float(np.abs(want).max())))
+    np.testing.assert_allclose(
+        torch_out(t, x), want, rtol=1e-3, atol=1e-4 * max(1.0, float(np.abs(want).max()))
+    )
     return imported
 
 
@@ -137,7 +139,10 @@ def test_a_causal_conv1d_is_its_padding():
     inp = keras.Input((10, 3))
     out = keras.layers.Conv1D(4, 3, padding="causal", dilation_rate=2)(inp)
     imported = import_model(keras.Model(inp, out))
-    assert imported.text.split("layers:\n")[1] == "  - conv1d: {filters: 4, kernel: 3, dilation: 2, padding: [4, 0]}\n"
+    assert (
+        imported.text.split("layers:\n")[1]
+        == "  - conv1d: {filters: 4, kernel: 3, dilation: 2, padding: [4, 0]}\n"
+    )
 
 
 def test_layers_the_language_lacks_are_named_in_one_message():

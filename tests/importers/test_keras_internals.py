@@ -22,13 +22,16 @@ def test_the_functional_graph_is_reachable():
     sequential = model.get_layer("inner")
     inner = K.functional(sequential)
     assert inner is not None and hasattr(inner, "operations"), (
-        f"keras {keras.__version__}: Sequential._functional is gone")
+        f"keras {keras.__version__}: Sequential._functional is gone"
+    )
     dense = model.layers[-1]
     (node,) = K.calls(dense)
     assert [tuple(t.shape) for t in K.node_inputs(node)] == [(None, 3)], (
-        f"keras {keras.__version__}: Node.input_tensors changed")
+        f"keras {keras.__version__}: Node.input_tensors changed"
+    )
     assert [tuple(t.shape) for t in K.node_outputs(node)] == [(None, 2)], (
-        f"keras {keras.__version__}: Node.output_tensors changed")
+        f"keras {keras.__version__}: Node.output_tensors changed"
+    )
     assert K.functional(keras.Sequential([keras.layers.Dense(2)])) is None  # never built
 
 

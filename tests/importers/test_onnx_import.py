@@ -24,8 +24,16 @@ def _export(model, x, path):
     """torch.onnx.export keeping batch norms as they are (TrainingMode.EVAL folds them into the convs before)."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        torch.onnx.export(model, (x,), str(path), dynamo=False, training=torch.onnx.TrainingMode.PRESERVE,
-                          input_names=["input"], dynamic_axes={"input": {0: "batch"}}, opset_version=17)
+        torch.onnx.export(
+            model,
+            (x,),
+            str(path),
+            dynamo=False,
+            training=torch.onnx.TrainingMode.PRESERVE,
+            input_names=["input"],
+            dynamic_axes={"input": {0: "batch"}},
+            opset_version=17,
+        )
     return path
 
 
@@ -47,7 +55,10 @@ def test_every_example_round_trips_through_onnx(path, tmp_path):
     onnx_path = _export(source, x, tmp_path / f"{plan.name}.onnx")
     imported = import_model(onnx_path)
     assert (imported.plan.params, imported.plan.trainable, imported.plan.non_trainable) == (
-        plan.params, plan.trainable, plan.non_trainable)
+        plan.params,
+        plan.trainable,
+        plan.non_trainable,
+    )
     assert imported.plan.output_shapes == plan.output_shapes
     _check_outputs(imported, onnx_path, x)
 
@@ -77,7 +88,9 @@ def _model(nodes, inputs, outputs, initializers=(), name="g"):
 
 
 def _w(name, shape, seed=0):
-    return numpy_helper.from_array(np.random.default_rng(seed).standard_normal(shape).astype(np.float32), name)
+    return numpy_helper.from_array(
+        np.random.default_rng(seed).standard_normal(shape).astype(np.float32), name
+    )
 
 
 def test_operators_the_language_lacks_are_named_by_node_and_type(tmp_path):
@@ -107,8 +120,15 @@ def test_a_channels_last_input_and_open_sizes(tmp_path):
     y = helper.make_tensor_value_info("y", TensorProto.FLOAT, None)
     nodes = [
         helper.make_node("Transpose", ["x"], ["t"], perm=[0, 3, 1, 2]),
-        helper.make_node("Conv", ["t", "w", "b"], ["c"], name="conv", kernel_shape=[3, 3], strides=[2, 2],
-                         auto_pad="SAME_UPPER"),
+        helper.make_node(
+            "Conv",
+            ["t", "w", "b"],
+            ["c"],
+            name="conv",
+            kernel_shape=[3, 3],
+            strides=[2, 2],
+            auto_pad="SAME_UPPER",
+        ),
         helper.make_node("Relu", ["c"], ["r"], name="relu"),
         helper.make_node("GlobalAveragePool", ["r"], ["g"], name="gap"),
         helper.make_node("Flatten", ["g"], ["f"], name="flat"),
@@ -132,7 +152,9 @@ def test_a_channels_last_input_and_open_sizes(tmp_path):
         "  - dense: {units: 5, name: fc}\n"
     )
     data = np.random.default_rng(0).standard_normal((2, 9, 9, 3)).astype(np.float32)
-    want = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"]).run(None, {"x": data})[0]
+    want = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"]).run(None, {"x": data})[
+        0
+    ]
     model = W.set_arrays(specdsl.build(imported.plan, "keras"), imported.plan, imported.weights())
     np.testing.assert_allclose(keras_out(model, data), want, rtol=1e-5, atol=1e-5)
 

@@ -39,11 +39,29 @@ def test_cifar10_layer_table_matches_the_lecture():
     plan = specdsl.check(example_files()[0].parent / "cifar10_cnn.yaml")
     got = [(n.shape, n.params) for n in plan.layers]
     lecture = [  # the deck's model.summary(): output shape and Param # of each row
-        ((32, 32, 32), 896), ((32, 32, 32), 128), ((32, 32, 32), 9248), ((32, 32, 32), 128), ((16, 16, 32), 0),
-        ((16, 16, 32), 0), ((16, 16, 64), 18496), ((16, 16, 64), 256), ((16, 16, 64), 36928), ((16, 16, 64), 256),
-        ((8, 8, 64), 0), ((8, 8, 64), 0), ((8, 8, 128), 73856), ((8, 8, 128), 512), ((8, 8, 128), 147584),
-        ((8, 8, 128), 512), ((4, 4, 128), 0), ((4, 4, 128), 0), ((2048,), 0), ((512,), 1049088), ((512,), 2048),
-        ((512,), 0), ((10,), 5130),
+        ((32, 32, 32), 896),
+        ((32, 32, 32), 128),
+        ((32, 32, 32), 9248),
+        ((32, 32, 32), 128),
+        ((16, 16, 32), 0),
+        ((16, 16, 32), 0),
+        ((16, 16, 64), 18496),
+        ((16, 16, 64), 256),
+        ((16, 16, 64), 36928),
+        ((16, 16, 64), 256),
+        ((8, 8, 64), 0),
+        ((8, 8, 64), 0),
+        ((8, 8, 128), 73856),
+        ((8, 8, 128), 512),
+        ((8, 8, 128), 147584),
+        ((8, 8, 128), 512),
+        ((4, 4, 128), 0),
+        ((4, 4, 128), 0),
+        ((2048,), 0),
+        ((512,), 1049088),
+        ((512,), 2048),
+        ((512,), 0),
+        ((10,), 5130),
     ]
     assert got == lecture
 
@@ -52,14 +70,32 @@ def test_resnet50_names_and_stage_shapes():
     plan = specdsl.check(example_files()[0].parent / "resnet50.yaml")
     adds = [n for n in plan.layers if n.kind == "add"]
     assert len(adds) == 16  # 3 + 4 + 6 + 3 bottleneck blocks
-    assert [adds[i].shape for i in (0, 3, 7, 13)] == [(56, 56, 256), (28, 28, 512), (14, 14, 1024), (7, 7, 2048)]
+    assert [adds[i].shape for i in (0, 3, 7, 13)] == [
+        (56, 56, 256),
+        (28, 28, 512),
+        (14, 14, 1024),
+        (7, 7, 2048),
+    ]
     assert plan["conv1_conv"].shape == (112, 112, 64)
 
 
 def test_inception_mixed_outputs():
     plan = specdsl.check(example_files()[0].parent / "inceptionv3.yaml")
-    concat_shapes = {n.name: n.shape for n in plan.layers if n.kind == "concat" and n.name.startswith("concatenate")}
+    concat_shapes = {
+        n.name: n.shape for n in plan.layers if n.kind == "concat" and n.name.startswith("concatenate")
+    }
     mixed = [n.shape for n in plan.layers if n.kind == "concat" and n.inputs and len(n.inputs) >= 3]
-    assert mixed == [(35, 35, 256), (35, 35, 288), (35, 35, 288), (17, 17, 768), (17, 17, 768), (17, 17, 768),
-                     (17, 17, 768), (17, 17, 768), (8, 8, 1280), (8, 8, 2048), (8, 8, 2048)]
+    assert mixed == [
+        (35, 35, 256),
+        (35, 35, 288),
+        (35, 35, 288),
+        (17, 17, 768),
+        (17, 17, 768),
+        (17, 17, 768),
+        (17, 17, 768),
+        (17, 17, 768),
+        (8, 8, 1280),
+        (8, 8, 2048),
+        (8, 8, 2048),
+    ]
     assert concat_shapes

@@ -12,7 +12,9 @@ from specdsl.spec import LAYERS
 
 def test_every_kind_has_a_rule_cases_and_expectations():
     assert set(RULES) == set(LAYERS)
-    assert set(CASES) == set(LAYERS), f"add cases for {sorted(set(LAYERS) - set(CASES))} to tests/layer_cases.py"
+    assert set(CASES) == set(LAYERS), (
+        f"add cases for {sorted(set(LAYERS) - set(CASES))} to tests/layer_cases.py"
+    )
     for kind, cases in CASES.items():
         assert len(EXPECTED[kind]) == len(cases), kind
 
@@ -57,11 +59,16 @@ def test_transpose_length_as_keras():
 
 
 def test_flops_of_a_conv_and_dense():
-    plan = specdsl.check({"input": [8, 8, 3], "layers": [
-        {"conv2d": {"filters": 4, "kernel": 3, "activation": "relu"}},
-        "flatten",
-        {"dense": 2},
-    ]})
+    plan = specdsl.check(
+        {
+            "input": [8, 8, 3],
+            "layers": [
+                {"conv2d": {"filters": 4, "kernel": 3, "activation": "relu"}},
+                "flatten",
+                {"dense": 2},
+            ],
+        }
+    )
     conv, flat, dense = plan.layers
     # 6x6x4 outputs, each 27 multiply-adds (2 FLOPs) + bias + relu
     assert conv.flops == 6 * 6 * 4 * (2 * 27 + 1 + 1)
@@ -80,7 +87,9 @@ def test_floor_warnings_only_where_rows_are_really_lost():
         "size). Use padding: same to keep them."
     ]
     assert warnings({"conv2d": {"filters": 2, "kernel": 3, "strides": 2}}, (9, 9, 2)) == []
-    assert warnings({"conv2d": {"filters": 2, "kernel": 1, "strides": 2}}) == []  # strided 1x1: skipping is the point
+    assert (
+        warnings({"conv2d": {"filters": 2, "kernel": 1, "strides": 2}}) == []
+    )  # strided 1x1: skipping is the point
     assert warnings({"maxpool2d": {"pool": 2}}, (9, 8, 1)) == [
         "stride 2x2 over 9x8 leaves out the last 1 row of the input (floor in the output size). "
         "Use padding: same to keep them."
@@ -108,27 +117,50 @@ def test_a_dilated_1d_kernel_that_does_not_fit_shows_its_effective_size():
     )
 
 
-@pytest.mark.parametrize("before, hint", [
-    ([], "Use padding: same or a smaller kernel, or give the model a larger input."),
-    ([{"conv2d": {"filters": 2, "kernel": 3}}], "Use padding: same or a smaller kernel, or give the model a larger input."),
-    ([{"conv2d": {"filters": 2, "kernel": 3, "strides": 2}}], "Use padding: same, or lower the strides of a layer before it."),
-    ([{"maxpool2d": 2}], "Use padding: same, or drop a pooling layer before it."),
-    ([{"conv2d": {"filters": 2, "kernel": 1, "strides": 2}}, {"avgpool2d": 2}], "Use padding: same, or drop a pooling layer before it."),
-    ([{"conv2d_transpose": {"filters": 2, "kernel": 1, "strides": 2}}, {"conv2d": {"filters": 2, "kernel": 7}}],
-     "Use padding: same or a smaller kernel, or give the model a larger input."),
-])
+@pytest.mark.parametrize(
+    "before, hint",
+    [
+        ([], "Use padding: same or a smaller kernel, or give the model a larger input."),
+        (
+            [{"conv2d": {"filters": 2, "kernel": 3}}],
+            "Use padding: same or a smaller kernel, or give the model a larger input.",
+        ),
+        (
+            [{"conv2d": {"filters": 2, "kernel": 3, "strides": 2}}],
+            "Use padding: same, or lower the strides of a layer before it.",
+        ),
+        ([{"maxpool2d": 2}], "Use padding: same, or drop a pooling layer before it."),
+        (
+            [{"conv2d": {"filters": 2, "kernel": 1, "strides": 2}}, {"avgpool2d": 2}],
+            "Use padding: same, or drop a pooling layer before it.",
+        ),
+        (
+            [
+                {"conv2d_transpose": {"filters": 2, "kernel": 1, "strides": 2}},
+                {"conv2d": {"filters": 2, "kernel": 7}},
+            ],
+            "Use padding: same or a smaller kernel, or give the model a larger input.",
+        ),
+    ],
+)
 def test_the_way_out_of_a_window_too_large_names_what_shrank_its_input(before, hint):
     spec = {"input": [5, 5, 1], "layers": [*before, {"conv2d": {"filters": 2, "kernel": 6, "name": "late"}}]}
     assert _shape_error(spec).endswith(hint)
 
 
 def test_pooling_on_another_branch_is_not_blamed():
-    spec = {"input": [4, 4, 1], "layers": [
-        {"maxpool2d": {"pool": 2, "name": "side"}},
-        {"conv2d": {"filters": 2, "kernel": 5, "inputs": "input", "name": "c"}},
-        {"flatten": {"inputs": "side", "name": "f1"}},
-    ], "outputs": ["c", "f1"]}
-    assert _shape_error(spec).endswith("Use padding: same or a smaller kernel, or give the model a larger input.")
+    spec = {
+        "input": [4, 4, 1],
+        "layers": [
+            {"maxpool2d": {"pool": 2, "name": "side"}},
+            {"conv2d": {"filters": 2, "kernel": 5, "inputs": "input", "name": "c"}},
+            {"flatten": {"inputs": "side", "name": "f1"}},
+        ],
+        "outputs": ["c", "f1"],
+    }
+    assert _shape_error(spec).endswith(
+        "Use padding: same or a smaller kernel, or give the model a larger input."
+    )
 
 
 def test_a_1d_pooling_before_a_1d_conv_is_named():

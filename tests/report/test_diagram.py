@@ -3,7 +3,6 @@ block frames, every user text kept as text (never DOT), the CLI's files and erro
 
 from __future__ import annotations
 
-import io
 import os
 import resource
 import subprocess
@@ -23,7 +22,9 @@ from specdsl.cli import app
 from specdsl.report import describe, diagram, diagram_dot
 from specdsl.report._diagram import block_frames
 
-pytestmark = pytest.mark.skipif(not __import__("shutil").which("dot"), reason="Graphviz's dot is not installed")
+pytestmark = pytest.mark.skipif(
+    not __import__("shutil").which("dot"), reason="Graphviz's dot is not installed"
+)
 
 SVG = "{http://www.w3.org/2000/svg}"
 runner = CliRunner()
@@ -94,45 +95,68 @@ def test_resnet_branches_and_blocks():
 
 def test_block_frames_follow_the_path():
     assert block_frames("layers[6].stage.layers[0].conv_block.layers[2]") == [
-        ("layers[6].stage", "stage"), ("layers[6].stage.layers[0].conv_block", "conv_block")]
+        ("layers[6].stage", "stage"),
+        ("layers[6].stage.layers[0].conv_block", "conv_block"),
+    ]
     assert block_frames("layers[6].stage.layers[1].repeat[0].layers[0].identity_block.layers[3]") == [
         ("layers[6].stage", "stage"),
-        ("layers[6].stage.layers[1].repeat[0].layers[0].identity_block", "identity_block")]
+        ("layers[6].stage.layers[1].repeat[0].layers[0].identity_block", "identity_block"),
+    ]
     assert block_frames("layers[3]") == [] and block_frames("input") == []
     plan = specdsl.check(EXAMPLES / "resnet50.yaml")
     assert "subgraph" not in diagram_dot(plan, clusters=False)
 
 
-@pytest.mark.parametrize("layer, text", [
-    ({"conv2d": {"filters": 64, "kernel": 3, "strides": 2, "padding": "same"}}, "conv2d 64 3x3 /2 same"),
-    ({"conv2d": {"filters": 8, "kernel": [1, 7], "dilation": 2, "activation": "relu"}}, "conv2d 8 1x7 dilation 2x2 relu"),
-    ({"conv2d": {"filters": 8, "kernel": 3, "padding": 1, "use_bias": False, "groups": 2}}, "conv2d 8 3x3 pad 1 groups 2 no bias"),
-    ({"conv2d": {"filters": 8, "kernel": 3, "strides": [2, 1]}}, "conv2d 8 3x3 /2x1"),
-    ({"separable_conv2d": {"filters": 16, "kernel": 3, "depth_multiplier": 2}}, "separable_conv2d 16 3x3 depth_multiplier 2"),
-    ({"maxpool2d": {"pool": 3, "strides": 2}}, "maxpool2d 3x3 /2"),
-    ({"maxpool2d": 2}, "maxpool2d 2x2"),
-    ({"dropout": 0.25}, "dropout 0.25"),
-    ({"dense": {"units": 10, "activation": "softmax"}}, "dense 10 softmax"),
-    ({"batchnorm": {"momentum": 0.9, "scale": False}}, "batchnorm no scale"),
-    ({"zero_padding2d": [[0, 1], [0, 1]]}, "zero_padding2d pad 0x1x0x1"),
-    ({"activation": {"function": "leaky_relu", "negative_slope": 0.1}}, "activation leaky_relu negative_slope 0.1"),
-    ({"rescaling": 0.5}, "rescaling 0.5"),
-    ({"reshape": [16, 8, 4]}, "reshape 16x8x4"),
-    ("global_avgpool2d", "global_avgpool2d"),
-])
+@pytest.mark.parametrize(
+    "layer, text",
+    [
+        ({"conv2d": {"filters": 64, "kernel": 3, "strides": 2, "padding": "same"}}, "conv2d 64 3x3 /2 same"),
+        (
+            {"conv2d": {"filters": 8, "kernel": [1, 7], "dilation": 2, "activation": "relu"}},
+            "conv2d 8 1x7 dilation 2x2 relu",
+        ),
+        (
+            {"conv2d": {"filters": 8, "kernel": 3, "padding": 1, "use_bias": False, "groups": 2}},
+            "conv2d 8 3x3 pad 1 groups 2 no bias",
+        ),
+        ({"conv2d": {"filters": 8, "kernel": 3, "strides": [2, 1]}}, "conv2d 8 3x3 /2x1"),
+        (
+            {"separable_conv2d": {"filters": 16, "kernel": 3, "depth_multiplier": 2}},
+            "separable_conv2d 16 3x3 depth_multiplier 2",
+        ),
+        ({"maxpool2d": {"pool": 3, "strides": 2}}, "maxpool2d 3x3 /2"),
+        ({"maxpool2d": 2}, "maxpool2d 2x2"),
+        ({"dropout": 0.25}, "dropout 0.25"),
+        ({"dense": {"units": 10, "activation": "softmax"}}, "dense 10 softmax"),
+        ({"batchnorm": {"momentum": 0.9, "scale": False}}, "batchnorm no scale"),
+        ({"zero_padding2d": [[0, 1], [0, 1]]}, "zero_padding2d pad 0x1x0x1"),
+        (
+            {"activation": {"function": "leaky_relu", "negative_slope": 0.1}},
+            "activation leaky_relu negative_slope 0.1",
+        ),
+        ({"rescaling": 0.5}, "rescaling 0.5"),
+        ({"reshape": [16, 8, 4]}, "reshape 16x8x4"),
+        ("global_avgpool2d", "global_avgpool2d"),
+    ],
+)
 def test_a_box_names_the_kind_and_the_arguments_not_left_at_their_defaults(layer, text):
     plan = specdsl.check({"input": [16, 16, 2], "layers": [layer]})
     assert describe(plan.nodes[1]) == text
 
 
-HOSTILE = ('x"] ; n0 [label="pwned" URL="http://e"]; <b>{a|b}</b> \\N \\G & \' \\ end\n'
-           "second line \x00\x1b[2J\u2028\u202e")
+HOSTILE = (
+    'x"] ; n0 [label="pwned" URL="http://e"]; <b>{a|b}</b> \\N \\G & \' \\ end\n'
+    "second line \x00\x1b[2J\u2028\u202e"
+)
 
 
 def hostile_spec(name: str) -> dict:
-    return {"name": name, "input": [8, 8, 1],
-            "blocks": {"blk": {"layers": [{"conv2d": {"filters": 2, "kernel": 3, "padding": "same"}}]}},
-            "layers": ["blk", "flatten", {"dense": 2}]}
+    return {
+        "name": name,
+        "input": [8, 8, 1],
+        "blocks": {"blk": {"layers": [{"conv2d": {"filters": 2, "kernel": 3, "padding": "same"}}]}},
+        "layers": ["blk", "flatten", {"dense": 2}],
+    }
 
 
 def test_a_hostile_name_stays_text():
@@ -172,13 +196,18 @@ def test_large_models_are_laid_out_in_well_under_a_few_seconds(name, nodes):
     png = diagram(plan, "png")
     png_cpu = _child_cpu() - before - svg_cpu
     assert len(svg_parts(svg)["node"]) == nodes and png[:8] == b"\x89PNG\r\n\x1a\n"
-    assert svg_cpu < 1.5 and png_cpu < 3.0, (svg_cpu, png_cpu)  # dot's CPU time (measured: 0.15-0.25 s, 0.6-1.2 s)
+    assert svg_cpu < 1.5 and png_cpu < 3.0, (
+        svg_cpu,
+        png_cpu,
+    )  # dot's CPU time (measured: 0.15-0.25 s, 0.6-1.2 s)
 
 
 def test_the_png_is_a_real_picture(tmp_path):
     from PIL import Image
 
-    result = runner.invoke(app, ["diagram", str(EXAMPLES / "lenet5.yaml"), "-o", str(tmp_path / "lenet5.png")])
+    result = runner.invoke(
+        app, ["diagram", str(EXAMPLES / "lenet5.yaml"), "-o", str(tmp_path / "lenet5.png")]
+    )
     assert result.exit_code == 0, result.output
     assert result.stderr == f"wrote {tmp_path / 'lenet5.png'} (lenet5: 9 nodes, 8 connections)\n"
     image = Image.open(tmp_path / "lenet5.png").convert("RGB")
@@ -195,7 +224,10 @@ def test_the_cli_writes_each_format_and_lays_out_left_to_right(tmp_path, monkeyp
     spec = str(EXAMPLES / "mnist_cnn.yaml")
     assert runner.invoke(app, ["diagram", spec]).exit_code == 0  # default: <name>.svg here
     ET.parse(tmp_path / "mnist_cnn.svg")
-    assert runner.invoke(app, ["diagram", spec, "-o", "m.dot", "--direction", "LR", "--no-clusters"]).exit_code == 0
+    assert (
+        runner.invoke(app, ["diagram", spec, "-o", "m.dot", "--direction", "LR", "--no-clusters"]).exit_code
+        == 0
+    )
     dot = (tmp_path / "m.dot").read_text()
     edges = sum(len(n.inputs) for n in specdsl.check(spec).nodes)
     assert dot.startswith("digraph model {\n  graph [rankdir=LR,") and dot.count(" -> ") == edges == 4
@@ -207,30 +239,43 @@ def test_cli_errors_are_one_line(tmp_path, monkeypatch):
     spec = str(EXAMPLES / "mnist_cnn.yaml")
     result = runner.invoke(app, ["diagram", spec, "-o", str(tmp_path / "m.jpg")])
     assert result.exit_code == 2
-    assert result.stderr == (f"error: a diagram is written as .svg, .png, .pdf, .dot, but the output file "
-                             f"{tmp_path / 'm.jpg'} ends in `jpg`. Name it model.svg, model.png, model.pdf or "
-                             "model.dot.\n")
+    assert result.stderr == (
+        f"error: a diagram is written as .svg, .png, .pdf, .dot, but the output file "
+        f"{tmp_path / 'm.jpg'} ends in `jpg`. Name it model.svg, model.png, model.pdf or "
+        "model.dot.\n"
+    )
     result = runner.invoke(app, ["diagram", spec, "-o", str(tmp_path / "missing" / "m.svg")])
     assert result.exit_code == 6
-    assert result.stderr == (f"error: cannot write {tmp_path / 'missing' / 'm.svg'} (No such file or directory). "
-                             "Pass -o another path.\n")
+    assert result.stderr == (
+        f"error: cannot write {tmp_path / 'missing' / 'm.svg'} (No such file or directory). "
+        "Pass -o another path.\n"
+    )
     result = runner.invoke(app, ["diagram", str(ROOT / "search_spaces" / "catsdogs.yaml")])
     assert result.exit_code == 2 and "This file is a search space" in result.stderr
     monkeypatch.setenv("PATH", str(tmp_path))  # no dot on it
     result = runner.invoke(app, ["diagram", spec, "-o", str(tmp_path / "m.svg")])
     assert result.exit_code == 3
-    assert result.stderr == ("error: Drawing a diagram needs Graphviz's `dot` program, which is not installed. "
-                             "Install it: apt-get install graphviz (Debian, Ubuntu), brew install graphviz (macOS), "
-                             "conda install graphviz, or https://graphviz.org/download/\n")
+    assert result.stderr == (
+        "error: Drawing a diagram needs Graphviz's `dot` program, which is not installed. "
+        "Install it: apt-get install graphviz (Debian, Ubuntu), brew install graphviz (macOS), "
+        "conda install graphviz, or https://graphviz.org/download/\n"
+    )
     assert not (tmp_path / "m.svg").exists()
 
 
 def test_diagram_imports_no_framework(tmp_path):
-    code = ("import sys; from specdsl.cli import main; sys.argv = ['specdsl', 'diagram', sys.argv[1], '-o', "
-            "sys.argv[2]]\ntry:\n    main()\nexcept SystemExit as e:\n    assert e.code == 0, e.code\n"
-            "print(sorted(m for m in ('torch', 'keras', 'optuna', 'mlflow', 'matplotlib') if m in sys.modules))")
-    done = subprocess.run([sys.executable, "-c", code, str(EXAMPLES / "vgg16.yaml"), str(tmp_path / "v.svg")],
-                          capture_output=True, text=True, env=dict(os.environ, PYTHONPATH=str(ROOT)), timeout=60)
+    code = (
+        "import sys; from specdsl.cli import main; sys.argv = ['specdsl', 'diagram', sys.argv[1], '-o', "
+        "sys.argv[2]]\ntry:\n    main()\nexcept SystemExit as e:\n    assert e.code == 0, e.code\n"
+        "print(sorted(m for m in ('torch', 'keras', 'optuna', 'mlflow', 'matplotlib') if m in sys.modules))"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code, str(EXAMPLES / "vgg16.yaml"), str(tmp_path / "v.svg")],
+        capture_output=True,
+        text=True,
+        env=dict(os.environ, PYTHONPATH=str(ROOT)),
+        timeout=60,
+    )
     assert done.returncode == 0, done.stderr
     assert done.stdout == "[]\n"
 

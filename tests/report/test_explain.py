@@ -32,8 +32,14 @@ from specdsl.report._explain import (  # noqa: E402
     saliency_maps,
 )
 
-PICTURES = ["saliency.png", "filters.png", "feature_maps_0.png", "feature_maps_1.png", "feature_maps_2.png",
-            "feature_maps_3.png"]
+PICTURES = [
+    "saliency.png",
+    "filters.png",
+    "feature_maps_0.png",
+    "feature_maps_1.png",
+    "feature_maps_2.png",
+    "feature_maps_3.png",
+]
 runner = CliRunner()
 
 
@@ -68,9 +74,20 @@ def trained(tmp_path_factory, mlflow_as_it_was):
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
-        code = run_train(spec, data=None, epochs=1, batch_size=None, backend=None, limit=400, seed=None,
-                         output=folder / "ckpt", tracking_uri=uri, experiment=None, track=True,
-                         console=Console(file=io.StringIO()))
+        code = run_train(
+            spec,
+            data=None,
+            epochs=1,
+            batch_size=None,
+            backend=None,
+            limit=400,
+            seed=None,
+            output=folder / "ckpt",
+            tracking_uri=uri,
+            experiment=None,
+            track=True,
+            console=Console(file=io.StringIO()),
+        )
     finally:
         torch.set_num_threads(threads)
     assert code == 0
@@ -118,7 +135,9 @@ def test_the_pictures_of_an_mlflow_run_go_back_to_that_run(trained, tmp_path):
     logged = sorted(f.path for f in MlflowClient(uri).list_artifacts(run_id, "explain"))
     assert logged == sorted(f"explain/{name}" for name in PICTURES)
     # the model logged in MLflow is the checkpoint's: the same predictions, so the same saliency picture
-    from_ckpt = run_explain(folder / "digits.yaml", weights=folder / "ckpt", images=4, output=tmp_path / "ckpt")
+    from_ckpt = run_explain(
+        folder / "digits.yaml", weights=folder / "ckpt", images=4, output=tmp_path / "ckpt"
+    )
     assert from_ckpt.correct == done.correct
     a = np.asarray(Image.open(tmp_path / "out" / "saliency.png"))
     b = np.asarray(Image.open(tmp_path / "ckpt" / "saliency.png"))
@@ -130,59 +149,101 @@ def test_a_tracked_explain_of_a_checkpoint_is_a_new_run(trained, tmp_path):
 
     _, spec, ckpt, _, _ = trained
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
-    done = run_explain(spec, weights=ckpt, images=2, output=tmp_path / "out", track=True, tracking_uri=uri,
-                       experiment="pictures")
+    done = run_explain(
+        spec,
+        weights=ckpt,
+        images=2,
+        output=tmp_path / "out",
+        track=True,
+        tracking_uri=uri,
+        experiment="pictures",
+    )
     client = MlflowClient(uri)
     (run,) = client.search_runs([client.get_experiment_by_name("pictures").experiment_id])
     assert run.info.run_id == done.run_id and run.info.status == "FINISHED"
     assert run.data.tags["specdsl.role"] == "explain" and run.info.run_name == "explain digits_cnn"
     assert run.data.metrics["explain.images"] == 2.0
     assert sorted(f.path for f in client.list_artifacts(run.info.run_id, "explain")) == [
-        "explain/feature_maps_0.png", "explain/feature_maps_1.png", "explain/filters.png", "explain/saliency.png"]
+        "explain/feature_maps_0.png",
+        "explain/feature_maps_1.png",
+        "explain/filters.png",
+        "explain/saliency.png",
+    ]
 
 
 def test_the_cli(trained, tmp_path):
     _, spec, ckpt, _, _ = trained
     out = tmp_path / "cli"
-    result = runner.invoke(app, ["explain", str(spec), "--weights", str(ckpt / "best.pt"), "-n", "2", "-o", str(out)])
+    result = runner.invoke(
+        app, ["explain", str(spec), "--weights", str(ckpt / "best.pt"), "-n", "2", "-o", str(out)]
+    )
     assert result.exit_code == 0, result.output
     assert result.stderr.startswith(f"wrote 4 pictures to {out}/ (2 validation images, ")
-    assert sorted(p.name for p in out.iterdir()) == ["feature_maps_0.png", "feature_maps_1.png", "filters.png",
-                                                      "saliency.png"]
+    assert sorted(p.name for p in out.iterdir()) == [
+        "feature_maps_0.png",
+        "feature_maps_1.png",
+        "filters.png",
+        "saliency.png",
+    ]
     result = runner.invoke(app, ["explain", str(spec)])
     assert result.exit_code == 2
-    assert result.stderr == ("error: explain needs the trained weights: give --weights CHECKPOINT or --run RUN_ID "
-                             "(one of them). e.g. specdsl explain model.yaml --weights checkpoints/<name>/best.pt\n")
+    assert result.stderr == (
+        "error: explain needs the trained weights: give --weights CHECKPOINT or --run RUN_ID "
+        "(one of them). e.g. specdsl explain model.yaml --weights checkpoints/<name>/best.pt\n"
+    )
     result = runner.invoke(app, ["explain", str(spec), "--weights", str(tmp_path / "nothing.pt")])
     assert result.exit_code == 5
-    assert result.stderr == (f"error: the checkpoint {tmp_path / 'nothing.pt'} does not exist. Pass the best.pt (or "
-                             "best.weights.h5) that `specdsl train` wrote, e.g. checkpoints/<name>/best.pt.\n")
+    assert result.stderr == (
+        f"error: the checkpoint {tmp_path / 'nothing.pt'} does not exist. Pass the best.pt (or "
+        "best.weights.h5) that `specdsl train` wrote, e.g. checkpoints/<name>/best.pt.\n"
+    )
 
 
 def test_weights_of_another_model_are_refused(trained, tmp_path):
     _, _, ckpt, _, _ = trained
-    other = write_spec(tmp_path, layers=[{"conv2d": {"filters": 8, "kernel": 3, "padding": "same", "activation": "relu"}},
-                                         {"maxpool2d": 2}, "flatten", {"dense": {"units": 32, "activation": "relu"}},
-                                         {"dense": {"units": 10, "activation": "softmax"}}])
-    with pytest.raises(TrainError, match=r"^the weights in .*best.pt do not fit the model of the spec \(conv2d.bias "
-                                         r"is \(16,\), the spec's is \(8,\)\)\. Pass the spec the checkpoint was "
-                                         r"trained from\.$"):
+    other = write_spec(
+        tmp_path,
+        layers=[
+            {"conv2d": {"filters": 8, "kernel": 3, "padding": "same", "activation": "relu"}},
+            {"maxpool2d": 2},
+            "flatten",
+            {"dense": {"units": 32, "activation": "relu"}},
+            {"dense": {"units": 10, "activation": "softmax"}},
+        ],
+    )
+    with pytest.raises(
+        TrainError,
+        match=r"^the weights in .*best.pt do not fit the model of the spec \(conv2d.bias "
+        r"is \(16,\), the spec's is \(8,\)\)\. Pass the spec the checkpoint was "
+        r"trained from\.$",
+    ):
         run_explain(other, weights=ckpt, output=tmp_path / "out")
     with pytest.raises(SpecError, match=r"explain draws images, but the model's input is 64"):
         from specdsl.report._explain import explain_images
 
         plan = specdsl.check({"input": [64], "layers": [{"dense": 10}]})
-        explain_images(Trained(plan, specdsl.build(plan), np.ones(1), np.zeros(1)), np.zeros((1, 64), np.uint8),
-                       np.zeros(1, np.int64), tmp_path)
+        explain_images(
+            Trained(plan, specdsl.build(plan), np.ones(1), np.zeros(1)),
+            np.zeros((1, 64), np.uint8),
+            np.zeros(1, np.int64),
+            tmp_path,
+        )
 
 
 def test_saliency_finds_the_one_pixel_a_model_reads():
     """A model whose class-1 score is pixel (2, 5) and nothing else: the gradient saliency is that pixel alone."""
     import torch
 
-    plan = specdsl.check({"input": [8, 8, 1], "layers": [
-        {"conv2d": {"filters": 1, "kernel": 1, "use_bias": False, "name": "conv"}}, "flatten",
-        {"dense": {"units": 2, "use_bias": False, "name": "out"}}]})
+    plan = specdsl.check(
+        {
+            "input": [8, 8, 1],
+            "layers": [
+                {"conv2d": {"filters": 1, "kernel": 1, "use_bias": False, "name": "conv"}},
+                "flatten",
+                {"dense": {"units": 2, "use_bias": False, "name": "out"}},
+            ],
+        }
+    )
     model = specdsl.build(plan).eval()
     with torch.no_grad():
         model.conv.weight.fill_(1.0)
@@ -208,11 +269,17 @@ def test_which_layers_and_images():
     assert (cam_node(resnet).name, cam_node(resnet).shape) == ("activation_48", (7, 7, 2048))
     assert cam_node(specdsl.check(EXAMPLES / "lenet5.yaml")).name == "conv2d_1"  # 10x10; then pooling, 5x5
     assert cam_node(specdsl.check(EXAMPLES / "mnist_mlp.yaml")) is None
-    branches = specdsl.check({"input": [8, 8, 3], "layers": [
-        {"conv2d": {"filters": 2, "kernel": 3, "name": "a"}},
-        {"conv2d": {"filters": 2, "kernel": 1, "name": "b", "inputs": "input"}},
-        {"conv2d": {"filters": 2, "kernel": 3, "name": "c", "inputs": "b"}},
-        {"concat": {"inputs": ["a", "c"]}}]})
+    branches = specdsl.check(
+        {
+            "input": [8, 8, 3],
+            "layers": [
+                {"conv2d": {"filters": 2, "kernel": 3, "name": "a"}},
+                {"conv2d": {"filters": 2, "kernel": 1, "name": "b", "inputs": "input"}},
+                {"conv2d": {"filters": 2, "kernel": 3, "name": "c", "inputs": "b"}},
+                {"concat": {"inputs": ["a", "c"]}},
+            ],
+        }
+    )
     assert [n.name for n in first_convs(branches)] == ["a", "b"]
     y = np.array([0, 0, 1, 0, 2, 1, 2, 2])
     assert pick_images(np.zeros((8, 1)), y, 5).tolist() == [0, 2, 4, 1, 5]
@@ -229,7 +296,9 @@ def test_a_run_without_a_model_is_named(trained, tmp_path):
     client.set_terminated(run.info.run_id)
     with pytest.raises(TrainError) as e:
         run_explain(None, run=run.info.run_id, tracking_uri=uri, output=tmp_path)
-    assert e.value.format() == (f"MLflow run {run.info.run_id} logged no model. Explain a finished run of `specdsl "
-                                "train` (search trials keep no model), or pass the spec and --weights.")
+    assert e.value.format() == (
+        f"MLflow run {run.info.run_id} logged no model. Explain a finished run of `specdsl "
+        "train` (search trials keep no model), or pass the spec and --weights."
+    )
     with pytest.raises(TrainError, match=r"^there is no MLflow run 0123 in sqlite:///"):
         run_explain(None, run="0123", tracking_uri=uri, output=tmp_path)

@@ -61,7 +61,10 @@ def test_two_objectives_give_four_plots_in_both_forms_named_after_the_metrics(tm
         assert (loads, len(page) > 3_000_000) == (False, True), name
         assert_real_png(tmp_path / f"{name}.png", (800, 500))
     pareto = (tmp_path / "pareto_front.html").read_text()
-    assert ('"title":{"text":"val_accuracy"}' in pareto, '"title":{"text":"params"}' in pareto) == (True, True)
+    assert ('"title":{"text":"val_accuracy"}' in pareto, '"title":{"text":"params"}' in pareto) == (
+        True,
+        True,
+    )
     history = (tmp_path / "optimization_history.html").read_text()
     assert ('"name":"val_accuracy"' in history) is True
 
@@ -69,8 +72,10 @@ def test_two_objectives_give_four_plots_in_both_forms_named_after_the_metrics(tm
 def test_one_objective_has_no_pareto_front(tmp_path):
     files, note = study_plots(make_study(1), tmp_path)
     assert sorted(Path(f).name for f in files) == sorted(
-        f"{n}.{s}" for n in ("optimization_history", "param_importances", "parallel_coordinate")
-        for s in ("html", "png"))
+        f"{n}.{s}"
+        for n in ("optimization_history", "param_importances", "parallel_coordinate")
+        for s in ("html", "png")
+    )
     assert note is None
     assert_real_png(tmp_path / "parallel_coordinate.png", (800, 500))
 
@@ -84,13 +89,18 @@ def test_a_plot_that_cannot_be_drawn_is_named_in_the_note_and_the_others_are_kep
     monkeypatch.setattr(vis_mpl, "plot_param_importances", fails)
     files, note = study_plots(make_study(1), tmp_path, html=False)
     assert sorted(Path(f).name for f in files) == ["optimization_history.png", "parallel_coordinate.png"]
-    assert note == ("plots skipped: param_importances.png (ValueError: Cannot evaluate parameter importances "
-                    "with only a single trial.)")
-    monkeypatch.setenv("PATH", str(tmp_path))  # no Graphviz: the trials' runs have no diagram, and the note says so
+    assert note == (
+        "plots skipped: param_importances.png (ValueError: Cannot evaluate parameter importances "
+        "with only a single trial.)"
+    )
+    monkeypatch.setenv(
+        "PATH", str(tmp_path)
+    )  # no Graphviz: the trials' runs have no diagram, and the note says so
     files, note = study_plots(make_study(1), tmp_path, html=False, png=False)
     assert files == []
-    assert note == ("plots skipped: the trials' model.svg (Graphviz's dot is not installed: apt-get install "
-                    "graphviz)")
+    assert note == (
+        "plots skipped: the trials' model.svg (Graphviz's dot is not installed: apt-get install graphviz)"
+    )
 
 
 def _chromium() -> str | None:
@@ -116,12 +126,23 @@ def test_the_html_plots_and_a_diagram_render_offline_in_chromium(tmp_path):
     write_diagram(specdsl.check(EXAMPLES / "resnet50.yaml"), tmp_path / "resnet50.svg")
     refused: list[str] = []
     with sync_api.sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=chromium, headless=True, timeout=60_000,
-                                     args=["--no-sandbox", "--disable-gpu", "--no-first-run",
-                                           "--disable-background-networking", "--disable-component-update"])
+        browser = pw.chromium.launch(
+            executable_path=chromium,
+            headless=True,
+            timeout=60_000,
+            args=[
+                "--no-sandbox",
+                "--disable-gpu",
+                "--no-first-run",
+                "--disable-background-networking",
+                "--disable-component-update",
+            ],
+        )
         try:
             page = browser.new_page(viewport={"width": 1000, "height": 700})
-            page.route(re.compile(r"^https?://"), lambda route: (refused.append(route.request.url), route.abort()))
+            page.route(
+                re.compile(r"^https?://"), lambda route: (refused.append(route.request.url), route.abort())
+            )
             page.goto((tmp_path / "pareto_front.html").as_uri(), wait_until="load")
             page.wait_for_selector(".plotly .scatterlayer .point", timeout=30_000)
             assert page.locator(".plotly .scatterlayer .point").count() == TRIALS  # every trial is a point
@@ -134,7 +155,9 @@ def test_the_html_plots_and_a_diagram_render_offline_in_chromium(tmp_path):
             page.goto((tmp_path / "resnet50.svg").as_uri(), wait_until="load")
             assert page.locator("g.node").count() == 177 and page.locator("g.edge").count() == 192
             page.screenshot(path=str(tmp_path / "resnet50_chromium.png"))
-            print(f"screenshots: {tmp_path / 'pareto_front_chromium.png'} {tmp_path / 'resnet50_chromium.png'}")
+            print(
+                f"screenshots: {tmp_path / 'pareto_front_chromium.png'} {tmp_path / 'resnet50_chromium.png'}"
+            )
         finally:
             browser.close()
     assert refused == []  # nothing was fetched from the network

@@ -18,7 +18,10 @@ import pytest
 def stores(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
     """``{"storage": optuna URL, "tracking_uri": MLflow URI}`` shared by the tests of a session."""
     folder = tmp_path_factory.mktemp("stores")
-    return {"storage": f"sqlite:///{folder / 'optuna.db'}", "tracking_uri": f"sqlite:///{folder / 'mlflow.db'}"}
+    return {
+        "storage": f"sqlite:///{folder / 'optuna.db'}",
+        "tracking_uri": f"sqlite:///{folder / 'mlflow.db'}",
+    }
 
 
 @pytest.fixture
@@ -54,7 +57,9 @@ def postgres_url() -> str:
     As root, the server runs as the `postgres` user (PostgreSQL refuses to run as root)."""
     initdb, pg_ctl = _pg_bin("initdb"), _pg_bin("pg_ctl")
     if not initdb or not pg_ctl:
-        pytest.skip("no PostgreSQL server binaries (initdb, pg_ctl) on this machine: apt-get install postgresql")
+        pytest.skip(
+            "no PostgreSQL server binaries (initdb, pg_ctl) on this machine: apt-get install postgresql"
+        )
     import importlib.util
 
     if importlib.util.find_spec("psycopg2") is None and importlib.util.find_spec("psycopg") is None:
@@ -72,11 +77,17 @@ def postgres_url() -> str:
         os.chmod(folder, 0o700)
         run_as = ["runuser", "-u", "postgres", "--"]
     data, log, port = os.path.join(folder, "data"), os.path.join(folder, "log"), _free_port()
-    subprocess.run([*run_as, initdb, "-D", data, "-U", "postgres", "--auth=trust", "-E", "UTF8"],
-                   check=True, capture_output=True)
+    subprocess.run(
+        [*run_as, initdb, "-D", data, "-U", "postgres", "--auth=trust", "-E", "UTF8"],
+        check=True,
+        capture_output=True,
+    )
     options = f"-p {port} -k {folder} -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=100"
-    subprocess.run([*run_as, pg_ctl, "-D", data, "-o", options, "-l", log, "-w", "start"], check=True,
-                   capture_output=True)
+    subprocess.run(
+        [*run_as, pg_ctl, "-D", data, "-o", options, "-l", log, "-w", "start"],
+        check=True,
+        capture_output=True,
+    )
     try:
         yield f"postgresql://postgres@127.0.0.1:{port}/postgres"
     finally:

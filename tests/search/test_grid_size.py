@@ -35,18 +35,25 @@ def test_the_bounds_are_the_documented_numbers():
 
 def test_a_large_space_is_checked_on_fewer_samples(tmp_path):
     path = tmp_path / "wide.yaml"
-    path.write_text(HEAD + "  - dense: {units: {int: [4, 16]}}\n" * 499 + TAIL.replace("search: {sampler: grid}\n", ""))
+    path.write_text(
+        HEAD + "  - dense: {units: {int: [4, 16]}}\n" * 499 + TAIL.replace("search: {sampler: grid}\n", "")
+    )
     report = check_space(path)  # 500 dense layers and the flatten: 502 nodes with the input, per sample
     assert (report.samples, report.invalid) == (100, 0)
 
 
 def test_the_size_is_the_product_of_every_parameters_values():
-    d = dists("  - dense: {units: {int: [8, 64], step: 8}}\n  - dropout: {float: [0.0, 0.5], step: 0.1}\n"
-              "  - activation: {choice: [relu, tanh, gelu]}\n  - dense: {units: {int: [8, 64], step: 8, name: layers.1.dense.units}}\n")
+    d = dists(
+        "  - dense: {units: {int: [8, 64], step: 8}}\n  - dropout: {float: [0.0, 0.5], step: 0.1}\n"
+        "  - activation: {choice: [relu, tanh, gelu]}\n  - dense: {units: {int: [8, 64], step: 8, name: layers.1.dense.units}}\n"
+    )
     assert grid_size(d) == 8 * 6 * 3
     grid = grid_space(d)
     assert {name: len(values) for name, values in grid.items()} == {
-        "layers.1.dense.units": 8, "layers.2.dropout": 6, "layers.3.activation": 3}
+        "layers.1.dense.units": 8,
+        "layers.2.dropout": 6,
+        "layers.3.activation": 3,
+    }
 
 
 def test_a_two_billion_value_int_is_refused_without_listing_it():
@@ -89,13 +96,20 @@ def test_an_unbounded_float_range_is_counted_without_overflow():
     assert "the grid would hold more than 1,000,000,000,000,000,000 combinations" in message
 
 
-@pytest.mark.parametrize("layers, message", [
-    ("  - dense: {units: {int: [1, 2000000000]}}\n",
-     "grid.yaml:4:20: layers[1].dense.units: the grid would hold 2,000,000,000 combinations"),
-    ("  - dense: 4\n  - dropout: {float: [0.0, 0.5]}\n",
-     "grid.yaml:5:14: layers[2].dropout: the grid sampler needs a `step` on every float distribution, but "
-     "`layers.2.dropout` has none. Add e.g. `step: 0.1`, or use another sampler (tpe, random, qmc)."),
-])
+@pytest.mark.parametrize(
+    "layers, message",
+    [
+        (
+            "  - dense: {units: {int: [1, 2000000000]}}\n",
+            "grid.yaml:4:20: layers[1].dense.units: the grid would hold 2,000,000,000 combinations",
+        ),
+        (
+            "  - dense: 4\n  - dropout: {float: [0.0, 0.5]}\n",
+            "grid.yaml:5:14: layers[2].dropout: the grid sampler needs a `step` on every float distribution, but "
+            "`layers.2.dropout` has none. Add e.g. `step: 0.1`, or use another sampler (tpe, random, qmc).",
+        ),
+    ],
+)
 def test_validate_refuses_the_grid_located(tmp_path, monkeypatch, layers, message):
     (tmp_path / "grid.yaml").write_text(HEAD + layers + TAIL)
     monkeypatch.chdir(tmp_path)

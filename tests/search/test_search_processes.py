@@ -48,9 +48,21 @@ def test_two_workers_on_sqlite_killed_with_kill_9_then_the_same_command_resumes(
     finished trial, fails the killed ones in Optuna and MLflow, and completes the budget: every trial once."""
     path = tmp_path / "killme.yaml"
     path.write_text(SPACE.replace("EPOCHS", "40"))
-    cmd = specdsl_cmd("search", str(path), "--trials", "5", "--workers", "2", "--storage", stores["storage"],
-                      "--tracking-uri", stores["tracking_uri"])
-    proc = subprocess.Popen(cmd, cwd=tmp_path, env=env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    cmd = specdsl_cmd(
+        "search",
+        str(path),
+        "--trials",
+        "5",
+        "--workers",
+        "2",
+        "--storage",
+        stores["storage"],
+        "--tracking-uri",
+        stores["tracking_uri"],
+    )
+    proc = subprocess.Popen(
+        cmd, cwd=tmp_path, env=env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
     killed: list[int] = []
     try:
         deadline = time.time() + 240
@@ -77,8 +89,10 @@ def test_two_workers_on_sqlite_killed_with_kill_9_then_the_same_command_resumes(
     done = subprocess.run(cmd, cwd=tmp_path, env=env(), capture_output=True, text=True, timeout=400)
     assert done.returncode == 0, done.stderr[-3000:]
     left = sorted(before)
-    assert (f"{len(left)} trial(s) left running by a stopped worker were marked failed: "
-            + ", ".join(f"#{n}" for n in left)) in done.stdout
+    assert (
+        f"{len(left)} trial(s) left running by a stopped worker were marked failed: "
+        + ", ".join(f"#{n}" for n in left)
+    ) in done.stdout
     trials = check_every_trial_once(stores["storage"], stores["tracking_uri"], "killme", trained=5)
     assert [t.state.name for t in trials] == ["FAIL"] * len(left) + ["COMPLETE"] * (5 - len(left))
     runs = mlflow_runs(stores["tracking_uri"], "killme")["trial"]
@@ -86,7 +100,9 @@ def test_two_workers_on_sqlite_killed_with_kill_9_then_the_same_command_resumes(
         reason = t.user_attrs["specdsl.reason"]
         assert reason.startswith("its worker process (") and reason.endswith(") died while it ran")
         assert runs[t.number].data.tags["specdsl.reason"] == reason
-    assert len({t.user_attrs["specdsl.worker"]["pid"] for t in trials[len(left):]}) == 2  # both workers trained
+    assert (
+        len({t.user_attrs["specdsl.worker"]["pid"] for t in trials[len(left) :]}) == 2
+    )  # both workers trained
 
 
 @pytest.mark.postgres
@@ -94,9 +110,23 @@ def test_four_workers_on_postgresql_run_every_trial_once(tmp_path, stores, postg
     path = tmp_path / "four.yaml"
     path.write_text(SPACE.replace("EPOCHS", "1"))
     done = subprocess.run(
-        specdsl_cmd("search", str(path), "--trials", "8", "--workers", "4", "--storage", postgres_url,
-                    "--tracking-uri", stores["tracking_uri"]),
-        cwd=tmp_path, env=env(), capture_output=True, text=True, timeout=400,
+        specdsl_cmd(
+            "search",
+            str(path),
+            "--trials",
+            "8",
+            "--workers",
+            "4",
+            "--storage",
+            postgres_url,
+            "--tracking-uri",
+            stores["tracking_uri"],
+        ),
+        cwd=tmp_path,
+        env=env(),
+        capture_output=True,
+        text=True,
+        timeout=400,
     )
     assert done.returncode == 0, done.stderr[-3000:]
     trials = check_every_trial_once(postgres_url, stores["tracking_uri"], "four", trained=8)

@@ -97,14 +97,17 @@ def test_invalid_samples_are_grouped_by_place_and_rule():
 
 
 def test_constraints_count_as_invalid_with_their_reason(space):
-    path = space("tight", """
+    path = space(
+        "tight",
+        """
 input: [8, 8, 1]
 layers:
   - conv2d: {filters: {choice: [4, 64]}, kernel: 3}
   - flatten
   - dense: {units: 2, activation: softmax}
 search: {constraints: {max_params: 1000}}
-""")
+""",
+    )
     report = check_space(path, samples=40, seed=1)
     assert report.invalid == sum(report.reasons.values()) > 0
     [(reason, n)] = report.reasons.items()
@@ -124,15 +127,30 @@ def test_an_all_invalid_space_is_reported():
 @pytest.mark.parametrize(
     "value, message",
     [
-        ("{int: [64, 16]}", "3:23: layers[0].conv2d.filters: `low <= high` must hold, but got (low=64, high=16)."),
+        (
+            "{int: [64, 16]}",
+            "3:23: layers[0].conv2d.filters: `low <= high` must hold, but got (low=64, high=16).",
+        ),
         ("{int: [8, 16], step: 0}", "3:44: `step` must be a positive number, but got 0."),
-        ("{int: [8, 16], log: true, step: 2}", "3:23: layers[0].conv2d.filters: `step` and `log: true` cannot be combined."),
-        ("{int: [0, 16], log: true}", "3:23: layers[0].conv2d.filters: `low > 0` must hold for log=true, but got (low=0, high=16)."),
+        (
+            "{int: [8, 16], log: true, step: 2}",
+            "3:23: layers[0].conv2d.filters: `step` and `log: true` cannot be combined.",
+        ),
+        (
+            "{int: [0, 16], log: true}",
+            "3:23: layers[0].conv2d.filters: `low > 0` must hold for log=true, but got (low=0, high=16).",
+        ),
         ("{choice: []}", "3:23: layers[0].conv2d.filters: `choice` takes a non-empty list of options."),
-        ("{int: [8, 16], stpe: 2}", "3:38: unknown key `stpe` in a `int` distribution; did you mean `step`? "
-                                    "Valid keys: choice, int, float, log, step, name."),
-        ("{int: [8, 16], name: 'f[0]'}", "3:44: layers[0].conv2d.filters: a parameter `name` may hold letters, digits, "
-                                         "`_`, `-`, `.` and `:` (it names an Optuna and an MLflow parameter), but got 'f[0]'."),
+        (
+            "{int: [8, 16], stpe: 2}",
+            "3:38: unknown key `stpe` in a `int` distribution; did you mean `step`? "
+            "Valid keys: choice, int, float, log, step, name.",
+        ),
+        (
+            "{int: [8, 16], name: 'f[0]'}",
+            "3:44: layers[0].conv2d.filters: a parameter `name` may hold letters, digits, "
+            "`_`, `-`, `.` and `:` (it names an Optuna and an MLflow parameter), but got 'f[0]'.",
+        ),
     ],
 )
 def test_malformed_distributions_are_located_search_errors(space, value, message):
@@ -143,26 +161,34 @@ def test_malformed_distributions_are_located_search_errors(space, value, message
 
 
 def test_a_distribution_inside_an_unchosen_option_is_checked_too(space):
-    path = space("nested", """
+    path = space(
+        "nested",
+        """
 input: [28, 28, 1]
 layers:
   - choice:
       - conv2d: {filters: 8, kernel: 3}
       - conv2d: {filters: {int: [9, 2]}, kernel: 3}
   - flatten
-""")
-    with pytest.raises(SearchError, match=r"nested.yaml:6:27: layers\[0\]\[1\].conv2d.filters: `low <= high` must hold"):
+""",
+    )
+    with pytest.raises(
+        SearchError, match=r"nested.yaml:6:27: layers\[0\]\[1\].conv2d.filters: `low <= high` must hold"
+    ):
         check_space(path, samples=5)
 
 
 def test_two_different_distributions_may_not_share_a_name(space):
-    path = space("twice", """
+    path = space(
+        "twice",
+        """
 input: [28, 28, 1]
 layers:
   - conv2d: {filters: {choice: [8, 16], name: width}, kernel: 3}
   - conv2d: {filters: {choice: [8, 32], name: width}, kernel: 3}
   - flatten
-""")
+""",
+    )
     with pytest.raises(SearchError) as e:
         check_space(path, samples=5)
     assert "two different distributions are named `width`" in str(e.value)
@@ -170,13 +196,16 @@ layers:
 
 
 def test_one_name_twice_draws_one_value(space):
-    path = space("tied", """
+    path = space(
+        "tied",
+        """
 input: [28, 28, 1]
 layers:
   - conv2d: {filters: {choice: [8, 16], name: width}, kernel: 3}
   - conv2d: {filters: {choice: [8, 16], name: width}, kernel: 3}
   - flatten
-""")
+""",
+    )
     from specdsl.search._space import MemoSampler
     from specdsl.spec import RandomSampler, load
 
@@ -188,8 +217,18 @@ layers:
 def test_parameter_names_are_spec_paths_mlflow_can_hold():
     tree, file, _ = read_space(ROOT / "search_spaces" / "cifar10.yaml")
     names = [d.name for d in distributions(tree, file)]
-    assert names == ["filters", "convs_per_stage", "stage_dropout", "stages", "head", "dense_units", "dropout",
-                     "optimizer", "adam_lr", "sgd_lr"]
+    assert names == [
+        "filters",
+        "convs_per_stage",
+        "stage_dropout",
+        "stages",
+        "head",
+        "dense_units",
+        "dropout",
+        "optimizer",
+        "adam_lr",
+        "sgd_lr",
+    ]
     assert param_name("layers[2].conv2d.filters") == "layers.2.conv2d.filters"
     assert param_name("layers[0].repeat") == "layers.0.repeat"
 
@@ -206,15 +245,31 @@ def test_search_section_errors(space):
 def test_grid_needs_steps_on_floats():
     tree, file, _ = read_space(ROOT / "benchmarks" / "catsdogs_reference.yaml")
     dists = distributions(tree, file)
-    with pytest.raises(SearchError, match="the grid sampler needs a `step` on every float distribution, but `dropout`"):
+    with pytest.raises(
+        SearchError, match="the grid sampler needs a `step` on every float distribution, but `dropout`"
+    ):
         grid_space(dists)
     ints = [d for d in dists if d.kind != "float"]
-    assert grid_space(ints) == {"filters": [16, 32, 64], "batch_norm": [0, 1], "conv_blocks": [1, 2, 3],
-                                "dense_units": [64, 128, 256]}
+    assert grid_space(ints) == {
+        "filters": [16, 32, 64],
+        "batch_norm": [0, 1],
+        "conv_blocks": [1, 2, 3],
+        "dense_units": [64, 128, 256],
+    }
 
 
-@pytest.mark.parametrize("text, seconds", [(90, 90.0), ("90", 90.0), ("90s", 90.0), ("15m", 900.0), ("2h", 7200.0),
-                                            ("1h30m", 5400.0), (None, None)])
+@pytest.mark.parametrize(
+    "text, seconds",
+    [
+        (90, 90.0),
+        ("90", 90.0),
+        ("90s", 90.0),
+        ("15m", 900.0),
+        ("2h", 7200.0),
+        ("1h30m", 5400.0),
+        (None, None),
+    ],
+)
 def test_durations(text, seconds):
     assert parse_duration(text) == seconds
 
@@ -231,19 +286,32 @@ def test_check_space_imports_no_framework():
         "r = check_space('search_spaces/mnist.yaml', samples=20); "
         "print(sorted(m for m in ('optuna', 'mlflow', 'torch', 'keras', 'sqlalchemy') if m in sys.modules), r.samples)"
     )
-    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True).stdout
+    out = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True
+    ).stdout
     assert out.strip() == "[] 20"
 
 
-@pytest.mark.parametrize("value, size", [
-    (2048, 2048), ("2048", 2048), ("64KiB", 65_536), ("64 KB", 64_000), ("1.5GB", 1_500_000_000),
-    ("512MiB", 536_870_912), ("2 gib", 2_147_483_648), ("1TiB", 1024**4),
-])
+@pytest.mark.parametrize(
+    "value, size",
+    [
+        (2048, 2048),
+        ("2048", 2048),
+        ("64KiB", 65_536),
+        ("64 KB", 64_000),
+        ("1.5GB", 1_500_000_000),
+        ("512MiB", 536_870_912),
+        ("2 gib", 2_147_483_648),
+        ("1TiB", 1024**4),
+    ],
+)
 def test_trial_memory_is_bytes_or_a_size_with_its_unit(value, size):
     from specdsl.spec import SearchSpec
 
     assert SearchSpec(trial_memory=value).trial_memory == size
-    assert SearchSpec.model_validate(SearchSpec(trial_memory=value).model_dump()).trial_memory == size  # to workers
+    assert (
+        SearchSpec.model_validate(SearchSpec(trial_memory=value).model_dump()).trial_memory == size
+    )  # to workers
 
 
 @pytest.mark.parametrize("value", ["2 gigs", "0", "-1GiB", "GiB", "true", "1.5"])
@@ -254,11 +322,14 @@ def test_a_bad_trial_memory_is_a_located_error(space, value):
     shown = {"true": "True", "1.5": "1.5", "0": "0"}.get(value, repr(value))
     assert str(e.value) == (
         f"{path}:3:24: search: `trial_memory`: a memory size is a positive number of bytes, or a number with a unit "
-        f"(KiB, MiB, GiB, TiB, KB, MB, GB, TB) such as 2GiB, but got {shown}.")
+        f"(KiB, MiB, GiB, TiB, KB, MB, GB, TB) such as 2GiB, but got {shown}."
+    )
 
 
 def test_trial_memory_counts_as_invalid_with_its_estimate(space):
-    path = space("memory", """
+    path = space(
+        "memory",
+        """
 input: [8, 8, 1]
 layers:
   - flatten
@@ -266,11 +337,14 @@ layers:
   - dense: {units: 10, activation: softmax}
 train: {optimizer: sgd, batch_size: 64}
 search: {trial_memory: 100MB}
-""")
+""",
+    )
     report = check_space(path, samples=40, seed=1)
     [(reason, n)] = report.reasons.items()
     # sgd without momentum: the weights, their best-epoch copy and the gradients (12 bytes a parameter)
-    assert reason == ("trial_memory: training would take about 159.2 MiB (85.8 MiB for 7,500,010 parameters with their "
-                      "gradients and sgd state, 73.3 MiB of activations for batches of 64), more than the 95.4 MiB "
-                      "allowed.")
+    assert reason == (
+        "trial_memory: training would take about 159.2 MiB (85.8 MiB for 7,500,010 parameters with their "
+        "gradients and sgd state, 73.3 MiB of activations for batches of 64), more than the 95.4 MiB "
+        "allowed."
+    )
     assert n == report.invalid > 0

@@ -24,7 +24,11 @@ def _cifar10_missing() -> str | None:
     from specdsl.data import list_datasets
 
     info = {d.name: d for d in list_datasets()}["cifar10"]
-    return None if info.ready else f"the cifar10 dataset is not here ({info.status}): `specdsl data prepare cifar10`"
+    return (
+        None
+        if info.ready
+        else f"the cifar10 dataset is not here ({info.status}): `specdsl data prepare cifar10`"
+    )
 
 
 @pytest.mark.parametrize("path", SPACES, ids=[p.stem for p in SPACES])
@@ -50,7 +54,11 @@ def test_each_ready_made_space_runs_with_a_tiny_budget(path, stores):
         assert run.info.status == "FINISHED"
         assert run.data.params == {k: str(v) for k, v in t.params.items()}
         drawn = {"model.svg"} if shutil.which("dot") else set()  # the architecture, when Graphviz is here
-        assert {f.path for f in client.list_artifacts(run.info.run_id)} == {"spec.yaml", "summary.txt", *drawn}
+        assert {f.path for f in client.list_artifacts(run.info.run_id)} == {
+            "spec.yaml",
+            "summary.txt",
+            *drawn,
+        }
         history = client.get_metric_history(run.info.run_id, "val_accuracy")
         assert [m.step for m in history] == [0]
         assert run.data.metrics["params"] == t.user_attrs["specdsl.result"]["params"]
@@ -62,7 +70,9 @@ def test_the_cifar10_space_trains_on_stand_in_data(stores, tmp_path):
     text = (ROOT / "search_spaces" / "cifar10.yaml").read_text().replace("dataset: cifar10", "dataset: mnist")
     path = tmp_path / "cifar10_standin.yaml"
     path.write_text(text)
-    result = run_search(path, trials=2, epochs=1, limit=64, study_name="space-cifar10-standin", plots=False, **stores)
+    result = run_search(
+        path, trials=2, epochs=1, limit=64, study_name="space-cifar10-standin", plots=False, **stores
+    )
     assert (result.trials, result.complete, result.failed) == (2, 2, 0)
     for t in optuna_trials(stores["storage"], "space-cifar10-standin"):
         lr = {"adam_lr", "sgd_lr"} & set(t.params)

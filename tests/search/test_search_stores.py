@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 from search_helpers import cli_env, mlflow_runs, optuna_trials, specdsl_cmd
-from support import fill_disk, read_only_folder, small_disk
+from support import read_only_folder, small_disk
 
 pytest.importorskip("optuna")
 pytest.importorskip("mlflow")
@@ -38,15 +38,29 @@ def search(path: Path, storage: str, tracking_uri: str, study: str = "tiny", **k
 
     buf = io.StringIO()
     kwargs.setdefault("trials", 1)
-    result = run_search(path, storage=storage, tracking_uri=tracking_uri, study_name=study, plots=False,
-                        console=Console(file=buf, width=250), **kwargs)
+    result = run_search(
+        path,
+        storage=storage,
+        tracking_uri=tracking_uri,
+        study_name=study,
+        plots=False,
+        console=Console(file=buf, width=250),
+        **kwargs,
+    )
     result.output = buf.getvalue()
     return result
 
 
 def cli(folder: Path, *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run(specdsl_cmd(*args), cwd=folder, env=cli_env(), capture_output=True, text=True,
-                          timeout=300, check=False)
+    return subprocess.run(
+        specdsl_cmd(*args),
+        cwd=folder,
+        env=cli_env(),
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
 
 
 def test_a_study_storage_that_is_not_a_database_is_one_message_exit_6_for_search_and_best(tmp_path, stores):
@@ -58,12 +72,16 @@ def test_a_study_storage_that_is_not_a_database_is_one_message_exit_6_for_search
     with open(db, "r+b") as f:
         f.write(GARBAGE)
     (tmp_path / "tiny.yaml").write_text(TINY)
-    message = (f"error: the study storage {db} is not a readable SQLite database (file is not a database). Move the "
-               "file aside (or delete it) to start a new one there, or pass --storage to use another.\n")
+    message = (
+        f"error: the study storage {db} is not a readable SQLite database (file is not a database). Move the "
+        "file aside (or delete it) to start a new one there, or pass --storage to use another.\n"
+    )
     assert mlflow_runs(stores["tracking_uri"], "tiny")["study"] == []  # (the MLflow store made: no log lines)
     done = cli(tmp_path, "search", "tiny.yaml", "--trials", "1", "--tracking-uri", stores["tracking_uri"])
     assert (done.returncode, done.stdout, done.stderr) == (6, "", message)  # no traceback: the one line
-    assert mlflow_runs(stores["tracking_uri"], "tiny")["study"] == []  # stopped before the study's run was made
+    assert (
+        mlflow_runs(stores["tracking_uri"], "tiny")["study"] == []
+    )  # stopped before the study's run was made
     done = cli(tmp_path, "best", "tiny")
     assert (done.returncode, done.stdout, done.stderr) == (6, "", message)
 
@@ -76,11 +94,14 @@ def test_a_corrupt_mlflow_store_is_one_message_exit_6_before_any_study(tmp_path)
     assert (done.returncode, done.stdout) == (6, "")
     assert done.stderr == (
         f"error: the MLflow tracking store {db} is not a readable SQLite database (file is not a database). Move the "
-        "file aside (or delete it) to start a new one there, or pass --tracking-uri to use another.\n")
+        "file aside (or delete it) to start a new one there, or pass --tracking-uri to use another.\n"
+    )
     assert not (tmp_path / "optuna.db").exists()
 
 
-def test_a_study_storage_damaged_inside_stops_the_resumed_search_and_closes_its_run_failed(space, tmp_path, stores):
+def test_a_study_storage_damaged_inside_stops_the_resumed_search_and_closes_its_run_failed(
+    space, tmp_path, stores
+):
     """A study that ran, then the pages of its trials table overwritten: the next run reads them, and stops."""
     import sqlite3
 
@@ -102,9 +123,12 @@ def test_a_study_storage_damaged_inside_stops_the_resumed_search_and_closes_its_
     assert info.value.format() == (
         f"the study storage {db} is not a readable SQLite database (database disk image is malformed). Move the file "
         f"aside (or delete it) to start a new one there, or pass --storage to use another; `sqlite3 {db} .recover` "
-        "may save what it still holds.")
+        "may save what it still holds."
+    )
     assert (info.value.exit_code, info.value.kind, info.value.store) == (6, "corrupt", str(db))
-    (parent,) = mlflow_runs(stores["tracking_uri"], "damaged")["study"]  # the first run's, resumed, then closed
+    (parent,) = mlflow_runs(stores["tracking_uri"], "damaged")[
+        "study"
+    ]  # the first run's, resumed, then closed
     assert (parent.info.status, parent.data.tags["specdsl.reason"]) == ("FAILED", info.value.format())
 
 
@@ -129,17 +153,24 @@ def test_a_read_only_working_folder_is_one_message_for_search_and_best_reads_it(
         assert done.stderr == (
             f"error: the MLflow tracking store {folder}/mlflow.db cannot be written: its folder {folder} is not "
             "writable (unable to open database file). Run from a folder you can write to, or pass --tracking-uri "
-            "to keep it elsewhere.\n")
+            "to keep it elsewhere.\n"
+        )
         # the study storage alone in a read-only folder (MLflow and its artifacts elsewhere)
         elsewhere = f"sqlite:///{tmp_path / 'mlflow.db'}"
         MlflowClient(elsewhere).create_experiment("elsewhere", artifact_location=str(tmp_path / "artifacts"))
         with pytest.raises(StoreError) as info:
-            run_search(folder / "fresh" / "tiny.yaml", storage=f"sqlite:///{folder}/fresh/optuna.db",
-                       tracking_uri=elsewhere, experiment="elsewhere", trials=1)
+            run_search(
+                folder / "fresh" / "tiny.yaml",
+                storage=f"sqlite:///{folder}/fresh/optuna.db",
+                tracking_uri=elsewhere,
+                experiment="elsewhere",
+                trials=1,
+            )
         assert info.value.format() == (
             f"the study storage {folder}/fresh/optuna.db cannot be written: its folder {folder}/fresh is not "
             "writable (unable to open database file). Run from a folder you can write to, or pass --storage to "
-            "keep it elsewhere.")
+            "keep it elsewhere."
+        )
         monkeypatch.chdir(folder)
         out = Console(file=io.StringIO(), width=200)
         assert run_best_command("tiny", console=out) == 0
@@ -148,7 +179,8 @@ def test_a_read_only_working_folder_is_one_message_for_search_and_best_reads_it(
             run_best_command("tiny", output=Path("best.yaml"), console=out)
         assert info.value.format() == (
             f"the output file {folder}/best.yaml cannot be written: its folder {folder} is not writable (Read-only "
-            "file system). Run from a folder you can write to, or pass -o to keep it elsewhere.")
+            "file system). Run from a folder you can write to, or pass -o to keep it elsewhere."
+        )
 
 
 # `specdsl search` whose disk fills up when the second training starts (from within the process: a real full disk)
@@ -180,26 +212,51 @@ def test_a_disk_that_fills_during_a_search_stops_it_keeping_the_finished_trials(
     with small_disk(folder, "32m"):
         path = space("full", TINY)
         storage, tracking = f"sqlite:///{folder / 'optuna.db'}", f"sqlite:///{folder / 'mlflow.db'}"
-        args = ["search", path.name, "--trials", "2", "--epochs", "1", "--storage", storage, "--tracking-uri",
-                tracking]
+        args = [
+            "search",
+            path.name,
+            "--trials",
+            "2",
+            "--epochs",
+            "1",
+            "--storage",
+            storage,
+            "--tracking-uri",
+            tracking,
+        ]
         code = FILLING_SEARCH.format(tests=str(Path(__file__).parents[1]), folder=str(folder))
-        done = subprocess.run([sys.executable, "-c", code, *args], cwd=path.parent, env=cli_env(),
-                              capture_output=True, text=True, timeout=300, check=False)
-        message = (f"the disk of the study storage {folder}/optuna.db is full (database or disk is full). Free space "
-                   "on it, or pass --storage to keep it elsewhere, and run the command again: what was written "
-                   "before is kept.")
+        done = subprocess.run(
+            [sys.executable, "-c", code, *args],
+            cwd=path.parent,
+            env=cli_env(),
+            capture_output=True,
+            text=True,
+            timeout=300,
+            check=False,
+        )
+        message = (
+            f"the disk of the study storage {folder}/optuna.db is full (database or disk is full). Free space "
+            "on it, or pass --storage to keep it elsewhere, and run the command again: what was written "
+            "before is kept."
+        )
         assert (done.returncode, done.stderr.splitlines()[-1]) == (6, f"error: {message}")
         assert "Traceback" not in done.stderr
         (folder / "filler").unlink()
         trials = optuna_trials(storage, "full")
         assert [(t.number, t.state.name) for t in trials] == [(0, "COMPLETE"), (1, "RUNNING")]
         runs = mlflow_runs(tracking, "full")
-        assert [(r.info.status, r.data.tags.get("specdsl.reason")) for r in runs["study"]] == [("FAILED", message)]
+        assert [(r.info.status, r.data.tags.get("specdsl.reason")) for r in runs["study"]] == [
+            ("FAILED", message)
+        ]
         assert [(r.info.status, r.data.tags.get("specdsl.reason")) for r in runs["trial"]] == [
-            ("FINISHED", None), ("FAILED", f"StoreError: {message}")]
+            ("FINISHED", None),
+            ("FAILED", f"StoreError: {message}"),
+        ]
         assert runs["trial"][0].data.metrics["objective.val_accuracy"] == trials[0].value
 
-        done = cli(path.parent, *args)  # room again: the same command resumes; the stopped trial counts as failed
+        done = cli(
+            path.parent, *args
+        )  # room again: the same command resumes; the stopped trial counts as failed
         assert done.returncode == 0, done.stderr
         trials = optuna_trials(storage, "full")
         assert [(t.number, t.state.name) for t in trials] == [(0, "COMPLETE"), (1, "FAIL")]
@@ -217,9 +274,10 @@ def test_a_study_storage_server_that_does_not_answer_names_it_without_its_passwo
         open_storage("postgresql://search:s3cret@127.0.0.1:9/studies")
     e = info.value
     assert e.format() == (
-        'cannot use the study storage postgresql://search:***@127.0.0.1:9/studies: connection to server at '
+        "cannot use the study storage postgresql://search:***@127.0.0.1:9/studies: connection to server at "
         '"127.0.0.1", port 9 failed: Connection refused. Check that the server runs and answers at that address, '
-        "and the user name and password in the URL.")
+        "and the user name and password in the URL."
+    )
     assert (e.exit_code, e.kind, e.store) == (6, "server", "postgresql://search:***@127.0.0.1:9/studies")
     assert "s3cret" not in e.format()
 
@@ -228,6 +286,8 @@ def test_store_urls_are_shown_without_their_passwords():
     from specdsl._sqlite import display_url
 
     assert display_url("postgresql://u:p@h:5432/db") == "postgresql://u:***@h:5432/db"
-    assert display_url("postgresql://h/db?user=u&password=p&sslmode=require") == \
-        "postgresql://h/db?user=u&password=***&sslmode=require"
+    assert (
+        display_url("postgresql://h/db?user=u&password=p&sslmode=require")
+        == "postgresql://h/db?user=u&password=***&sslmode=require"
+    )
     assert display_url("sqlite:///optuna.db") == "sqlite:///optuna.db"

@@ -13,9 +13,9 @@ pytest.importorskip("mlflow")
 pytest.importorskip("torch")
 
 import specdsl
+from specdsl.cli._search import run_best_command, run_search_command
 from specdsl.errors import SearchError
 from specdsl.search import run_search
-from specdsl.cli._search import run_best_command, run_search_command
 
 # 1-5 valid 3x3 convolutions on an 8x8 image: 4 and 5 of them leave nothing (8 -> 6 -> 4 -> 2 -> 0).
 DEEP = """
@@ -66,7 +66,9 @@ def search(stores, request):
         kwargs.setdefault("study_name", request.node.name.replace("[", "-").replace("]", ""))
         kwargs.setdefault("plots", False)
         out, buf = console()
-        result = run_search(path, storage=stores["storage"], tracking_uri=stores["tracking_uri"], console=out, **kwargs)
+        result = run_search(
+            path, storage=stores["storage"], tracking_uri=stores["tracking_uri"], console=out, **kwargs
+        )
         result.output = buf.getvalue()
         return result
 
@@ -108,11 +110,16 @@ def test_invalid_samples_are_pruned_in_milliseconds_with_their_reason(search, sp
     trained = [t for t in trials if not t.user_attrs.get("specdsl.rejected")]
     assert (result.trials, result.complete, result.invalid) == (4, 4, len(rejected))
     assert len(rejected) >= 1 and len(calls) == len(trained) == 4
-    runs = {int(r.data.tags["specdsl.trial"]): r for r in mlflow_runs(stores["tracking_uri"], result.study_name)["trial"]}
+    runs = {
+        int(r.data.tags["specdsl.trial"]): r
+        for r in mlflow_runs(stores["tracking_uri"], result.study_name)["trial"]
+    }
     for t in rejected:
         assert t.state.name == "PRUNED" and t.params["convs"] in (4, 5)
-        lost = {4: "layers[0].repeat[3].layers[0] (conv2d): kernel 3x3 does not fit its 2x2x{f} input",
-                5: "layers[0].repeat[3].layers[0] (conv2d): kernel 3x3 does not fit its 2x2x{f} input"}
+        lost = {
+            4: "layers[0].repeat[3].layers[0] (conv2d): kernel 3x3 does not fit its 2x2x{f} input",
+            5: "layers[0].repeat[3].layers[0] (conv2d): kernel 3x3 does not fit its 2x2x{f} input",
+        }
         reason = t.user_attrs["specdsl.reason"]
         assert reason.startswith(f"{path}:6:9: " + lost[t.params["convs"]].format(f=t.params["filters"]))
         run = runs[t.number]
@@ -142,11 +149,14 @@ def test_the_overhead_is_measured_whole_by_every_worker(search, space, stores):
     assert parts < o["overhead_ms"] < o["trial_s"] * 1000
     assert o["overhead_ms"] == pytest.approx(tally["overhead_s"] / 3 * 1000)
     assert o["share"] == pytest.approx(tally["share"] / 3) and 0 < o["share"] < 1
-    assert o["time_share"] == pytest.approx((tally["overhead_s"] + tally["rejected_s"])
-                                            / (tally["trial_s"] + tally["rejected_s"]))
+    assert o["time_share"] == pytest.approx(
+        (tally["overhead_s"] + tally["rejected_s"]) / (tally["trial_s"] + tally["rejected_s"])
+    )
     line = next(x for x in result.output.splitlines() if x.startswith("overhead per trained trial: "))
     assert f"{o['overhead_ms']:.0f} ms (sample {o['suggest_ms']:.0f} ms, " in line
-    assert line.endswith(f"{o['time_share']:.2%} of the search's time; an invalid sample costs {o['rejected_ms']:.0f} ms")
+    assert line.endswith(
+        f"{o['time_share']:.2%} of the search's time; an invalid sample costs {o['rejected_ms']:.0f} ms"
+    )
 
     again = search(path, trials=4)  # resumed: a second tally, added to the first
     study = optuna.load_study(study_name=result.study_name, storage=stores["storage"])
@@ -188,8 +198,9 @@ search: {sampler: grid, pruner: none, seed: 0}
 """
 
 
-def test_a_raising_trial_and_a_nan_trial_fail_with_their_reasons_and_the_study_goes_on(search, space, stores,
-                                                                                          monkeypatch):
+def test_a_raising_trial_and_a_nan_trial_fail_with_their_reasons_and_the_study_goes_on(
+    search, space, stores, monkeypatch
+):
     import specdsl.train
 
     real_fit = specdsl.train.fit
@@ -202,10 +213,15 @@ def test_a_raising_trial_and_a_nan_trial_fail_with_their_reasons_and_the_study_g
     monkeypatch.setattr(specdsl.train, "fit", flaky)
     result = search(space("nan", NAN), trials=4)  # the grid: blowup x filters, each once
     trials = optuna_trials(stores["storage"], result.study_name)
-    got = {(t.params["blowup"], t.params["filters"]): (t.state.name, t.user_attrs.get("specdsl.reason")) for t in trials}
-    nan_reason = ("NonFiniteLoss: the training loss became NaN in epoch 1/1, batch 1/10 at learning rate 0.01. "
-                  "Lower `train.optimizer.lr` (or add warmup: `train.schedule.warmup_epochs`), add batchnorm, or check "
-                  "the data for NaN or unscaled values (`data.normalize`).")
+    got = {
+        (t.params["blowup"], t.params["filters"]): (t.state.name, t.user_attrs.get("specdsl.reason"))
+        for t in trials
+    }
+    nan_reason = (
+        "NonFiniteLoss: the training loss became NaN in epoch 1/1, batch 1/10 at learning rate 0.01. "
+        "Lower `train.optimizer.lr` (or add warmup: `train.schedule.warmup_epochs`), add batchnorm, or check "
+        "the data for NaN or unscaled values (`data.normalize`)."
+    )
     assert got == {
         (0, 4): ("COMPLETE", None),
         (0, 8): ("FAIL", "RuntimeError: CUDA is on fire"),
@@ -226,36 +242,50 @@ def test_a_trial_cut_short_by_the_study_time_limit_is_pruned_not_complete(search
     import re
 
     # one 3x3 convolution on digits: a few dozen milliseconds an epoch, so 2,000 epochs outlast the 8 s budget
-    path = space("cut", DEEP.replace("{int: [1, 5], name: convs}", "1").replace("epochs: 1,", "epochs: 2000,"))
+    path = space(
+        "cut", DEEP.replace("{int: [1, 5], name: convs}", "1").replace("epochs: 1,", "epochs: 2000,")
+    )
     result = search(path, trials=3, timeout=8)
     (trial,) = optuna_trials(stores["storage"], result.study_name)  # no trial starts after the time limit
     reason = trial.user_attrs["specdsl.reason"]
-    found = re.fullmatch(r"stopped at the study's time limit after (\d+) of 2000 epochs \(val_accuracy (0\.\d+)\)", reason)
+    found = re.fullmatch(
+        r"stopped at the study's time limit after (\d+) of 2000 epochs \(val_accuracy (0\.\d+)\)", reason
+    )
     assert trial.state.name == "PRUNED" and found, reason
     epochs = int(found.group(1))
     assert 1 <= epochs < 2000 and len(trial.intermediate_values) == epochs
     assert float(found.group(2)) == pytest.approx(max(trial.intermediate_values.values()), abs=5e-5)
     assert (result.complete, result.pruned) == (0, 1)
     (run,) = mlflow_runs(stores["tracking_uri"], result.study_name)["trial"]
-    assert (run.info.status, run.data.tags["specdsl.state"], run.data.tags["specdsl.reason"]) == ("KILLED", "PRUNED", reason)
+    assert (run.info.status, run.data.tags["specdsl.state"], run.data.tags["specdsl.reason"]) == (
+        "KILLED",
+        "PRUNED",
+        reason,
+    )
     # its objective over the epochs it trained, as its own metric: the MLflow runs table sorts every trial by it
     assert run.data.metrics["objective.val_accuracy"] == max(trial.intermediate_values.values())
 
 
-def test_every_trial_run_logs_the_objective_as_the_search_ranks_it_beside_the_epoch_curves(search, space, stores):
+def test_every_trial_run_logs_the_objective_as_the_search_ranks_it_beside_the_epoch_curves(
+    search, space, stores
+):
     """val_accuracy is a curve (its last epoch in the runs table); objective.val_accuracy is the value Optuna
     holds for the trial: its best epoch."""
     from mlflow import MlflowClient
 
-    path = space("objective", DEEP.replace("{int: [1, 5], name: convs}", "1").replace("epochs: 1,", "epochs: 4,"))
+    path = space(
+        "objective", DEEP.replace("{int: [1, 5], name: convs}", "1").replace("epochs: 1,", "epochs: 4,")
+    )
     result = search(path, trials=2)
     assert result.complete == 2
     client = MlflowClient(stores["tracking_uri"])
     trials = optuna_trials(stores["storage"], result.study_name)
     runs = mlflow_runs(stores["tracking_uri"], result.study_name)["trial"]
     for t, run in zip(trials, runs):
-        curve = [m.value for m in sorted(client.get_metric_history(run.info.run_id, "val_accuracy"),
-                                          key=lambda m: m.step)]
+        curve = [
+            m.value
+            for m in sorted(client.get_metric_history(run.info.run_id, "val_accuracy"), key=lambda m: m.step)
+        ]
         assert len(curve) == 4 and run.data.metrics["val_accuracy"] == curve[-1]
         assert run.data.metrics["objective.val_accuracy"] == t.value == max(curve)
         assert [m.step for m in client.get_metric_history(run.info.run_id, "objective.val_accuracy")] == [0]
@@ -268,8 +298,14 @@ def test_the_mlflow_sqlite_store_is_written_in_wal_mode_without_fsync_per_commit
 
     db = tmp_path / "mlflow.db"
     out, _ = console()
-    run_search(space("wal", DEEP), trials=1, storage=f"sqlite:///{tmp_path / 'optuna.db'}",
-               tracking_uri=f"sqlite:///{db}", console=out, plots=False)
+    run_search(
+        space("wal", DEEP),
+        trials=1,
+        storage=f"sqlite:///{tmp_path / 'optuna.db'}",
+        tracking_uri=f"sqlite:///{db}",
+        console=out,
+        plots=False,
+    )
     # WAL is a property of the file: a fresh connection reads it back
     assert sqlite3.connect(db).execute("PRAGMA journal_mode").fetchone() == ("wal",)
     # synchronous is one of the connection: MLflow's own engine reports NORMAL (1), where SQLite's default is FULL (2)
@@ -291,8 +327,9 @@ def test_best_freezes_a_spec_that_replans_to_the_same_model(search, space, store
     best = trials[result.best_number]
     assert frozen.params == best.user_attrs["specdsl.result"]["params"]
     assert frozen.name == f"{result.study_name}_trial_{result.best_number}"
-    assert text.splitlines()[0] == (f"# Trial {result.best_number} of study {result.study_name}: "
-                                    f"val_accuracy {result.best_value:.4g}")
+    assert text.splitlines()[0] == (
+        f"# Trial {result.best_number} of study {result.study_name}: val_accuracy {result.best_value:.4g}"
+    )
     # --trial N, to the console
     other = next(n for n in trials if n != result.best_number)
     out2, buf = console()
@@ -316,7 +353,9 @@ def test_several_objectives_give_a_pareto_front_and_no_pruning(search, space, st
     result = search(space("pareto", text), trials=4, plots=True)
     trials = optuna_trials(stores["storage"], result.study_name)
     assert [t.state.name for t in trials] == ["COMPLETE"] * 4
-    assert all(t.intermediate_values == {} for t in trials)  # nothing reported: Optuna prunes single objectives only
+    assert all(
+        t.intermediate_values == {} for t in trials
+    )  # nothing reported: Optuna prunes single objectives only
     for t in trials:
         assert t.values[1] == t.user_attrs["specdsl.result"]["params"]
     assert 1 <= len(result.pareto) <= 4
@@ -326,12 +365,16 @@ def test_several_objectives_give_a_pareto_front_and_no_pruning(search, space, st
 
     client = MlflowClient(stores["tracking_uri"])
     files = {f.path for f in client.list_artifacts(parent.info.run_id, "plots")}
-    assert files == {f"plots/{name}.{suffix}" for name in ("optimization_history", "param_importances",
-                                                           "parallel_coordinate", "pareto_front")
-                     for suffix in ("html", "png")}
+    assert files == {
+        f"plots/{name}.{suffix}"
+        for name in ("optimization_history", "param_importances", "parallel_coordinate", "pareto_front")
+        for suffix in ("html", "png")
+    }
     # plotly.js inside (they show offline), the Pareto front's axes named after the objectives
     (tmp_path / "plots").mkdir()
-    pareto = Path(client.download_artifacts(parent.info.run_id, "plots/pareto_front.html", str(tmp_path / "plots")))
+    pareto = Path(
+        client.download_artifacts(parent.info.run_id, "plots/pareto_front.html", str(tmp_path / "plots"))
+    )
     page = pareto.read_text()
     assert '<script src="http' not in page and len(page) > 3_000_000
     assert '"title":{"text":"val_accuracy"}' in page and '"title":{"text":"params"}' in page
@@ -341,8 +384,9 @@ def test_several_objectives_give_a_pareto_front_and_no_pruning(search, space, st
     assert {"best.yaml", "best_model.svg"} <= {f.path for f in client.list_artifacts(parent.info.run_id)}
     assert parent.data.params["pruner"] == "none (several objectives)"
     (tmp_path / "kept").mkdir()
-    kept = MlflowClient(stores["tracking_uri"]).download_artifacts(parent.info.run_id, "pareto.yaml",
-                                                                   str(tmp_path / "kept"))
+    kept = MlflowClient(stores["tracking_uri"]).download_artifacts(
+        parent.info.run_id, "pareto.yaml", str(tmp_path / "kept")
+    )
     assert Path(kept).read_text() == text  # the space as it was read, not read again
 
 
@@ -403,7 +447,10 @@ def test_a_trial_run_sends_its_parameters_with_its_first_batch(stores):
     assert client.get_run(short).data.params == {}
     tracker.finish_trial(short, "PRUNED", reason="pruned by the median pruner after epoch 1", buffer=buffer)
     run = client.get_run(short)
-    assert (run.info.status, run.data.tags["specdsl.reason"]) == ("KILLED", "pruned by the median pruner after epoch 1")
+    assert (run.info.status, run.data.tags["specdsl.reason"]) == (
+        "KILLED",
+        "pruned by the median pruner after epoch 1",
+    )
     assert run.data.params == {"filters": "16", "lr": "0.003", "layers": "[1, 2]"}
     assert run.data.metrics == {"loss": 0.5}
 

@@ -53,8 +53,9 @@ class KeptTracker:
         self.calls.append(("start_trial", number, params, tags))
         return f"run-{number}"
 
-    def rejected_trial(self, number: int, params: dict[str, Any], reason: str,
-                       metrics: dict[str, float]) -> str:
+    def rejected_trial(
+        self, number: int, params: dict[str, Any], reason: str, metrics: dict[str, float]
+    ) -> str:
         self.calls.append(("rejected_trial", number, params, reason, sorted(metrics)))
         return f"run-{number}"
 
@@ -64,9 +65,16 @@ class KeptTracker:
     def send(self, run_id: str, metrics: list[Any], tags: dict[str, str] | None = None) -> None:
         self.epochs.update((m.step, m.key) for m in metrics)
 
-    def finish_trial(self, run_id: str, state: str, *, reason: str | None = None,
-                     metrics: dict[str, Any] | None = None, tags: dict[str, str] | None = None,
-                     buffer: Any = None) -> None:
+    def finish_trial(
+        self,
+        run_id: str,
+        state: str,
+        *,
+        reason: str | None = None,
+        metrics: dict[str, Any] | None = None,
+        tags: dict[str, str] | None = None,
+        buffer: Any = None,
+    ) -> None:
         if buffer is not None:
             self.send(run_id, buffer.take())
         self.calls.append(("finish_trial", run_id, state, reason, metrics))
@@ -79,11 +87,18 @@ def trial_of(tmp_path):
     path.write_text(SPACE, encoding="utf-8")
     tree, file, text = read_space(path)
     search = read_search(tree, file)
-    cfg = StudyConfig(space_file=file, space_text=text, study_name="tiny", storage=f"sqlite:///{tmp_path}/optuna.db",
-                      search=search.model_dump(), limit=64)
+    cfg = StudyConfig(
+        space_file=file,
+        space_text=text,
+        study_name="tiny",
+        storage=f"sqlite:///{tmp_path}/optuna.db",
+        search=search.model_dump(),
+        limit=64,
+    )
     optuna.logging.set_verbosity(optuna.logging.ERROR)
-    study = optuna.create_study(storage=open_storage(cfg.storage), study_name="tiny",
-                                directions=["maximize", "minimize"])
+    study = optuna.create_study(
+        storage=open_storage(cfg.storage), study_name="tiny", directions=["maximize", "minimize"]
+    )
     tracker = KeptTracker()
     return Objective(cfg, tracker, None), tracker, study
 
@@ -110,7 +125,10 @@ def test_an_objective_trains_a_trial_in_process_and_records_it(trial_of):
     _, run_id, texts = tracker.calls[1]
     assert (run_id, sorted(texts)) == ("run-0", ["spec.yaml", "summary.txt"])
     assert texts["spec.yaml"][:3] == [
-        f"# trial 0 of study tiny ({objective.cfg.space_file})", "name: tiny_trial_0", "input: [8, 8, 1]"]
+        f"# trial 0 of study tiny ({objective.cfg.space_file})",
+        "name: tiny_trial_0",
+        "input: [8, 8, 1]",
+    ]
     assert "search:" not in texts["spec.yaml"]
     summary = texts["summary.txt"]
     assert (summary[0], summary[-5]) == ('Model: "tiny"', "Total params: 1,490 (5.8 KB)")
@@ -142,8 +160,17 @@ def test_an_invalid_sample_is_pruned_with_its_reason_and_nothing_is_built(trial_
     reason = frozen.user_attrs["specdsl.reason"]
     assert str(raised.value) == reason
     assert frozen.user_attrs["specdsl.rejected"] is True
-    assert reason == (f"{objective.cfg.space_file}:8:9: layers[1].repeat[0].layers[0] (conv2d): kernel "
-                      "7x7 does not fit its 6x6x8 input with padding=valid (output would be 0x0). "
-                      "Use padding: same or a smaller kernel, or give the model a larger input.")
-    assert tracker.calls == [("rejected_trial", 0, {"filters": 8, "extra": 1}, reason,
-                              ["overhead.spec_plan_ms", "overhead.suggest_ms"])]
+    assert reason == (
+        f"{objective.cfg.space_file}:8:9: layers[1].repeat[0].layers[0] (conv2d): kernel "
+        "7x7 does not fit its 6x6x8 input with padding=valid (output would be 0x0). "
+        "Use padding: same or a smaller kernel, or give the model a larger input."
+    )
+    assert tracker.calls == [
+        (
+            "rejected_trial",
+            0,
+            {"filters": 8, "extra": 1},
+            reason,
+            ["overhead.spec_plan_ms", "overhead.suggest_ms"],
+        )
+    ]

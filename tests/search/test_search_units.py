@@ -55,8 +55,12 @@ def test_optuna_sampler_uses_the_spec_names_values_for_scalars_and_indices_for_s
         dists = trial.distributions
         assert dists["width"] == optuna.distributions.CategoricalDistribution([8, 16])
         assert dists["depth"] == optuna.distributions.IntDistribution(1, 2)
-        assert dists["layers.0.layers.0.conv2d.kernel"] == optuna.distributions.CategoricalDistribution([3, 5])
-        assert dists["head"] == optuna.distributions.CategoricalDistribution([0, 1, 2])  # structures: by index
+        assert dists["layers.0.layers.0.conv2d.kernel"] == optuna.distributions.CategoricalDistribution(
+            [3, 5]
+        )
+        assert dists["head"] == optuna.distributions.CategoricalDistribution(
+            [0, 1, 2]
+        )  # structures: by index
         assert dists["lr"] == optuna.distributions.FloatDistribution(0.0001, 0.01, log=True)
         head = trial.params["head"]
         seen_heads.add(head)
@@ -86,15 +90,21 @@ def test_replaying_a_trial_gives_the_same_spec():
 def test_replay_of_a_changed_space_says_so():
     from specdsl.errors import SearchError
 
-    with pytest.raises(SearchError, match="the trial has no value for parameter `width`; was the search space changed"):
+    with pytest.raises(
+        SearchError, match="the trial has no value for parameter `width`; was the search space changed"
+    ):
         specdsl.load(SPACE, sampler=ReplaySampler({"depth": 1}))
 
 
 def test_a_frozen_spec_reads_as_written_by_hand():
-    doc, _ = freeze(*read_space(REFERENCE)[:2],
-                    {"filters": 32, "batch_norm": 1, "conv_blocks": 2, "dropout": 0.25, "dense_units": 128, "lr": 0.001},
-                    name="catsdogs_trial_7")
-    assert dump(doc, ["Trial 7 of study catsdogs"]) == """\
+    doc, _ = freeze(
+        *read_space(REFERENCE)[:2],
+        {"filters": 32, "batch_norm": 1, "conv_blocks": 2, "dropout": 0.25, "dense_units": 128, "lr": 0.001},
+        name="catsdogs_trial_7",
+    )
+    assert (
+        dump(doc, ["Trial 7 of study catsdogs"])
+        == """\
 # Trial 7 of study catsdogs
 name: catsdogs_trial_7
 input: [32, 32, 3]
@@ -122,6 +132,7 @@ train:
   epochs: 20
   batch_size: 64
 """
+    )
 
 
 def test_progress_shows_counts_best_and_the_top_trials():
@@ -129,8 +140,14 @@ def test_progress_shows_counts_best_and_the_top_trials():
 
     buf = io.StringIO()
     console = Console(file=buf, width=160, force_terminal=True, color_system=None)
-    p = Progress(console, study_name="catsdogs", metrics=["val_accuracy"], directions=["maximize"], budget=10,
-                 timeout=900)
+    p = Progress(
+        console,
+        study_name="catsdogs",
+        metrics=["val_accuracy"],
+        directions=["maximize"],
+        budget=10,
+        timeout=900,
+    )
     p.finished(Row(0, "COMPLETE", (0.61,), {"lr": 0.001, "filters": 16}, seconds=12.0))
     p.finished(Row(1, "COMPLETE", (0.72,), {"lr": 0.003, "filters": 32}, seconds=14.0))
     p.finished(Row(2, "PRUNED", None, {"lr": 0.01}, reason="invalid: too deep", rejected=True))
@@ -139,12 +156,16 @@ def test_progress_shows_counts_best_and_the_top_trials():
     p.started(5)
     p.epoch(5, 2, 20)
     status = p.status()
-    assert status.startswith("catsdogs: trials 4/10 | running 1 | complete 2 | pruned 1 | failed 1 | invalid 1 | "
-                             "best val_accuracy 0.72 (#1) | 0:00/15:00")
+    assert status.startswith(
+        "catsdogs: trials 4/10 | running 1 | complete 2 | pruned 1 | failed 1 | invalid 1 | "
+        "best val_accuracy 0.72 (#1) | 0:00/15:00"
+    )
     console.print(p._render())
     screen = buf.getvalue()
     assert "running: #5 epoch 3/20" in screen
-    assert "trial 4 FAIL: NonFiniteLoss: the training loss became NaN" in screen  # the latest troubles, and why
+    assert (
+        "trial 4 FAIL: NonFiniteLoss: the training loss became NaN" in screen
+    )  # the latest troubles, and why
     assert "trial 2 INVALID: invalid: too deep" in screen
     lines = [[cell for cell in line.split() if cell != "│"] for line in screen.splitlines()]
     rows = [line for line in lines if line and line[0] in ("0", "1")]
@@ -155,12 +176,27 @@ def test_progress_lines_when_not_a_terminal():
     from rich.console import Console
 
     buf = io.StringIO()
-    p = Progress(Console(file=buf, width=200), study_name="s", metrics=["val_accuracy"], directions=["maximize"],
-                 budget=None, timeout=None)
+    p = Progress(
+        Console(file=buf, width=200),
+        study_name="s",
+        metrics=["val_accuracy"],
+        directions=["maximize"],
+        budget=None,
+        timeout=None,
+    )
     with p:
         p.finished(Row(0, "COMPLETE", (0.5,), {}, seconds=3.25))
-        p.finished(Row(1, "PRUNED", None, {}, reason="a.yaml:3:5: layers[2]: kernel 3x3 does not fit", rejected=True,
-                       seconds=0.04))
+        p.finished(
+            Row(
+                1,
+                "PRUNED",
+                None,
+                {},
+                reason="a.yaml:3:5: layers[2]: kernel 3x3 does not fit",
+                rejected=True,
+                seconds=0.04,
+            )
+        )
     assert buf.getvalue().splitlines() == [
         "trial 0 COMPLETE val_accuracy=0.5 in 3.2s (best 0.5 #0)",
         "trial 1 INVALID in 40ms: a.yaml:3:5: layers[2]: kernel 3x3 does not fit",
@@ -169,15 +205,20 @@ def test_progress_lines_when_not_a_terminal():
 
 @pytest.mark.parametrize("kind", ["tpe", "random", "cmaes", "nsga2", "grid", "qmc"])
 def test_every_sampler_draws_the_reference_space(kind):
-    from specdsl.search._space import distributions, read_search
     from specdsl.search._setup import make_sampler
+    from specdsl.search._space import distributions, read_search
 
     if kind == "cmaes":
         pytest.importorskip("cmaes")
     text = (REFERENCE).read_text()
     if kind == "grid":  # the grid needs steps on floats
-        text = text.replace("dropout: {float: [0.0, 0.5], name: dropout}", "dropout: {float: [0.0, 0.5], step: 0.25, name: dropout}")
-        text = text.replace("lr: {float: [0.0001, 0.01], log: true, name: lr}", "lr: {choice: [0.001, 0.003], name: lr}")
+        text = text.replace(
+            "dropout: {float: [0.0, 0.5], name: dropout}",
+            "dropout: {float: [0.0, 0.5], step: 0.25, name: dropout}",
+        )
+        text = text.replace(
+            "lr: {float: [0.0001, 0.01], log: true, name: lr}", "lr: {choice: [0.001, 0.003], name: lr}"
+        )
     tree = specdsl.spec.load_text(text, "catsdogs.yaml")
     dists = distributions(tree, "catsdogs.yaml")
     search = read_search(tree, "catsdogs.yaml").model_copy(update={"sampler": kind, "startup_trials": 2})
@@ -187,19 +228,29 @@ def test_every_sampler_draws_the_reference_space(kind):
         spec = specdsl.load(tree, sampler=OptunaSampler(trial), file="catsdogs.yaml")
         s.tell(trial, specdsl.plan(spec).params / 1e7)
     assert len(s.trials) == 6 and all(t.state.name == "COMPLETE" for t in s.trials)
-    assert {"filters", "batch_norm", "conv_blocks", "dropout", "dense_units", "lr"} == set(s.trials[-1].params)
+    assert {"filters", "batch_norm", "conv_blocks", "dropout", "dense_units", "lr"} == set(
+        s.trials[-1].params
+    )
 
 
-@pytest.mark.parametrize("kind, objectives, expected", [
-    ("median", 1, "MedianPruner"), ("hyperband", 1, "HyperbandPruner"),
-    ("successive_halving", 1, "SuccessiveHalvingPruner"), ("none", 1, "NopPruner"),
-    ("median", 2, "NopPruner"),  # Optuna prunes single-objective studies only
-])
+@pytest.mark.parametrize(
+    "kind, objectives, expected",
+    [
+        ("median", 1, "MedianPruner"),
+        ("hyperband", 1, "HyperbandPruner"),
+        ("successive_halving", 1, "SuccessiveHalvingPruner"),
+        ("none", 1, "NopPruner"),
+        ("median", 2, "NopPruner"),  # Optuna prunes single-objective studies only
+    ],
+)
 def test_pruners(kind, objectives, expected):
     from specdsl.search._setup import make_pruner
     from specdsl.spec import SearchSpec
 
-    search = SearchSpec(pruner=kind, objectives=[{"metric": "val_accuracy"}, {"metric": "params", "direction": "minimize"}][:objectives])
+    search = SearchSpec(
+        pruner=kind,
+        objectives=[{"metric": "val_accuracy"}, {"metric": "params", "direction": "minimize"}][:objectives],
+    )
     assert type(make_pruner(search, epochs=20)).__name__ == expected
 
 
@@ -236,18 +287,22 @@ def test_the_pruners_see_the_study_as_asked_and_decide_as_optuna_does(tmp_path, 
     from sqlalchemy import event
     from sqlalchemy.engine import Engine
 
-    from specdsl.search._storage import open_storage
     from specdsl.search._pruning import StudyAsAsked
     from specdsl.search._setup import make_pruner
+    from specdsl.search._storage import open_storage
     from specdsl.spec import SearchSpec
 
     optuna.logging.set_verbosity(optuna.logging.ERROR)
     search = SearchSpec(pruner=kind, startup_trials=2, warmup_epochs=1)
 
     def verdicts(name: str, as_asked: bool) -> tuple[list[bool], list[str]]:
-        study = optuna.create_study(storage=open_storage(f"sqlite:///{tmp_path / name}.db"), direction="maximize",
-                                    study_name="same",  # Hyperband draws a trial's bracket from the name
-                                    pruner=make_pruner(search, epochs=9), sampler=optuna.samplers.TPESampler(seed=0))
+        study = optuna.create_study(
+            storage=open_storage(f"sqlite:///{tmp_path / name}.db"),
+            direction="maximize",
+            study_name="same",  # Hyperband draws a trial's bracket from the name
+            pruner=make_pruner(search, epochs=9),
+            sampler=optuna.samplers.TPESampler(seed=0),
+        )
         rng = random.Random(0)
         out, statements = [], []
 
@@ -256,7 +311,9 @@ def test_the_pruners_see_the_study_as_asked_and_decide_as_optuna_does(tmp_path, 
 
         for number in range(14):
             trial = study.ask()
-            trial.suggest_float("x", 0, 1)  # TPE reads the trials: Optuna keeps that copy for the rest of the trial
+            trial.suggest_float(
+                "x", 0, 1
+            )  # TPE reads the trials: Optuna keeps that copy for the rest of the trial
             view = StudyAsAsked(study)
             pruned = False
             for epoch in range(9):

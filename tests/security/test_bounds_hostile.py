@@ -30,7 +30,9 @@ EXPECTED = {
     "expressions are limited to 1,000 characters.",
     "expression_complex_result.yaml": "4:5: layers[0] (dense): `(-8) ** 0.5` has no real value (a negative number to a "
     "fractional power).",
-    "expression_deep_parentheses.yaml": "4:5: layers[0] (dense): `" + "(" * 57 + "...` is not an arithmetic expression.",
+    "expression_deep_parentheses.yaml": "4:5: layers[0] (dense): `"
+    + "(" * 57
+    + "...` is not an arithmetic expression.",
     "expression_infinite_parameter.yaml": "5:5: layers[0] (dense): `x * 2` gives inf, not a finite number.",
     "expression_operations_repeated.yaml": "6:27: layers[0]: `${min(index,index,index,index,index,index,index,index,"
     "ind...` takes 164 operations to evaluate, and the repeats around it run it 20,000 times; a spec's expressions "

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import ast
 import io
-import keyword
 import json
+import keyword
 import re
 import subprocess
 import sys
@@ -36,6 +36,8 @@ from specdsl.backends import _keras as K  # noqa: E402
 from specdsl.backends import _torch as T  # noqa: E402
 
 LAYERS = [{"dense": {"units": 3, "activation": "relu"}}, {"dense": 2}]
+
+
 def _spec(name, description, layers=LAYERS) -> dict:
     return {"name": name, "description": description, "input": [4], "layers": layers}
 
@@ -61,9 +63,11 @@ def _texts(code: str, model_class: str | None) -> tuple[list[str], list[str]]:
             doc = ast.get_docstring(node, clean=False)
             if doc is not None:
                 if model_class and isinstance(node, ast.Module) and doc.startswith(model_class + ":"):
-                    doc = "<model>" + doc[len(model_class):]
+                    doc = "<model>" + doc[len(model_class) :]
                 docs.append(doc)
-    comments = [t.string for t in tokenize.generate_tokens(io.StringIO(code).readline) if t.type == tokenize.COMMENT]
+    comments = [
+        t.string for t in tokenize.generate_tokens(io.StringIO(code).readline) if t.type == tokenize.COMMENT
+    ]
     return docs, comments
 
 
@@ -113,8 +117,12 @@ def test_identifier_is_a_free_identifier_and_keeps_what_already_is_one(name, tak
     assert out.isidentifier() and out.isascii() and out not in taken
     assert not keyword.iskeyword(out)
     assert not (out.startswith("__") and not out.endswith("__"))
-    if re.fullmatch(NAME_PATTERN, name) and not keyword.iskeyword(name) and name not in taken \
-            and not (name.startswith("__") and not name.endswith("__")):
+    if (
+        re.fullmatch(NAME_PATTERN, name)
+        and not keyword.iskeyword(name)
+        and name not in taken
+        and not (name.startswith("__") and not name.endswith("__"))
+    ):
         assert out == name
 
 
@@ -138,8 +146,30 @@ def test_a_layer_name_that_is_no_identifier_is_one_located_error(text):
 
 NAMES = st.one_of(
     st.from_regex(NAME_PATTERN, fullmatch=True).filter(lambda n: len(n) <= 128),
-    st.sampled_from(["class", "None", "self", "torch", "nn", "F", "math", "keras", "os", "build_model", "MODEL_NAME",
-                     "SPEC_FILE", "DESCRIPTION", "__x", "__init__", "forward", "Dense", "super", "_", "__"]),
+    st.sampled_from(
+        [
+            "class",
+            "None",
+            "self",
+            "torch",
+            "nn",
+            "F",
+            "math",
+            "keras",
+            "os",
+            "build_model",
+            "MODEL_NAME",
+            "SPEC_FILE",
+            "DESCRIPTION",
+            "__x",
+            "__init__",
+            "forward",
+            "Dense",
+            "super",
+            "_",
+            "__",
+        ]
+    ),
 )
 
 
@@ -148,8 +178,9 @@ NAMES = st.one_of(
 @example(["__x", "class"])
 def test_any_identifier_as_layer_names_compiles_and_keeps_its_weights_names(names):
     assume("input" not in names)
-    plan = specdsl.check(_spec("m", "", [{"dense": {"units": 3, "name": names[0]}},
-                                         {"dense": {"units": 2, "name": names[1]}}]))
+    plan = specdsl.check(
+        _spec("m", "", [{"dense": {"units": 3, "name": names[0]}}, {"dense": {"units": 2, "name": names[1]}}])
+    )
     namespace, events = run_module(T.source(plan))
     assert events == ["exec"]
     generated = namespace[T.class_name(plan)]()
@@ -184,8 +215,13 @@ def test_the_injection_name_imports_as_a_string_in_a_fresh_interpreter(tmp_path)
     spec = tmp_path / "inject.yaml"
     spec.write_text(f"name: {json.dumps(INJECTION)}\ninput: [4]\nlayers: [dense: 2]\n")
     T.export(specdsl.check(spec), tmp_path / "generated_torch.py", "source")
-    proc = subprocess.run([sys.executable, "-c", PROBE, str(tmp_path)], capture_output=True, text=True, timeout=300,
-                          cwd=tmp_path)
+    proc = subprocess.run(
+        [sys.executable, "-c", PROBE, str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=tmp_path,
+    )
     assert proc.returncode == 0, proc.stderr
     assert json.loads(proc.stdout.strip().splitlines()[-1]) == {"events": [], "name": INJECTION}
     assert not (tmp_path / "specdsl-pwned").exists()
@@ -214,9 +250,12 @@ def test_exports_into_a_folder_are_named_by_the_safe_stem(name, tmp_path):
 def test_exported_files_hold_no_user_text(tmp_path):
     """ONNX, TorchScript, torch.export and .keras files name the model and its layers by identifiers only."""
     plan = specdsl.check(_spec(INJECTION, "a description\x1b[2J"))
-    raw = [INJECTION.encode(), b"description\x1b", b"\"\"\"; import"]
-    written = [T.export(plan, tmp_path, "torchscript", verify=False), T.export(plan, tmp_path, "export", verify=False),
-               K.export(plan, tmp_path, "keras")]
+    raw = [INJECTION.encode(), b"description\x1b", b'"""; import']
+    written = [
+        T.export(plan, tmp_path, "torchscript", verify=False),
+        T.export(plan, tmp_path, "export", verify=False),
+        K.export(plan, tmp_path, "keras"),
+    ]
     try:
         import onnx  # noqa: F401
 

@@ -54,11 +54,23 @@ GENERATED = {
     "socket": ("a Unix socket named *.yaml", "is not a regular file (a socket)"),
     "link_loop": ("two links leading to each other", "is a symbolic link that loops"),
     "dangling_link": ("a link to nothing", "is a symbolic link to a file that does not exist"),
-    "in_unreadable_folder": ("a spec in a folder without read or search permission", "cannot be read (permission denied)"),
-    "unreadable_subfolder": ("a folder holding one it cannot list", "this folder cannot be read (permission denied)"),
-    "link_out_of_folder": ("a folder with a link to a token file outside it", "is a symbolic link that leads outside"),
+    "in_unreadable_folder": (
+        "a spec in a folder without read or search permission",
+        "cannot be read (permission denied)",
+    ),
+    "unreadable_subfolder": (
+        "a folder holding one it cannot list",
+        "this folder cannot be read (permission denied)",
+    ),
+    "link_out_of_folder": (
+        "a folder with a link to a token file outside it",
+        "is a symbolic link that leads outside",
+    ),
     "utf16": ("UTF-16 text with a byte-order mark", "is UTF-16 text, not UTF-8"),
-    "utf16_without_bom": ("UTF-16 text without a byte-order mark (NUL-interleaved)", "is UTF-16 text, not UTF-8"),
+    "utf16_without_bom": (
+        "UTF-16 text without a byte-order mark (NUL-interleaved)",
+        "is UTF-16 text, not UTF-8",
+    ),
     "utf32": ("UTF-32 text", "is UTF-32 text, not UTF-8"),
     "flow_list_7mb": ("a 7 MB flow list of a million numbers", "has more than 200,000 values"),
 }
@@ -110,8 +122,11 @@ def _make(root: Path) -> dict[str, Path]:
     (specs / "model.yaml").write_text(model)
     (specs / "token.yaml").symlink_to(root / "token")
     paths["link_out_of_folder"] = specs
-    for name, codec, bom in (("utf16", "utf-16-le", b"\xff\xfe"), ("utf16_without_bom", "utf-16-le", b""),
-                             ("utf32", "utf-32-be", b"\x00\x00\xfe\xff")):
+    for name, codec, bom in (
+        ("utf16", "utf-16-le", b"\xff\xfe"),
+        ("utf16_without_bom", "utf-16-le", b""),
+        ("utf32", "utf-32-be", b"\x00\x00\xfe\xff"),
+    ):
         (root / f"{name}.yaml").write_bytes(bom + model.encode(codec))
         paths[name] = root / f"{name}.yaml"
     numbers = ", ".join(map(str, range(1_000_000)))[:7_000_000].rsplit(",", 1)[0]
@@ -167,7 +182,9 @@ LAUNCHER = textwrap.dedent(
 )
 
 
-def launch(commands: list[list[str]], cwd: Path, *, timeout: float = HANG_SECONDS, workers: int = 2) -> list[Run]:
+def launch(
+    commands: list[list[str]], cwd: Path, *, timeout: float = HANG_SECONDS, workers: int = 2
+) -> list[Run]:
     """Run ``commands`` (``workers`` at a time) as processes, each with its own rusage (os.wait4); a command still
     running after ``timeout`` seconds of wall time is killed."""
     env = dict(os.environ, PYTHONPATH=str(ROOT), KERAS_BACKEND="torch", SPECDSL_PLOTS="0")
@@ -175,8 +192,11 @@ def launch(commands: list[list[str]], cwd: Path, *, timeout: float = HANG_SECOND
     with tempfile.TemporaryDirectory() as tmp:
         jobs_file, results_file = Path(tmp) / "jobs.json", Path(tmp) / "runs.json"
         jobs_file.write_text(json.dumps(jobs))
-        subprocess.run([sys.executable, "-c", LAUNCHER, str(jobs_file), str(results_file), str(workers)], check=True,
-                       timeout=timeout * len(jobs) + 60)
+        subprocess.run(
+            [sys.executable, "-c", LAUNCHER, str(jobs_file), str(results_file), str(workers)],
+            check=True,
+            timeout=timeout * len(jobs) + 60,
+        )
         return [Run(**r) for r in json.loads(results_file.read_text())]
 
 
@@ -274,12 +294,30 @@ PROBE = textwrap.dedent(
 def framework_jobs(cases: list[str], paths: dict[str, Path], root: Path) -> list[dict]:
     storage, tracking = f"sqlite:///{root}/optuna.db", f"sqlite:///{root}/mlflow.db"
     jobs = []
-    for command in ("search", "compile-torch", "compile-keras"):  # search first: it imports the most when it runs
+    for command in (
+        "search",
+        "compile-torch",
+        "compile-keras",
+    ):  # search first: it imports the most when it runs
         for i, case in enumerate(cases):
             path = str(paths[case])
             if command == "search":
-                args = ["search", path, "--trials", "1", "--epochs", "1", "--limit", "64", "--study-name", f"case{i}",
-                        "--storage", storage, "--tracking-uri", tracking]
+                args = [
+                    "search",
+                    path,
+                    "--trials",
+                    "1",
+                    "--epochs",
+                    "1",
+                    "--limit",
+                    "64",
+                    "--study-name",
+                    f"case{i}",
+                    "--storage",
+                    storage,
+                    "--tracking-uri",
+                    tracking,
+                ]
             else:
                 args = ["compile", path, "--backend", command.split("-")[1]]
             jobs.append({"case": case, "command": command, "args": args})
@@ -319,4 +357,8 @@ def test_accepted_cases_compile_and_search(table):
     for r in results:
         check_output(r["case"], r["command"], r["code"], r["stdout"], r["stderr"])
         # a valid model need not be a searchable space (no data fits an input of [4]): search may refuse it, located
-        assert r["code"] in ((0, 1, 2, 4) if r["command"] == "search" else (0,)), (r["case"], r["command"], r["stderr"])
+        assert r["code"] in ((0, 1, 2, 4) if r["command"] == "search" else (0,)), (
+            r["case"],
+            r["command"],
+            r["stderr"],
+        )

@@ -21,8 +21,8 @@ HOSTILE = {
     "module_tag.yaml": "input: [4]\nlayers: [!!python/module:subprocess]\n",
     "include_tag.yaml": "input: [4]\nlayers: !include /etc/passwd\n",
     "expression.yaml": "input: [4]\nparams: {n: 2}\nlayers:\n  - dense: \"${__import__('os').system('id')}\"\n",
-    "attribute.yaml": "input: [4]\nparams: {n: 2}\nlayers:\n  - dense: \"${n.__class__}\"\n",
-    "format.yaml": "input: [4]\nlayers:\n  - dense: \"{0.__class__}\"\n",
+    "attribute.yaml": 'input: [4]\nparams: {n: 2}\nlayers:\n  - dense: "${n.__class__}"\n',
+    "format.yaml": 'input: [4]\nlayers:\n  - dense: "{0.__class__}"\n',
     "ref_key.yaml": "input: [4]\n$ref: /etc/passwd\nlayers: [flatten]\n",
     "path_name.yaml": "name: /etc/passwd\ninput: [4]\nlayers: [{dense: {units: 2, name: ../../etc/passwd}}]\n",
     "initializer.yaml": "input: [4]\nlayers:\n  - dense: {units: 2, kernel_initializer: os.system}\n",
@@ -58,7 +58,11 @@ def test_hostile_specs_open_nothing_else_and_run_nothing(tmp_path):
         paths.append(str(tmp_path / name))
     # the validators' cache, a file of specdsl's own in the user's cache folder that no spec names, stays out
     proc = subprocess.run(
-        [sys.executable, "-c", PROBE, *paths], capture_output=True, text=True, timeout=120, cwd=tmp_path,
+        [sys.executable, "-c", PROBE, *paths],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=tmp_path,
         env={**os.environ, "SPECDSL_NO_VALIDATOR_CACHE": "1"},
     )
     assert proc.returncode == 0, proc.stderr
@@ -67,9 +71,15 @@ def test_hostile_specs_open_nothing_else_and_run_nothing(tmp_path):
     opened = {path for event, path in result["events"] if event == "open"}
     # Python's own files and installed packages' metadata (pydantic looks up its plugins' entry points) are fine
     installed = tuple({sys.prefix, sys.base_prefix, str(Path(specdsl.__file__).parent)})
-    python_files = {p for p in opened if p.endswith((".py", ".pyc")) or "/__pycache__/" in p or p.startswith(installed)}
+    python_files = {
+        p for p in opened if p.endswith((".py", ".pyc")) or "/__pycache__/" in p or p.startswith(installed)
+    }
     assert opened - python_files <= spec_files, sorted(opened - python_files - spec_files)
-    ran = [e for e in result["events"] if e[0] in ("subprocess.Popen", "os.system", "os.exec", "os.posix_spawn", "os.spawn")]
+    ran = [
+        e
+        for e in result["events"]
+        if e[0] in ("subprocess.Popen", "os.system", "os.exec", "os.posix_spawn", "os.spawn")
+    ]
     assert ran == []
     # `${...}` text is parsed to an AST (a `compile` audit event, AST only) and walked; nothing from a spec is ever
     # executed: `exec` events come only from Python's own machinery (pydantic builds validators lazily)
@@ -80,5 +90,9 @@ def test_hostile_specs_open_nothing_else_and_run_nothing(tmp_path):
             assert "__import__" not in arg and "system" not in arg
     # every hostile spec is refused (exit 2) except the harmless name and initializer strings, which are plain data
     codes = dict(zip([p for p in paths for _ in (0, 1)], result["codes"]))
-    assert all(code == 2 for path, code in codes.items() if not path.endswith(("path_name.yaml", "initializer.yaml", "format.yaml")))
+    assert all(
+        code == 2
+        for path, code in codes.items()
+        if not path.endswith(("path_name.yaml", "initializer.yaml", "format.yaml"))
+    )
     assert not (tmp_path.parent / "specdsl-pwned").exists()

@@ -21,7 +21,6 @@ from specdsl._text import QUOTE_LIMIT, github_data, github_property, markup, sho
 from specdsl.errors import MESSAGE_LIMIT, SpecError
 
 
-
 def _write(folder: Path, file: str, doc: dict) -> Path:
     """A spec file, every character outside ASCII escaped (YAML reads a raw NEL or U+2028 as a line break)."""
     path = folder / file
@@ -41,13 +40,19 @@ def _plain_output(monkeypatch):
 def test_no_raw_control_character_of_user_text_reaches_the_output(name, description, kind, layer, block):
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
-        good = _write(folder, "good.yaml", {"name": name, "description": description, "input": [4],
-                                            "layers": [{"dense": 3}, {"dense": 2}]})
+        good = _write(
+            folder,
+            "good.yaml",
+            {"name": name, "description": description, "input": [4], "layers": [{"dense": 3}, {"dense": 2}]},
+        )
         bad = [
             _write(folder, "kind.yaml", {"name": description, "input": [4], "layers": [{kind: 2}]}),
             _write(folder, "layer.yaml", {"input": [4], "layers": [{"dense": {"units": 2, "name": layer}}]}),
-            _write(folder, "block.yaml", {"input": [4], "blocks": {block: {"layers": ["flatten"]}},
-                                          "layers": [{block: None}]}),
+            _write(
+                folder,
+                "block.yaml",
+                {"input": [4], "blocks": {block: {"layers": ["flatten"]}}, "layers": [{block: None}]},
+            ),
         ]
         files = [str(good), *map(str, bad)]
         outputs = {}
@@ -66,7 +71,9 @@ def test_no_raw_control_character_of_user_text_reaches_the_output(name, descript
         assert json.loads(outputs["summary json"][1])["name"] == (name or "good")
         # every GitHub annotation is one line, its file property escaped
         for line in outputs["validate github"][1].splitlines():
-            assert re.fullmatch(r"::(error|warning) file=[^,:\r\n]*(,line=\d+,col=\d+)?::[^\r\n]*", line), line
+            assert re.fullmatch(r"::(error|warning) file=[^,:\r\n]*(,line=\d+,col=\d+)?::[^\r\n]*", line), (
+                line
+            )
 
 
 def test_a_file_name_with_escapes_is_shown_escaped(tmp_path):
@@ -83,7 +90,9 @@ def test_a_long_kind_is_cut_in_the_message():
     with pytest.raises(SpecError) as e:
         __import__("specdsl").check({"input": [4], "layers": [{"x" * 10_000: 2}]})
     message = e.value.format()
-    assert message.startswith(f"<dict>: layers[0]: unknown layer kind `{'x' * (QUOTE_LIMIT - 1)}\u2026`; Layer kinds: ")
+    assert message.startswith(
+        f"<dict>: layers[0]: unknown layer kind `{'x' * (QUOTE_LIMIT - 1)}\u2026`; Layer kinds: "
+    )
     assert len(message) < MESSAGE_LIMIT
 
 
@@ -96,7 +105,10 @@ def test_a_message_long_with_user_text_keeps_its_start_and_end():
 
 
 def test_the_sanitizers_give_exact_text():
-    assert terminal("a\x1b[2Jb\x07\n\r\t\x00\x9b\u202e\ud800 é 中") == "a\\x1b[2Jb\\x07\\n\\r\\t\\x00\\x9b\\u202e\\ud800 é 中"
+    assert (
+        terminal("a\x1b[2Jb\x07\n\r\t\x00\x9b\u202e\ud800 é 中")
+        == "a\\x1b[2Jb\\x07\\n\\r\\t\\x00\\x9b\\u202e\\ud800 é 中"
+    )
     assert terminal("one\ntwo\x1b", keep="\n") == "one\ntwo\\x1b"
     assert markup("[bold]x\x1b[/]") == "\\[bold]x\\x1b\\[/]"
     assert github_data("50% done\r\nnext::x") == "50%25 done\\r\\nnext::x"
@@ -135,8 +147,9 @@ def test_the_search_progress_escapes_study_names_parameter_values_and_reasons(st
 
     stream = io.StringIO()
     console = Console(file=stream, width=200, color_system=None, force_terminal=False)
-    progress = Progress(console, study_name=study, metrics=["val_accuracy"], directions=["maximize"], budget=3,
-                        timeout=None)
+    progress = Progress(
+        console, study_name=study, metrics=["val_accuracy"], directions=["maximize"], budget=3, timeout=None
+    )
     progress.finished(Row(number=0, state="COMPLETE", values=(0.5,), params={"act": value}, seconds=1.0))
     progress.finished(Row(number=1, state="PRUNED", params={"act": value}, reason=reason, rejected=True))
     progress.say(f"study {study}: {reason}")
@@ -147,9 +160,12 @@ def test_the_search_progress_escapes_study_names_parameter_values_and_reasons(st
 def test_markup_in_a_parameter_value_shows_as_text_in_the_search_progress():
     from specdsl.search._progress import Progress, Row
 
-    progress = Progress(None, study_name="[b]s", metrics=["val_accuracy"], directions=["maximize"], budget=3,
-                        timeout=None)
-    progress.finished(Row(number=0, state="COMPLETE", values=(0.5,), params={"act": "[red]x[/]"}, seconds=1.0))
+    progress = Progress(
+        None, study_name="[b]s", metrics=["val_accuracy"], directions=["maximize"], budget=3, timeout=None
+    )
+    progress.finished(
+        Row(number=0, state="COMPLETE", values=(0.5,), params={"act": "[red]x[/]"}, seconds=1.0)
+    )
     text = _rendered(progress._render())
     assert "[b]s: trials 1/3" in text and " [red]x[/] " in text
 
@@ -162,8 +178,13 @@ def test_the_train_result_table_and_progress_escape_what_they_show():
     from specdsl.cli._train import result_table
     from specdsl.train._progress import ProgressCallback
 
-    result = SimpleNamespace(best={"loss": 0.5, "accuracy": 0.9}, best_epoch=0, history=[{}], test=None,
-                             monitor="val_\x1b]0;x\x07[/]loss")
+    result = SimpleNamespace(
+        best={"loss": 0.5, "accuracy": 0.9},
+        best_epoch=0,
+        history=[{}],
+        test=None,
+        monitor="val_\x1b]0;x\x07[/]loss",
+    )
     text = _rendered(result_table(result))
     assert unsafe(text) == [] and "val_\\x1b]0;x\\x07[/]loss" in text
     stream = io.StringIO()

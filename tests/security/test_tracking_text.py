@@ -13,11 +13,13 @@ from specdsl._text import file_stem
 
 mlflow = pytest.importorskip("mlflow")
 
-from specdsl.tracking import Tracker  # noqa: E402
+from specdsl.tracking import (
+    TrackedRun,  # noqa: E402
+    Tracker,  # noqa: E402
+)
 from specdsl.tracking._study import _quote  # noqa: E402
 from specdsl.tracking._tags import TAG_MAX  # noqa: E402
 from specdsl.tracking._tags import tag_values as _tags  # noqa: E402
-from specdsl.tracking import TrackedRun  # noqa: E402
 
 HOSTILE = "../../x\x1b]0;t\x07\"'\\" + "n" * 20
 
@@ -48,8 +50,10 @@ def test_a_hostile_model_name_is_a_tag_and_a_safe_artifact_name(store, tmp_path,
     # every file written is in the run's own artifact folder (./mlruns here), nothing beside or above it
     artifacts = Path(info.info.artifact_uri.removeprefix("file://"))
     written = sorted(str(p.relative_to(tmp_path)) for p in tmp_path.rglob("*") if p.is_file())
-    assert written == sorted(str((artifacts / name).relative_to(tmp_path))
-                             for name in (f"spec/{stem}.concrete.yaml", "summary.txt"))
+    assert written == sorted(
+        str((artifacts / name).relative_to(tmp_path))
+        for name in (f"spec/{stem}.concrete.yaml", "summary.txt")
+    )
     assert not list(folder.parent.glob("x*")) and not list(tmp_path.parent.glob("x*"))
 
 
@@ -75,8 +79,15 @@ def test_filter_strings_and_tags():
     assert _tags({"a": 1, "b": "x" * 9000}) == {"a": "1", "b": "x" * TAG_MAX}
 
 
-@pytest.mark.parametrize("name, folder", [("../../etc", "checkpoints/etc"), ("/tmp/x", "checkpoints/tmp_x"),
-                                          ("cnn", "checkpoints/cnn"), ("..", "checkpoints/model")])
+@pytest.mark.parametrize(
+    "name, folder",
+    [
+        ("../../etc", "checkpoints/etc"),
+        ("/tmp/x", "checkpoints/tmp_x"),
+        ("cnn", "checkpoints/cnn"),
+        ("..", "checkpoints/model"),
+    ],
+)
 def test_the_default_checkpoint_folder_stays_under_checkpoints(name, folder):
     from specdsl.cli._train import checkpoint_folder
 

@@ -36,7 +36,9 @@ PAYLOADS = [
 SPECIAL = "\"'\\\n\r\t\x00\x07\x08\x1b\x7f\x85\x9b\u2028\u2029\u202e\u2066%:,[]{}$#/.`"
 
 # the characters terminal() escapes (its pattern, written out again so that a change there shows here)
-UNSAFE = re.compile("[\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069\ud800-\udfff]")
+UNSAFE = re.compile(
+    "[\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069\ud800-\udfff]"
+)
 
 
 def user_text(*, surrogates: bool = False, max_size: int = 40) -> st.SearchStrategy[str]:
@@ -82,8 +84,21 @@ def invoke(args: list[str]) -> tuple[int, str]:
     return result.exit_code, result.stdout + result.stderr
 
 
-WATCHED = ("exec", "compile", "open", "import", "os.system", "os.exec", "os.posix_spawn", "os.spawn", "os.fork",
-           "os.putenv", "subprocess.Popen", "socket.connect", "ctypes.dlopen")
+WATCHED = (
+    "exec",
+    "compile",
+    "open",
+    "import",
+    "os.system",
+    "os.exec",
+    "os.posix_spawn",
+    "os.spawn",
+    "os.fork",
+    "os.putenv",
+    "subprocess.Popen",
+    "socket.connect",
+    "ctypes.dlopen",
+)
 _events: list[str] | None = None  # the audit events seen while a generated module runs
 
 

@@ -10,8 +10,16 @@ from support import EXAMPLES
 
 import specdsl
 from specdsl import SpecError
-from specdsl.spec import MAX_EXPR_OPERATIONS, MAX_INT_DIGITS, MAX_LAYERS, MAX_NESTING, from_tree, load_text
-from specdsl.spec import _expand, _expr  # the expander's counts, an expression's operations
+from specdsl.spec import (  # the expander's counts, an expression's operations
+    MAX_EXPR_OPERATIONS,
+    MAX_INT_DIGITS,
+    MAX_LAYERS,
+    MAX_NESTING,
+    _expand,
+    _expr,
+    from_tree,
+    load_text,
+)
 
 
 def refused(source) -> str:
@@ -67,9 +75,16 @@ def test_nested_repeats_multiply_and_are_refused_from_their_counts(nodes_built):
 
 
 def test_a_count_given_by_a_parameter_is_checked_when_it_is_known(nodes_built):
-    doc = {"input": [8], "params": {"n": 300}, "layers": [
-        {"repeat": "$n", "layers": [{"repeat": "$n", "layers": [{"repeat": "$n", "layers": ["batchnorm"]}]}]},
-    ]}
+    doc = {
+        "input": [8],
+        "params": {"n": 300},
+        "layers": [
+            {
+                "repeat": "$n",
+                "layers": [{"repeat": "$n", "layers": [{"repeat": "$n", "layers": ["batchnorm"]}]}],
+            },
+        ],
+    }
     message = refused(doc)
     assert message == (
         "<dict>: layers[0].repeat[0].layers[0]: repeat of 300 expands to at least 90,000 layers, and the repeats "
@@ -104,16 +119,22 @@ def test_many_layers_in_a_row_are_refused_where_they_pass_the_bound():
 
 
 def test_empty_passes_count_too(nodes_built):
-    doc = {"input": [8], "layers": [{"repeat": 300_000, "layers": [{"repeat": 0, "layers": ["batchnorm"]}]}, "flatten"]}
+    doc = {
+        "input": [8],
+        "layers": [{"repeat": 300_000, "layers": [{"repeat": 0, "layers": ["batchnorm"]}]}, "flatten"],
+    }
     assert refused(doc).startswith("<dict>: layers[0]: repeat of 300,000 expands to at least 300,000 layers;")
     assert nodes_built[0] == 0
 
 
 def test_a_body_whose_size_the_text_does_not_tell_is_stopped_by_the_count(nodes_built):
     # the inner count depends on the pass: only counting sees the total
-    doc = {"input": [8], "layers": [
-        {"repeat": 1000, "layers": [{"repeat": "${index * 2}", "layers": ["batchnorm"]}]},
-    ]}
+    doc = {
+        "input": [8],
+        "layers": [
+            {"repeat": 1000, "layers": [{"repeat": "${index * 2}", "layers": ["batchnorm"]}]},
+        ],
+    }
     assert refused(doc) == (
         "<dict>: layers[0].repeat[316].layers[0]: repeat of 632 expands to at least 632 layers, after the 99,541 "
         "before it; a spec expands to at most 100,000. Lower the repeat counts, or use fewer blocks."
@@ -132,28 +153,41 @@ def test_the_body_of_a_repeat_of_zero_is_not_read_for_every_pass(monkeypatch, co
 
     monkeypatch.setattr(_expand.Expander, "subst", counting)
     body = [{"dense": {"units": 4, "name": "x"}}] * 10_000
-    doc = {"input": [8], "params": {"n": 0}, "layers": [
-        {"repeat": 1000, "layers": ["batchnorm", {"repeat": count, "layers": body}]}, {"dense": 2},
-    ]}
+    doc = {
+        "input": [8],
+        "params": {"n": 0},
+        "layers": [
+            {"repeat": 1000, "layers": ["batchnorm", {"repeat": count, "layers": body}]},
+            {"dense": 2},
+        ],
+    }
     assert len(specdsl.check(doc).layers) == 1001
     assert calls[0] < 10_000  # a few per pass, not the 10,000 items of the body each time
 
 
 def test_each_input_a_layer_reads_counts(nodes_built):
     wide = {"concat": {"inputs": ["input"] * 1000, "name": "c"}}
-    doc = {"input": [8], "layers": [{"repeat": 300, "layers": [wide]}, {"dense": 2, "inputs": "input"}],
-           "outputs": ["c_0", "dense"]}
+    doc = {
+        "input": [8],
+        "layers": [{"repeat": 300, "layers": [wide]}, {"dense": 2, "inputs": "input"}],
+        "outputs": ["c_0", "dense"],
+    }
     assert refused(doc) == (
         "<dict>: layers[0].repeat[100].layers[0] (concat): the spec expands to more than 100,000 layers by here. "
         "Lower the repeat counts, or use fewer blocks."
     )
-    assert nodes_built[0] == 100_001  # 100 passes of 1,000 (the layer and its 999 more inputs), then one layer
+    assert (
+        nodes_built[0] == 100_001
+    )  # 100 passes of 1,000 (the layer and its 999 more inputs), then one layer
 
 
 def test_each_20_parameters_of_a_block_count_at_each_use(nodes_built):
     params = {f"p{i}": i for i in range(5000)}
-    doc = {"input": [8], "blocks": {"b": {"params": params, "layers": ["batchnorm"]}},
-           "layers": [{"repeat": 1000, "layers": [{"b": dict(params)}]}]}
+    doc = {
+        "input": [8],
+        "blocks": {"b": {"params": params, "layers": ["batchnorm"]}},
+        "layers": [{"repeat": 1000, "layers": [{"b": dict(params)}]}],
+    }
     assert refused(doc) == (
         "<dict>: layers[0].repeat[398].layers[0]: the spec expands to more than 100,000 layers by here. Lower the "
         "repeat counts, or use fewer blocks."
@@ -172,10 +206,15 @@ def test_each_1000_characters_of_a_name_and_path_count(nodes_built):
 
 
 def test_fifty_thousand_layers_by_repeat_and_by_hand_are_far_inside_the_bound(nodes_built):
-    plan = specdsl.check({"input": [8], "layers": [{"repeat": 25_000, "layers": [{"dense": 8}, "batchnorm"]}]})
+    plan = specdsl.check(
+        {"input": [8], "layers": [{"repeat": 25_000, "layers": [{"dense": 8}, "batchnorm"]}]}
+    )
     assert len(plan.layers) == 50_000
     assert nodes_built[0] == 50_000
-    assert len(specdsl.check({"input": [8], "layers": [{"repeat": 50_000, "layers": ["batchnorm"]}]}).layers) == 50_000
+    assert (
+        len(specdsl.check({"input": [8], "layers": [{"repeat": 50_000, "layers": ["batchnorm"]}]}).layers)
+        == 50_000
+    )
     plan = specdsl.check({"input": [8], "layers": [{"dense": 8}, "batchnorm"] * 25_000})
     assert len(plan.layers) == 50_000
     assert plan.params == 25_000 * (72 + 32)
@@ -222,31 +261,51 @@ def test_a_hundred_levels_of_blocks_are_allowed():
 
 def test_a_block_that_uses_itself_through_others_names_the_cycle():
     blocks = {"a": {"layers": ["b"]}, "b": {"layers": ["c"]}, "c": {"layers": ["b"]}}
-    assert refused({"input": [8], "blocks": blocks, "layers": ["a"]}).endswith("block `b` uses itself (b -> c -> b).")
+    assert refused({"input": [8], "blocks": blocks, "layers": ["a"]}).endswith(
+        "block `b` uses itself (b -> c -> b)."
+    )
 
 
 # ------------------------------------------------------------------------------------------------------------
 # expressions in specs
 
 
-@pytest.mark.parametrize("expr, message", [
-    ("${min(5)}", "`min()` takes two or more numbers, but got one, in `min(5)`."),
-    ("${1000000.0**64}", "`1000000.0**64` overflows: its result is too large for a number."),
-    ("${9 ** 10 ** 18}", "`9 ** 10 ** 18` would give an integer of 954,242,509,439,324,929 digits, beyond the bound "
-                         "of 2**63 on integers in expressions."),
-    ("${2 ** 63}", "`2 ** 63` gives 9,223,372,036,854,775,808, beyond the bound of 2**63 on integers in expressions."),
-    ("${1e308 * 10}", "`1e308 * 10` gives inf, not a finite number."),
-    ("${(-8) ** 0.5}", "`(-8) ** 0.5` has no real value (a negative number to a fractional power)."),
-    ("${4 // 0}", "`4 // 0` divides by zero."),
-    ("${" + "+".join(["1"] * 200_000) + "}", "an expression of 399,999 characters is too long; expressions are "
-                                              "limited to 1,000 characters."),
-    ("${" + "-" * 100_000 + "1}", "an expression of 100,001 characters is too long; expressions are limited to "
-                                  "1,000 characters."),
-    ("${" + "-" * 60 + "1}", "`" + "-" * 57 + "...` nests 60 operations "
-                             "deep; expressions are limited to 50."),
-    ("${" + "9" * 999 + "}", "`999999999999999999999999999999999999999999999999999999999...` gives an integer of 999 "
-                             "digits, beyond the bound of 2**63 on integers in expressions."),
-])
+@pytest.mark.parametrize(
+    "expr, message",
+    [
+        ("${min(5)}", "`min()` takes two or more numbers, but got one, in `min(5)`."),
+        ("${1000000.0**64}", "`1000000.0**64` overflows: its result is too large for a number."),
+        (
+            "${9 ** 10 ** 18}",
+            "`9 ** 10 ** 18` would give an integer of 954,242,509,439,324,929 digits, beyond the bound "
+            "of 2**63 on integers in expressions.",
+        ),
+        (
+            "${2 ** 63}",
+            "`2 ** 63` gives 9,223,372,036,854,775,808, beyond the bound of 2**63 on integers in expressions.",
+        ),
+        ("${1e308 * 10}", "`1e308 * 10` gives inf, not a finite number."),
+        ("${(-8) ** 0.5}", "`(-8) ** 0.5` has no real value (a negative number to a fractional power)."),
+        ("${4 // 0}", "`4 // 0` divides by zero."),
+        (
+            "${" + "+".join(["1"] * 200_000) + "}",
+            "an expression of 399,999 characters is too long; expressions are limited to 1,000 characters.",
+        ),
+        (
+            "${" + "-" * 100_000 + "1}",
+            "an expression of 100,001 characters is too long; expressions are limited to 1,000 characters.",
+        ),
+        (
+            "${" + "-" * 60 + "1}",
+            "`" + "-" * 57 + "...` nests 60 operations deep; expressions are limited to 50.",
+        ),
+        (
+            "${" + "9" * 999 + "}",
+            "`999999999999999999999999999999999999999999999999999999999...` gives an integer of 999 "
+            "digits, beyond the bound of 2**63 on integers in expressions.",
+        ),
+    ],
+)
 def test_expressions_are_bounded(expr, message):
     assert refused({"input": [8], "layers": [{"dense": expr}]}) == f"<dict>: layers[0] (dense): {message}"
 
@@ -265,7 +324,9 @@ def test_an_expression_repeated_past_the_operations_bound_is_refused_at_its_firs
 
 
 def test_a_parameter_squared_through_nested_blocks_stops_at_the_integer_bound():
-    blocks = {f"s{i}": {"params": {"x": None}, "layers": [{f"s{i + 1}": {"x": "${x * x}"}}]} for i in range(30)}
+    blocks = {
+        f"s{i}": {"params": {"x": None}, "layers": [{f"s{i + 1}": {"x": "${x * x}"}}]} for i in range(30)
+    }
     blocks["s30"] = {"params": {"x": None}, "layers": [{"dense": 4}]}
     assert refused({"input": [8], "blocks": blocks, "layers": [{"s0": {"x": 3}}]}) == (
         "<dict>: layers[0].s0.layers[0].s1.layers[0].s2.layers[0].s3.layers[0].s4.layers[0].s5: `x * x` gives an "
@@ -274,7 +335,7 @@ def test_a_parameter_squared_through_nested_blocks_stops_at_the_integer_bound():
 
 
 def test_a_repeat_count_of_eleven_thousand_digits_is_refused_by_its_length():
-    text = "input: [8]\nlayers:\n  - repeat: \"${" + "9" * 11_000 + "}\"\n    layers: [{dense: 4}]\n"
+    text = 'input: [8]\nlayers:\n  - repeat: "${' + "9" * 11_000 + '}"\n    layers: [{dense: 4}]\n'
     assert refused(text) == (
         "<string>:3:13: layers[0]: an expression of 11,000 characters is too long; expressions are limited to 1,000 "
         "characters."
@@ -293,8 +354,11 @@ def test_an_unknown_parameter_lists_twenty_names_at_most():
 
 def test_thousands_of_parameters_are_not_copied_for_every_pass(nodes_built):
     params = {f"p{i}": i + 1 for i in range(5000)}
-    doc = {"input": [8], "params": params,
-           "layers": [{"repeat": 5000, "layers": [{"dense": "${p4999 // 1000 + index % 2}"}]}]}
+    doc = {
+        "input": [8],
+        "params": params,
+        "layers": [{"repeat": 5000, "layers": [{"dense": "${p4999 // 1000 + index % 2}"}]}],
+    }
     plan = specdsl.check(doc)
     assert [n.shape for n in plan.layers[:3]] == [(5,), (6,), (5,)]
 
@@ -319,7 +383,7 @@ def test_an_integer_of_4300_digits_reaches_the_field_bound():
 
 
 def test_a_repeat_count_beyond_its_type_is_quoted_by_its_digits():
-    assert refused({"input": [8], "layers": [{"repeat": -10**40, "layers": ["batchnorm"]}]}) == (
+    assert refused({"input": [8], "layers": [{"repeat": -(10**40), "layers": ["batchnorm"]}]}) == (
         "<dict>: layers[0]: `repeat` takes a count >= 0, but got an integer of 41 digits."
     )
 
@@ -342,27 +406,41 @@ def test_a_spec_using_merge_and_override_plans():
         "  - conv2d: {<<: *conv, filters: 16}\n  - conv2d: {<<: *conv, kernel: 1}\n"
     )
     plan = specdsl.check(text)
-    assert [(n.shape, n.params) for n in plan.layers] == [((8, 8, 8), 80), ((8, 8, 16), 1168), ((8, 8, 8), 136)]
+    assert [(n.shape, n.params) for n in plan.layers] == [
+        ((8, 8, 8), 80),
+        ((8, 8, 16), 1168),
+        ((8, 8, 8), 136),
+    ]
 
 
 def test_a_real_duplicate_beside_a_merge_is_still_refused():
-    assert refused("a: &a {x: 1}\nb: {<<: *a, y: 2, y: 3}\n") == "<string>:2:19: duplicate key `y` (first at line 2)."
+    assert (
+        refused("a: &a {x: 1}\nb: {<<: *a, y: 2, y: 3}\n")
+        == "<string>:2:19: duplicate key `y` (first at line 2)."
+    )
 
 
-@pytest.mark.parametrize("value, got", [("5", "`5`"), ("[1, 2]", "`1`"), ("[[1]]", "a list"), ("hello", "`hello`")])
+@pytest.mark.parametrize(
+    "value, got", [("5", "`5`"), ("[1, 2]", "`1`"), ("[[1]]", "a list"), ("hello", "`hello`")]
+)
 def test_a_merge_key_takes_mappings(value, got):
     message = refused(f"input: [8]\nlayers:\n  - dense: {{<<: {value}, units: 4}}\n")
-    assert message.endswith(f"a merge key `<<` takes a mapping (such as `*base`) or a list of mappings, but got {got}.")
+    assert message.endswith(
+        f"a merge key `<<` takes a mapping (such as `*base`) or a list of mappings, but got {got}."
+    )
 
 
 # ------------------------------------------------------------------------------------------------------------
 # names, shapes and sizes
 
 
-@pytest.mark.parametrize("layer", [
-    {"dense": {"units": 2, "name": "input"}},
-    {"repeat": 2, "name": "input", "layers": [{"dense": 2}]},
-])
+@pytest.mark.parametrize(
+    "layer",
+    [
+        {"dense": {"units": 2, "name": "input"}},
+        {"repeat": 2, "name": "input", "layers": [{"dense": 2}]},
+    ],
+)
 def test_input_is_a_reserved_name(layer):
     assert refused({"input": [8], "layers": [layer]}).endswith(
         "name `input` is reserved for the model's input (inside a block, for the block's input); choose another name."
@@ -377,9 +455,18 @@ def test_a_reshape_has_at_most_eight_axes():
 
 
 def test_layers_written_alike_share_one_validated_model_and_stay_apart_by_type():
-    plan = specdsl.check({"input": [8], "layers": [
-        {"dense": 4}, {"dense": 4}, {"dropout": 0.0}, {"dropout": -0.0}, {"dense": {"units": 4, "use_bias": False}},
-    ]})
+    plan = specdsl.check(
+        {
+            "input": [8],
+            "layers": [
+                {"dense": 4},
+                {"dense": 4},
+                {"dropout": 0.0},
+                {"dropout": -0.0},
+                {"dense": {"units": 4, "use_bias": False}},
+            ],
+        }
+    )
     a, b, c, d, e = (n.layer for n in plan.layers)
     assert a is b and a.units == 4
     assert c is not d

@@ -12,8 +12,15 @@ import yaml
 
 import specdsl
 from specdsl import SpecError
-from specdsl.spec import MAX_FILE_BYTES, MAX_VALUES, load_file, load_text, read_bytes, read_text
-from specdsl.spec import _yaml  # the loader itself, for its tags
+from specdsl.spec import (
+    MAX_FILE_BYTES,
+    MAX_VALUES,
+    _yaml,  # the loader itself, for its tags
+    load_file,
+    load_text,
+    read_bytes,
+    read_text,
+)
 
 SPEC = "input: [4]\nlayers: [flatten]\n"
 
@@ -27,8 +34,14 @@ def message(path) -> str:
 def test_devices_are_refused_before_anything_is_read(tmp_path):
     link = tmp_path / "zero.yaml"
     link.symlink_to("/dev/zero")
-    assert message("/dev/zero") == "/dev/zero: is not a regular file (a character device); specs are plain files."
-    assert message("/dev/urandom") == "/dev/urandom: is not a regular file (a character device); specs are plain files."
+    assert (
+        message("/dev/zero")
+        == "/dev/zero: is not a regular file (a character device); specs are plain files."
+    )
+    assert (
+        message("/dev/urandom")
+        == "/dev/urandom: is not a regular file (a character device); specs are plain files."
+    )
     assert message(link) == f"{link}: is not a regular file (a character device); specs are plain files."
 
 
@@ -55,7 +68,8 @@ def test_links_that_loop_or_lead_nowhere(tmp_path):
     assert message(tmp_path / "nope.yaml") == f"{tmp_path / 'nope.yaml'}: no such file."
     assert message(tmp_path) == f"{tmp_path}: is a folder, not a spec file."
     assert message(tmp_path / "a.yaml" / "x.yaml") == (
-        f"{tmp_path / 'a.yaml' / 'x.yaml'}: is a symbolic link that loops (too many levels of symbolic links).")
+        f"{tmp_path / 'a.yaml' / 'x.yaml'}: is a symbolic link that loops (too many levels of symbolic links)."
+    )
 
 
 def test_an_unreadable_file(tmp_path, monkeypatch):
@@ -74,21 +88,32 @@ def test_at_most_the_bound_is_read_whatever_the_size_says(tmp_path):
     assert read_bytes("/proc/self/status", limit=1 << 20).startswith(b"Name:")
     with pytest.raises(SpecError) as e:
         read_bytes("/proc/self/status", limit=10)
-    assert str(e.value) == ("/proc/self/status: holds more than 10 bytes; specs are limited to 10 bytes. "
-                            "Is this really a spec? Use blocks and repeat to keep specs short.")
+    assert str(e.value) == (
+        "/proc/self/status: holds more than 10 bytes; specs are limited to 10 bytes. "
+        "Is this really a spec? Use blocks and repeat to keep specs short."
+    )
     big = tmp_path / "big.yaml"
     with open(big, "wb") as f:
         f.truncate(MAX_FILE_BYTES + 1)  # sparse: nothing is written
-    assert message(big) == (f"{big}: is 8,388,609 bytes; specs are limited to 8,388,608 bytes. "
-                            "Is this really a spec? Use blocks and repeat to keep specs short.")
+    assert message(big) == (
+        f"{big}: is 8,388,609 bytes; specs are limited to 8,388,608 bytes. "
+        "Is this really a spec? Use blocks and repeat to keep specs short."
+    )
 
 
-@pytest.mark.parametrize("codec, bom, name", [
-    ("utf-16-le", codecs.BOM_UTF16_LE, "UTF-16"), ("utf-16-be", codecs.BOM_UTF16_BE, "UTF-16"),
-    ("utf-32-le", codecs.BOM_UTF32_LE, "UTF-32"), ("utf-32-be", codecs.BOM_UTF32_BE, "UTF-32"),
-    ("utf-16-le", b"", "UTF-16"), ("utf-16-be", b"", "UTF-16"), ("utf-32-le", b"", "UTF-32"),
-    ("utf-32-be", b"", "UTF-32"),
-])
+@pytest.mark.parametrize(
+    "codec, bom, name",
+    [
+        ("utf-16-le", codecs.BOM_UTF16_LE, "UTF-16"),
+        ("utf-16-be", codecs.BOM_UTF16_BE, "UTF-16"),
+        ("utf-32-le", codecs.BOM_UTF32_LE, "UTF-32"),
+        ("utf-32-be", codecs.BOM_UTF32_BE, "UTF-32"),
+        ("utf-16-le", b"", "UTF-16"),
+        ("utf-16-be", b"", "UTF-16"),
+        ("utf-32-le", b"", "UTF-32"),
+        ("utf-32-be", b"", "UTF-32"),
+    ],
+)
 def test_utf16_and_utf32_are_named(tmp_path, codec, bom, name):
     path = tmp_path / "wide.yaml"
     path.write_bytes(bom + "name: café\n".encode(codec) + SPEC.encode(codec))
@@ -101,23 +126,31 @@ def test_binary_and_other_encodings(tmp_path):
     assert message(png) == f"{png}:1:1: is a binary file (it contains NUL bytes), not YAML or JSON text."
     latin = tmp_path / "latin.yaml"
     latin.write_bytes(b"input: [4]\nname: caf\xe9\nlayers: [flatten]\n")
-    assert message(latin) == f"{latin}:2:10: is not UTF-8 text (byte 0xe9 at offset 20). Save the file as UTF-8."
+    assert (
+        message(latin) == f"{latin}:2:10: is not UTF-8 text (byte 0xe9 at offset 20). Save the file as UTF-8."
+    )
     bom = tmp_path / "bom.yaml"
     bom.write_bytes(codecs.BOM_UTF8 + SPEC.encode())
     assert load_file(bom) == {"input": [4], "layers": ["flatten"]}
     assert read_text(bom) == "\ufeff" + SPEC
 
 
-@pytest.mark.parametrize("text, where, n", [
-    ("a: 1\n---\nb: 2\n", "2:1", 2),
-    ("---\na: 1\n---\nb: 2\n--- c\n", "3:1", 3),
-    ("# comment\n%YAML 1.1\n---\na: 1\n---\n", "5:1", 2),
-    ("a: |\n  ---\n---\nb: 2\n", "3:1", 2),
-])
+@pytest.mark.parametrize(
+    "text, where, n",
+    [
+        ("a: 1\n---\nb: 2\n", "2:1", 2),
+        ("---\na: 1\n---\nb: 2\n--- c\n", "3:1", 3),
+        ("# comment\n%YAML 1.1\n---\na: 1\n---\n", "5:1", 2),
+        ("a: |\n  ---\n---\nb: 2\n", "3:1", 2),
+    ],
+)
 def test_several_documents(text, where, n):
     with pytest.raises(SpecError) as e:
         load_text(text, "f.yaml")
-    assert str(e.value) == f"f.yaml:{where}: holds {n} YAML documents; a spec is one document. Put each spec in a file of its own."
+    assert (
+        str(e.value)
+        == f"f.yaml:{where}: holds {n} YAML documents; a spec is one document. Put each spec in a file of its own."
+    )
 
 
 def test_more_values_than_a_spec_may_hold_stop_while_composing():
@@ -127,12 +160,38 @@ def test_more_values_than_a_spec_may_hold_stop_while_composing():
     # the mapping, input, its list, 4, layers, its list, flatten, description, its list: 9 values before the items,
     # so the 200,001st value is item 199,992
     col = len("description: [") + 3 * 199_991 + 1
-    assert str(e.value) == (f"f.yaml:3:{col}: has more than 200,000 values. Is this really a spec? Use blocks and "
-                            "repeat to keep specs short.")
+    assert str(e.value) == (
+        f"f.yaml:3:{col}: has more than 200,000 values. Is this really a spec? Use blocks and "
+        "repeat to keep specs short."
+    )
 
 
-@pytest.mark.parametrize("value", ["0", "00", "0123", "0999", "7", "1_000", "12345678901234567890", "-1", "+1", "1e3",
-                                   "1.5", ".inf", "yes", "On", "~", "null", "1:30", "2001-12-14", "٣", "x", ""])
+@pytest.mark.parametrize(
+    "value",
+    [
+        "0",
+        "00",
+        "0123",
+        "0999",
+        "7",
+        "1_000",
+        "12345678901234567890",
+        "-1",
+        "+1",
+        "1e3",
+        "1.5",
+        ".inf",
+        "yes",
+        "On",
+        "~",
+        "null",
+        "1:30",
+        "2001-12-14",
+        "٣",
+        "x",
+        "",
+    ],
+)
 def test_remembered_tags_are_pyyaml_tags(value):
     loader = _yaml._Loader("x")
     tag = loader.resolve(yaml.ScalarNode, value, (True, False))
@@ -148,7 +207,13 @@ def test_a_file_that_is_not_a_mapping_is_never_quoted(tmp_path):
 
     token = tmp_path / "token.yaml"
     token.write_text("s3cr3t-token-value\n")
-    assert message(token) == f"{token}:1:1: holds a string, not a mapping; a spec is a mapping with `input:` and `layers:`."
+    assert (
+        message(token)
+        == f"{token}:1:1: holds a string, not a mapping; a spec is a mapping with `input:` and `layers:`."
+    )
     listing = tmp_path / "list.yaml"
     listing.write_text("- s3cr3t\n")
-    assert message(listing) == f"{listing}:1:1: holds a list, not a mapping; a spec is a mapping with `input:` and `layers:`."
+    assert (
+        message(listing)
+        == f"{listing}:1:1: holds a list, not a mapping; a spec is a mapping with `input:` and `layers:`."
+    )

@@ -52,9 +52,11 @@ print(json.dumps({"results": results, "installed": sorted(set(installed)), "buil
                   "path": str(_validators._cache_path())}))
 """
 
-FILES = [str(p) for p in example_files()] + [
-    str(p) for p in sorted((TESTS / "bad_inputs").glob("*.yaml")) if p.name != "expected.yaml"
-] + [str(p) for p in sorted(SEARCH_SPACES.glob("*.yaml"))]
+FILES = (
+    [str(p) for p in example_files()]
+    + [str(p) for p in sorted((TESTS / "bad_inputs").glob("*.yaml")) if p.name != "expected.yaml"]
+    + [str(p) for p in sorted(SEARCH_SPACES.glob("*.yaml"))]
+)
 
 
 SOME = [str(ROOT / "examples" / "cifar10_cnn.yaml"), str(TESTS / "bad_inputs" / "typo_key.yaml")]
@@ -65,8 +67,13 @@ def probe(cache: Path | None, files: list[str] = FILES, **env: str) -> dict:
     ``env`` puts it; a value of "" takes a variable out)."""
     env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1", **env}
     proc = subprocess.run(
-        [sys.executable, "-c", PROBE, str(cache or ""), *files], check=False, cwd=ROOT, capture_output=True, text=True,
-        timeout=300, env={k: v for k, v in env.items() if v},
+        [sys.executable, "-c", PROBE, str(cache or ""), *files],
+        check=False,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={k: v for k, v in env.items() if v},
     )
     assert proc.returncode == 0, proc.stderr
     return json.loads(proc.stdout)
@@ -134,7 +141,10 @@ def test_the_cache_is_a_private_file_in_the_users_cache_folder_named_by_the_vers
         path = Path(result["path"])
         assert path.parent == folder / "validators"
         assert NAME.fullmatch(path.name).groups() == (
-            __version__, pydantic.VERSION, pydantic_core.__version__, f"{sys.version_info[0]}.{sys.version_info[1]}"
+            __version__,
+            pydantic.VERSION,
+            pydantic_core.__version__,
+            f"{sys.version_info[0]}.{sys.version_info[1]}",
         )
         assert os.listdir(path.parent) == [path.name]  # written atomically: no temporary file left
         assert stat.S_IMODE(path.parent.stat().st_mode) == 0o700

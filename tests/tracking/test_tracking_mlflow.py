@@ -63,10 +63,17 @@ def test_callback_logs_one_step_per_epoch_in_one_call(store, client, tmp_path, d
 
     mlflow.set_experiment("callback")
     with mlflow.start_run() as run:
-        result = fit(digits_plan(tmp_path), dataset=digits, epochs=3, callbacks=[MlflowCallback(client=Counting(client))])
+        result = fit(
+            digits_plan(tmp_path),
+            dataset=digits,
+            epochs=3,
+            callbacks=[MlflowCallback(client=Counting(client))],
+        )
     run_id = run.info.run_id
     for key in ("loss", "accuracy", "val_loss", "val_accuracy", "lr", "epoch_seconds", "images_per_s"):
-        assert history_of(client, run_id, key) == [(e, pytest.approx(h[key])) for e, h in enumerate(result.history)]
+        assert history_of(client, run_id, key) == [
+            (e, pytest.approx(h[key])) for e, h in enumerate(result.history)
+        ]
     assert calls == [7, 7, 7, 8]  # one call per epoch, one for the summary
     assert history_of(client, run_id, "test_accuracy") == [(3, pytest.approx(result.test["accuracy"]))]
     assert history_of(client, run_id, "best_epoch") == [(3, result.best_epoch)]
@@ -129,9 +136,18 @@ def test_tracked_run_logs_tags_params_artifacts_and_a_loadable_model(store, clie
     assert client.get_experiment(got.info.experiment_id).name == "tracked"
     tags = got.data.tags
     assert (tags["specdsl.spec"], tags["specdsl.spec_file"], tags["specdsl.backend"]) == (
-        "digits_cnn", str(tmp_path / "digits.yaml"), "torch")
-    assert got.data.params["train.optimizer.lr"] == "0.003" and got.data.params["model.flops"] == str(plan.flops)
-    assert sorted(a.path for a in client.list_artifacts(run.run_id)) == ["preprocessing.json", "spec", "summary.txt"]
+        "digits_cnn",
+        str(tmp_path / "digits.yaml"),
+        "torch",
+    )
+    assert got.data.params["train.optimizer.lr"] == "0.003" and got.data.params["model.flops"] == str(
+        plan.flops
+    )
+    assert sorted(a.path for a in client.list_artifacts(run.run_id)) == [
+        "preprocessing.json",
+        "spec",
+        "summary.txt",
+    ]
     assert [a.path for a in client.list_artifacts(run.run_id, "spec")] == ["spec/digits.yaml"]
     assert client.download_artifacts(run.run_id, "summary.txt", str(tmp_path)).endswith("summary.txt")
     model = mlflow.pytorch.load_model(run.model_uri)
@@ -145,11 +161,18 @@ def test_ctrl_c_ends_the_run_killed_with_the_best_checkpoint(store, client, tmp_
     plan = digits_plan(tmp_path)
     ck = tmp_path / "ck"
     with pytest.raises(KeyboardInterrupt), TrackedRun(plan, experiment="killed", checkpoint_dir=ck) as run:
-            fit(plan, dataset=digits, train=TrainSpec(epochs=5), checkpoint_dir=ck,
-                callbacks=[run.callback, RaiseAt(1, KeyboardInterrupt())])
+        fit(
+            plan,
+            dataset=digits,
+            train=TrainSpec(epochs=5),
+            checkpoint_dir=ck,
+            callbacks=[run.callback, RaiseAt(1, KeyboardInterrupt())],
+        )
     assert client.get_run(run.run_id).info.status == "KILLED"
-    assert [a.path for a in client.list_artifacts(run.run_id, "checkpoint")] == ["checkpoint/best.json",
-                                                                                 "checkpoint/best.pt"]
+    assert [a.path for a in client.list_artifacts(run.run_id, "checkpoint")] == [
+        "checkpoint/best.json",
+        "checkpoint/best.pt",
+    ]
     assert [s for s, _ in history_of(client, run.run_id, "loss")] == [0, 1]
 
 
@@ -166,14 +189,20 @@ def test_an_unwritable_artifact_folder_is_one_train_error_before_training(store,
     client.create_experiment("unwritable", artifact_location=str(blocker / "artifacts"))
     with pytest.raises(TrainError) as info, TrackedRun(digits_plan(tmp_path), experiment="unwritable"):
         pytest.fail("the run must not start")
-    run_id = info.value.__traceback__ and client.search_runs(
-        [client.get_experiment_by_name("unwritable").experiment_id])[0].info.run_id
+    run_id = (
+        info.value.__traceback__
+        and client.search_runs([client.get_experiment_by_name("unwritable").experiment_id])[0].info.run_id
+    )
     assert client.get_run(run_id).info.status == "FAILED"
     e = info.value
     assert e.message.startswith(f"the MLflow artifact folder {blocker}/artifacts/")
-    assert e.message.endswith(" is not writable (Not a directory), so the run could not keep its model and files.")
-    assert e.hint == ("Run from a folder you can write to, pass --tracking-uri, or use an experiment whose artifact "
-                      "location is writable (--experiment).")
+    assert e.message.endswith(
+        " is not writable (Not a directory), so the run could not keep its model and files."
+    )
+    assert e.hint == (
+        "Run from a folder you can write to, pass --tracking-uri, or use an experiment whose artifact "
+        "location is writable (--experiment)."
+    )
 
 
 def test_a_training_run_writes_its_sqlite_store_in_wal_mode_without_fsync_per_commit(store, tmp_path):
@@ -210,8 +239,12 @@ def test_keras_runs_log_a_keras_model(store, client, tmp_path, digits):
     assert client.get_run(run.run_id).data.tags["specdsl.backend"] == "keras"
     model = mlflow.keras.load_model(run.model_uri)
     x = digits.x_test[:4].astype(np.float32) / 255
-    np.testing.assert_allclose(np.asarray(model.predict(x, verbose=0)), np.asarray(result.model.predict(x, verbose=0)),
-                               rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(
+        np.asarray(model.predict(x, verbose=0)),
+        np.asarray(result.model.predict(x, verbose=0)),
+        rtol=1e-5,
+        atol=1e-6,
+    )
 
 
 def test_ctrl_c_during_an_mlflow_write_is_raised_once_the_write_is_done():

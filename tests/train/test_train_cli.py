@@ -16,8 +16,8 @@ import pytest
 from rich.console import Console
 from train_fixtures import *
 
-from specdsl.errors import SpecError
 from specdsl.cli._train import run_train
+from specdsl.errors import SpecError
 
 pytestmark = pytest.mark.usefixtures("single_thread")
 
@@ -27,8 +27,18 @@ def console() -> Console:
 
 
 def args(**changes):
-    base = {"data": None, "epochs": None, "batch_size": None, "backend": None, "limit": None, "seed": None,
-            "output": None, "tracking_uri": None, "experiment": None, "track": False}
+    base = {
+        "data": None,
+        "epochs": None,
+        "batch_size": None,
+        "backend": None,
+        "limit": None,
+        "seed": None,
+        "output": None,
+        "tracking_uri": None,
+        "experiment": None,
+        "track": False,
+    }
     return {**base, **changes}
 
 
@@ -89,7 +99,9 @@ def test_command_line_values_are_validated_as_the_spec_would_be(tmp_path):
 def test_data_may_name_a_registered_dataset(tmp_path):
     spec = write_spec(tmp_path, data={"dataset": "mnist_5k"})
     out = console()
-    assert run_train(spec, **args(data=Path("digits"), epochs=1, limit=200, output=tmp_path), console=out) == 0
+    assert (
+        run_train(spec, **args(data=Path("digits"), epochs=1, limit=200, output=tmp_path), console=out) == 0
+    )
     assert "digits: train 200" in out.file.getvalue()
 
 
@@ -118,12 +130,20 @@ def test_ctrl_c_keeps_the_checkpoint_marks_the_run_killed_and_exits_130(tmp_path
     uri = f"sqlite:///{tmp_path}/mlflow.db"
     out = tmp_path / "out"
     env = {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"}
-    proc = subprocess.Popen([sys.executable, "-c", textwrap.dedent(SCRIPT), str(spec), str(out), uri],
-                            cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-c", textwrap.dedent(SCRIPT), str(spec), str(out), uri],
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     try:
         deadline = time.monotonic() + 120
         while not (out / "best.json").is_file():
-            assert proc.poll() is None and time.monotonic() < deadline, proc.stdout.read() if proc.poll() else "timeout"
+            assert proc.poll() is None and time.monotonic() < deadline, (
+                proc.stdout.read() if proc.poll() else "timeout"
+            )
             time.sleep(0.2)
         time.sleep(0.5)
         proc.send_signal(signal.SIGINT)
@@ -136,7 +156,9 @@ def test_ctrl_c_keeps_the_checkpoint_marks_the_run_killed_and_exits_130(tmp_path
     client = mlflow.MlflowClient(uri)
     (run,) = client.search_runs([client.get_experiment_by_name("ctrl-c").experiment_id])
     assert run.info.status == "KILLED"
-    assert {a.path for a in client.list_artifacts(run.info.run_id, "checkpoint")} == {"checkpoint/best.json",
-                                                                                        "checkpoint/best.pt"}
+    assert {a.path for a in client.list_artifacts(run.info.run_id, "checkpoint")} == {
+        "checkpoint/best.json",
+        "checkpoint/best.pt",
+    }
     meta = json.loads((out / "best.json").read_text())
     assert meta["monitor"] == "val_loss" and meta["epoch"] >= 0

@@ -62,7 +62,9 @@ def test_output_without_activation(tmp_path):
         "loss sparse_categorical_crossentropy needs a softmax output with one unit per class, but this layer gives "
         "10 units with no activation (linear)."
     )
-    assert e.hint == "Add activation: softmax to it (the loss takes probabilities, as Keras' from_logits=False)."
+    assert (
+        e.hint == "Add activation: softmax to it (the loss takes probabilities, as Keras' from_logits=False)."
+    )
 
 
 def test_softmax_over_one_unit(tmp_path):
@@ -118,7 +120,11 @@ def test_monitor_typo_suggests_the_metric(tmp_path):
 
 
 def test_validation_monitor_needs_a_validation_split(tmp_path):
-    e = error(tmp_path, data={"split": {"train": 0.8, "test": 0.2}}, train={"early_stopping": {"monitor": "val_loss"}})
+    e = error(
+        tmp_path,
+        data={"split": {"train": 0.8, "test": 0.2}},
+        train={"early_stopping": {"monitor": "val_loss"}},
+    )
     assert type(e) is DataError
     assert e.message == "`val_loss` needs a validation split, but the dataset `digits` has none."
     assert e.hint == "Monitor `loss`, or give `data.split` a val fraction."
@@ -126,12 +132,18 @@ def test_validation_monitor_needs_a_validation_split(tmp_path):
 
 def test_image_size_must_be_the_input_size(tmp_path):
     e = error(tmp_path, data={"image_size": [16, 16]})
-    assert (e.path, e.message) == ("data.image_size", "must be the input's height and width, 8x8, but got 16x16.")
+    assert (e.path, e.message) == (
+        "data.image_size",
+        "must be the input's height and width, 8x8, but got 16x16.",
+    )
 
 
 def test_top5_needs_more_than_five_classes(tmp_path):
     e = error(tmp_path, layers=head(4, "softmax"), train={"metrics": ["top5_accuracy"]})
-    assert (e.path, e.message) == ("train.metrics", "top5_accuracy needs more than 5 classes, but the output has 4 units.")
+    assert (e.path, e.message) == (
+        "train.metrics",
+        "top5_accuracy needs more than 5 classes, but the output has 4 units.",
+    )
 
 
 def test_unknown_dataset_is_located_at_its_key(tmp_path):
@@ -153,8 +165,16 @@ def test_a_loaded_dataset_must_match_the_input(tmp_path, digits):
 
 def test_sections_given_as_objects_override_the_spec(tmp_path, digits):
     plan = digits_plan(tmp_path, layers=head(1, "sigmoid"), train={"loss": "binary_crossentropy"}, data=None)
-    two = Dataset("two", digits.x_train[:4], digits.y_train[:4] % 2, digits.x_val[:2], digits.y_val[:2] % 2,
-                  digits.x_test[:2], digits.y_test[:2] % 2, ["even", "odd"])
+    two = Dataset(
+        "two",
+        digits.x_train[:4],
+        digits.y_train[:4] % 2,
+        digits.x_val[:2],
+        digits.y_val[:2] % 2,
+        digits.x_test[:2],
+        digits.y_test[:2] % 2,
+        ["even", "odd"],
+    )
     check_compatible(plan, TrainSpec(loss="binary_crossentropy"), two)
     with pytest.raises(SpecError):
         check_compatible(plan, TrainSpec(), two)

@@ -18,7 +18,14 @@ LOG_KEYS = ["loss", "accuracy", "val_loss", "val_accuracy", "lr", "epoch_seconds
 
 def spec_train(**changes) -> TrainSpec:
     return TrainSpec.model_validate(
-        {"optimizer": {"name": "adam", "lr": 0.003}, "epochs": 2, "batch_size": 32, "backend": "keras", **changes})
+        {
+            "optimizer": {"name": "adam", "lr": 0.003},
+            "epochs": 2,
+            "batch_size": 32,
+            "backend": "keras",
+            **changes,
+        }
+    )
 
 
 class Record(Callback):
@@ -43,8 +50,13 @@ def test_keras_fit_reports_the_same_keys_and_keeps_the_best_weights(tmp_path, di
     import keras
 
     rec = Record()
-    result = fit(digits_plan(tmp_path), dataset=digits, train=spec_train(), callbacks=[rec],
-                 checkpoint_dir=tmp_path / "ck")
+    result = fit(
+        digits_plan(tmp_path),
+        dataset=digits,
+        train=spec_train(),
+        callbacks=[rec],
+        checkpoint_dir=tmp_path / "ck",
+    )
     steps = math.ceil(len(digits.y_train) / 32)
     assert rec.calls == [
         ("begin", "keras", steps),
@@ -68,7 +80,9 @@ def test_keras_fit_reports_the_same_keys_and_keeps_the_best_weights(tmp_path, di
 def test_keras_early_stopping_and_augmentation(tmp_path, digits):
     es = {"monitor": "val_accuracy", "patience": 1, "min_delta": 1.0}
     plan = digits_plan(tmp_path, data={"augment": {"flip": "horizontal", "shift": 0.1}})
-    result = fit(plan, dataset=digits, train=spec_train(epochs=5, early_stopping=es, loss="categorical_crossentropy"))
+    result = fit(
+        plan, dataset=digits, train=spec_train(epochs=5, early_stopping=es, loss="categorical_crossentropy")
+    )
     assert (len(result.history), result.best_epoch, result.stop_reason) == (2, 0, "early_stopping")
 
 

@@ -49,7 +49,12 @@ def test_plateau_decays_after_patience_epochs_without_improvement():
 
 
 def test_monitor_mode_as_keras_auto():
-    assert [monitor_mode(m) for m in ("val_loss", "loss", "val_accuracy", "top5_accuracy")] == ["min", "min", "max", "max"]
+    assert [monitor_mode(m) for m in ("val_loss", "loss", "val_accuracy", "top5_accuracy")] == [
+        "min",
+        "min",
+        "max",
+        "max",
+    ]
 
 
 def test_early_stopping_stops_after_patience_epochs_without_improvement():
@@ -61,7 +66,11 @@ def test_early_stopping_stops_after_patience_epochs_without_improvement():
 
 def test_min_delta_counts_small_gains_as_no_improvement():
     m = Monitor("val_accuracy", EarlyStopping(patience=1, min_delta=0.05))
-    assert [m.update(e, v) for e, v in enumerate([0.5, 0.54, 0.6])] == [(True, False), (False, True), (True, False)]
+    assert [m.update(e, v) for e, v in enumerate([0.5, 0.54, 0.6])] == [
+        (True, False),
+        (False, True),
+        (True, False),
+    ]
 
 
 def test_without_early_stopping_the_best_is_tracked_and_never_stops():

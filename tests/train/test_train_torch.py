@@ -28,7 +28,9 @@ LOG_KEYS = ["loss", "accuracy", "val_loss", "val_accuracy", "lr", "epoch_seconds
 
 
 def spec_train(**changes) -> TrainSpec:
-    return TrainSpec.model_validate({"optimizer": {"name": "adam", "lr": 0.003}, "epochs": 2, "batch_size": 32, **changes})
+    return TrainSpec.model_validate(
+        {"optimizer": {"name": "adam", "lr": 0.003}, "epochs": 2, "batch_size": 32, **changes}
+    )
 
 
 class Record(Callback):
@@ -58,7 +60,12 @@ def test_logs_callbacks_and_result(tmp_path, digits):
     ]
     assert len(result.history) == 2 and result.best == result.history[result.best_epoch]
     assert sorted(result.test) == ["accuracy", "loss"]
-    assert (result.checkpoint, result.stopped_early, result.stop_reason, result.backend) == (None, False, None, "torch")
+    assert (result.checkpoint, result.stopped_early, result.stop_reason, result.backend) == (
+        None,
+        False,
+        None,
+        "torch",
+    )
     assert result.history[0]["lr"] == 0.003
     # the returned model outputs probabilities again (training ran on the logits), in eval mode
     out = result.model(torch.zeros(3, 1, 8, 8))
@@ -68,7 +75,9 @@ def test_logs_callbacks_and_result(tmp_path, digits):
 
 def test_same_seed_same_history_other_seed_other_history(tmp_path, digits):
     plan = digits_plan(tmp_path, data={"augment": {"flip": "horizontal", "rotation": 10}})
-    losses = [[h["loss"] for h in fit(plan, dataset=digits, train=spec_train(seed=s)).history] for s in (7, 7, 8)]
+    losses = [
+        [h["loss"] for h in fit(plan, dataset=digits, train=spec_train(seed=s)).history] for s in (7, 7, 8)
+    ]
     assert losses[0] == losses[1]
     assert losses[0] != losses[2]
 
@@ -92,7 +101,11 @@ def test_early_stopping_stops_at_the_right_epoch(tmp_path, digits):
     result = fit(digits_plan(tmp_path), dataset=digits, train=spec_train(epochs=10, early_stopping=es))
     assert len(result.history) == 3
     assert (result.best_epoch, result.stopped_early, result.stop_reason, result.monitor) == (
-        0, True, "early_stopping", "val_accuracy")
+        0,
+        True,
+        "early_stopping",
+        "val_accuracy",
+    )
 
 
 class Sabotage(Callback):
@@ -113,7 +126,13 @@ class Sabotage(Callback):
 
 def test_the_best_checkpoint_is_kept_restored_and_tested(tmp_path, digits):
     plan = digits_plan(tmp_path)
-    result = fit(plan, dataset=digits, train=spec_train(epochs=4), callbacks=[Sabotage(1)], checkpoint_dir=tmp_path / "ck")
+    result = fit(
+        plan,
+        dataset=digits,
+        train=spec_train(epochs=4),
+        callbacks=[Sabotage(1)],
+        checkpoint_dir=tmp_path / "ck",
+    )
     assert result.best_epoch == 1
     assert result.history[2]["val_loss"] > result.history[1]["val_loss"]
     assert result.checkpoint == tmp_path / "ck" / "best.pt"
@@ -135,8 +154,12 @@ def test_the_best_checkpoint_is_kept_restored_and_tested(tmp_path, digits):
 
 def test_restore_best_false_keeps_the_last_weights(tmp_path, digits):
     es = {"monitor": "val_loss", "patience": 5, "restore_best": False}
-    result = fit(digits_plan(tmp_path), dataset=digits, train=spec_train(epochs=3, early_stopping=es),
-                 callbacks=[Sabotage(1)])
+    result = fit(
+        digits_plan(tmp_path),
+        dataset=digits,
+        train=spec_train(epochs=3, early_stopping=es),
+        callbacks=[Sabotage(1)],
+    )
     assert result.best_epoch == 1
     assert result.test["accuracy"] < 0.5  # the sabotaged last weights
 
@@ -168,8 +191,13 @@ def test_callback_exceptions_propagate_unchanged(tmp_path, digits):
 def test_keyboard_interrupt_keeps_the_best_checkpoint(tmp_path, digits):
     plan = digits_plan(tmp_path)
     with pytest.raises(KeyboardInterrupt):
-        fit(plan, dataset=digits, train=spec_train(epochs=5), callbacks=[RaiseAt(1, KeyboardInterrupt())],
-            checkpoint_dir=tmp_path)
+        fit(
+            plan,
+            dataset=digits,
+            train=spec_train(epochs=5),
+            callbacks=[RaiseAt(1, KeyboardInterrupt())],
+            checkpoint_dir=tmp_path,
+        )
     assert json.loads((tmp_path / "best.json").read_text())["epoch"] == 0
     specdsl.build(plan).load_state_dict(torch.load(tmp_path / "best.pt"))
 
@@ -181,8 +209,15 @@ def test_max_seconds_stops_after_the_first_epoch(tmp_path, digits):
 
 def test_metrics_follow_the_train_section(tmp_path, digits):
     result = fit(digits_plan(tmp_path), dataset=digits, train=spec_train(metrics=["top5_accuracy"], epochs=1))
-    assert list(result.history[0]) == ["loss", "top5_accuracy", "val_loss", "val_top5_accuracy", "lr",
-                                       "epoch_seconds", "images_per_s"]
+    assert list(result.history[0]) == [
+        "loss",
+        "top5_accuracy",
+        "val_loss",
+        "val_top5_accuracy",
+        "lr",
+        "epoch_seconds",
+        "images_per_s",
+    ]
     result = fit(digits_plan(tmp_path), dataset=digits, train=spec_train(metrics=[], epochs=1))
     assert list(result.history[0]) == ["loss", "val_loss", "lr", "epoch_seconds", "images_per_s"]
     assert list(result.test) == ["loss"]
@@ -226,8 +261,12 @@ def test_logits_and_probability_losses_agree(smoothing):
         assert make_correct(train, "softmax")(z, y) == make_correct(train, None)(torch.softmax(z, 1), y)
     zb, yb = torch.randn(16, 1) * 3, torch.randint(0, 2, (16,))
     train = TrainSpec(loss="binary_crossentropy", label_smoothing=smoothing)
-    torch.testing.assert_close(make_loss(train, "sigmoid")(zb, yb), make_loss(train, None)(torch.sigmoid(zb), yb),
-                               rtol=1e-5, atol=1e-6)
+    torch.testing.assert_close(
+        make_loss(train, "sigmoid")(zb, yb),
+        make_loss(train, None)(torch.sigmoid(zb), yb),
+        rtol=1e-5,
+        atol=1e-6,
+    )
     assert make_correct(train, "sigmoid")(zb, yb) == make_correct(train, None)(torch.sigmoid(zb), yb)
 
 
@@ -244,11 +283,21 @@ def test_optimizers_take_keras_defaults():
     params = [torch.nn.Parameter(torch.zeros(2))]
     adam, decay = make_optimizer(params, TrainSpec(optimizer={"name": "adam", "weight_decay": 0.01}))
     g = adam.param_groups[0]
-    assert (type(adam).__name__, g["betas"], g["eps"], g["weight_decay"], decay) == ("AdamW", (0.9, 0.999), 1e-7, 0.01, 0.0)
-    rms, decay = make_optimizer(params, TrainSpec(optimizer={"name": "rmsprop", "momentum": 0.5, "weight_decay": 0.1}))
+    assert (type(adam).__name__, g["betas"], g["eps"], g["weight_decay"], decay) == (
+        "AdamW",
+        (0.9, 0.999),
+        1e-7,
+        0.01,
+        0.0,
+    )
+    rms, decay = make_optimizer(
+        params, TrainSpec(optimizer={"name": "rmsprop", "momentum": 0.5, "weight_decay": 0.1})
+    )
     g = rms.param_groups[0]
     assert (g["alpha"], g["eps"], g["momentum"], decay) == (0.9, 1e-7, 0.5, 0.1)
-    sgd, _ = make_optimizer(params, TrainSpec(optimizer={"name": "sgd", "lr": 0.1, "momentum": 0.9, "nesterov": True}))
+    sgd, _ = make_optimizer(
+        params, TrainSpec(optimizer={"name": "sgd", "lr": 0.1, "momentum": 0.9, "nesterov": True})
+    )
     g = sgd.param_groups[0]
     assert (g["lr"], g["momentum"], g["nesterov"]) == (0.1, 0.9, True)
 
@@ -274,8 +323,16 @@ def test_bad_arguments(tmp_path, digits):
 
 
 def test_without_validation_and_test_splits_the_training_loss_is_monitored(tmp_path, digits):
-    only_train = Dataset("digits", digits.x_train, digits.y_train, digits.x_val[:0], digits.y_val[:0],
-                         digits.x_test[:0], digits.y_test[:0], digits.class_names)
+    only_train = Dataset(
+        "digits",
+        digits.x_train,
+        digits.y_train,
+        digits.x_val[:0],
+        digits.y_val[:0],
+        digits.x_test[:0],
+        digits.y_test[:0],
+        digits.class_names,
+    )
     result = fit(digits_plan(tmp_path), dataset=only_train)
     assert (result.monitor, result.test) == ("loss", None)
     assert list(result.history[0]) == ["loss", "accuracy", "lr", "epoch_seconds", "images_per_s"]

@@ -41,8 +41,11 @@ def _randomized(plan, seed=0):
     with torch.no_grad():
         for name, t in [*model.named_parameters(), *model.named_buffers()]:
             if t.is_floating_point():
-                t.copy_(0.5 + torch.rand(t.shape, generator=gen) if "running_var" in name else
-                        0.3 * torch.randn(t.shape, generator=gen))
+                t.copy_(
+                    0.5 + torch.rand(t.shape, generator=gen)
+                    if "running_var" in name
+                    else 0.3 * torch.randn(t.shape, generator=gen)
+                )
     return model
 
 
@@ -83,7 +86,13 @@ def test_the_file_format(tmp_path):
         assert data["conv2d/kernel"].shape == (5, 5, 1, 6) and data["dense_1/kernel"].shape == (84, 10)
     assert meta["format"] == "specdsl-weights" and meta["version"] == 1 and meta["model"] == "lenet5"
     assert meta["layers"][0] == {"name": "conv2d", "kind": "conv2d", "weights": ["kernel", "bias"]}
-    assert [entry["name"] for entry in meta["layers"]] == ["conv2d", "conv2d_1", "conv2d_2", "dense", "dense_1"]
+    assert [entry["name"] for entry in meta["layers"]] == [
+        "conv2d",
+        "conv2d_1",
+        "conv2d_2",
+        "dense",
+        "dense_1",
+    ]
 
 
 def _keras_model_of(plan):
@@ -131,7 +140,9 @@ def test_a_file_with_other_names_is_matched_in_order(tmp_path):
     other = _renamed(plan)
     for layer in other.layers:
         if layer.weights:
-            layer.set_weights([np.random.default_rng(0).standard_normal(w.shape).astype("float32") for w in layer.weights])
+            layer.set_weights(
+                [np.random.default_rng(0).standard_normal(w.shape).astype("float32") for w in layer.weights]
+            )
     path = _legacy_h5(other, tmp_path / "other.h5")
     model = W.load_into(specdsl.build(plan, "keras"), plan, path)
     x = _x(plan)
@@ -171,8 +182,12 @@ def test_a_file_with_fewer_or_more_layers(tmp_path):
         f"examples/lenet5.yaml:11:5: layers[6] (dense): {short} holds 3 layers with weights, the model 5: nothing "
         "is left for `dense` and the layers after it."
     )
-    more = specdsl.check({"input": [32, 32, 1], "layers": [
-        {"conv2d": {"filters": 6, "kernel": 5, "activation": "tanh"}}, {"avgpool2d": 2}]})
+    more = specdsl.check(
+        {
+            "input": [32, 32, 1],
+            "layers": [{"conv2d": {"filters": 6, "kernel": 5, "activation": "tanh"}}, {"avgpool2d": 2}],
+        }
+    )
     with pytest.raises(WeightsError) as e:
         W.load_into(specdsl.build(more, "torch"), more, _legacy_h5(full, tmp_path / "full.h5"))
     assert str(e.value) == (

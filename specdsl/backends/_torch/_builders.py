@@ -149,7 +149,10 @@ def _conv_options(node: PlanNode, cls_plain, cls_full, *, groups=1, bias=True):
 def _kernels(node: PlanNode, *paths: str) -> tuple[tuple[str, str, int, int], ...]:
     """(parameter, initializer, fan_in, fan_out) of each kernel, the fans as the plan resolved them."""
     init = _initializer(node)
-    return tuple((path, init, fan_in, fan_out) for path, (fan_in, fan_out) in zip(paths, node.resolved.fans, strict=True))
+    return tuple(
+        (path, init, fan_in, fan_out)
+        for path, (fan_in, fan_out) in zip(paths, node.resolved.fans, strict=True)
+    )
 
 
 def _with_bias(layer, kernel_entry: tuple[str, Layout]) -> tuple[tuple[str, Layout], ...]:
@@ -299,7 +302,11 @@ def _pool(node: PlanNode, average: bool) -> Built:
         kw.append(("padding", _short(padding)))
         if average:
             kw.append(("count_include_pad", False))  # Keras leaves 'same' padding out of the mean
-    cls = (nn.AvgPool2d if average else nn.MaxPool2d) if rank == 2 else (nn.AvgPool1d if average else nn.MaxPool1d)
+    cls = (
+        (nn.AvgPool2d if average else nn.MaxPool2d)
+        if rank == 2
+        else (nn.AvgPool1d if average else nn.MaxPool1d)
+    )
     return Built(ModuleCall(cls, (pool,), tuple(kw)))
 
 
