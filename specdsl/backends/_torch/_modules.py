@@ -1,4 +1,5 @@
-"""The small modules the torch backend needs beyond ``torch.nn``, so that one torch module does what one Keras layer does.
+"""The small modules the torch backend needs beyond ``torch.nn``, so that one torch module does what one Keras
+layer does.
 
 Everything here imports torch and nothing else: ``source()`` copies the classes a model uses, as they are written
 here, into the generated file. Tensors are in torch's layout, channels first: (N, C, H, W), (N, C, L) or (N, F).
