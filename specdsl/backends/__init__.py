@@ -12,6 +12,7 @@ plan's shapes and what it resolved (``PlanNode.resolved``: padding amounts, stri
 from __future__ import annotations
 
 import importlib
+import importlib.util
 import os
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
