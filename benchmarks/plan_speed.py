@@ -120,13 +120,15 @@ def main() -> None:
         f"{t['validate'] / t['torch']:.2f}x `import torch`)"
     )
     print(
-        f"     without the validators' cache         {t['cold']:7.3f} s   ({t['cold'] / t['reference']:.2f}x the reference)"
+        f"     without the validators' cache         {t['cold']:7.3f} s   "
+        f"({t['cold'] / t['reference']:.2f}x the reference)"
     )
     print(f"   python -c 'import torch'                {t['torch']:7.3f} s")
     goal = GOAL_SECONDS / GOAL_REFERENCE
     print(
         f"   goal: validate within {goal:.2f}x the reference (0.3 s against 0.16 s): "
-        f"{'met' if ratio <= goal else 'NOT met'}; under 0.3 s absolute: {'yes' if t['validate'] < GOAL_SECONDS else 'no'}"
+        f"{'met' if ratio <= goal else 'NOT met'}; "
+        f"under 0.3 s absolute: {'yes' if t['validate'] < GOAL_SECONDS else 'no'}"
     )
 
     print(
@@ -141,12 +143,16 @@ def main() -> None:
     for name in ("mnist_cnn", "cifar10_cnn", "resnet50", "inceptionv3"):
         path = EXAMPLES / f"{name}.yaml"
         text = path.read_text()
-        t_check = per_call(lambda: specdsl.check(text))  # text -> YAML -> expand -> validate -> plan
+        t_check = per_call(
+            lambda text=text: specdsl.check(text)
+        )  # text -> YAML -> expand -> validate -> plan
         spec = specdsl.load(text)
-        t_plan = per_call(lambda: specdsl.plan(spec))  # the analytic count alone, from a loaded spec
+        t_plan = per_call(
+            lambda spec=spec: specdsl.plan(spec)
+        )  # the analytic count alone, from a loaded spec
         plan = specdsl.check(text)
 
-        def build_and_count():
+        def build_and_count(plan=plan):
             model = specdsl.build(plan, "torch")
             if torchinfo is not None:
                 torchinfo.summary(
@@ -158,8 +164,8 @@ def main() -> None:
         t_build = per_call(build_and_count, min_time=2.0)
         what = "build + torchinfo" if torchinfo is not None else "build + count"
         print(
-            f"   {name:12s} plan {t_plan * 1e3:7.3f} ms ({t_build / t_plan:6.0f}x)   text->plan {t_check * 1e3:7.3f} ms "
-            f"({t_build / t_check:5.0f}x)   {what} {t_build * 1e3:8.1f} ms"
+            f"   {name:12s} plan {t_plan * 1e3:7.3f} ms ({t_build / t_plan:6.0f}x)   "
+            f"text->plan {t_check * 1e3:7.3f} ms ({t_build / t_check:5.0f}x)   {what} {t_build * 1e3:8.1f} ms"
         )
 
 

@@ -144,7 +144,8 @@ def main() -> int:
     print(f"  share of the trial    {o['share']:8.2%}   (target < 3 %; mean over trials)")
     print(f"  share of the search   {o['time_share']:8.2%}   (all trials' overhead over all their time)")
     print(
-        f"invalid samples ({r['n']} of them, a digits space with invalid corners): expand + plan {r['plan_ms']:.1f} ms; the whole trial, "
+        f"invalid samples ({r['n']} of them, a digits space with invalid corners): "
+        f"expand + plan {r['plan_ms']:.1f} ms; the whole trial, "
         f"with Optuna's storage writes and its MLflow run, {r['total_ms']:.0f} ms"
     )
     print("Optuna per trial (6 parameters, trivial objective):")

@@ -81,8 +81,8 @@ def main() -> None:
     previous = None
     for n in sizes:
         text = layers_spec(n)
-        ours = best(lambda: load_text(text, "spec.yaml"), args.repeats)
-        plain = best(lambda: yaml.load(text, Loader=yaml.CSafeLoader), args.repeats)
+        ours = best(lambda text=text: load_text(text, "spec.yaml"), args.repeats)
+        plain = best(lambda text=text: yaml.load(text, Loader=yaml.CSafeLoader), args.repeats)
         growth = f"{ours / previous:.2f}x" if previous else "-"
         print(f"{n:>8,} {ours:>8.3f}s {plain:>8.3f}s {ours / plain:>5.2f}x {growth:>8}")
         previous = ours
@@ -109,14 +109,16 @@ def main() -> None:
     sample = 2_000
     for n in sizes:
         plan = specdsl.check(layers_spec(n))
-        check = best(lambda: specdsl.check(layers_spec(n)), 1)
-        plain = best(lambda: summary_text(plan), args.repeats)
+        check = best(lambda n=n: specdsl.check(layers_spec(n)), 1)
+        plain = best(lambda plan=plan: summary_text(plan), args.repeats)
         table = best(
-            lambda: summary_table(plan, Console(file=io.StringIO(), force_terminal=True, width=180)),
+            lambda plan=plan: summary_table(
+                plan, Console(file=io.StringIO(), force_terminal=True, width=180)
+            ),
             args.repeats,
         )
         header, cells = summary_cells(plan)
-        old = best(lambda: rich_table(cells[:sample], header), 1) * n / sample
+        old = best(lambda cells=cells, header=header: rich_table(cells[:sample], header), 1) * n / sample
         growth = f"{table / previous:.2f}x" if previous else "-"
         print(
             f"{n:>8,} {check:>7.3f}s {plain:>7.3f}s {table:>7.3f}s {old:>10.2f}s {old / table:>6.0f}x {growth:>8}"

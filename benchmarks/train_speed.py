@@ -191,16 +191,16 @@ def main() -> None:
     print(f"best window of {len(runs['fit'])} per contender (median in brackets):")
     print(f"specdsl.train.fit      {best['fit']:8,.0f} images/s ({median['fit']:,.0f})")
     print(
-        f"plain PyTorch loop     {best['plain']:8,.0f} images/s ({median['plain']:,.0f})   fit / plain = {best['fit'] / best['plain']:.2f} "
-        f"(target >= 0.95)"
+        f"plain PyTorch loop     {best['plain']:8,.0f} images/s ({median['plain']:,.0f})   "
+        f"fit / plain = {best['fit'] / best['plain']:.2f} (target >= 0.95)"
     )
     print(
-        f"Keras fit (torch)      {best['keras']:8,.0f} images/s ({median['keras']:,.0f})   fit / keras = {best['fit'] / best['keras']:.2f} "
-        f"(target >= 1.3)"
+        f"Keras fit (torch)      {best['keras']:8,.0f} images/s ({median['keras']:,.0f})   "
+        f"fit / keras = {best['fit'] / best['keras']:.2f} (target >= 1.3)"
     )
     print(
-        f"plain, channels_last   {best['plain_cl']:8,.0f} images/s ({median['plain_cl']:,.0f})   channels_last / NCHW = "
-        f"{best['plain_cl'] / best['plain']:.2f}"
+        f"plain, channels_last   {best['plain_cl']:8,.0f} images/s ({median['plain_cl']:,.0f})   "
+        f"channels_last / NCHW = {best['plain_cl'] / best['plain']:.2f}"
     )
     print(f"matmul 2048x2048 fp32  {peak / 1e9:8,.1f} GFLOP/s")
     print(

@@ -131,8 +131,13 @@ def main() -> None:
             path.write_text(space(n))
             tree, file, _ = read_space(path)
             report = check_space(path, tree=tree)
-            forms.append(best(lambda: (distributions(tree, file), read_search(tree, file)), args.repeats))
-            seconds = best(lambda: check_space(path, tree=tree), args.repeats)
+            forms.append(
+                best(
+                    lambda tree=tree, file=file: (distributions(tree, file), read_search(tree, file)),
+                    args.repeats,
+                )
+            )
+            seconds = best(lambda path=path, tree=tree: check_space(path, tree=tree), args.repeats)
             per_sample.append((seconds - forms[-1]) / report.samples)
             print(
                 f"{f'{n:,} distributions':32s} {report.samples:7d} {forms[-1]:8.3f} {seconds:8.3f} "

@@ -4,7 +4,7 @@
 #     registry packages carry), Chromium (the MLflow UI end-to-end test), Graphviz (`specdsl diagram` and the
 #     architecture diagram every search trial logs)
 #   - torch 2.13.0 first: this CPU build is on the machines' disk; asking pip for plain `torch` pulls a CUDA build
-#   - specdsl itself, editable, with every extra
+#   - specdsl itself, editable, with every extra and the dev tools (pytest, ruff, mypy: pinned in pyproject.toml)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export KERAS_BACKEND=${KERAS_BACKEND:-torch}  # Keras 3 on torch: no TensorFlow needed

@@ -16,6 +16,9 @@ from support import EXAMPLES  # noqa: E402
 
 os.environ.setdefault("KERAS_BACKEND", "torch")
 
+# the digits data and one-thread torch for the train, tracking and report tests (tests/train_fixtures.py)
+pytest_plugins = ["train_fixtures"]
+
 
 @pytest.fixture
 def examples_dir() -> Path:

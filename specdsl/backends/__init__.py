@@ -7,11 +7,17 @@ contract, with one builder per layer kind that turns a plan node into its module
 plan's shapes and what it resolved (``PlanNode.resolved``: padding amounts, strides, fans), never the rules.
 ``_transfer.py`` carries weights between the two models of one plan. A backend is imported only when
 :func:`get_backend` asks for it, so that the spec, plan and CLI paths never import torch or keras.
+
+The torch backend's modules: ``_builders`` (one builder per kind, ``@register_builder``) returning a ``_built``
+description, ``_model`` (the ``nn.Module`` that follows the plan's graph), ``_modules`` (the modules torch lacks,
+copied into generated source as written), ``_source`` and ``_export``. The Keras backend's: ``_builders``,
+``_build`` (the functional model), ``_custom`` (the layers Keras lacks), ``_source`` and ``_export``.
 """
 
 from __future__ import annotations
 
 import importlib
+import importlib.util
 import os
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable

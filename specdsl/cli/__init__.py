@@ -1,8 +1,15 @@
-"""The ``specdsl`` command line (typer + rich).
+"""The ``specdsl`` command line (typer + rich): every command's front end lives here, the last stage of the flow.
 
 ``specdsl validate`` is what pre-commit hooks and CI jobs run on every change, so its plain form skips typer:
 typer builds a pydantic adapter for every parameter of a command, which costs a fifth of a validate run.
 Everything else, and any validate call that is not plain (``--help``, a mistake), goes through typer.
+
+The modules: ``_app`` (the typer app: each command's options, turning a SpecdslError into one message and its
+exit code; ``summary``, ``schema`` and ``compile`` there in full), ``_validate`` (validate's files, results
+and output as text, JSON or GitHub annotations), ``_render`` (the summary as a boxed table),
+``_output`` (the consoles), and one module per command that runs a stage: ``_train``, ``_search`` (search and
+best), ``_data`` (the ``data`` sub-commands), ``_import``, ``_diagram`` and ``_explain``. Each imports the
+packages it drives (train, search, importers, report, ...) only when its command runs.
 """
 
 from __future__ import annotations

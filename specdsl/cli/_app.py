@@ -15,7 +15,8 @@ from ._validate import run_validate
 
 app = typer.Typer(
     name="specdsl",
-    help="Declarative CNN specs: check them, summarize them, compile them to PyTorch or Keras 3, train and search them.",
+    help="Declarative CNN specs: check them, summarize them, compile them to PyTorch or Keras 3, "
+    "train and search them.",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,

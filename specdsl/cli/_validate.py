@@ -65,12 +65,15 @@ class Result:
                 err.print(str(w), style="yellow", markup=False)
         if self.ok and not github:
             p = self.plan
-            line = f"ok {terminal(self.path)}: {terminal(p.name)}, {p.params:,} params ({p.trainable:,} trainable), output {_shape(p.output_shape)}"
+            line = (
+                f"ok {terminal(self.path)}: {terminal(p.name)}, {p.params:,} params ({p.trainable:,} trainable), "
+                f"output {_shape(p.output_shape)}"
+            )
             if self.space is not None:
                 s = self.space
                 line = (
-                    f"ok {terminal(self.path)}: search space, {s.samples - s.invalid} of {s.samples} sampled architectures "
-                    f"plan ({s.invalid} invalid)"
+                    f"ok {terminal(self.path)}: search space, {s.samples - s.invalid} of {s.samples} sampled "
+                    f"architectures plan ({s.invalid} invalid)"
                 )
                 for reason, n in s.reasons.most_common(5):
                     line += f"\n    {n} x {reason}"
@@ -126,50 +129,48 @@ def spec_files(paths: list[Path]) -> list[Path | Result]:
     each folder given. A folder is walked without following symbolic links out of it: a file whose link leads
     outside the folder, and a subfolder that cannot be read, come back as failed Results (their content is never
     read), so that a check in CI cannot pass while skipping them, nor quote a file it was not asked to read.
-    Links to folders are not walked (their files are checked through the folder the link leads to, when it is inside)."""
+    Links to folders are not walked (their files are checked through the folder the link leads to, when it is
+    inside)."""
     found: list[Path | Result] = []
     for p in paths:
-        if not os.path.isdir(p):
+        if os.path.isdir(p):
+            found += _folder_specs(p)
+        else:
             found.append(
                 p
             )  # named by the user: read as it is (the reader refuses what is not a regular file)
-            continue
-        root = os.path.realpath(p)
-        entries: list[Path | Result] = []
-
-        def unreadable(e: OSError) -> None:
-            folder = Path(e.filename) if e.filename else p
-            why = "permission denied" if isinstance(e, PermissionError) else (e.strerror or type(e).__name__)
-            entries.append(
-                Result(
-                    folder,
-                    error=SpecError(
-                        f"this folder cannot be read ({why}); the specs in it were not checked.",
-                        loc=Loc(str(folder)),
-                    ),
-                )
-            )
-
-        for folder, _, names in os.walk(p, onerror=unreadable):
-            for name in names:
-                if not name.endswith(SPEC_SUFFIXES):
-                    continue
-                f = Path(folder) / name
-                if os.path.islink(f) and not _inside(os.path.realpath(f), root):
-                    entries.append(
-                        Result(
-                            f,
-                            error=SpecError(
-                                f"is a symbolic link that leads outside {p}; it is not followed.",
-                                loc=Loc(str(f)),
-                                hint="Validate the file it leads to where it lives, or name the link on the command line.",
-                            ),
-                        )
-                    )
-                else:
-                    entries.append(f)
-        found += sorted(entries, key=lambda e: e.path if isinstance(e, Result) else e)
     return found
+
+
+def _folder_specs(top: Path) -> list[Path | Result]:
+    """The spec files under one folder, sorted, with a failed Result for each link out of it and each unreadable
+    subfolder."""
+    root = os.path.realpath(top)
+    entries: list[Path | Result] = []
+
+    def unreadable(e: OSError) -> None:
+        folder = Path(e.filename) if e.filename else top
+        why = "permission denied" if isinstance(e, PermissionError) else (e.strerror or type(e).__name__)
+        error = SpecError(
+            f"this folder cannot be read ({why}); the specs in it were not checked.", loc=Loc(str(folder))
+        )
+        entries.append(Result(folder, error=error))
+
+    for folder, _, names in os.walk(top, onerror=unreadable):
+        for name in names:
+            if not name.endswith(SPEC_SUFFIXES):
+                continue
+            f = Path(folder) / name
+            if os.path.islink(f) and not _inside(os.path.realpath(f), root):
+                error = SpecError(
+                    f"is a symbolic link that leads outside {top}; it is not followed.",
+                    loc=Loc(str(f)),
+                    hint="Validate the file it leads to where it lives, or name the link on the command line.",
+                )
+                entries.append(Result(f, error=error))
+            else:
+                entries.append(f)
+    return sorted(entries, key=lambda e: e.path if isinstance(e, Result) else e)
 
 
 def _inside(path: str, root: str) -> bool:
@@ -184,9 +185,8 @@ def run_validate(paths: list[Path], format: str = "text", *, samples: int = 200,
             "error: no spec files (*.yaml, *.yml, *.json) under " + ", ".join(map(str, paths)), style="red"
         )
         return 2
-    with (
-        gc_paused()
-    ):  # a spec's objects are freed by their reference counts; the collector's passes cost time
+    # a spec's objects are freed by their reference counts; the collector's passes cost time
+    with gc_paused():
         results = [f if isinstance(f, Result) else validate_file(f, samples=samples) for f in files]
     failed = sum(1 for r in results if not r.ok or (strict and r.warnings))
     if format == "json":

@@ -6,8 +6,9 @@ and what each node's rule resolved for the backends.
 shapes channels-last without the batch axis, trainable and non-trainable counts as Keras' ``model.summary()``
 counts them, FLOPs (a multiply-add counts 2), and ``node.resolved`` (:class:`Resolved`: window sizes, strides,
 dilation and padding amounts as tuples, 'same' resolved, and the fans of each kernel). A shape that does not work
-out, or a model past its ``limits``, is a located ``ShapeError``. Sliding windows are sized in ``_windows.py``, the
-one place that arithmetic lives; ``_summary.py`` lays the plan out as Keras' summary table.
+out, or a model past its ``limits``, is a located ``ShapeError``. ``_plan.py`` holds the walk, the plan's types
+and its bounds; sliding windows are sized in ``_windows.py``, the one place that arithmetic lives (with
+:class:`Resolved`); ``_summary.py`` lays the plan out as Keras' summary table.
 
 The summary, the search's filters and both backends read the plan; nothing after it computes a shape, a padding
 or a fan again. Sizes print through :func:`iec_bytes`, the one formatter of byte counts.

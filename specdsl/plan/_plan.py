@@ -219,7 +219,8 @@ def _shrunk_by(nodes: list[PlanNode], names: tuple[str, ...]) -> str:
 def _over_limits(entry: Any, ins: tuple[Shape, ...], limits: Any, params: int, flops: int, act: int) -> None:
     if params > limits.max_params:
         raise ShapeError(
-            f"{entry.kind} on an input of {numel(ins[0]):,} values{f' ({fmt(ins[0])})' if len(ins[0]) > 1 else ''} brings the model to {params:,} parameters "
+            f"{entry.kind} on an input of {numel(ins[0]):,} values{f' ({fmt(ins[0])})' if len(ins[0]) > 1 else ''} "
+            f"brings the model to {params:,} parameters "
             f"({iec_bytes(params * BYTES_PER_VALUE)} as float32), beyond the bound of {limits.max_params:,}.",
             loc=entry.loc,
             path=entry.where,

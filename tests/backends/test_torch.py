@@ -17,21 +17,19 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from layer_cases import CASES as CASE_SPECS
+from layer_cases import EXPECTED, all_cases
 
 import specdsl
+from specdsl.backends import get_backend
 from specdsl.errors import BackendError, BackendMissingError
 from specdsl.spec import LAYERS
 
 torch = pytest.importorskip("torch")
 
 from specdsl.backends import _torch as T
-from specdsl.backends import get_backend
 from specdsl.backends._torch import _export
 from specdsl.backends._torch._builders import build_node
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from layer_cases import CASES as CASE_SPECS
-from layer_cases import EXPECTED, all_cases
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = sorted((ROOT / "examples").glob("*.yaml"))
@@ -465,7 +463,7 @@ def _keras_transpose_reference(x, kernel, s, padding, output_padding, d):
     dilate the input by the stride, pad it as Keras' JAX conversion does, correlate with the flipped kernel."""
     h, w, c = x.shape
     pads = []
-    for i, n in enumerate((h, w)):
+    for i in range(2):
         k_eff = d * (kernel.shape[i] - 1) + 1
         op = output_padding and output_padding[i]
         if padding == "valid":

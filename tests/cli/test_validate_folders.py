@@ -33,7 +33,7 @@ def make_folder(tmp_path):
 
 
 def test_a_folder_with_links_out_devices_pipes_and_loops(tmp_path, monkeypatch):
-    specs = make_folder(tmp_path)
+    make_folder(tmp_path)
     monkeypatch.chdir(tmp_path)
     result = runner.invoke(app, ["validate", "specs"])
     assert result.exit_code == 2

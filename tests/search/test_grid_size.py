@@ -45,7 +45,8 @@ def test_a_large_space_is_checked_on_fewer_samples(tmp_path):
 def test_the_size_is_the_product_of_every_parameters_values():
     d = dists(
         "  - dense: {units: {int: [8, 64], step: 8}}\n  - dropout: {float: [0.0, 0.5], step: 0.1}\n"
-        "  - activation: {choice: [relu, tanh, gelu]}\n  - dense: {units: {int: [8, 64], step: 8, name: layers.1.dense.units}}\n"
+        "  - activation: {choice: [relu, tanh, gelu]}\n"
+        "  - dense: {units: {int: [8, 64], step: 8, name: layers.1.dense.units}}\n"
     )
     assert grid_size(d) == 8 * 6 * 3
     grid = grid_space(d)

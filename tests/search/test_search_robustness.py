@@ -38,9 +38,9 @@ STATIC_REASON = (
 )
 # the process running the tests holds torch, MLflow and Optuna: far more than 64 MiB before any trial trains
 GUARD_REASON = re.compile(
-    r"out of memory: the process's resident memory reached [\d,]+\.\d [MG]iB when training began \(the model built, the "
-    r"data in memory\), beyond the 64\.0 MiB of search\.trial_memory\. Lower `train\.batch_size`, make the model "
-    r"smaller, or raise search\.trial_memory\."
+    r"out of memory: the process's resident memory reached [\d,]+\.\d [MG]iB when training began "
+    r"\(the model built, the data in memory\), beyond the 64\.0 MiB of search\.trial_memory\. "
+    r"Lower `train\.batch_size`, make the model smaller, or raise search\.trial_memory\."
 )
 
 

@@ -223,7 +223,7 @@ def test_every_sampler_draws_the_reference_space(kind):
     dists = distributions(tree, "catsdogs.yaml")
     search = read_search(tree, "catsdogs.yaml").model_copy(update={"sampler": kind, "startup_trials": 2})
     s = optuna.create_study(sampler=make_sampler(search, dists, seed=0, workers=1), direction="maximize")
-    for i in range(6):
+    for _ in range(6):
         trial = s.ask()
         spec = specdsl.load(tree, sampler=OptunaSampler(trial), file="catsdogs.yaml")
         s.tell(trial, specdsl.plan(spec).params / 1e7)

@@ -15,9 +15,9 @@ CPU_SECONDS = 2.0
 PEAK_BYTES = 512 * 1024**2
 
 EXPECTED = {
-    "block_chain_1000.yaml": "203:14: layers[0].b0.layers[0].b1.layers[0].b2.l...0].b98.layers[0].b99.layers[0]: blocks "
-    "and repeats nest more than 100 levels deep here (blocks b0 -> b1 -> b2 -> ... -> b99 -> b100). Write the inner "
-    "blocks' layers out, or repeat them instead of nesting.",
+    "block_chain_1000.yaml": "203:14: layers[0].b0.layers[0].b1.layers[0].b2.l...0].b98.layers[0].b99.layers[0]: "
+    "blocks and repeats nest more than 100 levels deep here (blocks b0 -> b1 -> b2 -> ... -> b99 -> b100). "
+    "Write the inner blocks' layers out, or repeat them instead of nesting.",
     "block_parameters_at_every_pass.yaml": "10:9: layers[0].repeat[398].layers[0]: the spec expands to more than "
     "100,000 layers by here. Lower the repeat counts, or use fewer blocks.",
     "blocks_doubling_2_40.yaml": "166:10: layers[0]: block `b0` expands to at least 1,099,511,627,776 layers; a spec "
@@ -71,8 +71,8 @@ EXPECTED = {
     "expands to at most 100,000. Lower the repeat counts, or use fewer blocks.",
     "repeat_count_11000_digits.yaml": "4:13: layers[0]: an expression of 11,000 characters is too long; expressions "
     "are limited to 1,000 characters.",
-    "repeat_unexpanded_body.yaml": "2010:5: layers[1] (dense): `units`: input should be greater than or equal to 1 (got "
-    "0).",
+    "repeat_unexpanded_body.yaml": "2010:5: layers[1] (dense): `units`: input should be greater than or equal "
+    "to 1 (got 0).",
     "repeat_empty_passes.yaml": "4:5: layers[0]: repeat of 1,000,000,000 expands to at least 1,000,000,000 layers; a "
     "spec expands to at most 100,000. Lower the repeat counts, or use fewer blocks.",
     "repeat_int_distribution.yaml": "5:5: every one of 200 sampled architectures is invalid; the most common reason: "

@@ -11,8 +11,8 @@ the cases (``s3cr3t``) ever printed.
    after 30 s of wall time and fails) and under 512 MB of peak resident memory.
 2. ``compile --backend torch``, ``compile --backend keras`` and ``search`` with a one-trial budget run every case
    that ``validate`` refuses, batched in one process (CliRunner) to keep the cost small: each refusal takes under
-   2 s of CPU time and imports none of torch, keras, optuna or mlflow (they are refused before any framework is touched), and
-   the whole process stays under 512 MB.
+   2 s of CPU time and imports none of torch, keras, optuna or mlflow (they are refused before any framework is
+   touched), and the whole process stays under 512 MB.
 3. The cases ``validate`` accepts go through the same three commands in one more process, frameworks and all:
    they succeed (search: 0, or 1 when no trial could train, as documented). Times and memory are the frameworks'
    here and are not bounded (importing torch alone takes longer than 2 s on a loaded machine).
@@ -283,7 +283,9 @@ PROBE = textwrap.dedent(
         r = runner.invoke(app, job["args"])
         seconds, cpu = time.perf_counter() - start, time.process_time() - cpu
         after = [m for m in HEAVY if m in sys.modules]
-        trace = "".join(__import__("traceback").format_exception(r.exc_info[1])) if r.exception and not isinstance(r.exception, SystemExit) else ""
+        trace = ""
+        if r.exception and not isinstance(r.exception, SystemExit):
+            trace = "".join(__import__("traceback").format_exception(r.exc_info[1]))
         results.append(dict(job, code=r.exit_code, stdout=r.stdout[-4000:], stderr=r.stderr + trace,
                             seconds=seconds, cpu=cpu, before=before, after=after))
     json.dump(results, open(sys.argv[2], "w"))

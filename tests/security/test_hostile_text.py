@@ -43,7 +43,7 @@ def test_hostile_text_stays_data(path, monkeypatch):
         "summary": invoke(["summary", str(path)]),
         "summary text": invoke(["summary", "--format", "text", str(path)]),
     }
-    for what, (code, text) in outputs.items():
+    for what, (_, text) in outputs.items():
         assert unsafe(text) == [], what
     if outputs["validate"][0] != 0:
         return

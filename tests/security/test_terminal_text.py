@@ -63,7 +63,7 @@ def test_no_raw_control_character_of_user_text_reaches_the_output(name, descript
             outputs[f"summary {format} of a bad file"] = invoke(["summary", "--format", format, str(bad[0])])
         outputs["compile"] = invoke(["compile", str(good), "-o", str(folder / "out.py")])
         outputs["compile of a bad file"] = invoke(["compile", str(bad[0])])
-        for what, (code, text) in outputs.items():
+        for what, (_, text) in outputs.items():
             assert unsafe(text) == [], what
         # the JSON forms keep the text exactly
         doc = json.loads(outputs["validate json"][1])

@@ -2,16 +2,10 @@
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
 import numpy as np
 import pytest
 from support import RaiseAt
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "train"))
-
-from train_fixtures import *
+from train_fixtures import digits_plan
 
 from specdsl.errors import TrainError
 from specdsl.spec import TrainSpec

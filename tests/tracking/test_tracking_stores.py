@@ -5,15 +5,11 @@ root; skipped where mounting is not permitted), a real MLflow store, the digits 
 from __future__ import annotations
 
 import io
-import sys
 from pathlib import Path
 
 import pytest
 from support import fill_disk, read_only_folder, small_disk
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "train"))
-
-from train_fixtures import *
+from train_fixtures import digits_plan, write_spec
 
 from specdsl.errors import StoreError
 from specdsl.tracking import TrackedRun

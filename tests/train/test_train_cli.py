@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 from rich.console import Console
-from train_fixtures import *
+from train_fixtures import write_spec
 
 from specdsl.cli._train import run_train
 from specdsl.errors import SpecError

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from train_fixtures import *
+from train_fixtures import DIGITS_SPEC, digits_plan
 
 import specdsl
 from specdsl.data import Dataset

@@ -6,7 +6,7 @@ import math
 
 import numpy as np
 import pytest
-from train_fixtures import *
+from train_fixtures import digits_plan
 
 from specdsl.spec import TrainSpec
 from specdsl.train import Callback, NonFiniteLoss, fit

@@ -8,7 +8,7 @@ import re
 import numpy as np
 import pytest
 from support import address_space_limit
-from train_fixtures import *
+from train_fixtures import digits_plan
 
 from specdsl.errors import TrainError
 from specdsl.spec import TrainSpec
@@ -91,9 +91,9 @@ def test_the_guard_stops_a_run_whose_process_is_over_its_bound_when_training_beg
     with pytest.raises(OutOfMemory) as info:
         fit(digits_plan(tmp_path), dataset=digits, callbacks=[guard])
     assert re.fullmatch(
-        r"out of memory: the process's resident memory reached [\d,]+\.\d [MG]iB when training began \(the model built, "
-        r"the data in memory\), beyond the 16\.0 MiB of the test's bound\. Lower `train\.batch_size`, make the model "
-        r"smaller, or raise the test's bound\.",
+        r"out of memory: the process's resident memory reached [\d,]+\.\d [MG]iB when training began "
+        r"\(the model built, the data in memory\), beyond the 16\.0 MiB of the test's bound\. "
+        r"Lower `train\.batch_size`, make the model smaller, or raise the test's bound\.",
         info.value.format(),
     )
     assert isinstance(info.value, TrainError) and info.value.exit_code == 5

@@ -11,7 +11,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 from support import RaiseAt
-from train_fixtures import *
+from train_fixtures import DIGITS_SPEC, digits_plan
 
 import specdsl
 from specdsl.data import Dataset

@@ -10,12 +10,13 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 from ..._registry import Registry
 from ...errors import BackendError
 from ...plan import PlanNode
 from ...spec import LAYERS
+from ...spec import layers as L
 
 
 @dataclass(frozen=True)
@@ -95,7 +96,7 @@ def _no_strided_dilation(
 
 @register_builder("conv2d")
 def _conv2d(node: PlanNode) -> list[LayerCall]:
-    layer, r = node.layer, node.resolved
+    layer, r = cast(L.Conv2D, node.layer), node.resolved
     _no_strided_dilation(node, "Conv2D", r.strides, r.dilation)
     pad, padding = _padding(node)
     kwargs = _changed(
@@ -112,7 +113,7 @@ def _conv2d(node: PlanNode) -> list[LayerCall]:
 
 @register_builder("conv1d")
 def _conv1d(node: PlanNode) -> list[LayerCall]:
-    layer, r = node.layer, node.resolved
+    layer, r = cast(L.Conv1D, node.layer), node.resolved
     _no_strided_dilation(node, "Conv1D", r.strides, r.dilation)
     pad, padding = _padding(node)
     kwargs = _changed(
@@ -129,7 +130,7 @@ def _conv1d(node: PlanNode) -> list[LayerCall]:
 
 @register_builder("depthwise_conv2d")
 def _depthwise(node: PlanNode) -> list[LayerCall]:
-    layer, r = node.layer, node.resolved
+    layer, r = cast(L.DepthwiseConv2D, node.layer), node.resolved
     pad, padding = _padding(node)
     kwargs = _changed(
         strides=(_size(r.strides), 1),
@@ -145,7 +146,7 @@ def _depthwise(node: PlanNode) -> list[LayerCall]:
 
 @register_builder("separable_conv2d")
 def _separable(node: PlanNode) -> list[LayerCall]:
-    layer, r = node.layer, node.resolved
+    layer, r = cast(L.SeparableConv2D, node.layer), node.resolved
     pad, padding = _padding(node)
     kwargs = _changed(
         strides=(_size(r.strides), 1),
@@ -162,7 +163,7 @@ def _separable(node: PlanNode) -> list[LayerCall]:
 
 @register_builder("conv2d_transpose")
 def _conv_transpose(node: PlanNode) -> list[LayerCall]:
-    layer, r = node.layer, node.resolved
+    layer, r = cast(L.Conv2DTranspose, node.layer), node.resolved
     _no_strided_dilation(node, "Conv2DTranspose", r.strides, r.dilation)
     kwargs = _changed(
         strides=(_size(r.strides), 1),
@@ -225,7 +226,8 @@ register_builder("multiply")(_plain("Multiply"))
 
 @register_builder("zero_padding2d")
 def _zero_padding(node: PlanNode) -> list[LayerCall]:
-    return [LayerCall("ZeroPadding2D", (_amounts(node.layer.padding),))]
+    layer = cast(L.ZeroPadding2D, node.layer)
+    return [LayerCall("ZeroPadding2D", (_amounts(layer.padding),))]
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -234,7 +236,7 @@ def _zero_padding(node: PlanNode) -> list[LayerCall]:
 
 @register_builder("batchnorm")
 def _batchnorm(node: PlanNode) -> list[LayerCall]:
-    layer = node.layer
+    layer = cast(L.BatchNorm, node.layer)
     kwargs = _changed(
         momentum=(layer.momentum, 0.99),
         epsilon=(layer.epsilon, 1e-3),
@@ -246,24 +248,26 @@ def _batchnorm(node: PlanNode) -> list[LayerCall]:
 
 @register_builder("layernorm")
 def _layernorm(node: PlanNode) -> list[LayerCall]:
-    layer = node.layer
+    layer = cast(L.LayerNorm, node.layer)
     kwargs = _changed(epsilon=(layer.epsilon, 1e-3), center=(layer.center, True), scale=(layer.scale, True))
     return [LayerCall("LayerNormalization", (), kwargs)]
 
 
 @register_builder("dropout")
 def _dropout(node: PlanNode) -> list[LayerCall]:
-    return [LayerCall("Dropout", (node.layer.rate,))]
+    layer = cast(L.Dropout, node.layer)
+    return [LayerCall("Dropout", (layer.rate,))]
 
 
 @register_builder("spatial_dropout2d")
 def _spatial_dropout(node: PlanNode) -> list[LayerCall]:
-    return [LayerCall("SpatialDropout2D", (node.layer.rate,))]
+    layer = cast(L.SpatialDropout2D, node.layer)
+    return [LayerCall("SpatialDropout2D", (layer.rate,))]
 
 
 @register_builder("dense")
 def _dense(node: PlanNode) -> list[LayerCall]:
-    layer = node.layer
+    layer = cast(L.Dense, node.layer)
     kwargs = _changed(
         activation=(layer.activation, None),
         use_bias=(layer.use_bias, True),
@@ -274,12 +278,13 @@ def _dense(node: PlanNode) -> list[LayerCall]:
 
 @register_builder("reshape")
 def _reshape(node: PlanNode) -> list[LayerCall]:
-    return [LayerCall("Reshape", (tuple(node.layer.shape),))]
+    layer = cast(L.Reshape, node.layer)
+    return [LayerCall("Reshape", (tuple(layer.shape),))]
 
 
 @register_builder("activation")
 def _activation(node: PlanNode) -> list[LayerCall]:
-    layer = node.layer
+    layer = cast(L.ActivationLayer, node.layer)
     if layer.negative_slope is not None:
         return [LayerCall("LeakyReLU", kwargs={"negative_slope": layer.negative_slope})]
     # The string "leaky_relu" is keras.activations.leaky_relu, negative_slope 0.2.
@@ -288,17 +293,19 @@ def _activation(node: PlanNode) -> list[LayerCall]:
 
 @register_builder("concat")
 def _concat(node: PlanNode) -> list[LayerCall]:
+    layer = cast(L.Concat, node.layer)
     # The spec's axis leaves out the batch axis; Keras counts it.
-    axis = node.layer.axis
+    axis = layer.axis
     return [LayerCall("Concatenate", (), _changed(axis=(axis if axis < 0 else axis + 1, -1)))]
 
 
 @register_builder("rescaling")
 def _rescaling(node: PlanNode) -> list[LayerCall]:
-    layer = node.layer
+    layer = cast(L.Rescaling, node.layer)
     return [LayerCall("Rescaling", (layer.scale,), _changed(offset=(layer.offset, 0.0)))]
 
 
 @register_builder("bias")
 def _bias(node: PlanNode) -> list[LayerCall]:
-    return [LayerCall("Bias", (), _changed(per=(node.layer.per, "channel")))]
+    layer = cast(L.Bias, node.layer)
+    return [LayerCall("Bias", (), _changed(per=(layer.per, "channel")))]

@@ -11,7 +11,7 @@ from __future__ import annotations
 import difflib
 import re
 from collections.abc import Callable
-from typing import Any
+from typing import Any, cast
 
 from torch import nn
 
@@ -19,6 +19,7 @@ from ..._registry import Registry
 from ...errors import BackendError
 from ...plan import PlanNode, Resolved
 from ...spec import LAYERS
+from ...spec import layers as L
 from . import _modules as M
 from ._built import (
     AS_IS,
@@ -136,7 +137,7 @@ def _conv_options(node: PlanNode, cls_plain, cls_full, *, groups=1, bias=True):
         kw.append(("groups", groups))
     if not bias:
         kw.append(("bias", False))
-    act = _act(node.layer.activation)
+    act = _act(cast("L.Conv2D | L.Conv1D | L.DepthwiseConv2D | L.SeparableConv2D", node.layer).activation)
     if pad is None and act is None:
         return cls_plain, kw
     if pad is not None:
@@ -165,7 +166,7 @@ def _with_bias(layer, kernel_entry: tuple[str, Layout]) -> tuple[tuple[str, Layo
 
 @register_builder("conv2d")
 def _conv2d(node: PlanNode) -> Built:
-    layer = node.layer
+    layer = cast(L.Conv2D, node.layer)
     c = node.input_shapes[0][-1]
     cls, kw = _conv_options(node, nn.Conv2d, M.Conv2dPadAct, groups=layer.groups, bias=layer.use_bias)
     return Built(
@@ -178,7 +179,7 @@ def _conv2d(node: PlanNode) -> Built:
 
 @register_builder("conv1d")
 def _conv1d(node: PlanNode) -> Built:
-    layer = node.layer
+    layer = cast(L.Conv1D, node.layer)
     c = node.input_shapes[0][-1]
     cls, kw = _conv_options(node, nn.Conv1d, M.Conv1dPadAct, groups=layer.groups, bias=layer.use_bias)
     return Built(
@@ -191,7 +192,7 @@ def _conv1d(node: PlanNode) -> Built:
 
 @register_builder("depthwise_conv2d")
 def _depthwise_conv2d(node: PlanNode) -> Built:
-    layer = node.layer
+    layer = cast(L.DepthwiseConv2D, node.layer)
     c = node.input_shapes[0][-1]
     m = layer.depth_multiplier
     cls, kw = _conv_options(node, nn.Conv2d, M.Conv2dPadAct, groups=c, bias=layer.use_bias)
@@ -205,7 +206,7 @@ def _depthwise_conv2d(node: PlanNode) -> Built:
 
 @register_builder("separable_conv2d")
 def _separable_conv2d(node: PlanNode) -> Built:
-    layer = node.layer
+    layer = cast(L.SeparableConv2D, node.layer)
     c = node.input_shapes[0][-1]
     m = layer.depth_multiplier
     padding, pad = _pads(node.resolved)
@@ -243,7 +244,7 @@ def _transpose_axis(before: int, after: int, s: int, d: int) -> tuple[int, int, 
 
 @register_builder("conv2d_transpose")
 def _conv2d_transpose(node: PlanNode) -> Built:
-    layer, r = node.layer, node.resolved
+    layer, r = cast(L.Conv2DTranspose, node.layer), node.resolved
     c = node.input_shapes[0][-1]
     axes = [_transpose_axis(*r.padding[i], r.strides[i], r.dilation[i]) for i in range(2)]
     padding = (axes[0][0], axes[1][0])
@@ -328,7 +329,8 @@ register_builder("global_maxpool1d")(_global(nn.AdaptiveMaxPool1d))
 
 @register_builder("zero_padding2d")
 def _zero_padding2d(node: PlanNode) -> Built:
-    (t, b), (left, right) = node.layer.padding
+    layer = cast(L.ZeroPadding2D, node.layer)
+    (t, b), (left, right) = layer.padding
     return Built(call(nn.ZeroPad2d, (left, right, t, b)))
 
 
@@ -338,7 +340,7 @@ def _zero_padding2d(node: PlanNode) -> Built:
 
 @register_builder("batchnorm")
 def _batchnorm(node: PlanNode) -> Built:
-    layer = node.layer
+    layer = cast(L.BatchNorm, node.layer)
     shape = node.input_shapes[0]
     c = shape[-1]
     kw: list[tuple[str, Any]] = [("eps", layer.epsilon), ("momentum", _torch_momentum(layer.momentum))]
@@ -364,7 +366,7 @@ def _torch_momentum(keras_momentum: float) -> float:
 
 @register_builder("layernorm")
 def _layernorm(node: PlanNode) -> Built:
-    layer = node.layer
+    layer = cast(L.LayerNorm, node.layer)
     kw: list[tuple[str, Any]] = [("eps", layer.epsilon)]
     if not layer.center:
         kw.append(("center", False))
@@ -376,12 +378,14 @@ def _layernorm(node: PlanNode) -> Built:
 
 @register_builder("dropout")
 def _dropout(node: PlanNode) -> Built:
-    return Built(call(nn.Dropout, node.layer.rate))
+    layer = cast(L.Dropout, node.layer)
+    return Built(call(nn.Dropout, layer.rate))
 
 
 @register_builder("spatial_dropout2d")
 def _spatial_dropout2d(node: PlanNode) -> Built:
-    return Built(call(nn.Dropout2d, node.layer.rate))
+    layer = cast(L.SpatialDropout2D, node.layer)
+    return Built(call(nn.Dropout2d, layer.rate))
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -400,7 +404,7 @@ def _reshape(node: PlanNode) -> Built:
 
 @register_builder("dense")
 def _dense(node: PlanNode) -> Built:
-    layer = node.layer
+    layer = cast(L.Dense, node.layer)
     shape = node.input_shapes[0]
     n = shape[-1]
     act = _act(layer.activation)
@@ -421,7 +425,7 @@ def _dense(node: PlanNode) -> Built:
 
 @register_builder("activation")
 def _activation(node: PlanNode) -> Built:
-    layer = node.layer
+    layer = cast(L.ActivationLayer, node.layer)
     return Built(_act(layer.function, layer.negative_slope) or call(nn.Identity))
 
 
@@ -437,8 +441,9 @@ def _multiply(node: PlanNode) -> Built:
 
 @register_builder("concat")
 def _concat(node: PlanNode) -> Built:
+    layer = cast(L.Concat, node.layer)
     rank = len(node.input_shapes[0])
-    axis = node.layer.axis % rank
+    axis = layer.axis % rank
     # channels-last axis `rank - 1` is torch's axis 1; the others move one up
     dim = 1 if axis == rank - 1 else axis + 2
     return Built(ModuleCall(M.Concat, (), (("dim", dim),) if dim != 1 else ()))
@@ -446,14 +451,15 @@ def _concat(node: PlanNode) -> Built:
 
 @register_builder("rescaling")
 def _rescaling(node: PlanNode) -> Built:
-    layer = node.layer
+    layer = cast(L.Rescaling, node.layer)
     return Built(ModuleCall(M.Rescaling, (layer.scale,), (("offset", layer.offset),) if layer.offset else ()))
 
 
 @register_builder("bias")
 def _bias(node: PlanNode) -> Built:
+    layer = cast(L.Bias, node.layer)
     shape = node.input_shapes[0]
-    if node.layer.per == "channel":
+    if layer.per == "channel":
         return Built(call(M.Bias, (shape[-1],)), keras=(("bias", AS_IS),))
     torch_shape = (shape[-1], *shape[:-1]) if len(shape) > 1 else tuple(shape)
     return Built(call(M.Bias, torch_shape), keras=(("bias", CHANNELS_LAST),))

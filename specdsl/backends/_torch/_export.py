@@ -6,6 +6,7 @@ import importlib.util
 import os
 import warnings
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -103,6 +104,7 @@ def _onnx(plan: Plan, model: nn.Module, x: torch.Tensor, path: Path, dynamo: boo
     output_names = list(plan.outputs)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # deprecation notices of the exporters and of what they call
+        options: dict[str, Any]
         if dynamo:
             options = {"dynamic_shapes": ({0: torch.export.Dim("batch", min=1)},), "external_data": False}
         else:

@@ -115,8 +115,9 @@ class SpecModel(nn.Module):
             raise BackendError(f"init must be one of {', '.join(INITS)}, but got init={init!r}.")
         if init == "torch":
             for module in self.modules():
-                if module is not self and hasattr(module, "reset_parameters"):
-                    module.reset_parameters()
+                reset = getattr(module, "reset_parameters", None)
+                if module is not self and reset is not None:
+                    reset()
             return
         for node in self.plan.layers:
             kernels, zeros = self._init[node.name]

@@ -1,4 +1,5 @@
-"""The small modules the torch backend needs beyond ``torch.nn``, so that one torch module does what one Keras layer does.
+"""The small modules the torch backend needs beyond ``torch.nn``, so that one torch module does what one Keras
+layer does.
 
 Everything here imports torch and nothing else: ``source()`` copies the classes a model uses, as they are written
 here, into the generated file. Tensors are in torch's layout, channels first: (N, C, H, W), (N, C, L) or (N, F).
@@ -52,13 +53,15 @@ class ConvTranspose2dCropAct(nn.ConvTranspose2d):
         self.crop = list(crop)
         self.act = activation if activation is not None else nn.Identity()
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    # No output_size: Keras fixes the output size, and the crop is worked out for it. A transposed convolution's
+    # padding is a tuple. (TorchScript reads `# type:` comments: an ignore must end its line.)
+    def forward(self, x: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
         y = F.conv_transpose2d(
             x,
             self.weight,
             self.bias,
             self.stride,
-            self.padding,
+            self.padding,  # type: ignore[arg-type]
             self.output_padding,
             self.groups,
             self.dilation,
@@ -141,7 +144,8 @@ class ChannelLayerNorm(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         last = x.dim() - 1  # not -1: the ONNX exporter writes negative dims into Transpose as they are
-        y = F.layer_norm(x.movedim(1, last), [self.num_channels], self.weight, self.bias, self.eps)
+        # weight and bias are parameters or None (registered so), which torch's stubs type as Tensor | Module
+        y = F.layer_norm(x.movedim(1, last), [self.num_channels], self.weight, self.bias, self.eps)  # type: ignore[arg-type]
         return y.movedim(last, 1)
 
 

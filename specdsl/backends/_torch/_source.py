@@ -107,7 +107,8 @@ def source(plan: Plan) -> str:
             f"{INDENT * 2}self.reset_parameters()",
             "",
             f"{INDENT}def reset_parameters(self):",
-            f'{INDENT * 2}"""Initialize as Keras does: kernels by their initializer with the fans Keras counts, biases at 0."""',
+            f'{INDENT * 2}"""Initialize as Keras does: kernels by their initializer with the fans Keras counts, '
+            'biases at 0."""',
         ]
         lines += [f"{INDENT * 2}{line}" for line in init_lines]
     lines += ["", f"{INDENT}def forward(self, {names[inp.name]}):"]

@@ -1,7 +1,8 @@
 """Shared helpers for the specdsl.train and specdsl.tracking tests: a small CNN for sklearn's 8x8 digits, written
 as a spec file, and the digits dataset loaded once.
 
-Test modules star-import this file (it is not a conftest.py: other folders import `tests/conftest.py` by name).
+Its fixtures reach every test through ``pytest_plugins`` in tests/conftest.py; test modules import the other names
+(it is not a conftest.py: other folders import `tests/conftest.py` by name).
 """
 
 from __future__ import annotations
