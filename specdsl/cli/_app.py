@@ -119,18 +119,30 @@ def compile_(
     output: Path | None = typer.Option(
         None, "--output", "-o", help="Where to write (source: default stdout)."
     ),
+    weights: Path | None = typer.Option(
+        None,
+        "--weights",
+        "-w",
+        help="Export these weights (a specdsl .npz checkpoint, or a Keras .keras/.h5 file) instead of fresh ones.",
+    ),
 ) -> None:
-    """Compile a spec to standalone PyTorch or Keras 3 source, or export a model file (ONNX, .keras, ...)."""
+    """Compile a spec to standalone PyTorch or Keras 3 source, or export a model file (ONNX, .keras, ...),
+    freshly initialized or with the weights of a checkpoint (--weights)."""
     from .. import check
     from ..backends import get_backend
+    from ..errors import BackendError
 
     try:
         plan = check(spec)
         be = get_backend(backend.value)
         if format not in be.FORMATS:
-            from ..errors import BackendError
-
             raise BackendError(f"the {backend.value} backend writes {', '.join(be.FORMATS)}, not `{format}`.")
+        if weights is not None and format == "source":
+            raise BackendError(
+                "generated source builds a freshly initialized model, so it takes no --weights; export a "
+                f"model file with the weights (--format {be.FORMATS[1]} -o PATH), or load them into the "
+                "source's model with specdsl.weights.load_into."
+            )
         if format == "source":
             text = be.source(plan)
             if output is None:
@@ -140,13 +152,20 @@ def compile_(
             path = output
         else:
             if output is None:
-                from ..errors import BackendError
-
                 raise BackendError(f"`--format {format}` writes a file: give it with -o PATH.")
-            path = be.export(plan, output, format)
+            model = None
+            if weights is not None:
+                from ..weights import load_into
+
+                model = load_into(be.build(plan), plan, weights)
+            path = be.export(plan, output, format, model=model)
     except SpecdslError as e:
         raise fail(e) from None
-    err.print(f"wrote {path} ({plan.name}: {plan.params:,} params, {backend.value}, {format})", markup=False)
+    trained = f", weights from {weights}" if weights is not None else ""
+    err.print(
+        f"wrote {path} ({plan.name}: {plan.params:,} params, {backend.value}, {format}{trained})",
+        markup=False,
+    )
 
 
 @app.command()
@@ -156,9 +175,7 @@ def train(
     epochs: int | None = typer.Option(None, "--epochs", "-e", min=1),
     batch_size: int | None = typer.Option(None, "--batch-size", min=1),
     backend: Backend | None = typer.Option(None, "--backend", "-b"),
-    limit: int | None = typer.Option(
-        None, "--limit", min=1, help="Use at most this many training examples."
-    ),
+    limit: int | None = typer.Option(None, "--limit", min=1, help="Use at most this many training examples."),
     seed: int | None = typer.Option(None, "--seed"),
     output: Path | None = typer.Option(None, "--output", "-o", help="Folder for the best checkpoint."),
     tracking_uri: str | None = typer.Option(
@@ -244,9 +261,7 @@ def best(
     study: str = typer.Argument(..., help="Study name (the search space's file name by default)."),
     storage: str | None = typer.Option(None, "--storage"),
     trial: int | None = typer.Option(None, "--trial", help="Freeze this trial instead of the best."),
-    output: Path | None = typer.Option(
-        None, "--output", "-o", help="Write the spec here (default: stdout)."
-    ),
+    output: Path | None = typer.Option(None, "--output", "-o", help="Write the spec here (default: stdout)."),
 ) -> None:
     """Freeze the best trial of a study into a concrete spec that compile and train reproduce."""
     from ._search import run_best_command
@@ -263,9 +278,7 @@ def import_(
     source: str = typer.Argument(
         ..., help="model.keras | model.h5 | model.onnx | module:function | module:Class"
     ),
-    output: Path | None = typer.Option(
-        None, "--output", "-o", help="The spec to write (default: stdout)."
-    ),
+    output: Path | None = typer.Option(None, "--output", "-o", help="The spec to write (default: stdout)."),
     weights: Path | None = typer.Option(
         None,
         "--weights",
