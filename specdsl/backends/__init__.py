@@ -26,6 +26,7 @@ from .._registry import Registry
 from .._text import literal
 from ..errors import BackendError, BackendMissingError
 from ..plan import Plan
+from ._transfer import keras_to_torch
 
 
 @runtime_checkable
@@ -96,4 +97,11 @@ def get_backend(name: str) -> Backend:
     return backend
 
 
-__all__ = ["BACKENDS", "Backend", "get_backend", "register_backend", "spec_constants"]
+__all__ = [
+    "BACKENDS",
+    "Backend",
+    "get_backend",
+    "keras_to_torch",
+    "register_backend",
+    "spec_constants",
+]

@@ -37,7 +37,7 @@ def explain(
     ),
 ) -> None:
     """Show what a trained model sees: feature maps, first-layer filters, Grad-CAM and saliency of a few images."""
-    from ..report._explain import run_explain
+    from ..report import run_explain
     from ._app import fail
 
     try:

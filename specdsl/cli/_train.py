@@ -10,57 +10,12 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from pydantic import ValidationError
-
 from .._text import file_stem, markup, terminal
-from ..errors import Loc, SpecError
 
 if TYPE_CHECKING:
     from rich.console import Console
 
 INTERRUPTED = 130  # as a shell reports a process ended by SIGINT
-
-
-def _override(model: Any, what: str, file: str, **changes: Any) -> Any:
-    """A copy of a section with the command line's values (validated as the spec's own would be)."""
-    changes = {k: v for k, v in changes.items() if v is not None}
-    if not changes:
-        return model
-    try:
-        return type(model).model_validate({**model.model_dump(), **changes})
-    except ValidationError as e:
-        err = e.errors()[0]
-        field = ".".join(str(p) for p in err["loc"])
-        raise SpecError(
-            f"--{field.replace('_', '-')}: {err['msg']} (got {err.get('input')!r}).",
-            loc=Loc(file),
-            path=f"{what}.{field}",
-        ) from None
-
-
-def _data_override(plan: Any, data: Path | None, limit: int | None) -> Any:
-    """The spec's data section with ``--data`` (a folder or file to read, or the name of a registered dataset)
-    and ``--limit`` applied."""
-    from ..data import DATASETS
-    from ..spec import DataSpec
-
-    spec = plan.spec.data
-    changes: dict[str, Any] = {}
-    if data is not None:
-        if not Path(data).exists() and str(data) in DATASETS:
-            changes["dataset"] = str(data)
-            changes["path"] = None
-        else:
-            changes["path"] = str(Path(data).expanduser().resolve())
-            if spec is None:
-                changes["dataset"] = "folder"
-    if limit is not None:
-        changes["limit"] = limit
-    if spec is None:
-        if "dataset" not in changes:
-            return None
-        return _override(DataSpec(dataset=changes.pop("dataset")), "data", plan.spec.file, **changes)
-    return _override(spec, "data", plan.spec.file, **changes)
 
 
 def checkpoint_folder(plan: Any, output: Path | None) -> Path:
@@ -122,10 +77,10 @@ def run_train(
     from .. import check
     from ..data import data_warnings
     from ..spec import TrainSpec
-    from ..train import ProgressCallback, check_compatible, fit, load_for
+    from ..train import ProgressCallback, check_compatible, data_override, fit, load_for, section_override
 
     plan = check(spec)
-    train = _override(
+    train = section_override(
         plan.spec.train or TrainSpec(),
         "train",
         plan.spec.file,
@@ -134,7 +89,7 @@ def run_train(
         backend=backend,
         seed=seed,
     )
-    data_spec = _data_override(plan, data, limit)
+    data_spec = data_override(plan, data, limit)
     check_compatible(plan, train, data_spec)  # before loading anything
     folder = checkpoint_folder(plan, output)
 

@@ -22,8 +22,7 @@ import numpy as np
 from .._text import shown
 from ..errors import SourceError
 from ..plan import same_padding
-from ..spec import LAYERS
-from ..spec._types import ACTIVATIONS
+from ..spec import ACTIVATIONS, LAYERS
 from . import _keras_internals as K
 from ._graph import Graph, Layer, Problems
 

@@ -1,4 +1,4 @@
-"""ONNX files -> operators for :mod:`._ops`: read with ``onnx.load`` (data only), shapes from ONNX's own inference.
+"""ONNX files -> operators (:mod:`._ops`): read with ``onnx.load`` (data only), shapes from ONNX's own inference.
 
 The model's input is taken as channels-first (N, C, H, W), as torch exports it, unless every operator reading it
 first transposes NHWC to NCHW (as tf2onnx writes a Keras model), in which case it is taken channels-last.
@@ -20,7 +20,8 @@ import numpy as np
 from .._text import shown
 from ..errors import BackendMissingError, SourceError
 from ._graph import Graph
-from ._ops import Op, OpGraph, lower
+from ._ops import Op, OpGraph
+from ._ops_lower import lower
 
 ACTIVATIONS = {"Relu": "relu", "Sigmoid": "sigmoid", "Tanh": "tanh", "Softplus": "softplus", "Selu": "selu"}
 SELU = (1.67326319217681884765625, 1.05070102214813232421875)
@@ -76,7 +77,8 @@ def read(path: Path, source: str, input_shape: tuple[int, ...] | None = None) ->
     if not sizes or len(sizes) > 3 or any(s is None for s in sizes):
         raise SourceError(
             f"the model's input `{shown(inp.name)}` has sizes "
-            f"({', '.join('?' if s is None else str(s) for s in sizes)}) after the batch axis; a spec needs them known.",
+            f"({', '.join('?' if s is None else str(s) for s in sizes)}) after the batch axis; "
+            "a spec needs them known.",
             path=shown(source, 200),
             hint="Give them with --input-shape, e.g. 3,224,224.",
         )

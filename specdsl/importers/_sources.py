@@ -86,7 +86,11 @@ def _keras_file(path: Path, source: str) -> Any:
     _need("keras", "Importing a Keras model", "keras")
     import keras
 
-    from ..backends import _keras  # noqa: F401  (registers specdsl's own Keras layers, so their files load)
+    from ..backends import get_backend
+
+    get_backend(
+        "keras"
+    )  # imports the Keras backend, which registers specdsl's own layers, so their files load
     from ._keras_internals import safe_mode
 
     try:

@@ -17,8 +17,7 @@ from pydantic_core import PydanticUndefined
 
 from .._text import identifier
 from ..errors import SourceError
-from ..spec import LAYERS
-from ..spec._types import NAME_PATTERN
+from ..spec import LAYERS, NAME_PATTERN
 from ._graph import Graph, Layer
 
 _NAME = re.compile(NAME_PATTERN)

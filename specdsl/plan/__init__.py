@@ -15,7 +15,7 @@ or a fan again. Sizes print through :func:`iec_bytes`, the one formatter of byte
 """
 
 from ._plan import BYTES_PER_VALUE, Plan, PlanNode, PlanWarning, iec_bytes, plan
-from ._rules import RULES, register_rule
+from ._rules import MERGE_KINDS, RULES, register_rule
 from ._summary import (
     RIGHT,
     column_widths,
@@ -25,10 +25,21 @@ from ._summary import (
     summary_text,
     summary_totals,
 )
-from ._windows import NOTHING, Resolved, RuleError, fmt, numel, same_padding, transpose_length, window_length
+from ._windows import (
+    NOTHING,
+    Resolved,
+    RuleError,
+    fmt,
+    numel,
+    same_padding,
+    transpose_length,
+    transpose_padding,
+    window_length,
+)
 
 __all__ = [
     "BYTES_PER_VALUE",
+    "MERGE_KINDS",
     "NOTHING",
     "RIGHT",
     "RULES",
@@ -50,5 +61,6 @@ __all__ = [
     "summary_text",
     "summary_totals",
     "transpose_length",
+    "transpose_padding",
     "window_length",
 ]

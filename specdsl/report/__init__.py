@@ -9,6 +9,12 @@ import optuna, plotly and matplotlib, the trained model's pictures torch and mat
     >>> write_diagram(specdsl.check("examples/lenet5.yaml"), "lenet5.png")
     >>> files, note = study_plots(study, "plots/")                          # HTML and PNG of Optuna's plots
     >>> run_explain("model.yaml", weights="checkpoints/model/best.pt")     # explain/model/*.png
+
+The modules: ``_diagram`` (the plan as DOT text, laid out by ``dot``); ``_plots`` (a study's plots); ``_images``
+(PNG grids of tiles and text, laid out in pixels, drawn by matplotlib); and those of ``specdsl explain``:
+``_explain`` (the command: the weights, the data, the files, MLflow), ``_trained`` (a trained model from a
+checkpoint or an MLflow run, with its preprocessing), ``_saliency`` (the images and layers chosen, predictions,
+gradient saliency and Grad-CAM) and ``_pictures`` (the PNG grids of feature maps, filters and saliency).
 """
 
 from ._diagram import (
@@ -21,9 +27,11 @@ from ._diagram import (
     svg_later,
     write_diagram,
 )
-from ._explain import Explained, Trained, explain_images, load_weights, run_explain
+from ._explain import Explained, run_explain
 from ._images import Grid, overlay, rgb, scaled
+from ._pictures import explain_images
 from ._plots import PLOTS, objective_names, study_plots
+from ._trained import Trained, load_weights
 
 __all__ = [
     "DIRECTIONS",

@@ -5,9 +5,9 @@ reads, labelled with the shape that flows along it (channels-last, as specs writ
 from blocks, one dashed frame per block instance (nested as the blocks are). The DOT text is made from the plan
 alone (no framework); ``dot`` (Graphviz) lays it out into SVG, PNG or PDF.
 
-Every text a user wrote (the model's name, layer and block names) reaches the DOT text only inside HTML-like labels, after
-its control characters are written as escapes and ``& < > " '`` as entities, so no name can end a label or add an
-attribute; node and cluster ids are made here (``n0``, ``cluster_0``), never from a name.
+Every text a user wrote (the model's name, layer and block names) reaches the DOT text only inside HTML-like
+labels, after its control characters are written as escapes and ``& < > " '`` as entities, so no name can end a
+label or add an attribute; node and cluster ids are made here (``n0``, ``cluster_0``), never from a name.
 """
 
 from __future__ import annotations

@@ -43,7 +43,7 @@ from ._sections import (
     duration_seconds,
     memory_bytes,
 )
-from ._types import NAME_PATTERN
+from ._types import ACTIVATIONS, NAME_PATTERN
 from ._yaml import (
     MAX_DEPTH,
     MAX_FILE_BYTES,
@@ -58,6 +58,7 @@ from ._yaml import (
 )
 
 __all__ = [
+    "ACTIVATIONS",
     "DIST_KINDS",
     "LAYERS",
     "MAX_BATCH",

@@ -21,7 +21,13 @@ tracking URI MLflow's own default store is used (MLflow 3: ``./mlflow.db``, arti
 
 from ._callback import MlflowCallback
 from ._run import TrackedRun, configure, example_input, log_model, pip_requirements, spec_params
-from ._store import check_artifacts_writable, resolve_tracking_uri
+from ._store import (
+    check_artifacts_writable,
+    check_store,
+    quiet_store_log,
+    resolve_tracking_uri,
+    store_failure,
+)
 from ._study import EpochBuffer, Tracker
 from ._tags import MODEL_TAG, PLOTS_TAG, REASON_MAX, REASON_TAG, STORAGE_TAG
 
@@ -36,10 +42,13 @@ __all__ = [
     "TrackedRun",
     "Tracker",
     "check_artifacts_writable",
+    "check_store",
     "configure",
     "example_input",
     "log_model",
     "pip_requirements",
+    "quiet_store_log",
     "resolve_tracking_uri",
     "spec_params",
+    "store_failure",
 ]

@@ -9,7 +9,8 @@
 
 ``check_compatible`` runs the static checks of the ``train:`` and ``data:`` sections against the model
 (loss vs output activation and units, classes, input channels, the early-stopping monitor) without building
-anything, and ``load_for`` loads the data a plan takes. ``training_memory`` estimates what training a plan
+anything, and ``load_for`` loads the data a plan takes (``data_override``: with a command line's ``--data``
+and ``--limit``). ``training_memory`` estimates what training a plan
 takes, and a ``MemoryGuard`` callback stops a run whose process passes a memory bound (``OutOfMemory``, as
 for an allocation that fails: ``allocation_failure``). The ``specdsl train`` command is in
 ``specdsl.cli._train``.
@@ -19,7 +20,8 @@ and its optimizers) with ``_batches`` (in-memory tensors, each epoch's shuffled 
 ``_metrics`` (loss, metrics, evaluating a split) and ``_augment`` (augmentation as tensor ops); ``_keras``
 (Keras' own fit on the same arrays); and, importing no framework, ``_compat`` (the static checks, loading
 the data), ``_memory`` (the memory estimate and guard), ``_schedule`` (learning rates, the best-epoch
-monitor), ``_callbacks``, ``_progress`` (a rich progress bar), ``_checkpoint`` and ``_result``.
+monitor), ``_overrides`` (a command line's values over the sections), ``_callbacks``, ``_progress`` (a rich
+progress bar), ``_checkpoint`` and ``_result``.
 """
 
 from __future__ import annotations
@@ -30,12 +32,15 @@ from typing import TYPE_CHECKING, Any
 # Names are imported on first use: `specdsl validate` needs only the static checks of _compat, and importing
 # the training loop's modules for them would be a tenth of its run.
 _WHERE = {
+    "normalization": "_batches",
+    "to_tensor": "_batches",
     "Callback": "_callbacks",
     "check_compatible": "_compat",
     "load_for": "_compat",
     "log_keys": "_compat",
     "output_activation": "_compat",
     "fit": "_fit",
+    "logits_mode": "_metrics",
     "MemoryEstimate": "_memory",
     "MemoryGuard": "_memory",
     "OutOfMemory": "_memory",
@@ -46,6 +51,8 @@ _WHERE = {
     "reset_peak": "_memory",
     "resident_bytes": "_memory",
     "training_memory": "_memory",
+    "data_override": "_overrides",
+    "section_override": "_overrides",
     "ProgressCallback": "_progress",
     "NonFiniteLoss": "_result",
     "TrainResult": "_result",
@@ -54,6 +61,7 @@ _WHERE = {
 }
 
 if TYPE_CHECKING:
+    from ._batches import normalization, to_tensor
     from ._callbacks import Callback
     from ._compat import check_compatible, load_for, log_keys, output_activation
     from ._fit import fit
@@ -69,6 +77,8 @@ if TYPE_CHECKING:
         resident_bytes,
         training_memory,
     )
+    from ._metrics import logits_mode
+    from ._overrides import data_override, section_override
     from ._progress import ProgressCallback
     from ._result import NonFiniteLoss, TrainResult
     from ._schedule import LrSchedule, Monitor
@@ -99,14 +109,19 @@ __all__ = [
     "TrainResult",
     "allocation_failure",
     "check_compatible",
+    "data_override",
     "fit",
     "iec_bytes",
     "is_allocation_failure",
     "load_for",
     "log_keys",
+    "logits_mode",
+    "normalization",
     "output_activation",
     "peak_bytes",
     "reset_peak",
     "resident_bytes",
+    "section_override",
+    "to_tensor",
     "training_memory",
 ]

@@ -13,6 +13,7 @@ from typing import Any
 
 import numpy as np
 
+from ..backends import get_backend
 from ..errors import WeightsError
 from ..plan import Plan, PlanNode
 from ._fit import weighted_nodes
@@ -82,12 +83,13 @@ def set_arrays(model: Any, plan: Plan, arrays: Mapping[str, Sequence[np.ndarray]
 
 
 def _torch_entries(plan: Plan):
-    from ..backends._torch import attribute_names
-    from ..backends._torch._builders import build_node
-
-    names = attribute_names(plan)
+    torch_backend: Any = get_backend("torch")  # its builders say which tensors hold each node's weights
+    names = torch_backend.attribute_names(plan)
     for node in weighted_nodes(plan):
-        yield node, [(f"{names[node.name]}.{key}", layout) for key, layout in build_node(node).keras]
+        yield (
+            node,
+            [(f"{names[node.name]}.{key}", layout) for key, layout in torch_backend.build_node(node).keras],
+        )
 
 
 def _tensor(state: dict, node: PlanNode, key: str):

@@ -7,7 +7,7 @@ import keras
 import pytest
 
 from specdsl.importers import import_model
-from specdsl.importers._compact import parametrize
+from specdsl.importers._compact_params import parametrize
 
 L = keras.layers
 

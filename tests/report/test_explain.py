@@ -23,14 +23,8 @@ from typer.testing import CliRunner  # noqa: E402
 import specdsl  # noqa: E402
 from specdsl.cli import app  # noqa: E402
 from specdsl.errors import SpecError, TrainError  # noqa: E402
-from specdsl.report._explain import (  # noqa: E402
-    Trained,
-    cam_node,
-    first_convs,
-    pick_images,
-    run_explain,
-    saliency_maps,
-)
+from specdsl.report import Trained, run_explain  # noqa: E402
+from specdsl.report._saliency import cam_node, first_convs, pick_images, saliency_maps  # noqa: E402
 
 PICTURES = [
     "saliency.png",
@@ -219,7 +213,7 @@ def test_weights_of_another_model_are_refused(trained, tmp_path):
     ):
         run_explain(other, weights=ckpt, output=tmp_path / "out")
     with pytest.raises(SpecError, match=r"explain draws images, but the model's input is 64"):
-        from specdsl.report._explain import explain_images
+        from specdsl.report import explain_images
 
         plan = specdsl.check({"input": [64], "layers": [{"dense": 10}]})
         explain_images(

@@ -11,12 +11,12 @@ from pathlib import Path
 import pytest
 from support import EXAMPLES
 
+from specdsl.report import study_plots
+
 optuna = pytest.importorskip("optuna")
 pytest.importorskip("plotly")
 pytest.importorskip("matplotlib")
 Image = pytest.importorskip("PIL.Image")
-
-from specdsl.report import study_plots
 
 TRIALS = 12
 

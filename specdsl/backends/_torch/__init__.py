@@ -16,7 +16,9 @@ padding out of the mean, flatten/reshape/dense in channels-last order, BatchNorm
 transposed convolutions cropped as TensorFlow/JAX do.
 """
 
+from . import _modules as modules  # the modules beyond torch.nn its models are made of
 from ._builders import BUILDERS, build_node, register_builder
+from ._builders import _transpose_axis as transpose_axis
 from ._built import Built, ModuleCall
 from ._export import FORMATS, example_input, export
 from ._model import SpecModel, attribute_names, build, torch_shape
@@ -34,7 +36,9 @@ __all__ = [
     "class_name",
     "example_input",
     "export",
+    "modules",
     "register_builder",
     "source",
     "torch_shape",
+    "transpose_axis",
 ]
