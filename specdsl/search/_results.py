@@ -13,6 +13,8 @@ from typing import Any
 from ._config import OVERHEAD_ATTR, REJECTED, RESULT
 from ._storage import DEFAULT_STORAGE
 
+MLFLOW_UI = "http://127.0.0.1:5000"  # where `mlflow ui` serves by default
+
 
 @dataclass
 class StudyResult:
@@ -39,6 +41,7 @@ class StudyResult:
     overhead: dict[str, float] = field(default_factory=dict)
     interrupted: bool = False
     notes: list[str] = field(default_factory=list)
+    experiment_id: str | None = None
 
     @property
     def trials(self) -> int:
@@ -82,7 +85,8 @@ class StudyResult:
                     f"{o['time_share']:.2%} of the search's time"
                 )
             else:  # a study whose workers kept no tally (one made before tallies): the parts only
-                text = f"overhead per trained trial: {parts} = {o.get('share', 0):.2%} of its {o.get('trial_s', 0):.1f} s"
+                share, secs = o.get("share", 0), o.get("trial_s", 0)
+                text = f"overhead per trained trial: {parts} = {share:.2%} of its {secs:.1f} s"
             if "rejected_ms" in o:
                 text += f"; an invalid sample costs {o['rejected_ms']:.0f} ms"
             lines.append(text)
@@ -93,10 +97,16 @@ class StudyResult:
             + " -o best.yaml    # the best trial as a concrete spec"
         )
         here = self.tracking_uri == "sqlite:///" + os.path.abspath("mlflow.db")
+        # MLflow 3.x opens an experiment in its GenAI view unless the address asks for model training
+        where = (
+            f", at {MLFLOW_UI}/#/experiments/{self.experiment_id}/runs?workflowType=machine_learning"
+            if self.experiment_id
+            else ""
+        )
         lines.append(
             "mlflow ui"
             + ("" if here else f" --backend-store-uri {self.tracking_uri}")
-            + f"    # experiment {self.experiment}: the study's run, one nested run per trial"
+            + f"    # experiment {self.experiment}: the study's run, one nested run per trial{where}"
         )
         return "\n".join(lines)
 

@@ -270,6 +270,7 @@ def run_search(
                 parent_run_id=parent_id,
                 metrics=metrics,
                 directions=directions,
+                experiment_id=tracker.experiment_id,
             ),
         )
         result.seconds = time.time() - started

@@ -186,7 +186,7 @@ class Objective:
     def _train(self, trial: Any, spec: Any, p: Plan, params: dict, suggest_s: float, check_s: float) -> Any:
         import optuna
 
-        from ..tracking import MODEL_TAG
+        from ..tracking import MODEL_TAG, OBJECTIVE_METRIC
 
         t1 = time.perf_counter()
         run_id = self.tracker.start_trial(trial.number, params, tags={MODEL_TAG: spec.name})
@@ -277,6 +277,7 @@ class Objective:
         final = dict(plan_metrics)
         final["epochs"] = len(getattr(result, "history", None) or callback.history)
         final.update({f"objective.{m}": v for m, v in zip(self.metrics, values)})  # what Optuna ranks
+        final[OBJECTIVE_METRIC] = values[0]  # one name in every study: the runs table sorts and charts by it
         final.update(_final_metrics(result))
         final["train_seconds"] = train_s
         final["memory_peak"] = _peak(metered, guard)
@@ -373,10 +374,14 @@ class Objective:
     def _objective_metrics(self, p: Plan, history: list[dict]) -> dict[str, float]:
         """``objective.<metric>`` of a trial stopped before its end (by the pruner or the time limit): each
         objective over the epochs it trained, as a complete trial's value is computed."""
+        from ..tracking import OBJECTIVE_METRIC
+
         out = {}
         for m, d in zip(self.metrics, self.directions):
             with contextlib.suppress(TrialFailed):  # no epoch reported the metric
                 out[f"objective.{m}"] = self._value(m, d, None, p, history)
+        if f"objective.{self.metrics[0]}" in out:
+            out[OBJECTIVE_METRIC] = out[f"objective.{self.metrics[0]}"]
         return out
 
     def _value(self, metric: str, direction: str, result: Any, p: Plan, history: list[dict]) -> float:
@@ -387,9 +392,8 @@ class Objective:
             return float(final[metric])
         seen = [h[metric] for h in (getattr(result, "history", None) or history) if is_number(h.get(metric))]
         if not seen:
-            raise TrialFailed(
-                f"training reported no `{metric}` (reported: {', '.join(sorted(history[-1])) if history else 'nothing'})."
-            )
+            reported = ", ".join(sorted(history[-1])) if history else "nothing"
+            raise TrialFailed(f"training reported no `{metric}` (reported: {reported}).")
         # the best epoch's value, as KerasTuner scores a trial
         return float(max(seen) if direction == "maximize" else min(seen))
 
