@@ -15,7 +15,8 @@ from ._validate import run_validate
 
 app = typer.Typer(
     name="specdsl",
-    help="Declarative CNN specs: check them, summarize them, compile them to PyTorch or Keras 3, train and search them.",
+    help="Declarative CNN specs: check them, summarize them, compile them to PyTorch or Keras 3, train and search "
+    "them.",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
@@ -156,9 +157,7 @@ def train(
     epochs: int | None = typer.Option(None, "--epochs", "-e", min=1),
     batch_size: int | None = typer.Option(None, "--batch-size", min=1),
     backend: Backend | None = typer.Option(None, "--backend", "-b"),
-    limit: int | None = typer.Option(
-        None, "--limit", min=1, help="Use at most this many training examples."
-    ),
+    limit: int | None = typer.Option(None, "--limit", min=1, help="Use at most this many training examples."),
     seed: int | None = typer.Option(None, "--seed"),
     output: Path | None = typer.Option(None, "--output", "-o", help="Folder for the best checkpoint."),
     tracking_uri: str | None = typer.Option(
@@ -214,6 +213,12 @@ def search(
         None, "--limit", min=1, help="Use at most this many examples per split."
     ),
     seed: int | None = typer.Option(None, "--seed"),
+    fit_epochs: bool = typer.Option(
+        True,
+        "--fit-epochs/--spec-epochs",
+        help="With a timeout: time the first epoch and train every trial the epochs that fit the budget "
+        "(default), or the spec's train.epochs.",
+    ),
 ) -> None:
     """Search architectures and hyperparameters with Optuna; every trial is a nested MLflow run."""
     from ..search import SearchOptions
@@ -231,6 +236,7 @@ def search(
         epochs=epochs,
         limit=limit,
         seed=seed,
+        fit_epochs=fit_epochs,
     )
     try:
         code = run_search_command(space, options, console=out.rich)
@@ -244,9 +250,7 @@ def best(
     study: str = typer.Argument(..., help="Study name (the search space's file name by default)."),
     storage: str | None = typer.Option(None, "--storage"),
     trial: int | None = typer.Option(None, "--trial", help="Freeze this trial instead of the best."),
-    output: Path | None = typer.Option(
-        None, "--output", "-o", help="Write the spec here (default: stdout)."
-    ),
+    output: Path | None = typer.Option(None, "--output", "-o", help="Write the spec here (default: stdout)."),
 ) -> None:
     """Freeze the best trial of a study into a concrete spec that compile and train reproduce."""
     from ._search import run_best_command
@@ -263,9 +267,7 @@ def import_(
     source: str = typer.Argument(
         ..., help="model.keras | model.h5 | model.onnx | module:function | module:Class"
     ),
-    output: Path | None = typer.Option(
-        None, "--output", "-o", help="The spec to write (default: stdout)."
-    ),
+    output: Path | None = typer.Option(None, "--output", "-o", help="The spec to write (default: stdout)."),
     weights: Path | None = typer.Option(
         None,
         "--weights",

@@ -30,6 +30,8 @@ class Row:
     epoch: int | None = None
     epochs: int | None = None
     seconds: float | None = None
+    last: float | None = None  # a running trial: its last epoch's value of the metric the search watches
+    epoch_s: float | None = None  # and its seconds an epoch, on average
 
 
 def row_of(t: Any) -> Row:
@@ -116,10 +118,25 @@ class Progress:
         with self.lock:
             self.rows[number] = Row(number=number, state="RUNNING", epochs=epochs)
 
-    def epoch(self, number: int, epoch: int, epochs: int | None) -> None:
+    def epoch(
+        self,
+        number: int,
+        epoch: int,
+        epochs: int | None,
+        logs: dict[str, Any] | None = None,
+        metric: str | None = None,
+    ) -> None:
+        """Trial ``number`` finished ``epoch`` (from 0) of ``epochs``; ``logs`` its values (``metric``'s is shown,
+        with the epoch's seconds and an estimate of the trial's end)."""
+        logs = logs or {}
         with self.lock:
             row = self.rows.setdefault(number, Row(number=number, state="RUNNING"))
             row.epoch, row.epochs = epoch + 1, epochs
+            value = logs.get(metric) if metric else None
+            row.last = float(value) if isinstance(value, (int, float)) else row.last
+            secs = logs.get("epoch_seconds")
+            if isinstance(secs, (int, float)):
+                row.epoch_s = secs if row.epoch_s is None else (row.epoch_s * epoch + secs) / (epoch + 1)
 
     def finished(self, row: Row) -> None:
         with self.lock:

@@ -211,6 +211,7 @@ def run_search(
             seed=search.seed,
             workers=opts.workers,
             parent_pid=os.getpid(),
+            fit_epochs=opts.fit_epochs and opts.epochs is None and timeout_s is not None,
         )
         progress = Progress(
             console,
@@ -271,6 +272,7 @@ def run_search(
                 metrics=metrics,
                 directions=directions,
                 experiment_id=tracker.experiment_id,
+                timeout=timeout_s,
             ),
         )
         result.seconds = time.time() - started

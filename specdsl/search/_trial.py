@@ -30,7 +30,8 @@ from ..train import (
     reset_peak,
     training_memory,
 )
-from ._config import REASON, REJECTED, RESULT, RUN_ATTR, StudyConfig
+from ._budget import EpochBudget, EpochsFitted, cut_info
+from ._config import CUT_ATTR, REASON, REJECTED, RESULT, RUN_ATTR, StudyConfig
 from ._freeze import dump, plain
 from ._progress import Progress
 from ._pruning import epoch_reporter, is_number
@@ -124,6 +125,7 @@ class Objective:
         self.ask_s = 0.0  # Optuna's ask for the trial about to run (timed by the worker's loop)
         self.training_s = 0.0  # the last trial's time in training itself: fit, less its epochs' reporting
         self._diagram: Any = dict  # the running trial's architecture diagram, being drawn (report.svg_later)
+        self.budget = EpochBudget(cfg, self.search.warmup_epochs)  # epochs fitted to the time budget
 
     # -- the trial
 
@@ -208,7 +210,9 @@ class Objective:
             "activation_bytes": p.activation_bytes,
             "memory_estimate": training_memory(p, spec.train).total,
         }
-        epochs = self.cfg.epochs or (spec.train.epochs if spec.train is not None else None)
+        epochs = self.cfg.epochs or self.budget.epochs_for(
+            trial.study, spec.train.epochs if spec.train is not None else None
+        )
         callback = epoch_reporter(self, trial, run_id, epochs)
         t2 = time.perf_counter()
         run = _Trained(
@@ -232,6 +236,10 @@ class Objective:
         try:
             try:
                 result = self._fit(p, spec, [callback] if guard is None else [callback, guard], epochs)
+            except (
+                EpochsFitted
+            ):  # the first trial, at the epochs fitted to the budget: complete, by its epochs
+                result = None
             finally:
                 train_s = time.perf_counter() - t2
                 self.training_s = train_s - callback.track_s - callback.prune_s
@@ -241,12 +249,12 @@ class Objective:
             for m, v in zip(self.metrics, values):
                 if not math.isfinite(v):
                     raise TrialFailed(f"the objective {m} is {v} (the loss diverged?)")
-            if (
-                getattr(result, "stop_reason", None) == "max_seconds"
-            ):  # cut short: not comparable with the others
+            if getattr(result, "stop_reason", None) == "max_seconds":  # cut short: not ranked with the others
+                done = len(callback.history)
+                trial.set_user_attr(CUT_ATTR, cut_info(done, epochs, values, callback.history))
                 raise optuna.TrialPruned(
-                    f"stopped at the study's time limit after {len(callback.history)} of {epochs} epochs "
-                    f"({self.metrics[0]} {values[0]:.4g})"
+                    f"stopped at the study's time limit after {done} of {epochs} epochs "
+                    f"(its best epoch's {self.metrics[0]} {values[0]:.4g})"
                 )
         except optuna.TrialPruned as e:
             reason = str(e)
