@@ -55,8 +55,10 @@ def epoch_reporter(objective: Any, trial: Any, run_id: str, epochs: int | None) 
             if is_number(value) and math.isfinite(value):  # a non-finite loss is the training loop's to fail
                 t = time.perf_counter()
                 trial.report(float(value), epoch)
-                # every pruner here leaves the first `warmup_epochs` epochs alone: no need to ask it then
-                prune = epoch >= objective.search.warmup_epochs and self._should_prune()
+                # every pruner here leaves the first `warmup_epochs` epochs alone: no need to ask it then; and
+                # pruning after the last epoch would save nothing, only lose a trial that trained to its end
+                last = epochs is not None and epoch + 1 >= epochs
+                prune = epoch >= objective.search.warmup_epochs and not last and self._should_prune()
                 self.prune_s += time.perf_counter() - t
                 if prune:
                     raise optuna.TrialPruned(

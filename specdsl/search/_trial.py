@@ -369,8 +369,19 @@ class Objective:
             data = data.model_copy(update={"limit": self.cfg.limit})
         key = (data.model_dump_json(), tuple(p.input_shape))
         if key not in self._data:
-            with data_warnings() as notes:
+            what = data.dataset or data.path or "the data"
+            t0 = time.perf_counter()
+            with (
+                self.progress.preparing(what) if self.progress else contextlib.nullcontext(),
+                data_warnings() as notes,
+            ):
                 ds = load_for(p, data)
+            if self.progress is not None:
+                sizes = (len(ds.y_train), len(ds.y_val), len(ds.y_test))
+                self.progress.say(
+                    f"data ready in {time.perf_counter() - t0:.1f} s: {sizes[0]} training, {sizes[1]} validation, "
+                    f"{sizes[2]} test examples"
+                )
             for note in notes:  # a damaged cache rebuilt, images skipped: one line each, once per worker
                 if self.progress is not None:
                     self.progress.say(f"warning: {note}")

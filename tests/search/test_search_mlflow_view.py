@@ -99,6 +99,8 @@ def test_every_trained_trial_logs_objective_and_complete_and_pruned_runs_end_fin
     trials = optuna_trials(tracking["storage"], "ranked")
     runs = mlflow_runs(tracking["tracking_uri"], "ranked")["trial"]
     assert len(trials) == len(runs) == 6 and result.complete + result.pruned == 6
+    # never pruned after its last epoch: that would save nothing and lose a trial trained to its end
+    assert [len(t.intermediate_values) for t in trials if t.state.name == "PRUNED"] == [2] * result.pruned
     for t, run in zip(trials, runs):
         assert run.info.status == "FINISHED", (t.number, t.state.name)
         assert run.data.tags.get("specdsl.pruned") == ("true" if t.state.name == "PRUNED" else None)
