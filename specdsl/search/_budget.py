@@ -66,6 +66,10 @@ class EpochBudget:
         epoch_s = logs.get("epoch_seconds")
         if not isinstance(epoch_s, (int, float)) or epoch_s <= 0:
             return None
+        stored = study.user_attrs.get(FITTED_ATTR)  # another worker's first trial fitted them meanwhile
+        if isinstance(stored, int):
+            self.fitted = stored
+            return stored
         left = self.deadline - time.time()
         self.fitted = fitted_epochs(float(epoch_s), left, epochs, self.warmup)
         study.set_user_attr(FITTED_ATTR, self.fitted)
