@@ -232,6 +232,12 @@ def search(
         None, "--limit", min=1, help="Use at most this many examples per split."
     ),
     seed: int | None = typer.Option(None, "--seed"),
+    fit_epochs: bool = typer.Option(
+        True,
+        "--fit-epochs/--spec-epochs",
+        help="With a timeout: time the first epoch and train every trial the epochs that fit the budget "
+        "(default), or the spec's train.epochs.",
+    ),
 ) -> None:
     """Search architectures and hyperparameters with Optuna; every trial is a nested MLflow run."""
     from ..search import SearchOptions
@@ -249,6 +255,7 @@ def search(
         epochs=epochs,
         limit=limit,
         seed=seed,
+        fit_epochs=fit_epochs,
     )
     try:
         code = run_search_command(space, options, console=out.rich)

@@ -18,8 +18,9 @@ from ..errors import StoreError
 
 def run_search_command(space: Path, options: Any = None, *, console: Any = None, **settings: Any) -> int:
     """``specdsl search SPACE`` with ``options`` (a ``specdsl.search.SearchOptions``; keyword arguments named
-    as its fields win over it): 0 when the study ran (whatever its trials did), 130 when interrupted, 1 when
-    no trial trained to completion. Errors in the space or the settings raise a SpecdslError."""
+    as its fields win over it): 0 when the study ran as asked (even if no trial completed in its budget: the
+    summary then says so, with the numbers and the way out), 130 when interrupted, 1 when every trial that trained
+    failed. Errors in the space or the settings raise a SpecdslError."""
     from ..search import SearchOptions, parse_duration, run_search
 
     options = dataclasses.replace(options or SearchOptions(), **settings)
@@ -27,7 +28,7 @@ def run_search_command(space: Path, options: Any = None, *, console: Any = None,
     result = run_search(space, options, console=console)
     if result.interrupted:
         return 130
-    if result.complete == 0 and result.trials > 0:
+    if result.trials > 0 and result.failed == result.trials:
         return 1
     return 0
 

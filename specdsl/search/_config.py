@@ -17,6 +17,10 @@ SPACE_FILE_ATTR = "specdsl.space_file"
 METRICS_ATTR = "specdsl.metrics"  # the objectives' metrics, in order
 PARENT_ATTR = "specdsl.mlflow_parent_run_id"  # the study's MLflow run
 OVERHEAD_ATTR = "specdsl.overhead."  # + a worker's key: its trials' cost besides training (OverheadTally)
+FITTED_ATTR = "specdsl.fitted_epochs"  # every trial's epochs, fitted to the time budget (_budget)
+# ... and of a trial cut at the study's time limit: {"epochs": trained, "of": planned, "values": [...] its best
+# epoch's, "epoch_s": seconds an epoch}; the best of them stands in for the best trial when none completed
+CUT_ATTR = "specdsl.cut"
 
 MAX_CONSECUTIVE_REJECTED = 1000  # then the study stops: the sampler cannot find a model that plans
 
@@ -31,7 +35,8 @@ class SearchOptions:
     the next free name instead of continuing one (``catsdogs-2``). ``workers`` processes on this machine share
     the study. ``tracking_uri`` and ``experiment`` say where MLflow records it (default: MLflow's own store;
     the space file's name). ``epochs`` overrides every trial's ``train.epochs``, ``limit`` caps the examples
-    of each split, and ``seed`` seeds the sampler.
+    of each split, and ``seed`` seeds the sampler. ``fit_epochs`` (with a timeout and no ``epochs``) times the
+    first epoch and trains every trial the epochs that let about 8 trials end in the time left (``_budget``).
     """
 
     trials: int | None = None
@@ -45,6 +50,7 @@ class SearchOptions:
     epochs: int | None = None
     limit: int | None = None
     seed: int | None = None
+    fit_epochs: bool = True
 
 
 @dataclass
@@ -67,3 +73,4 @@ class StudyConfig:
     workers: int = 1
     worker_index: int = 0
     parent_pid: int | None = None
+    fit_epochs: bool = False  # epochs fitted to the budget (_budget)

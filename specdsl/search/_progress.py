@@ -6,9 +6,11 @@ finished trial. With ``--workers N`` the parent process polls the storage and re
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 from collections import deque
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -30,6 +32,8 @@ class Row:
     epoch: int | None = None
     epochs: int | None = None
     seconds: float | None = None
+    last: float | None = None  # a running trial: its last epoch's value of the metric the search watches
+    epoch_s: float | None = None  # and its seconds an epoch, on average
 
 
 def row_of(t: Any) -> Row:
@@ -79,6 +83,7 @@ class Progress:
         self.printed: set[int] = set()
         self.lock = threading.Lock()  # the Live display renders from its own thread
         self.events: deque[str] = deque(maxlen=3)  # the latest invalid, pruned and failed trials, with why
+        self.prepare: tuple[str, float] | None = None  # data being prepared: what, since when
 
     # -- life cycle
 
@@ -112,14 +117,40 @@ class Progress:
 
     # -- events
 
+    @contextlib.contextmanager
+    def preparing(self, what: str) -> Iterator[None]:
+        """Data being prepared for the trials (read, decoded, cached): said when it starts and when it is done, and
+        shown with its elapsed time on a terminal meanwhile."""
+        self.say(f"preparing data: {what} (once per worker; the first time, decoded into a cache)")
+        self.prepare = (what, time.monotonic())
+        try:
+            yield
+        finally:
+            self.prepare = None
+
     def started(self, number: int, epochs: int | None = None) -> None:
         with self.lock:
             self.rows[number] = Row(number=number, state="RUNNING", epochs=epochs)
 
-    def epoch(self, number: int, epoch: int, epochs: int | None) -> None:
+    def epoch(
+        self,
+        number: int,
+        epoch: int,
+        epochs: int | None,
+        logs: dict[str, Any] | None = None,
+        metric: str | None = None,
+    ) -> None:
+        """Trial ``number`` finished ``epoch`` (from 0) of ``epochs``; ``logs`` its values (``metric``'s is shown,
+        with the epoch's seconds and an estimate of the trial's end)."""
+        logs = logs or {}
         with self.lock:
             row = self.rows.setdefault(number, Row(number=number, state="RUNNING"))
             row.epoch, row.epochs = epoch + 1, epochs
+            value = logs.get(metric) if metric else None
+            row.last = float(value) if isinstance(value, (int, float)) else row.last
+            secs = logs.get("epoch_seconds")
+            if isinstance(secs, (int, float)):
+                row.epoch_s = secs if row.epoch_s is None else (row.epoch_s * epoch + secs) / (epoch + 1)
 
     def finished(self, row: Row) -> None:
         with self.lock:
@@ -188,11 +219,28 @@ class Progress:
         return sorted(done, key=lambda r: -sign * r.values[0])[:n]
 
     def status(self) -> str:
+        """The study at a glance, in one line (see :meth:`status_lines`)."""
+        return " | ".join(self._status_parts())
+
+    def status_lines(self, width: int) -> list[str]:
+        """The status in lines of at most ``width`` columns, cut between its parts (the elapsed time and the
+        budget come second, so that no width loses them)."""
+        lines: list[str] = []
+        for part in self._status_parts():
+            if lines and len(lines[-1]) + 3 + len(part) <= width:
+                lines[-1] += " | " + part
+            else:
+                lines.append(part)
+        return lines
+
+    def _status_parts(self) -> list[str]:
         c = self.counts()
         elapsed = time.monotonic() - self.start
         budget = f"/{self.budget}" if self.budget else ""
+        clock = _clock(elapsed) + (f" of {_clock(self.timeout)}" if self.timeout else "") + " elapsed"
         parts = [
             f"{self.study_name}: trials {self.trained()}{budget}",
+            clock,
             f"running {c['RUNNING']}",
             f"complete {c['COMPLETE']}",
             f"pruned {c['PRUNED']}",
@@ -202,15 +250,34 @@ class Progress:
         best = self.best()
         if best is not None:
             parts.append(f"best {self.metrics[0]} {_fmt(best.values[0])} (#{best.number})")
-        clock = _clock(elapsed) + (f"/{_clock(self.timeout)}" if self.timeout else "")
-        parts.append(clock)
-        return " | ".join(parts)
+        return parts
+
+    def running_line(self, row: Row, metric: str) -> str:
+        """A running trial: its epoch, its last value of ``metric``, seconds an epoch, and when it should end."""
+        text = f"running #{row.number}"
+        if not row.epoch:
+            return text + ": starting"
+        text += f": epoch {row.epoch}" + (f"/{row.epochs}" if row.epochs else "")
+        if row.last is not None:
+            text += f", {metric} {_fmt(row.last)}"
+        if row.epoch_s is not None:
+            text += f", {row.epoch_s:.1f} s/epoch"
+            if row.epochs:
+                left = (row.epochs - row.epoch) * row.epoch_s
+                limit = self.timeout - (time.monotonic() - self.start) if self.timeout else None
+                if limit is not None and left > limit:
+                    text += f", cut at the time limit in ~{_clock(max(limit, 0))}"
+                else:
+                    text += f", ends in ~{_clock(left)}"
+        return text
 
     def line(self, row: Row, best: bool = True) -> str:
         label = "INVALID" if row.rejected else row.state
         text = f"trial {row.number} {label}"
         if row.values:
-            text += " " + ", ".join(f"{m}={_fmt(v)}" for m, v in zip(self.metrics, row.values))
+            values = ", ".join(f"{m}={_fmt(v)}" for m, v in zip(self.metrics, row.values))
+            # Optuna's value of a trial stopped early is its last epoch's (its reason gives its best epoch's)
+            text += f" {values}" if row.state == "COMPLETE" else f" (last epoch {values})"
         if row.seconds is not None:
             text += f" in {row.seconds:.1f}s" if row.seconds >= 0.1 else f" in {row.seconds * 1000:.0f}ms"
         if row.reason and row.state != "COMPLETE":
@@ -229,39 +296,56 @@ class Progress:
         from rich.table import Table
         from rich.text import Text
 
+        width = getattr(self.console, "width", None) or 80
         # rich reads markup in strings: parameter names and values (a choice may hold any text) go in as Text
-        table = Table(title=f"top {TOP} trials", title_justify="left", expand=False, show_edge=False)
-        table.add_column("#", justify="right")
-        for m in self.metrics:
-            table.add_column(Text(terminal(m)), justify="right")
         top = self.top()
-        names = sorted({k for r in top for k in r.params})[:8]
-        for name in names:
-            table.add_column(Text(terminal(_short_names(names)[name])), justify="right", overflow="fold")
-        table.add_column("s", justify="right")
+        names = sorted({k for r in top for k in r.params})
+        titles = _short_names(names)
+        fixed = [("#", [str(r.number) for r in top])]
+        fixed += [(m, [_fmt(r.values[i]) for r in top]) for i, m in enumerate(self.metrics)]
+        fixed.append(("seconds", [f"{r.seconds:.0f}" if r.seconds is not None else "" for r in top]))
+        used = sum(_column_width(title, cells) for title, cells in fixed)
+        shown = []
+        for name in names:  # the parameters whose columns fit the width, every header on one line
+            cells = [_fmt(r.params.get(name, "")) for r in top]
+            need = _column_width(titles[name], cells)
+            if used + need > width:
+                continue
+            used += need
+            shown.append(name)
+        title = f"top {TOP} trials" + (
+            f" ({len(shown)} of {len(names)} parameters)" if len(shown) < len(names) else ""
+        )
+        table = Table(title=title, title_justify="left", expand=False, show_edge=False)
+        table.add_column("#", justify="right", no_wrap=True)
+        for m in self.metrics:
+            table.add_column(Text(terminal(m)), justify="right", no_wrap=True)
+        for name in shown:
+            table.add_column(Text(terminal(titles[name])), justify="right", no_wrap=True, overflow="ellipsis")
+        table.add_column("seconds", justify="right", no_wrap=True)
         for r in top:
             table.add_row(
                 str(r.number),
                 *[_fmt(v) for v in r.values],
-                *[Text(terminal(_fmt(r.params.get(k, "")))) for k in names],
+                *[Text(terminal(_fmt(r.params.get(k, "")))) for k in shown],
                 f"{r.seconds:.0f}" if r.seconds is not None else "",
             )
-        running = [r for r in self.rows.values() if r.state == "RUNNING"]
-        lines = [Text(terminal(self.status()), style="bold")]
-        if running:
-            lines.append(
-                Text(
-                    "running: "
-                    + ", ".join(
-                        f"#{r.number}" + (f" epoch {r.epoch}/{r.epochs}" if r.epoch else "")
-                        for r in running[:8]
-                    )
-                )
-            )
+        lines = [Text(terminal(line), style="bold", no_wrap=True) for line in self.status_lines(width)]
+        if self.prepare is not None:
+            what, since = self.prepare
+            lines.append(Text(terminal(f"preparing data: {what} ({_clock(time.monotonic() - since)})")))
+        metric = self.metrics[0]
+        for r in [r for r in self.rows.values() if r.state == "RUNNING"][:8]:
+            lines.append(Text(terminal(self.running_line(r, metric)), overflow="ellipsis", no_wrap=True))
         if self.note:
             lines.append(Text(terminal(self.note), style="yellow"))
         lines += [Text(terminal(e), style="dim", overflow="ellipsis", no_wrap=True) for e in self.events]
         return Group(*lines, table)
+
+
+def _column_width(title: str, cells: list[str]) -> int:
+    """The columns a table column takes: its widest text, a space either side and the separator."""
+    return max([len(title), *(len(c) for c in cells)]) + 3
 
 
 def _short_names(names: list[str]) -> dict[str, str]:

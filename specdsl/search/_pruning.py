@@ -9,6 +9,7 @@ import time
 from typing import Any
 
 from .._compat._optuna import cached_trials, latest_trial
+from ._budget import EpochsFitted
 
 
 def is_number(v: Any) -> bool:
@@ -30,6 +31,7 @@ def epoch_reporter(objective: Any, trial: Any, run_id: str, epochs: int | None) 
             self.prune_s = 0.0  # Optuna's report and the pruner
             self.buffer = EpochBuffer(objective.tracker, run_id)
             self.study = StudyAsAsked(trial.study)
+            self.stop_at: int | None = None  # the epochs fitted to the budget, when this trial fitted them
 
         def on_epoch_end(self, epoch: int, logs: dict) -> None:
             import optuna
@@ -40,20 +42,36 @@ def epoch_reporter(objective: Any, trial: Any, run_id: str, epochs: int | None) 
             t = time.perf_counter()
             self.buffer.add(epoch, logs)
             self.track_s += time.perf_counter() - t
-            if objective.progress is not None:
-                objective.progress.epoch(trial.number, epoch, epochs)
             metric = objective.prune_metric
+            if objective.progress is not None:
+                objective.progress.epoch(trial.number, epoch, epochs, logs, metric or objective.metrics[0])
+            budget = objective.budget
+            fitted = budget.after_epoch(trial.study, epoch, logs, epochs)
+            if fitted is not None:
+                self.stop_at = fitted
+                if objective.progress is not None and budget.note:
+                    objective.progress.say(budget.note)
             value = logs.get(metric) if metric else None
             if is_number(value) and math.isfinite(value):  # a non-finite loss is the training loop's to fail
                 t = time.perf_counter()
                 trial.report(float(value), epoch)
-                # every pruner here leaves the first `warmup_epochs` epochs alone: no need to ask it then
-                prune = epoch >= objective.search.warmup_epochs and self._should_prune()
+                # every pruner here leaves the first `warmup_epochs` epochs alone: no need to ask it then; and
+                # pruning after the last epoch would save nothing, only lose a trial that trained to its end
+                last = epochs is not None and epoch + 1 >= epochs
+                prune = epoch >= objective.search.warmup_epochs and not last and self._should_prune()
                 self.prune_s += time.perf_counter() - t
                 if prune:
                     raise optuna.TrialPruned(
-                        f"pruned by the {objective.search.pruner} pruner after epoch {epoch + 1} ({metric} {value:.4g})"
+                        f"pruned by the {objective.search.pruner} pruner after epoch {epoch + 1} "
+                        f"({metric} {value:.4g})"
                     )
+            if (
+                self.stop_at is not None
+                and epoch + 1 >= self.stop_at
+                and epochs is not None
+                and epoch + 1 < epochs
+            ):
+                raise EpochsFitted(self.stop_at)
 
         def _should_prune(self) -> bool:
             """Trial.should_prune, with the study as the trial began (see StudyAsAsked); Optuna's own

@@ -10,8 +10,10 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from ._config import OVERHEAD_ATTR, REJECTED, RESULT
+from ._config import CUT_ATTR, OVERHEAD_ATTR, REJECTED, RESULT
 from ._storage import DEFAULT_STORAGE
+
+MLFLOW_UI = "http://127.0.0.1:5000"  # where `mlflow ui` serves by default
 
 
 @dataclass
@@ -39,6 +41,10 @@ class StudyResult:
     overhead: dict[str, float] = field(default_factory=dict)
     interrupted: bool = False
     notes: list[str] = field(default_factory=list)
+    experiment_id: str | None = None
+    timeout: float | None = None  # the budget, in seconds
+    # when no trial completed: the best trial cut at the time limit, which stands in as the best (specdsl.cut)
+    best_cut: dict[str, Any] | None = None
 
     @property
     def trials(self) -> int:
@@ -60,9 +66,12 @@ class StudyResult:
             f"({self.complete} complete, {self.pruned} pruned, {self.failed} failed), {self.invalid} invalid samples "
             f"rejected before training ({self.invalid_fraction:.0%}), {self.seconds:.0f}s"
         ]
-        if self.best_number is not None:
+        if self.best_cut is not None:
+            lines.append(self._nothing_completed())
+        elif self.best_number is not None:
             vals = ", ".join(f"{m}={v:.4g}" for m, v in zip(self.metrics, self.best_values))
             lines.append(f"best: trial {self.best_number}: {vals}")
+        if self.best_number is not None:
             lines.append("  " + ", ".join(f"{k}={_short(v)}" for k, v in self.best_params.items()))
         if len(self.metrics) > 1 and self.pareto:
             lines.append(
@@ -82,23 +91,54 @@ class StudyResult:
                     f"{o['time_share']:.2%} of the search's time"
                 )
             else:  # a study whose workers kept no tally (one made before tallies): the parts only
-                text = f"overhead per trained trial: {parts} = {o.get('share', 0):.2%} of its {o.get('trial_s', 0):.1f} s"
+                share, secs = o.get("share", 0), o.get("trial_s", 0)
+                text = f"overhead per trained trial: {parts} = {share:.2%} of its {secs:.1f} s"
             if "rejected_ms" in o:
                 text += f"; an invalid sample costs {o['rejected_ms']:.0f} ms"
             lines.append(text)
         lines += self.notes
-        lines.append(
-            f"specdsl best {self.study_name}"
-            + ("" if self.storage == DEFAULT_STORAGE else f" --storage {self.storage}")
-            + " -o best.yaml    # the best trial as a concrete spec"
-        )
+        if self.best_number is not None:
+            cut = self.best_cut is not None
+            lines.append(
+                f"specdsl best {self.study_name}"
+                + ("" if self.storage == DEFAULT_STORAGE else f" --storage {self.storage}")
+                + (f" --trial {self.best_number}" if cut else "")
+                + " -o best.yaml    # the best trial"
+                + (" so far (cut at the time limit)" if cut else "")
+                + " as a concrete spec"
+            )
         here = self.tracking_uri == "sqlite:///" + os.path.abspath("mlflow.db")
+        # MLflow 3.x opens an experiment in its GenAI view unless the address asks for model training
+        where = (
+            f", at {MLFLOW_UI}/#/experiments/{self.experiment_id}/runs?workflowType=machine_learning"
+            if self.experiment_id
+            else ""
+        )
         lines.append(
             "mlflow ui"
             + ("" if here else f" --backend-store-uri {self.tracking_uri}")
-            + f"    # experiment {self.experiment}: the study's run, one nested run per trial"
+            + f"    # experiment {self.experiment}: the study's run, one nested run per trial{where}"
         )
         return "\n".join(lines)
+
+    def _nothing_completed(self) -> str:
+        """One message: no trial completed, the numbers, the best trial so far, the way out."""
+        cut = self.best_cut or {}
+        budget = f"the {self.timeout:.0f} s budget" if self.timeout else "the time limit"
+        vals = ", ".join(f"{m}={v:.4g}" for m, v in zip(self.metrics, self.best_values or ()))
+        text = (
+            f"no trial completed in {budget}: {self.trials} trained. Best so far: trial {self.best_number}, "
+            f"cut at the time limit after {cut.get('epochs')} of {cut.get('of')} epochs, {vals} (its best epoch)"
+        )
+        epoch_s, planned = cut.get("epoch_s"), cut.get("of")
+        if isinstance(epoch_s, (int, float)) and epoch_s > 0 and isinstance(planned, int):
+            whole = epoch_s * planned
+            fit = max(1, int((self.timeout or whole) * 0.8 // epoch_s))
+            text += (
+                f". An epoch took {epoch_s:.1f} s, so its {planned} epochs need about {whole:.0f} s: "
+                f"raise --timeout (above {whole:.0f} s) or lower --epochs (to {fit} or fewer)"
+            )
+        return text + "."
 
 
 def _short(v: Any) -> str:
@@ -203,6 +243,10 @@ def study_result(study: Any, trials: list[Any], r: StudyResult) -> StudyResult:
     best = best_trial(study, trials)
     if best is not None:
         r.best_number, r.best_values, r.best_params = best.number, tuple(best.values), dict(best.params)
+    elif (cut := best_cut(trials, r.directions[0])) is not None:
+        r.best_number, r.best_params = cut.number, dict(cut.params)
+        r.best_cut = cut.user_attrs[CUT_ATTR]
+        r.best_values = tuple(r.best_cut["values"])
     if len(r.metrics) > 1:
         try:
             r.pareto = [
@@ -211,6 +255,15 @@ def study_result(study: Any, trials: list[Any], r: StudyResult) -> StudyResult:
         except Exception:
             r.pareto = []
     return r
+
+
+def best_cut(trials: list[Any], direction: str) -> Any:
+    """Of the trials cut at the study's time limit, the best by its best epoch's first objective; None if none."""
+    cut = [t for t in trials if isinstance(t.user_attrs.get(CUT_ATTR), dict)]
+    if not cut:
+        return None
+    sign = 1 if direction == "maximize" else -1
+    return max(cut, key=lambda t: (sign * t.user_attrs[CUT_ATTR]["values"][0], -t.number))
 
 
 def best_trial(study: Any, trials: list[Any] | None = None) -> Any:

@@ -211,6 +211,7 @@ def run_search(
             seed=search.seed,
             workers=opts.workers,
             parent_pid=os.getpid(),
+            fit_epochs=opts.fit_epochs and opts.epochs is None and timeout_s is not None,
         )
         progress = Progress(
             console,
@@ -270,6 +271,8 @@ def run_search(
                 parent_run_id=parent_id,
                 metrics=metrics,
                 directions=directions,
+                experiment_id=tracker.experiment_id,
+                timeout=timeout_s,
             ),
         )
         result.seconds = time.time() - started

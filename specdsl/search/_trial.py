@@ -30,7 +30,8 @@ from ..train import (
     reset_peak,
     training_memory,
 )
-from ._config import REASON, REJECTED, RESULT, RUN_ATTR, StudyConfig
+from ._budget import EpochBudget, EpochsFitted, cut_info
+from ._config import CUT_ATTR, REASON, REJECTED, RESULT, RUN_ATTR, StudyConfig
 from ._freeze import dump, plain
 from ._progress import Progress
 from ._pruning import epoch_reporter, is_number
@@ -124,6 +125,7 @@ class Objective:
         self.ask_s = 0.0  # Optuna's ask for the trial about to run (timed by the worker's loop)
         self.training_s = 0.0  # the last trial's time in training itself: fit, less its epochs' reporting
         self._diagram: Any = dict  # the running trial's architecture diagram, being drawn (report.svg_later)
+        self.budget = EpochBudget(cfg, self.search.warmup_epochs)  # epochs fitted to the time budget
 
     # -- the trial
 
@@ -186,7 +188,7 @@ class Objective:
     def _train(self, trial: Any, spec: Any, p: Plan, params: dict, suggest_s: float, check_s: float) -> Any:
         import optuna
 
-        from ..tracking import MODEL_TAG
+        from ..tracking import MODEL_TAG, OBJECTIVE_METRIC
 
         t1 = time.perf_counter()
         run_id = self.tracker.start_trial(trial.number, params, tags={MODEL_TAG: spec.name})
@@ -208,7 +210,9 @@ class Objective:
             "activation_bytes": p.activation_bytes,
             "memory_estimate": training_memory(p, spec.train).total,
         }
-        epochs = self.cfg.epochs or (spec.train.epochs if spec.train is not None else None)
+        epochs = self.cfg.epochs or self.budget.epochs_for(
+            trial.study, spec.train.epochs if spec.train is not None else None
+        )
         callback = epoch_reporter(self, trial, run_id, epochs)
         t2 = time.perf_counter()
         run = _Trained(
@@ -232,6 +236,10 @@ class Objective:
         try:
             try:
                 result = self._fit(p, spec, [callback] if guard is None else [callback, guard], epochs)
+            except (
+                EpochsFitted
+            ):  # the first trial, at the epochs fitted to the budget: complete, by its epochs
+                result = None
             finally:
                 train_s = time.perf_counter() - t2
                 self.training_s = train_s - callback.track_s - callback.prune_s
@@ -241,12 +249,12 @@ class Objective:
             for m, v in zip(self.metrics, values):
                 if not math.isfinite(v):
                     raise TrialFailed(f"the objective {m} is {v} (the loss diverged?)")
-            if (
-                getattr(result, "stop_reason", None) == "max_seconds"
-            ):  # cut short: not comparable with the others
+            if getattr(result, "stop_reason", None) == "max_seconds":  # cut short: not ranked with the others
+                done = len(callback.history)
+                trial.set_user_attr(CUT_ATTR, cut_info(done, epochs, values, callback.history))
                 raise optuna.TrialPruned(
-                    f"stopped at the study's time limit after {len(callback.history)} of {epochs} epochs "
-                    f"({self.metrics[0]} {values[0]:.4g})"
+                    f"stopped at the study's time limit after {done} of {epochs} epochs "
+                    f"(its best epoch's {self.metrics[0]} {values[0]:.4g})"
                 )
         except optuna.TrialPruned as e:
             reason = str(e)
@@ -277,6 +285,7 @@ class Objective:
         final = dict(plan_metrics)
         final["epochs"] = len(getattr(result, "history", None) or callback.history)
         final.update({f"objective.{m}": v for m, v in zip(self.metrics, values)})  # what Optuna ranks
+        final[OBJECTIVE_METRIC] = values[0]  # one name in every study: the runs table sorts and charts by it
         final.update(_final_metrics(result))
         final["train_seconds"] = train_s
         final["memory_peak"] = _peak(metered, guard)
@@ -360,8 +369,19 @@ class Objective:
             data = data.model_copy(update={"limit": self.cfg.limit})
         key = (data.model_dump_json(), tuple(p.input_shape))
         if key not in self._data:
-            with data_warnings() as notes:
+            what = data.dataset or data.path or "the data"
+            t0 = time.perf_counter()
+            with (
+                self.progress.preparing(what) if self.progress else contextlib.nullcontext(),
+                data_warnings() as notes,
+            ):
                 ds = load_for(p, data)
+            if self.progress is not None:
+                sizes = (len(ds.y_train), len(ds.y_val), len(ds.y_test))
+                self.progress.say(
+                    f"data ready in {time.perf_counter() - t0:.1f} s: {sizes[0]} training, {sizes[1]} validation, "
+                    f"{sizes[2]} test examples"
+                )
             for note in notes:  # a damaged cache rebuilt, images skipped: one line each, once per worker
                 if self.progress is not None:
                     self.progress.say(f"warning: {note}")
@@ -373,10 +393,14 @@ class Objective:
     def _objective_metrics(self, p: Plan, history: list[dict]) -> dict[str, float]:
         """``objective.<metric>`` of a trial stopped before its end (by the pruner or the time limit): each
         objective over the epochs it trained, as a complete trial's value is computed."""
+        from ..tracking import OBJECTIVE_METRIC
+
         out = {}
         for m, d in zip(self.metrics, self.directions):
             with contextlib.suppress(TrialFailed):  # no epoch reported the metric
                 out[f"objective.{m}"] = self._value(m, d, None, p, history)
+        if f"objective.{self.metrics[0]}" in out:
+            out[OBJECTIVE_METRIC] = out[f"objective.{self.metrics[0]}"]
         return out
 
     def _value(self, metric: str, direction: str, result: Any, p: Plan, history: list[dict]) -> float:
@@ -387,9 +411,8 @@ class Objective:
             return float(final[metric])
         seen = [h[metric] for h in (getattr(result, "history", None) or history) if is_number(h.get(metric))]
         if not seen:
-            raise TrialFailed(
-                f"training reported no `{metric}` (reported: {', '.join(sorted(history[-1])) if history else 'nothing'})."
-            )
+            reported = ", ".join(sorted(history[-1])) if history else "nothing"
+            raise TrialFailed(f"training reported no `{metric}` (reported: {reported}).")
         # the best epoch's value, as KerasTuner scores a trial
         return float(max(seen) if direction == "maximize" else min(seen))
 

@@ -10,7 +10,12 @@ A training run (:class:`TrackedRun`, with :class:`MlflowCallback` for its epochs
 
 A study (:class:`Tracker`, used by ``specdsl.search``): one parent run, one nested run per trial, every
 epoch's metrics batched (:class:`EpochBuffer`), runs left RUNNING by a killed worker closed when the study
-resumes (the study's plots are drawn by ``specdsl.report``).
+resumes (the study's plots are drawn by ``specdsl.report``). Its experiment is tagged as model training
+(``mlflow.experimentKind``: MLflow 3's UI up to its GenAI/model-training switch opens it on its runs by this tag;
+later ones by the address's ``workflowType=machine_learning``, which the search's summary prints); a pruned
+trial's run ends FINISHED with the tag ``specdsl.pruned``; every trained trial logs ``objective``, its value as
+the search ranks it; the parent run's duration is the study's working time, idle time between resumed invocations
+left out.
 
 Both open the store the same way (``_store``: a SQLite file tuned and checked before MLflow's first
 connection, a failing store one StoreError naming it) and name what they record with one tag scheme
@@ -29,14 +34,30 @@ from ._store import (
     store_failure,
 )
 from ._study import EpochBuffer, Tracker
-from ._tags import MODEL_TAG, PLOTS_TAG, REASON_MAX, REASON_TAG, STORAGE_TAG
+from ._tags import (
+    EXPERIMENT_KIND_TAG,
+    MODEL_TAG,
+    OBJECTIVE_METRIC,
+    PLOTS_TAG,
+    PRUNED_TAG,
+    REASON_MAX,
+    REASON_TAG,
+    SEARCH_SECONDS_METRIC,
+    STORAGE_TAG,
+    TRAINING_KIND,
+)
 
 __all__ = [
+    "EXPERIMENT_KIND_TAG",
     "MODEL_TAG",
+    "OBJECTIVE_METRIC",
     "PLOTS_TAG",
+    "PRUNED_TAG",
     "REASON_MAX",
     "REASON_TAG",
+    "SEARCH_SECONDS_METRIC",
     "STORAGE_TAG",
+    "TRAINING_KIND",
     "EpochBuffer",
     "MlflowCallback",
     "TrackedRun",

@@ -15,19 +15,34 @@ from typing import Any
 from .._text import file_stem
 from ..errors import TrainError
 from ._store import check_artifacts_writable, prepare_store, store_failure
-from ._tags import BACKEND_TAG, PARAM_MAX, SPEC_FILE_TAG, SPEC_TAG, VERSION_TAG, tag_values
+from ._tags import (
+    BACKEND_TAG,
+    EXPERIMENT_KIND_TAG,
+    PARAM_MAX,
+    SPEC_FILE_TAG,
+    SPEC_TAG,
+    TRAINING_KIND,
+    VERSION_TAG,
+    tag_values,
+)
 
 
 def configure(tracking_uri: str | None = None, experiment: str | None = None) -> str:
-    """Point MLflow at ``tracking_uri`` (when given) and make ``experiment`` the current one; returns its id.
-    A store that cannot be opened or written is a StoreError."""
+    """Point MLflow at ``tracking_uri`` (when given) and make ``experiment`` the current one (tagged as model
+    training unless it says its kind already); returns its id. A store that cannot be opened or written is a
+    StoreError."""
     import mlflow
 
     if tracking_uri:
         mlflow.set_tracking_uri(tracking_uri)
     prepare_store(mlflow.get_tracking_uri())
     try:
-        return mlflow.set_experiment(experiment or "Default").experiment_id
+        exp = mlflow.set_experiment(experiment or "Default")
+        if (
+            EXPERIMENT_KIND_TAG not in exp.tags
+        ):  # MLflow 3's UI then opens it on its runs, not a GenAI overview
+            mlflow.MlflowClient().set_experiment_tag(exp.experiment_id, EXPERIMENT_KIND_TAG, TRAINING_KIND)
+        return exp.experiment_id
     except Exception as e:
         failure = store_failure(e, mlflow.get_tracking_uri())
         if failure is not None:

@@ -18,20 +18,24 @@ from typing import Any
 
 from ._store import StoreClient, check_artifacts_writable
 from ._tags import (
+    EXPERIMENT_KIND_TAG,
     PARENT_TAG,
+    PRUNED_TAG,
     REASON_MAX,
     REASON_TAG,
     REJECTED_TAG,
     ROLE_TAG,
+    SEARCH_SECONDS_METRIC,
     STATE_TAG,
     STUDY_TAG,
+    TRAINING_KIND,
     TRIAL_TAG,
     param_text,
     tag_values,
 )
 
-# Optuna state -> MLflow run status
-STATUS = {"COMPLETE": "FINISHED", "PRUNED": "KILLED", "FAIL": "FAILED"}
+# Optuna state -> MLflow run status: a pruned trial ran as the search asked (its tag says it was pruned)
+STATUS = {"COMPLETE": "FINISHED", "PRUNED": "FINISHED", "FAIL": "FAILED"}
 
 
 def _now_ms() -> int:
@@ -54,23 +58,32 @@ class Tracker:
         self.parent_id: str | None = None
         self._params: dict[str, dict[str, Any]] = {}  # a trial run's parameters until its first batch
         self._artifact_uris: dict[str, str] = {}
+        # the parent run's duration is the study's working time: what earlier invocations worked (their runs'
+        # durations), and when this one began
+        self.parent_start_ms: int | None = None
+        self.worked_before_s = 0.0
+        self.began = time.time()
 
     # -- study level
 
     def ensure_experiment(self) -> str:
+        """The study's experiment, created (or restored) when needed, and tagged as model training
+        (``mlflow.experimentKind``: MLflow 3 opens it on its runs table) unless it says its kind already."""
         from mlflow.exceptions import MlflowException
 
+        kind = {EXPERIMENT_KIND_TAG: TRAINING_KIND}
         exp = self.client.get_experiment_by_name(self.experiment_name)
         if exp is None:
             try:
-                self.experiment_id = self.client.create_experiment(self.experiment_name)
+                self.experiment_id = self.client.create_experiment(self.experiment_name, tags=kind)
+                return self.experiment_id
             except MlflowException:  # another worker created it meanwhile
                 exp = self.client.get_experiment_by_name(self.experiment_name)
-                self.experiment_id = exp.experiment_id
-        else:
-            if exp.lifecycle_stage == "deleted":
-                self.client.restore_experiment(exp.experiment_id)
-            self.experiment_id = exp.experiment_id
+        elif exp.lifecycle_stage == "deleted":
+            self.client.restore_experiment(exp.experiment_id)
+        self.experiment_id = exp.experiment_id
+        if EXPERIMENT_KIND_TAG not in exp.tags:
+            self.client.set_experiment_tag(self.experiment_id, EXPERIMENT_KIND_TAG, TRAINING_KIND)
         return self.experiment_id
 
     def check_artifacts(self) -> None:
@@ -91,11 +104,14 @@ class Tracker:
         from mlflow.entities import Param, RunTag
         from mlflow.exceptions import MlflowException
 
+        self.began = time.time()
         if known_id:
             try:
                 run = self.client.get_run(known_id)
                 if run.info.lifecycle_stage != "deleted":
                     self.parent_id = known_id
+                    self.parent_start_ms = run.info.start_time
+                    self.worked_before_s = _worked_s(run)
                     if run.info.status != "RUNNING":
                         self.client.update_run(known_id, status="RUNNING")
                     self.client.log_batch(known_id, tags=[RunTag(k, v) for k, v in tag_values(tags).items()])
@@ -108,8 +124,15 @@ class Tracker:
             tags=tag_values({STUDY_TAG: self.study_name, ROLE_TAG: "study", **tags}),
         )
         self.parent_id = run.info.run_id
+        self.parent_start_ms = run.info.start_time
+        self.worked_before_s = 0.0
         self.client.log_batch(self.parent_id, params=[Param(k, param_text(v)) for k, v in params.items()])
         return self.parent_id, True
+
+    def worked_s(self) -> float:
+        """The study's working time so far: its earlier invocations' and this one's (idle time between them
+        left out)."""
+        return self.worked_before_s + (time.time() - self.began)
 
     def log_space(self, path: str, text: str) -> None:
         """The search space as it was read (the file is not read again: it may have changed since)."""
@@ -123,12 +146,16 @@ class Tracker:
         texts: dict[str, str],
         files: Iterable[str] = (),
     ) -> None:
-        self.send(self.parent_id, _final(metrics), tags)
+        """Close the study's run with its final metrics, tags and files; its end is set so that its duration is
+        the study's working time (``search_seconds``, a metric too), not the time since it was first started."""
+        worked = self.worked_s()
+        self.send(self.parent_id, _final({**metrics, SEARCH_SECONDS_METRIC: worked}), tags)
         for name, text in texts.items():
             self.client.log_text(self.parent_id, text, name)
         for path in files:
             self.client.log_artifact(self.parent_id, path, "plots")
-        self.client.set_terminated(self.parent_id, status)
+        end = None if self.parent_start_ms is None else self.parent_start_ms + round(worked * 1000)
+        self.client.set_terminated(self.parent_id, status, end_time=end)
 
     # -- trial level
 
@@ -167,6 +194,7 @@ class Tracker:
                     TRIAL_TAG: str(number),
                     ROLE_TAG: "trial",
                     STATE_TAG: "PRUNED",
+                    PRUNED_TAG: "true",
                     REASON_TAG: f"invalid: {reason}"[:REASON_MAX],
                     REJECTED_TAG: "true",
                 }
@@ -229,6 +257,8 @@ class Tracker:
         """Final metrics, the buffered epoch metrics, the parameters if not sent yet, the state and reason in one
         batch; then the run's status."""
         all_tags = {STATE_TAG: state, **(tags or {})}
+        if state == "PRUNED":
+            all_tags[PRUNED_TAG] = "true"
         if reason:
             all_tags[REASON_TAG] = reason[:REASON_MAX]
         batch = buffer.take() if buffer is not None else []
@@ -315,6 +345,15 @@ class EpochBuffer:
         return batch
 
 
+def _worked_s(run: Any) -> float:
+    """What a study's run says its study worked before: its duration once closed, else (a run left RUNNING by a
+    killed search) the working time it last logged."""
+    if run.info.status != "RUNNING" and run.info.end_time and run.info.start_time:
+        return max(0.0, (run.info.end_time - run.info.start_time) / 1000)
+    value = run.data.metrics.get(SEARCH_SECONDS_METRIC)
+    return float(value) if _finite(value) else 0.0
+
+
 def _final(values: dict[str, Any]) -> list[Any]:
     """A run's final values as MLflow metrics (step 0, now); values that are not finite numbers are left out."""
     from mlflow.entities import Metric
@@ -340,8 +379,3 @@ def _quote(text: str) -> str | None:
         if quote not in text:
             return f"{quote}{text}{quote}"
     return None
-
-
-def _tags(tags: dict[str, Any]) -> dict[str, str]:
-    """Tag values as text within MLflow's limit (MLflow would cut them itself, logging the start of each raw)."""
-    return {k: str(v)[:TAG_MAX] for k, v in tags.items()}

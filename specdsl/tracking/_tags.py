@@ -25,7 +25,14 @@ REJECTED_TAG = "specdsl.rejected"  # an invalid sample: nothing was built
 MODEL_TAG = "specdsl.model"  # the name of the model a trial trains
 STORAGE_TAG = "specdsl.storage"  # the study storage, without its password
 PLOTS_TAG = "specdsl.plots"  # why some of the study's plots were not drawn
+PRUNED_TAG = "specdsl.pruned"  # "true" on a pruned trial's run (which ends FINISHED: it ran as asked)
 PARENT_TAG = "mlflow.parentRunId"  # MLflow's own: nests a run under another
+# MLflow 3's UI opens an experiment by this tag (its runs table for the training kind, a GenAI overview else), up to
+# the versions with a GenAI/model-training switch, which read the address's `workflowType` instead
+EXPERIMENT_KIND_TAG = "mlflow.experimentKind"
+TRAINING_KIND = "custom_model_development"
+OBJECTIVE_METRIC = "objective"  # a trial's value as the search ranks it (the first objective's)
+SEARCH_SECONDS_METRIC = "search_seconds"  # a study's working time, all its invocations (its run's duration)
 
 
 def tag_values(tags: dict[str, Any]) -> dict[str, str]:

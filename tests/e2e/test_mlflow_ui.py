@@ -1,15 +1,19 @@
-"""End to end: a tiny real search, then the MLflow UI in headless Chromium shows the study and its trials.
+"""End to end: a tiny real search, then the README's "comparing trials" walk-through in the MLflow UI, in headless
+Chromium.
 
 1. ``python -m specdsl search`` runs 2 trials of a tiny space (8x8 ``digits``, 2 epochs, 64 examples) with Optuna in
    SQLite and MLflow in SQLite, in the test's own folder;
 2. ``mlflow ui`` serves that store on a free port of 127.0.0.1 (one worker, no job runner), stopped at the end;
-3. Chromium (Debian's /usr/bin/chromium, driven by Playwright) opens the experiment's runs page, expands the study's
-   parent run and finds the trial runs under it, then opens every trial's run page and reads its metrics table.
+3. Chromium (Debian's /usr/bin/chromium, driven by Playwright) follows the walk-through: it opens the address the
+   search's summary prints (the experiment's runs, as model training), unfolds the study's parent run, selects the
+   trial runs and clicks *Compare*; the comparison shows every trial's parameters and its ``objective``. Then it
+   opens the parent run's page (its child runs, the sampler and pruner) and every trial's page (its metrics).
 
 What the UI shows is compared with what the tracking server's REST API returns for the same runs, and with the
-names the search gives them (the parent run is the study, the trials are ``STUDY-N``). Screenshots are saved in
-the test's tmp_path (``mlflow_ui.png``: the runs page; ``mlflow_trial_run.png``: a trial's metrics;
-``failure.png`` when a check fails) and their paths printed.
+names the search gives them (the parent run is the study, the trials are ``STUDY-N``). A screenshot per step is
+saved in the test's tmp_path (``step1_runs.png``, ``step2_trials.png``, ``step3_selected.png``,
+``step4_compare.png``, ``step5_parent.png``, ``step6_trial.png``; ``failure.png`` when a check fails) and their
+paths printed.
 
 Needs: Debian's ``chromium`` (skipped with a reason when no binary is found; ``SPECDSL_CHROMIUM`` names another)
 and the ``playwright`` PyPI package (only its driver; no browser is downloaded).
@@ -126,7 +130,7 @@ def _tail(path: Path, n: int = 40) -> str:
         return ""
 
 
-def _run_search(workdir: Path, db: Path) -> None:
+def _run_search(workdir: Path, db: Path) -> str:
     space = workdir / "e2e_space.yaml"
     space.write_text(SPACE)
     cmd = [
@@ -169,6 +173,7 @@ def _run_search(workdir: Path, db: Path) -> None:
         finally:
             _stop(proc)
     assert rc == 0, f"`specdsl search` exited {rc}:\n{_tail(log)}"
+    return log.read_text()
 
 
 @contextlib.contextmanager
@@ -250,12 +255,18 @@ def _tracked_runs(base: str) -> tuple[str, dict, list[dict]]:
     assert sorted(by_name) == sorted([STUDY, *trial_names]), f"runs tracked: {sorted(by_name)}"
     parent = by_name[STUDY]
     assert "mlflow.parentRunId" not in tags(parent)
+    # its duration is the search's working time, which it logs too
+    info = parent["info"]
+    worked = {m["key"]: m["value"] for m in parent["data"]["metrics"]}["search_seconds"]
+    assert abs((int(info["end_time"]) - int(info["start_time"])) / 1000 - worked) <= 0.002, (info, worked)
     params = {p["key"]: p["value"] for p in parent["data"].get("params", [])}
     assert params.get("sampler") == SAMPLER and params.get("pruner") == PRUNER, params
     trials = [by_name[n] for n in trial_names]
     for t in trials:
         assert tags(t).get("mlflow.parentRunId") == parent["info"]["run_id"], t["info"]["run_name"]
         assert t["info"]["status"] == "FINISHED", (t["info"]["run_name"], tags(t).get("specdsl.reason"))
+        metrics = {m["key"]: m["value"] for m in t["data"]["metrics"]}
+        assert metrics["objective"] == metrics["objective.val_accuracy"], metrics
         for key in ("val_accuracy", "loss"):  # one value per epoch
             history = _api(base, "metrics/get-history", run_id=t["info"]["run_id"], metric_key=key)["metrics"]
             assert sorted(m["step"] for m in history) == list(range(EPOCHS)), (
@@ -280,6 +291,40 @@ def _table(page, header: str):
     return table, rows
 
 
+def _compared_metric(page, name: str) -> list[str]:
+    """A metric's values on the Compare page, one per run in the page's order (the metrics are a grid of
+    positioned cells: the values of a metric are the cells level with its name)."""
+    return page.evaluate(
+        """name => {
+            const link = [...document.querySelectorAll('a[title="Plot chart"]')]
+                .find(a => a.textContent.trim() === name);
+            if (!link) return null;
+            const cell = link.parentElement;
+            return [...document.querySelectorAll('div')]
+                .filter(d => d.style.position === 'absolute' && d.style.top === cell.style.top
+                        && d.parentElement !== cell.parentElement && !d.querySelector('a, div')
+                        && d.innerText.trim() !== '')
+                .sort((a, b) => parseFloat(a.style.left) - parseFloat(b.style.left))
+                .map(d => d.innerText.trim());
+        }""",
+        name,
+    )
+
+
+def _compared_params(page) -> dict[str, list[str]]:
+    """The Compare page's parameters table: {name: [value per run, in the page's order]}."""
+    table = page.locator("table.mlflow-compare-table").filter(
+        has=page.locator("th", has_text=re.compile(r"^filters$"))
+    )
+    table.first.wait_for()
+    rows = {}
+    for row in table.first.locator("tr").all():
+        head = row.locator("th").all_inner_texts()
+        if head:
+            rows[head[0].strip()] = [c.strip() for c in row.locator("td").all_inner_texts()]
+    return rows
+
+
 def _skip_or_fail(reason: str) -> None:
     """On a developer's machine a missing browser is a skip; in CI, where set-up installs it, a failure."""
     if os.environ.get("CI"):
@@ -298,14 +343,21 @@ def test_mlflow_ui_shows_the_study_and_its_trials(tmp_path: Path) -> None:
 
     started = time.monotonic()
     db = tmp_path / "mlflow.db"
-    _run_search(tmp_path, db)
+    output = _run_search(tmp_path, db)
     searched = time.monotonic()
+    # the summary says where the UI shows the experiment's runs (on `mlflow ui`'s default address)
+    found = re.search(
+        r"at http://127\.0\.0\.1:5000(/#/experiments/\d+/runs\?workflowType=machine_learning)", output
+    )
+    assert found, output
 
-    shots = {"runs": tmp_path / "mlflow_ui.png", "trial": tmp_path / "mlflow_trial_run.png"}
+    steps = ["runs", "trials", "selected", "compare", "parent", "trial"]
+    shots = {name: tmp_path / f"step{i}_{name}.png" for i, name in enumerate(steps, 1)}
     with _mlflow_server(db, tmp_path) as base, sync_api.sync_playwright() as pw:
         served = time.monotonic()
         exp_id, parent, trials = _tracked_runs(base)
         parent_id = parent["info"]["run_id"]
+        assert found.group(1).startswith(f"/#/experiments/{exp_id}/runs"), (found.group(1), exp_id)
         ctx = pw.chromium.launch_persistent_context(
             str(tmp_path / "chromium-profile"),
             executable_path=chromium,
@@ -317,15 +369,14 @@ def test_mlflow_ui_shows_the_study_and_its_trials(tmp_path: Path) -> None:
         page = ctx.pages[0] if ctx.pages else ctx.new_page()
         page.set_default_timeout(30_000)
         try:
-            # The experiment's runs page, as model training (MLflow 3 opens a GenAI overview by default).
-            page.goto(
-                f"{base}/#/experiments/{exp_id}/runs?workflowType=machine_learning",
-                wait_until="domcontentloaded",
-            )
+            # 1. The address the summary printed: the experiment's runs, as model training.
+            page.goto(base + found.group(1), wait_until="domcontentloaded")
+            sync_api.expect(page.get_by_role("heading", name="Runs", exact=True)).to_be_visible()
             parent_link = page.get_by_role("link", name=STUDY, exact=True)
             parent_link.wait_for()
             assert parent_link.get_attribute("href").endswith(f"/runs/{parent_id}")
-            # Nested runs are folded under their parent: unfold it with the button in its name cell.
+            page.screenshot(path=str(shots["runs"]))
+            # 2. Nested runs are folded under their parent: unfold it with the button in its name cell.
             first_trial = page.get_by_role("link", name=trials[0]["info"]["run_name"], exact=True)
             if not first_trial.is_visible():
                 row = page.locator(f'[role="row"][row-id="{parent_id}"]').filter(has=parent_link)
@@ -341,7 +392,34 @@ def test_mlflow_ui_shows_the_study_and_its_trials(tmp_path: Path) -> None:
                 if run_link.search(a.get_attribute("href") or "")
             }
             assert shown == {STUDY, *(t["info"]["run_name"] for t in trials)}, shown
-            page.screenshot(path=str(shots["runs"]))
+            page.screenshot(path=str(shots["trials"]))
+            # 3. Select the trial runs (the checkbox of each row) and click Compare.
+            for t in trials:
+                row = page.locator(f'[role="row"][row-id="{t["info"]["run_id"]}"]').first
+                row.locator('input[type="checkbox"]').first.check()
+            compare = page.get_by_role("button", name="Compare", exact=True)
+            sync_api.expect(compare).to_be_enabled()
+            page.screenshot(path=str(shots["selected"]))
+            compare.click()
+            # 4. The comparison: every trial's parameters and its objective, as the tracking server has them.
+            page.wait_for_url(re.compile(r"#/compare-runs\?runs="))
+            sync_api.expect(
+                page.get_by_text(f"Comparing {len(trials)} Runs from 1 Experiment")
+            ).to_be_visible()
+            order = json.loads(urllib.parse.unquote(page.url.split("runs=", 1)[1].split("&", 1)[0]))
+            by_id = {t["info"]["run_id"]: t for t in trials}
+            assert sorted(order) == sorted(by_id), order
+            params = _compared_params(page)
+            for key in ("filters", "lr"):
+                want = [{p["key"]: p["value"] for p in by_id[r]["data"]["params"]}[key] for r in order]
+                assert params.get(key) == want, (key, params, want)
+            page.get_by_title("Plot chart").filter(has_text=re.compile(r"^objective$")).first.wait_for()
+            objective = _compared_metric(page, "objective")
+            want = [{m["key"]: m["value"] for m in by_id[r]["data"]["metrics"]}["objective"] for r in order]
+            assert objective is not None and len(objective) == len(want), (objective, want)
+            for text, value in zip(objective, want):  # the page rounds to 3 or 4 significant digits
+                assert math.isclose(float(text), value, rel_tol=5e-3), (objective, want)
+            page.screenshot(path=str(shots["compare"]), full_page=True)
 
             # The parent run's page: its trials as child runs, the study's sampler and pruner.
             page.goto(
@@ -356,6 +434,7 @@ def test_mlflow_ui_shows_the_study_and_its_trials(tmp_path: Path) -> None:
             )
             _, params = _table(page, "Parameter")
             assert params.get("sampler") == SAMPLER and params.get("pruner") == PRUNER, params
+            page.screenshot(path=str(shots["parent"]))
 
             # Every trial's page: nested under the study, and its latest metrics as the tracking server has them.
             for t in trials:
@@ -390,7 +469,7 @@ def test_mlflow_ui_shows_the_study_and_its_trials(tmp_path: Path) -> None:
             raise
         finally:
             ctx.close()
-    print(f"screenshots: {shots['runs']} {shots['trial']}")
+    print("screenshots:", *shots.values())
     print(
         f"search {searched - started:.1f}s, server up {served - searched:.1f}s, "
         f"browser checks {time.monotonic() - served:.1f}s"

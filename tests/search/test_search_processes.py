@@ -34,9 +34,10 @@ def check_every_trial_once(storage: str, uri: str, study: str, trained: int) -> 
     runs = mlflow_runs(uri, study)
     assert [t.number for t in trials] == list(range(len(trials)))
     assert [int(r.data.tags["specdsl.trial"]) for r in runs["trial"]] == [t.number for t in trials]
-    status = {"COMPLETE": "FINISHED", "PRUNED": "KILLED", "FAIL": "FAILED"}
+    status = {"COMPLETE": "FINISHED", "PRUNED": "FINISHED", "FAIL": "FAILED"}
     for t, run in zip(trials, runs["trial"]):
         assert (run.info.status, run.data.tags["specdsl.state"]) == (status[t.state.name], t.state.name)
+        assert run.data.tags.get("specdsl.pruned") == ("true" if t.state.name == "PRUNED" else None)
         assert run.data.params == {k: str(v) for k, v in t.params.items()}
     assert len(runs["study"]) == 1
     assert sum(1 for t in trials if not t.user_attrs.get("specdsl.rejected")) == trained

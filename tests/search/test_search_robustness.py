@@ -83,7 +83,11 @@ def test_a_model_over_the_memory_bound_is_pruned_before_it_is_built_and_one_that
             STATIC_REASON,
         )
         r = runs[t.number]
-        assert (r.info.status, r.data.tags["specdsl.state"]) == ("KILLED", "PRUNED")
+        assert (r.info.status, r.data.tags["specdsl.state"], r.data.tags["specdsl.pruned"]) == (
+            "FINISHED",
+            "PRUNED",
+            "true",
+        )
         assert r.data.tags["specdsl.reason"] == f"invalid: {STATIC_REASON}"
         assert r.data.metrics["overhead.spec_plan_ms"] < 50
         assert "specdsl.mlflow_run_id" not in t.user_attrs  # no training run was started for it

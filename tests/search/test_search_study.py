@@ -123,7 +123,8 @@ def test_invalid_samples_are_pruned_in_milliseconds_with_their_reason(search, sp
         reason = t.user_attrs["specdsl.reason"]
         assert reason.startswith(f"{path}:6:9: " + lost[t.params["convs"]].format(f=t.params["filters"]))
         run = runs[t.number]
-        assert (run.info.status, run.data.tags["specdsl.state"]) == ("KILLED", "PRUNED")
+        assert (run.info.status, run.data.tags["specdsl.state"]) == ("FINISHED", "PRUNED")
+        assert run.data.tags["specdsl.pruned"] == "true"
         assert run.data.tags["specdsl.reason"] == f"invalid: {reason}"
         assert run.data.params == {"convs": str(t.params["convs"]), "filters": str(t.params["filters"])}
         assert run.data.metrics["overhead.spec_plan_ms"] < 50  # expand + plan; no framework touched
@@ -245,11 +246,14 @@ def test_a_trial_cut_short_by_the_study_time_limit_is_pruned_not_complete(search
     path = space(
         "cut", DEEP.replace("{int: [1, 5], name: convs}", "1").replace("epochs: 1,", "epochs: 2000,")
     )
-    result = search(path, trials=3, timeout=8)
+    result = search(
+        path, trials=3, timeout=8, fit_epochs=False
+    )  # the spec's epochs, not fitted to the budget
     (trial,) = optuna_trials(stores["storage"], result.study_name)  # no trial starts after the time limit
     reason = trial.user_attrs["specdsl.reason"]
     found = re.fullmatch(
-        r"stopped at the study's time limit after (\d+) of 2000 epochs \(val_accuracy (0\.\d+)\)", reason
+        r"stopped at the study's time limit after (\d+) of 2000 epochs \(its best epoch's val_accuracy (0\.\d+)\)",
+        reason,
     )
     assert trial.state.name == "PRUNED" and found, reason
     epochs = int(found.group(1))
@@ -258,12 +262,14 @@ def test_a_trial_cut_short_by_the_study_time_limit_is_pruned_not_complete(search
     assert (result.complete, result.pruned) == (0, 1)
     (run,) = mlflow_runs(stores["tracking_uri"], result.study_name)["trial"]
     assert (run.info.status, run.data.tags["specdsl.state"], run.data.tags["specdsl.reason"]) == (
-        "KILLED",
+        "FINISHED",
         "PRUNED",
         reason,
     )
+    assert run.data.tags["specdsl.pruned"] == "true"
     # its objective over the epochs it trained, as its own metric: the MLflow runs table sorts every trial by it
     assert run.data.metrics["objective.val_accuracy"] == max(trial.intermediate_values.values())
+    assert run.data.metrics["objective"] == max(trial.intermediate_values.values())
 
 
 def test_every_trial_run_logs_the_objective_as_the_search_ranks_it_beside_the_epoch_curves(
@@ -288,6 +294,7 @@ def test_every_trial_run_logs_the_objective_as_the_search_ranks_it_beside_the_ep
         ]
         assert len(curve) == 4 and run.data.metrics["val_accuracy"] == curve[-1]
         assert run.data.metrics["objective.val_accuracy"] == t.value == max(curve)
+        assert run.data.metrics["objective"] == t.value  # one name whatever the metric: the table sorts by it
         assert [m.step for m in client.get_metric_history(run.info.run_id, "objective.val_accuracy")] == [0]
 
 
@@ -447,9 +454,10 @@ def test_a_trial_run_sends_its_parameters_with_its_first_batch(stores):
     assert client.get_run(short).data.params == {}
     tracker.finish_trial(short, "PRUNED", reason="pruned by the median pruner after epoch 1", buffer=buffer)
     run = client.get_run(short)
-    assert (run.info.status, run.data.tags["specdsl.reason"]) == (
-        "KILLED",
+    assert (run.info.status, run.data.tags["specdsl.reason"], run.data.tags["specdsl.pruned"]) == (
+        "FINISHED",
         "pruned by the median pruner after epoch 1",
+        "true",
     )
     assert run.data.params == {"filters": "16", "lr": "0.003", "layers": "[1, 2]"}
     assert run.data.metrics == {"loss": 0.5}
