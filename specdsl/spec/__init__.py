@@ -9,9 +9,9 @@ the last three on a tree already read):
 3. expand: blocks and ``repeat`` expanded, ``$param`` references and ``${...}`` expressions substituted, names
    and inputs resolved (``_expand``; block definitions and scopes in ``_blocks``, expressions in ``_expr``),
    within the bounds on layers, nesting and operations (``_bounds``);
-4. validate: each layer by its kind's pydantic model (``_layers``, on the value types of ``_types``), each
-   section by its own (``_sections``); a pydantic error becomes one :class:`~specdsl.errors.SpecError` at the
-   text that caused it (``_located``).
+4. validate: each layer by its kind's pydantic model (``_layers``, registered in ``_kinds``, on the value types
+   of ``_types``), each section by its own (``_sections``); a pydantic error becomes one
+   :class:`~specdsl.errors.SpecError` at the text that caused it (``_located``).
 
 Around them: the entry points and :class:`ModelSpec` (``_document``), the JSON Schema for editors
 (``_schema``), and the validators kept between processes (``_validators``).
@@ -23,7 +23,7 @@ from ._document import ModelSpec, from_tree, gc_paused, load
 from ._draw import DIST_KINDS, Draw, RandomSampler, Sampler, has_distributions, is_distribution
 from ._expand import LayerEntry
 from ._expr import MAX_EXPR_CHARS, MAX_EXPR_DEPTH, MAX_INT_BITS
-from ._layers import LAYERS, LayerKind, LayerSpec, canonical_kind, register_layer
+from ._kinds import LAYERS, LayerKind, LayerSpec, canonical_kind, register_layer
 from ._located import loc_of, suggest, validate_model
 from ._schema import json_schema
 from ._sections import (

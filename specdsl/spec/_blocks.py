@@ -14,7 +14,7 @@ from typing import Any
 
 from .._text import shown
 from ..errors import Loc, SpecError
-from ._layers import ALIASES, LAYERS
+from ._kinds import ALIASES, LAYERS
 from ._located import check_keys, loc_of
 from ._types import NAME_PATTERN
 from ._yaml import LocDict

@@ -19,7 +19,7 @@ from ..errors import Loc, SpecError
 from . import _expr
 from ._blocks import Block, Scope, not_reserved, valid_name
 from ._bounds import Bounds
-from ._layers import ALIASES, LAYERS, LayerSpec, canonical_kind
+from ._kinds import ALIASES, LAYERS, LayerSpec, canonical_kind
 from ._located import check_keys, file_loc, loc_of, located, suggest, type_name
 from ._yaml import LocDict, LocList
 
