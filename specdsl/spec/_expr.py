@@ -1,7 +1,10 @@
-"""Parameter references in specs: ``$filters`` and ``${filters * 4}``.
+"""Parameter references in specs: ``$filters``, ``${filters * 4}`` and ``${'same' if strides == 1 else 'valid'}``.
 
-Only arithmetic on numbers and named parameters is understood (+ - * / // % **, parentheses, min, max);
-the text is parsed with ``ast`` and walked, never evaluated as Python. Expressions are bounded before anything
+Only numbers, 'strings', true/false and named parameters are understood, with arithmetic on numbers
+(+ - * / // % **, parentheses, min, max), comparisons (== != < <= > >=, chained), ``and``/``or``/``not`` on
+true/false and ``a if condition else b``; there is no arithmetic on strings (so no string grows by repetition),
+and only the branch a condition chooses is evaluated. The text is parsed with ``ast`` and walked, never
+evaluated as Python. Expressions are bounded before anything
 is computed: their length (:data:`MAX_EXPR_CHARS`) before they are parsed, their nesting (:data:`MAX_EXPR_DEPTH`)
 before they are walked, and every integer in them (:data:`MAX_INT_BITS`), a power's result before it is computed.
 """
@@ -42,6 +45,7 @@ _BINOPS = {
     ast.Pow: operator.pow,
 }
 _FUNCS = {"min": min, "max": max}
+_BOOLS = {"true": True, "false": False, "True": True, "False": False}  # as YAML and as Python write them
 _WHOLE = re.compile(r"^\$(?:([A-Za-z_][A-Za-z0-9_]*)|\{([^{}]*)\})$")
 _PART = re.compile(r"\$(?:([A-Za-z_][A-Za-z0-9_]*)|\{([^{}]*)\})")
 
@@ -126,7 +130,7 @@ def _parse(text: str) -> tuple[ast.expr, int]:
             warnings.simplefilter("ignore")
             tree = ast.parse(text, mode="eval")
     except (SyntaxError, ValueError, MemoryError, RecursionError):
-        raise ExprError(f"`{shown(text)}` is not an arithmetic expression.") from None
+        raise ExprError(f"`{shown(text)}` is not an expression.") from None
     depth, size = _measure(tree.body)
     if depth > MAX_EXPR_DEPTH:
         raise ExprError(
@@ -149,9 +153,9 @@ def _measure(root: ast.AST) -> tuple[int, int]:
 
 def _checked(value: Any, expr: str) -> Any:
     if type(value) is int and value.bit_length() > MAX_INT_BITS:
+        text = number_text(value) if value.bit_length() > 100 else f"{value:,}"
         raise ExprError(
-            f"`{shown(expr)}` gives {number_text(value) if value.bit_length() > 100 else f'{value:,}'}, beyond the bound "
-            f"of {_INT_BOUND_TEXT} on integers in expressions."
+            f"`{shown(expr)}` gives {text}, beyond the bound of {_INT_BOUND_TEXT} on integers in expressions."
         )
     if type(value) is float and not math.isfinite(value):
         raise ExprError(f"`{shown(expr)}` gives {value}, not a finite number.")
@@ -159,21 +163,25 @@ def _checked(value: Any, expr: str) -> Any:
 
 
 def _eval(node: ast.AST, variables: Mapping[str, Any], expr: str) -> Any:
-    if type(node) is ast.Name:
+    if isinstance(node, ast.Name):
+        if node.id in _BOOLS and node.id not in variables:
+            return _BOOLS[node.id]
         value = _lookup(node.id, variables)
-        if type(value) is int:
+        vt = type(value)
+        if vt is int:
             return value if value.bit_length() <= MAX_INT_BITS else _checked(value, expr)
-        if type(value) is not float:
-            raise ExprError(f"`{node.id}` is {_value_text(value)}, not a number, in `{shown(expr)}`.")
-        return _checked(value, expr)
-    if type(node) is ast.Constant and type(node.value) in (int, float):
+        if vt is float:
+            return _checked(value, expr)
+        if vt is str or vt is bool:
+            return value
+        raise ExprError(
+            f"`{node.id}` is {_value_text(value)}, not a number, a string or true/false, in `{shown(expr)}`."
+        )
+    if isinstance(node, ast.Constant) and type(node.value) in (int, float, str, bool):
         return _checked(node.value, expr)
-    if isinstance(node, ast.UnaryOp) and isinstance(node.op, (ast.USub, ast.UAdd)):
-        value = _eval(node.operand, variables, expr)
-        return -value if isinstance(node.op, ast.USub) else value
     if isinstance(node, ast.BinOp) and type(node.op) in _BINOPS:
-        left = _eval(node.left, variables, expr)
-        right = _eval(node.right, variables, expr)
+        left = _number(node.left, variables, expr)
+        right = _number(node.right, variables, expr)
         if isinstance(node.op, ast.Pow):
             _check_power(left, right, expr)
         try:
@@ -185,6 +193,25 @@ def _eval(node: ast.AST, variables: Mapping[str, Any], expr: str) -> Any:
         if type(result) is complex:  # a negative number to a fractional power
             raise ExprError(f"`{shown(expr)}` has no real value (a negative number to a fractional power).")
         return _checked(result, expr)
+    if isinstance(node, ast.UnaryOp):
+        if isinstance(node.op, ast.Not):
+            return not _condition(node.operand, variables, expr)
+        value = _number(node.operand, variables, expr)
+        if isinstance(node.op, ast.USub):
+            return -value
+        if isinstance(node.op, ast.UAdd):
+            return value
+    if isinstance(node, ast.IfExp):  # only the branch chosen is evaluated, as in Python
+        chosen = node.body if _condition(node.test, variables, expr) else node.orelse
+        return _eval(chosen, variables, expr)
+    if isinstance(node, ast.Compare):
+        return _compare(node, variables, expr)
+    if isinstance(node, ast.BoolOp):  # `and` / `or` of true/false values, stopping where Python stops
+        stop = isinstance(node.op, ast.Or)
+        for operand in node.values:
+            if _condition(operand, variables, expr) is stop:
+                return stop
+        return not stop
     if (
         isinstance(node, ast.Call)
         and isinstance(node.func, ast.Name)
@@ -195,10 +222,77 @@ def _eval(node: ast.AST, variables: Mapping[str, Any], expr: str) -> Any:
     ):
         if len(node.args) < 2:
             raise ExprError(f"`{node.func.id}()` takes two or more numbers, but got one, in `{shown(expr)}`.")
-        return _FUNCS[node.func.id](*(_eval(a, variables, expr) for a in node.args))
+        return _FUNCS[node.func.id](*(_number(a, variables, expr) for a in node.args))
+    raise ExprError(f"`{shown(expr)}`: {ALLOWED}.")
+
+
+ALLOWED = (
+    "only numbers, 'strings', true/false, parameter names, + - * / // % **, comparisons (== != < <= > >=), "
+    "and/or/not, `a if condition else b`, parentheses, min() and max() are allowed"
+)
+
+
+def _number(node: ast.AST, variables: Mapping[str, Any], expr: str) -> Any:
+    """The value of an operand of arithmetic: a number (an int or a float, never true/false or a string)."""
+    value = _eval(node, variables, expr)
+    if type(value) is int or type(value) is float:
+        return value
+    raise ExprError(f"arithmetic takes numbers, but {_operand_text(node, value)}, in `{shown(expr)}`.")
+
+
+def _condition(node: ast.AST, variables: Mapping[str, Any], expr: str) -> bool:
+    """The value of a condition (of `if`, `and`, `or`, `not`): true or false, never a number taken for one."""
+    value = _eval(node, variables, expr)
+    if type(value) is bool:
+        return value
     raise ExprError(
-        f"`{shown(expr)}`: only numbers, parameter names, + - * / // % **, parentheses, min() and max() are allowed."
+        f"a condition is true or false (a comparison, `and`, `or`, `not`), but {_operand_text(node, value)}, "
+        f"in `{shown(expr)}`."
     )
+
+
+def _operand_text(node: ast.AST, value: Any) -> str:
+    """How a message names a wrong operand: by its value alone when it is a literal."""
+    text = ast.unparse(node)
+    if isinstance(node, ast.Constant):
+        return f"got {_value_text(value)} ({_sort(value)})"
+    return f"`{shown(text)}` is {_value_text(value)} ({_sort(value)})"
+
+
+_COMPARE = {
+    ast.Eq: operator.eq,
+    ast.NotEq: operator.ne,
+    ast.Lt: operator.lt,
+    ast.LtE: operator.le,
+    ast.Gt: operator.gt,
+    ast.GtE: operator.ge,
+}
+
+
+def _compare(node: ast.Compare, variables: Mapping[str, Any], expr: str) -> bool:
+    """``a < b <= c``: each pair compared in turn, stopping at the first false one, as in Python. Numbers
+    compare with numbers, strings with strings, true/false with true/false; a mix is an error, not false."""
+    left = _eval(node.left, variables, expr)
+    for op, right_node in zip(node.ops, node.comparators):
+        if type(op) not in _COMPARE:  # `in`, `is`, ...
+            raise ExprError(f"`{shown(expr)}`: {ALLOWED}.")
+        right = _eval(right_node, variables, expr)
+        sort = _sort(left)
+        if sort != _sort(right):
+            raise ExprError(
+                f"`{shown(expr)}` compares {_value_text(left)} ({sort}) with {_value_text(right)} "
+                f"({_sort(right)}); numbers compare with numbers, strings with strings."
+            )
+        if sort == "a boolean" and not isinstance(op, (ast.Eq, ast.NotEq)):
+            raise ExprError(f"`{shown(expr)}` orders booleans; they compare only with == and !=.")
+        if not _COMPARE[type(op)](left, right):
+            return False
+        left = right
+    return True
+
+
+def _sort(value: Any) -> str:
+    return "a boolean" if type(value) is bool else "a string" if type(value) is str else "a number"
 
 
 def _check_power(base: Any, exponent: Any, expr: str) -> None:
@@ -214,5 +308,7 @@ def _check_power(base: Any, exponent: Any, expr: str) -> None:
 
 
 def _value_text(value: Any) -> str:
+    if type(value) is bool:
+        return "true" if value else "false"
     text = repr(value)
     return text if len(text) <= _SHOWN_CHARS else text[: _SHOWN_CHARS - 3] + "..."
