@@ -127,8 +127,9 @@ class SeparableConv2D(_Conv):
 
 @register_layer("conv2d_transpose", keras_class="Conv2DTranspose", primary="filters", aliases=("deconv2d",))
 class Conv2DTranspose(LayerSpec):
-    """Transposed 2-D convolution (upsampling). As Keras: valid gives H * s + max(k_eff - s, 0), same gives H * s;
-    with output_padding: (H - 1) * s + k_eff - 2 * pad + output_padding. Parameters: kh * kw * filters * C (+ filters)."""
+    """Transposed 2-D convolution (upsampling). As Keras: valid gives H * s + max(k_eff - s, 0), same gives
+    H * s; with output_padding: (H - 1) * s + k_eff - 2 * pad + output_padding. Parameters: kh * kw * filters * C
+    (+ filters)."""
 
     kind: Literal["conv2d_transpose"] = "conv2d_transpose"
     filters: PosInt
@@ -456,4 +457,5 @@ class Bias(LayerSpec):
     per: Literal["channel", "position"] = "channel"
 
 
-AnyLayer = Union[tuple(kind.model for kind in LAYERS.values())]  # type: ignore[valid-type]
+# a union of the registered kinds, made at run time (so not writable as X | Y)
+AnyLayer = Union[tuple(kind.model for kind in LAYERS.values())]  # type: ignore[valid-type]  # noqa: UP007
