@@ -8,7 +8,9 @@ the last three on a tree already read):
 2. draw: every search distribution replaced by a value from a :class:`Sampler`, top-down (``_draw``);
 3. expand: blocks and ``repeat`` expanded, ``$param`` references and ``${...}`` expressions substituted, names
    and inputs resolved (``_expand``; block definitions and scopes in ``_blocks``, expressions in ``_expr``),
-   within the bounds on layers, nesting and operations (``_bounds``);
+   within the bounds on layers, nesting and operations (``_bounds``); an expression that reads a layer's shape
+   (``${input.channels}``) has the layers before it inferred by the plan's rules, which ``specdsl.plan``
+   registers in :data:`SHAPE_INFERENCE` (``_shapes``);
 4. validate: each layer by its kind's pydantic model (``_layers``, registered in ``_kinds``, on the value types
    of ``_types``), each section by its own (``_sections``); a pydantic error becomes one
    :class:`~specdsl.errors.SpecError` at the text that caused it (``_located``).
@@ -43,6 +45,7 @@ from ._sections import (
     duration_seconds,
     memory_bytes,
 )
+from ._shapes import SHAPE_INFERENCE, PrefixInference, register_shape_inference
 from ._types import NAME_PATTERN
 from ._yaml import (
     MAX_DEPTH,
@@ -75,7 +78,9 @@ __all__ = [
     "MAX_SEED",
     "MAX_VALUES",
     "NAME_PATTERN",
+    "PrefixInference",
     "SECTIONS",
+    "SHAPE_INFERENCE",
     "Augment",
     "DataSpec",
     "Draw",
@@ -109,6 +114,7 @@ __all__ = [
     "read_bytes",
     "read_text",
     "register_layer",
+    "register_shape_inference",
     "suggest",
     "validate_model",
 ]

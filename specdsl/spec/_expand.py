@@ -21,6 +21,7 @@ from ._blocks import Block, Scope, not_reserved, valid_name
 from ._bounds import Bounds
 from ._kinds import ALIASES, LAYERS, LayerSpec, canonical_kind
 from ._located import check_keys, file_loc, loc_of, located, suggest, type_name
+from ._shapes import Shapes
 from ._yaml import LocDict, LocList
 
 
@@ -46,10 +47,16 @@ class LayerEntry(NamedTuple):
 class Expander(Bounds):
     """Expands the layers of one spec into :attr:`entries`, in order, within the :class:`Bounds`."""
 
-    def __init__(self, file: str, blocks: dict[str, Block], globals_: dict[str, Any]):
+    def __init__(
+        self, file: str, blocks: dict[str, Block], globals_: dict[str, Any], model_input: tuple[str, Any, Any]
+    ):
+        """``model_input``: the model's input layer as (name, shape, where the spec writes it)."""
         super().__init__(file, blocks)
-        self.globals = globals_
         self.entries: list[LayerEntry] = []
+        self.shapes = Shapes(*model_input, self.entries)  # inferred only when an expression reads one
+        # At the top, `input` in an expression is the model's input (a parameter of that name hides it).
+        self.globals = globals_
+        globals_.setdefault("input", _expr.LayerRef("input", model_input[0], self.shapes))
         self.used: set[str] = set()
         self.counters: dict[str, int] = {}
         # Layers written alike are one validated (immutable) model: long specs repeat their layers.
@@ -95,13 +102,9 @@ class Expander(Bounds):
             return value
         if isinstance(value, dict):
             out = None
-            # The body of a repeat of 0 is never expanded, so it is not read either (it may be large, and
-            # inside a repeat or a block it would be read for every pass and use).
-            unread = (
-                "layers"
-                if _repeats_zero(value, lambda count: self.subst(count, variables, (value, "repeat"), path))
-                else None
-            )
+            # A repeat's body is substituted at each of its passes, where `index` (and a shape it reads) is
+            # known, and not before (a repeat of 0 never reads its body, which may be large).
+            unread = "layers" if _is_repeat(value) else None
             for key, child in value.items():
                 if (
                     isinstance(child, str)
@@ -310,6 +313,7 @@ class Expander(Bounds):
         if local is not None:
             not_reserved(local, loc_of(args, "name", self.file), path)
         instance = self.auto_name(block.name) if local is None else f"{scope.prefix}{local}{scope.suffix}"
+        values.setdefault("input", _expr.LayerRef("input", prev, self.shapes))  # in expressions, as in inputs
         variables = ChainMap(values, self.globals)  # not a copy: a spec may have thousands of parameters
         inner = Scope(scope, f"{instance}_", variables, prev, isolated=True)
         self.stack.append(block.name)
@@ -448,14 +452,8 @@ def _args_key(kind: str, data: dict) -> tuple | None:
     return tuple(parts)
 
 
-def _repeats_zero(value: dict, count: Any = None) -> bool:
-    """Whether ``value`` is a repeat of 0 (its count as written, or as ``count`` substitutes it)."""
-    if "repeat" not in value or "layers" not in value or "kind" in value:
-        return False
-    times = value["repeat"]
-    if count is not None and isinstance(times, str) and "$" in times:
-        times = count(times)
-    return type(times) is int and times == 0
+def _is_repeat(value: dict) -> bool:
+    return "repeat" in value and "layers" in value and "kind" not in value
 
 
 def _primary(field: str, value: Any, loc: Loc, located: bool = False) -> dict:

@@ -18,7 +18,7 @@ import math
 import operator
 import re
 import warnings
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 MAX_EXPR_CHARS = 1_000
@@ -54,6 +54,28 @@ class ExprError(ValueError):
     pass
 
 
+class LayerRef:
+    """A layer whose shape expressions may read (``input``, and in a repeat ``prev``): ``local``, the name an
+    expression writes, ``name``, the layer's name in the model, and ``shape_of``, which gives its shape (the
+    expansion infers it when it is first read)."""
+
+    __slots__ = ("local", "name", "shape_of")
+
+    def __init__(self, local: str, name: str, shape_of: Callable[[str], tuple[int, ...]]):
+        self.local = local
+        self.name = name
+        self.shape_of = shape_of
+
+
+SHAPE_PARTS = ("height", "width", "length", "channels", "size", "rank")
+"""What an expression reads of a layer's shape: ``input.height`` and ``.width`` of an image (H, W, C),
+``.length`` of a sequence (L, C), ``.channels`` (the last axis, of any shape: a vector's size), ``.size`` (the
+number of values) and ``.rank`` (the number of axes)."""
+
+_AXES = {3: ("height", "width", "channels"), 2: ("length", "channels"), 1: ("channels",)}
+_RANK_TEXT = {3: "an image", 2: "a sequence", 1: "a vector"}
+
+
 def number_text(value: Any) -> str:
     """A number as a message shows it: ints beyond 2**100 (31 digits) by their number of digits (Python refuses
     to print ints of more than 4,300 digits, and nobody reads 31), everything else by ``repr``."""
@@ -73,13 +95,28 @@ def substitute(text: str, variables: Mapping[str, Any]) -> Any:
     """``"$f"`` -> the value of f (any type); ``"${f * 2}"`` -> a number; ``"conv_${i}"`` -> a string."""
     whole = _WHOLE.match(text)
     if whole:
-        return _lookup(whole.group(1), variables) if whole.group(1) else evaluate(whole.group(2), variables)
+        return _value(whole.group(1), variables) if whole.group(1) else evaluate(whole.group(2), variables)
 
     def part(m: re.Match) -> str:
-        value = _lookup(m.group(1), variables) if m.group(1) else evaluate(m.group(2), variables)
+        value = _value(m.group(1), variables) if m.group(1) else evaluate(m.group(2), variables)
         return str(value)
 
     return _PART.sub(part, text)
+
+
+def _value(name: str, variables: Mapping[str, Any]) -> Any:
+    """The value ``$name`` stands for: a parameter's (of any type), never a layer."""
+    value = _lookup(name, variables)
+    if type(value) is LayerRef:
+        raise _a_layer(value, f"${name}")
+    return value
+
+
+def _a_layer(ref: LayerRef, expr: str) -> ExprError:
+    return ExprError(
+        f"`{ref.local}` is a layer ({ref.name}), not a value, in `{shown(expr)}`; an expression reads its shape: "
+        f"`${{{ref.local}.channels}}`, `.height`, `.width`, `.length`, `.size` or `.rank`."
+    )
 
 
 def _lookup(name: str, variables: Mapping[str, Any]) -> Any:
@@ -87,8 +124,9 @@ def _lookup(name: str, variables: Mapping[str, Any]) -> Any:
         return variables[name]
     except KeyError:
         pass
-    near = difflib.get_close_matches(name, list(variables), n=1)
-    names = sorted(variables)
+    params = [key for key, value in variables.items() if type(value) is not LayerRef]
+    near = difflib.get_close_matches(name, params, n=1)
+    names = sorted(params)
     known = (
         ", ".join(names[:20]) + (f" and {len(names) - 20:,} more" if len(names) > 20 else "")
         if names
@@ -174,6 +212,8 @@ def _eval(node: ast.AST, variables: Mapping[str, Any], expr: str) -> Any:
             return _checked(value, expr)
         if vt is str or vt is bool:
             return value
+        if vt is LayerRef:
+            raise _a_layer(value, expr)
         raise ExprError(
             f"`{node.id}` is {_value_text(value)}, not a number, a string or true/false, in `{shown(expr)}`."
         )
@@ -206,6 +246,8 @@ def _eval(node: ast.AST, variables: Mapping[str, Any], expr: str) -> Any:
         return _eval(chosen, variables, expr)
     if isinstance(node, ast.Compare):
         return _compare(node, variables, expr)
+    if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name):
+        return _shape_part(node.value.id, node.attr, variables, expr)
     if isinstance(node, ast.BoolOp):  # `and` / `or` of true/false values, stopping where Python stops
         stop = isinstance(node.op, ast.Or)
         for operand in node.values:
@@ -227,9 +269,39 @@ def _eval(node: ast.AST, variables: Mapping[str, Any], expr: str) -> Any:
 
 
 ALLOWED = (
-    "only numbers, 'strings', true/false, parameter names, + - * / // % **, comparisons (== != < <= > >=), "
-    "and/or/not, `a if condition else b`, parentheses, min() and max() are allowed"
+    "only numbers, 'strings', true/false, parameter names, a layer's shape (`input.channels`), + - * / // % **, "
+    "comparisons (== != < <= > >=), and/or/not, `a if condition else b`, parentheses, min() and max() are allowed"
 )
+
+
+def _shape_part(local: str, part: str, variables: Mapping[str, Any], expr: str) -> int:
+    """``input.channels``: a part of the shape of a layer an expression may read (see :data:`SHAPE_PARTS`)."""
+    ref = _lookup(local, variables)
+    if type(ref) is not LayerRef:
+        raise ExprError(
+            f"`{local}.{part}` reads a shape, but `{local}` is {_value_text(ref)}, not a layer, in "
+            f"`{shown(expr)}`; shapes are read of `input` (and of `prev` in a repeat)."
+        )
+    if part not in SHAPE_PARTS:
+        near = difflib.get_close_matches(part, SHAPE_PARTS, n=1)
+        raise ExprError(
+            f"`{local}.{part}` is no part of a shape; a shape has {', '.join(SHAPE_PARTS)}"
+            f"{f'. Did you mean `{local}.{near[0]}`?' if near else '.'}"
+        )
+    shape = ref.shape_of(ref.name)
+    if part == "rank":
+        return len(shape)
+    if part == "size":
+        return _checked(math.prod(shape), expr)
+    axes = _AXES.get(len(shape), ("channels",))
+    if part not in axes:
+        has = ", ".join(f"`{local}.{a}`" for a in axes)
+        what = _RANK_TEXT.get(len(shape), f"of rank {len(shape)}")
+        raise ExprError(
+            f"`{local}.{part}` is not known: `{local}` ({ref.name}) is {'x'.join(map(str, shape))}, {what}, "
+            f"which has {has}, `.size` and `.rank`; in `{shown(expr)}`."
+        )
+    return shape[axes.index(part)]
 
 
 def _number(node: ast.AST, variables: Mapping[str, Any], expr: str) -> Any:

@@ -126,8 +126,8 @@ def test_refusals(expr, message):
 
 def test_allowed_constructs_are_named_in_the_message():
     assert _expr.ALLOWED == (
-        "only numbers, 'strings', true/false, parameter names, + - * / // % **, comparisons (== != < <= > >=), "
-        "and/or/not, `a if condition else b`, parentheses, min() and max() are allowed"
+        "only numbers, 'strings', true/false, parameter names, a layer's shape (`input.channels`), + - * / // % **, "
+        "comparisons (== != < <= > >=), and/or/not, `a if condition else b`, parentheses, min() and max() are allowed"
     )
 
 
