@@ -17,7 +17,7 @@ from pydantic import ValidationError
 from .._text import shown
 from ..errors import Loc, SpecError
 from . import _expr
-from ._blocks import Block, Scope, not_reserved, valid_name
+from ._blocks import PREV, Block, Scope, not_reserved, valid_name
 from ._bounds import Bounds
 from ._kinds import ALIASES, LAYERS, LayerSpec, canonical_kind
 from ._located import check_keys, file_loc, loc_of, located, suggest, type_name
@@ -237,10 +237,11 @@ class Expander(Bounds):
             inner = Scope(
                 scope,
                 prefix,
-                ChainMap({"index": i}, scope.variables),
+                ChainMap({"index": i, PREV: _expr.LayerRef(PREV, prev, self.shapes)}, scope.variables),
                 scope.input_name,
                 isolated=False,
                 suffix=f"{scope.suffix}_{i}",
+                prev=prev,
             )
             body_i = self.subst(body, inner.variables, body_loc, path)
             prev = self.sequence(body_i, f"{path}.repeat[{i}].layers", inner, prev)
@@ -251,7 +252,7 @@ class Expander(Bounds):
         if name is not None:
             name_loc = loc_of(item, "name", self.file)
             local = self._local(name, name_loc, path)
-            not_reserved(local, name_loc, path)
+            not_reserved(local, name_loc, path, scope)
             scope.names[local] = prev
         return prev
 
@@ -311,7 +312,7 @@ class Expander(Bounds):
             prev = self.reference(inputs, scope, loc_of(args, "inputs", self.file), path)
         local = self._local(name, loc_of(args, "name", self.file), path) if name is not None else None
         if local is not None:
-            not_reserved(local, loc_of(args, "name", self.file), path)
+            not_reserved(local, loc_of(args, "name", self.file), path, scope)
         instance = self.auto_name(block.name) if local is None else f"{scope.prefix}{local}{scope.suffix}"
         values.setdefault("input", _expr.LayerRef("input", prev, self.shapes))  # in expressions, as in inputs
         variables = ChainMap(values, self.globals)  # not a copy: a spec may have thousands of parameters
@@ -344,6 +345,13 @@ class Expander(Bounds):
         if not isinstance(ref, str):
             raise SpecError(f"inputs are layer names, but got {shown(repr(ref))}.", loc=loc, path=path)
         resolved = scope.resolve(ref)
+        if resolved is None and ref == PREV:
+            raise SpecError(
+                f"input `{PREV}` names a repeat's pass input, and this layer is in no repeat. "
+                f"Names here: {', '.join(scope.visible())}.",
+                loc=loc,
+                path=path,
+            )
         if resolved is None:
             hint = suggest(ref, scope.visible())
             raise SpecError(
@@ -414,7 +422,7 @@ class Expander(Bounds):
                 hint=hint,
             )
         if spec.name is not None:
-            not_reserved(spec.name, loc, where)
+            not_reserved(spec.name, loc, where, scope)
             name = self.claim(f"{scope.prefix}{spec.name}{scope.suffix}", loc, where)
             scope.names[spec.name] = name
         else:
