@@ -1,7 +1,7 @@
 """Parameter references in specs: ``$filters``, ``${filters * 4}`` and ``${'same' if strides == 1 else 'valid'}``.
 
 Only numbers, 'strings', true/false and named parameters are understood, with arithmetic on numbers
-(+ - * / // % **, parentheses, min, max), comparisons (== != < <= > >=, chained), ``and``/``or``/``not`` on
+(+ - * / // % **, parentheses, min, max, int), comparisons (== != < <= > >=, chained), ``and``/``or``/``not`` on
 true/false and ``a if condition else b``; there is no arithmetic on strings (so no string grows by repetition),
 and only the branch a condition chooses is evaluated. The text is parsed with ``ast`` and walked, never
 evaluated as Python. Expressions are bounded before anything
@@ -44,7 +44,7 @@ _BINOPS = {
     ast.Mod: operator.mod,
     ast.Pow: operator.pow,
 }
-_FUNCS = {"min": min, "max": max}
+_FUNCS = {"min": min, "max": max, "int": int}
 _BOOLS = {"true": True, "false": False, "True": True, "False": False}  # as YAML and as Python write them
 _WHOLE = re.compile(r"^\$(?:([A-Za-z_][A-Za-z0-9_]*)|\{([^{}]*)\})$")
 _PART = re.compile(r"\$(?:([A-Za-z_][A-Za-z0-9_]*)|\{([^{}]*)\})")
@@ -262,6 +262,10 @@ def _eval(node: ast.AST, variables: Mapping[str, Any], expr: str) -> Any:
         and node.args
         and not any(isinstance(a, ast.Starred) for a in node.args)
     ):
+        if node.func.id == "int":  # toward zero, as Python's int() (and Keras' own code) rounds
+            if len(node.args) != 1:
+                raise ExprError(f"`int()` takes one number, but got {len(node.args)}, in `{shown(expr)}`.")
+            return _checked(int(_number(node.args[0], variables, expr)), expr)
         if len(node.args) < 2:
             raise ExprError(f"`{node.func.id}()` takes two or more numbers, but got one, in `{shown(expr)}`.")
         return _FUNCS[node.func.id](*(_number(a, variables, expr) for a in node.args))
@@ -270,7 +274,8 @@ def _eval(node: ast.AST, variables: Mapping[str, Any], expr: str) -> Any:
 
 ALLOWED = (
     "only numbers, 'strings', true/false, parameter names, a layer's shape (`input.channels`), + - * / // % **, "
-    "comparisons (== != < <= > >=), and/or/not, `a if condition else b`, parentheses, min() and max() are allowed"
+    "comparisons (== != < <= > >=), and/or/not, `a if condition else b`, parentheses, min(), max() and int() are "
+    "allowed"
 )
 
 

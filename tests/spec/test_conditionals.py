@@ -57,6 +57,9 @@ VARIABLES = {
         ("x if flag else shape", 0.5),  # only the chosen branch is evaluated
         ("act if flag else 'linear'", "relu"),
         ("max(n, strides) * 2 if n > strides else 0", 6),
+        ("int(x * 11)", 5),
+        ("int(-x * 11)", -5),  # toward zero, as Python's int()
+        ("int(n)", 3),
     ],
 )
 def test_values(expr, value):
@@ -103,6 +106,12 @@ def test_values(expr, value):
             "shape if flag else 1",
             "`shape` is [1], not a number, a string or true/false, in `shape if flag else 1`.",
         ),
+        ("int(x, 2)", "`int()` takes one number, but got 2, in `int(x, 2)`."),
+        ("int(act)", "arithmetic takes numbers, but `act` is 'relu' (a string), in `int(act)`."),
+        (
+            "int(1e300)",
+            "`int(1e300)` gives an integer of 301 digits, beyond the bound of 2**63 on integers in expressions.",
+        ),
         ("n in (1, 2)", f"`n in (1, 2)`: {_expr.ALLOWED}."),
         ("n is 3", f"`n is 3`: {_expr.ALLOWED}."),
         ("'a'.upper()", f"`'a'.upper()`: {_expr.ALLOWED}."),
@@ -127,7 +136,8 @@ def test_refusals(expr, message):
 def test_allowed_constructs_are_named_in_the_message():
     assert _expr.ALLOWED == (
         "only numbers, 'strings', true/false, parameter names, a layer's shape (`input.channels`), + - * / // % **, "
-        "comparisons (== != < <= > >=), and/or/not, `a if condition else b`, parentheses, min() and max() are allowed"
+        "comparisons (== != < <= > >=), and/or/not, `a if condition else b`, parentheses, min(), max() and int() are "
+        "allowed"
     )
 
 
