@@ -9,7 +9,7 @@ from typing import Any, NamedTuple
 
 from .._text import terminal
 from ..errors import Loc, ShapeError
-from ..spec import LAYERS, LayerSpec, ModelSpec, gc_paused
+from ..spec import LAYERS, LayerEntry, LayerSpec, ModelSpec, gc_paused, register_shape_inference
 from ._rules import MERGE_KINDS, RULES
 from ._windows import NOTHING, POOL_KINDS, TOO_SMALL_HINTS, Resolved, RuleError, Shape, fmt, numel
 
@@ -163,8 +163,7 @@ def _plan(spec: ModelSpec) -> Plan:
         try:
             out = rules[kind](layer, ins, names) if kind in merge_kinds else rules[kind](layer, ins)
         except RuleError as e:
-            hint = TOO_SMALL_HINTS[_shrunk_by(nodes, names)] if e.too_small else e.hint
-            raise ShapeError(e.message, loc=entry.loc, path=entry.where, hint=hint) from None
+            raise _refused(e, entry, nodes) from None
         shape, trainable, non_trainable, node_flops, node_warnings, resolved = out
         if node_warnings:
             warnings.extend(PlanWarning(w, entry.loc, entry.where) for w in node_warnings)
@@ -196,6 +195,38 @@ def _plan(spec: ModelSpec) -> Plan:
     return Plan(spec=spec, nodes=nodes, outputs=list(spec.outputs), warnings=warnings)
 
 
+def _refused(e: RuleError, entry: LayerEntry, nodes: list[PlanNode]) -> ShapeError:
+    """The located error of a layer whose rule refuses its inputs."""
+    hint = TOO_SMALL_HINTS[_shrunk_by(nodes, entry.inputs)] if e.too_small else e.hint
+    return ShapeError(e.message, loc=entry.loc, path=entry.where, hint=hint)
+
+
+@register_shape_inference("plan")
+class _Prefix:
+    """The plan of a model's first layers as expansion gives them, for expressions that read a layer's shape
+    (``${input.channels}``): the same rules and errors as :func:`plan`; parameters, warnings and limits are
+    left to the plan of the whole model."""
+
+    def __init__(self, name: str, shape: Shape, loc: Loc | None):
+        self.nodes = [PlanNode(name, "input", None, (), (), shape, path="input", loc=loc)]
+        self.shapes = {name: shape}
+
+    def add(self, entry: LayerEntry) -> Shape:
+        layer, names, shapes = entry.layer, entry.inputs, self.shapes
+        ins = tuple([shapes[i] for i in names])
+        try:
+            out = (
+                RULES[layer.kind](layer, ins, names)
+                if layer.kind in MERGE_KINDS
+                else RULES[layer.kind](layer, ins)
+            )
+        except RuleError as e:
+            raise _refused(e, entry, self.nodes) from None
+        shape = shapes[entry.name] = out[0]
+        self.nodes.append(PlanNode(entry.name, layer.kind, layer, names, ins, shape, resolved=out[5]))
+        return shape
+
+
 def _shrunk_by(nodes: list[PlanNode], names: tuple[str, ...]) -> str:
     """What made a node's input small: "pool" when a pooling layer precedes it, "strides" when a strided one
     does, else "none" (only on the error path: it walks the node's ancestors)."""
@@ -218,9 +249,9 @@ def _shrunk_by(nodes: list[PlanNode], names: tuple[str, ...]) -> str:
 
 def _over_limits(entry: Any, ins: tuple[Shape, ...], limits: Any, params: int, flops: int, act: int) -> None:
     if params > limits.max_params:
+        shape = f" ({fmt(ins[0])})" if len(ins[0]) > 1 else ""
         raise ShapeError(
-            f"{entry.kind} on an input of {numel(ins[0]):,} values{f' ({fmt(ins[0])})' if len(ins[0]) > 1 else ''} "
-            f"brings the model to {params:,} parameters "
+            f"{entry.kind} on an input of {numel(ins[0]):,} values{shape} brings the model to {params:,} parameters "
             f"({iec_bytes(params * BYTES_PER_VALUE)} as float32), beyond the bound of {limits.max_params:,}.",
             loc=entry.loc,
             path=entry.where,

@@ -8,10 +8,12 @@ the last three on a tree already read):
 2. draw: every search distribution replaced by a value from a :class:`Sampler`, top-down (``_draw``);
 3. expand: blocks and ``repeat`` expanded, ``$param`` references and ``${...}`` expressions substituted, names
    and inputs resolved (``_expand``; block definitions and scopes in ``_blocks``, expressions in ``_expr``),
-   within the bounds on layers, nesting and operations (``_bounds``);
-4. validate: each layer by its kind's pydantic model (``_layers``, on the value types of ``_types``), each
-   section by its own (``_sections``); a pydantic error becomes one :class:`~specdsl.errors.SpecError` at the
-   text that caused it (``_located``).
+   within the bounds on layers, nesting and operations (``_bounds``); an expression that reads a layer's shape
+   (``${input.channels}``) has the layers before it inferred by the plan's rules, which ``specdsl.plan``
+   registers in :data:`SHAPE_INFERENCE` (``_shapes``);
+4. validate: each layer by its kind's pydantic model (``_layers``, registered in ``_kinds``, on the value types
+   of ``_types``), each section by its own (``_sections``); a pydantic error becomes one
+   :class:`~specdsl.errors.SpecError` at the text that caused it (``_located``).
 
 Around them: the entry points and :class:`ModelSpec` (``_document``), the JSON Schema for editors
 (``_schema``), and the validators kept between processes (``_validators``).
@@ -23,7 +25,7 @@ from ._document import ModelSpec, from_tree, gc_paused, load
 from ._draw import DIST_KINDS, Draw, RandomSampler, Sampler, has_distributions, is_distribution
 from ._expand import LayerEntry
 from ._expr import MAX_EXPR_CHARS, MAX_EXPR_DEPTH, MAX_INT_BITS
-from ._layers import LAYERS, LayerKind, LayerSpec, canonical_kind, register_layer
+from ._kinds import LAYERS, LayerKind, LayerSpec, canonical_kind, register_layer
 from ._located import loc_of, suggest, validate_model
 from ._schema import json_schema
 from ._sections import (
@@ -43,6 +45,7 @@ from ._sections import (
     duration_seconds,
     memory_bytes,
 )
+from ._shapes import SHAPE_INFERENCE, PrefixInference, register_shape_inference
 from ._types import ACTIVATIONS, NAME_PATTERN
 from ._yaml import (
     MAX_DEPTH,
@@ -76,7 +79,9 @@ __all__ = [
     "MAX_SEED",
     "MAX_VALUES",
     "NAME_PATTERN",
+    "PrefixInference",
     "SECTIONS",
+    "SHAPE_INFERENCE",
     "Augment",
     "DataSpec",
     "Draw",
@@ -110,6 +115,7 @@ __all__ = [
     "read_bytes",
     "read_text",
     "register_layer",
+    "register_shape_inference",
     "suggest",
     "validate_model",
 ]

@@ -2,7 +2,9 @@
 
 A block is a named list of layers with parameters (``$param`` in its layers, a default each, null for one a
 use must give). A block's body sees only its own layers and ``input`` (the block's input); a repeat's body
-sees outward, so its layers may read any layer above them.
+sees outward, so its layers may read any layer above them, and :data:`PREV`, the pass's input (what its first
+layer reads by default: the layer before the repeat on the first pass, the last layer of the pass before on
+the others).
 """
 
 from __future__ import annotations
@@ -14,12 +16,14 @@ from typing import Any
 
 from .._text import shown
 from ..errors import Loc, SpecError
-from ._layers import ALIASES, LAYERS
+from ._kinds import ALIASES, LAYERS
 from ._located import check_keys, loc_of
 from ._types import NAME_PATTERN
 from ._yaml import LocDict
 
 BLOCK_KEYS = ("params", "layers", "output", "description")
+PREV = "prev"
+"""Inside a repeat's layers, the name of the pass's input (in ``inputs:`` and in expressions, ``${prev.channels}``)."""
 
 
 @dataclass
@@ -75,8 +79,8 @@ def valid_name(name: str) -> bool:
     return re.match(NAME_PATTERN, name) is not None
 
 
-def not_reserved(name: str, loc: Loc, path: str) -> None:
-    """Refuse ``input`` as the name of a layer, block use or repeat."""
+def not_reserved(name: str, loc: Loc, path: str, scope: Scope) -> None:
+    """Refuse ``input`` as the name of a layer, block use or repeat, and ``prev`` inside a repeat."""
     if name == "input":
         raise SpecError(
             "name `input` is reserved for the model's input (inside a block, for the block's input); choose "
@@ -84,10 +88,18 @@ def not_reserved(name: str, loc: Loc, path: str) -> None:
             loc=loc,
             path=path,
         )
+    if name == PREV and scope.prev is not None:
+        raise SpecError(
+            f"name `{PREV}` is reserved inside a repeat for the pass's input (the layer before the repeat on the "
+            "first pass, the pass before's last layer on the others); choose another name.",
+            loc=loc,
+            path=path,
+        )
 
 
 class Scope:
-    """Names visible at one place: a block body sees only its own layers and `input`; repeat sees outward."""
+    """Names visible at one place: a block body sees only its own layers and `input`; a repeat's pass sees
+    outward, and ``prev`` (``prev``: the model-wide name of the pass's input, None outside a repeat)."""
 
     def __init__(
         self,
@@ -97,8 +109,10 @@ class Scope:
         input_name: str,
         isolated: bool,
         suffix: str = "",
+        prev: str | None = None,
     ):
         self.parent = parent
+        self.prev = prev
         self.suffix = suffix
         self.prefix = prefix
         self.variables = variables
@@ -112,13 +126,15 @@ class Scope:
             return self.names[local]
         if local == "input":
             return self.input_name
+        if local == PREV and self.prev is not None:
+            return self.prev
         if not self.isolated and self.parent is not None:
             return self.parent.resolve(local)
         return None
 
     def visible(self) -> list[str]:
         """The names a layer may read here, sorted (for messages)."""
-        names = set(self.names) | {"input"}
+        names = set(self.names) | {"input"} | ({PREV} if self.prev is not None else set())
         if not self.isolated and self.parent is not None:
             names |= set(self.parent.visible())
         return sorted(names)

@@ -12,7 +12,7 @@ from typing import Any
 from ..errors import Loc, SpecError
 from . import _expr
 from ._blocks import Block
-from ._layers import canonical_kind
+from ._kinds import canonical_kind
 from ._located import loc_of
 
 MAX_LAYERS = 100_000

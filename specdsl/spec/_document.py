@@ -111,7 +111,7 @@ def _from_tree(raw: Any, file: str, sampler: Sampler | None) -> ModelSpec:
     variables = _top_params(raw.get("params"), file)
     blocks = parse_blocks(raw.get("blocks"), file)
 
-    ex = Expander(file, blocks, variables)
+    ex = Expander(file, blocks, variables, (inp.name, tuple(inp.shape), loc_of(raw, "input", file)))
     top = Scope(None, "", variables, inp.name, isolated=True)
     top.names[inp.name] = inp.name
     ex.used.add(inp.name)

@@ -11,7 +11,7 @@ from typing import Any, Protocol
 
 from .._text import shown
 from ..errors import Loc, SearchError
-from ._layers import ALIASES, LAYERS
+from ._kinds import ALIASES, LAYERS
 from ._located import check_keys, loc_of
 from ._yaml import LocDict, LocList
 

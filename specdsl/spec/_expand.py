@@ -17,10 +17,11 @@ from pydantic import ValidationError
 from .._text import shown
 from ..errors import Loc, SpecError
 from . import _expr
-from ._blocks import Block, Scope, not_reserved, valid_name
+from ._blocks import PREV, Block, Scope, not_reserved, valid_name
 from ._bounds import Bounds
-from ._layers import ALIASES, LAYERS, LayerSpec, canonical_kind
+from ._kinds import ALIASES, LAYERS, LayerSpec, canonical_kind
 from ._located import check_keys, file_loc, loc_of, located, suggest, type_name
+from ._shapes import Shapes
 from ._yaml import LocDict, LocList
 
 
@@ -46,10 +47,16 @@ class LayerEntry(NamedTuple):
 class Expander(Bounds):
     """Expands the layers of one spec into :attr:`entries`, in order, within the :class:`Bounds`."""
 
-    def __init__(self, file: str, blocks: dict[str, Block], globals_: dict[str, Any]):
+    def __init__(
+        self, file: str, blocks: dict[str, Block], globals_: dict[str, Any], model_input: tuple[str, Any, Any]
+    ):
+        """``model_input``: the model's input layer as (name, shape, where the spec writes it)."""
         super().__init__(file, blocks)
-        self.globals = globals_
         self.entries: list[LayerEntry] = []
+        self.shapes = Shapes(*model_input, self.entries)  # inferred only when an expression reads one
+        # At the top, `input` in an expression is the model's input (a parameter of that name hides it).
+        self.globals = globals_
+        globals_.setdefault("input", _expr.LayerRef("input", model_input[0], self.shapes))
         self.used: set[str] = set()
         self.counters: dict[str, int] = {}
         # Layers written alike are one validated (immutable) model: long specs repeat their layers.
@@ -95,13 +102,9 @@ class Expander(Bounds):
             return value
         if isinstance(value, dict):
             out = None
-            # The body of a repeat of 0 is never expanded, so it is not read either (it may be large, and
-            # inside a repeat or a block it would be read for every pass and use).
-            unread = (
-                "layers"
-                if _repeats_zero(value, lambda count: self.subst(count, variables, (value, "repeat"), path))
-                else None
-            )
+            # A repeat's body is substituted at each of its passes, where `index` (and a shape it reads) is
+            # known, and not before (a repeat of 0 never reads its body, which may be large).
+            unread = "layers" if _is_repeat(value) else None
             for key, child in value.items():
                 if (
                     isinstance(child, str)
@@ -234,10 +237,11 @@ class Expander(Bounds):
             inner = Scope(
                 scope,
                 prefix,
-                ChainMap({"index": i}, scope.variables),
+                ChainMap({"index": i, PREV: _expr.LayerRef(PREV, prev, self.shapes)}, scope.variables),
                 scope.input_name,
                 isolated=False,
                 suffix=f"{scope.suffix}_{i}",
+                prev=prev,
             )
             body_i = self.subst(body, inner.variables, body_loc, path)
             prev = self.sequence(body_i, f"{path}.repeat[{i}].layers", inner, prev)
@@ -248,7 +252,7 @@ class Expander(Bounds):
         if name is not None:
             name_loc = loc_of(item, "name", self.file)
             local = self._local(name, name_loc, path)
-            not_reserved(local, name_loc, path)
+            not_reserved(local, name_loc, path, scope)
             scope.names[local] = prev
         return prev
 
@@ -308,8 +312,9 @@ class Expander(Bounds):
             prev = self.reference(inputs, scope, loc_of(args, "inputs", self.file), path)
         local = self._local(name, loc_of(args, "name", self.file), path) if name is not None else None
         if local is not None:
-            not_reserved(local, loc_of(args, "name", self.file), path)
+            not_reserved(local, loc_of(args, "name", self.file), path, scope)
         instance = self.auto_name(block.name) if local is None else f"{scope.prefix}{local}{scope.suffix}"
+        values.setdefault("input", _expr.LayerRef("input", prev, self.shapes))  # in expressions, as in inputs
         variables = ChainMap(values, self.globals)  # not a copy: a spec may have thousands of parameters
         inner = Scope(scope, f"{instance}_", variables, prev, isolated=True)
         self.stack.append(block.name)
@@ -340,6 +345,13 @@ class Expander(Bounds):
         if not isinstance(ref, str):
             raise SpecError(f"inputs are layer names, but got {shown(repr(ref))}.", loc=loc, path=path)
         resolved = scope.resolve(ref)
+        if resolved is None and ref == PREV:
+            raise SpecError(
+                f"input `{PREV}` names a repeat's pass input, and this layer is in no repeat. "
+                f"Names here: {', '.join(scope.visible())}.",
+                loc=loc,
+                path=path,
+            )
         if resolved is None:
             hint = suggest(ref, scope.visible())
             raise SpecError(
@@ -410,7 +422,7 @@ class Expander(Bounds):
                 hint=hint,
             )
         if spec.name is not None:
-            not_reserved(spec.name, loc, where)
+            not_reserved(spec.name, loc, where, scope)
             name = self.claim(f"{scope.prefix}{spec.name}{scope.suffix}", loc, where)
             scope.names[spec.name] = name
         else:
@@ -448,14 +460,8 @@ def _args_key(kind: str, data: dict) -> tuple | None:
     return tuple(parts)
 
 
-def _repeats_zero(value: dict, count: Any = None) -> bool:
-    """Whether ``value`` is a repeat of 0 (its count as written, or as ``count`` substitutes it)."""
-    if "repeat" not in value or "layers" not in value or "kind" in value:
-        return False
-    times = value["repeat"]
-    if count is not None and isinstance(times, str) and "$" in times:
-        times = count(times)
-    return type(times) is int and times == 0
+def _is_repeat(value: dict) -> bool:
+    return "repeat" in value and "layers" in value and "kind" not in value
 
 
 def _primary(field: str, value: Any, loc: Loc, located: bool = False) -> dict:

@@ -1,7 +1,10 @@
-"""Parameter references in specs: ``$filters`` and ``${filters * 4}``.
+"""Parameter references in specs: ``$filters``, ``${filters * 4}`` and ``${'same' if strides == 1 else 'valid'}``.
 
-Only arithmetic on numbers and named parameters is understood (+ - * / // % **, parentheses, min, max);
-the text is parsed with ``ast`` and walked, never evaluated as Python. Expressions are bounded before anything
+Only numbers, 'strings', true/false and named parameters are understood, with arithmetic on numbers
+(+ - * / // % **, parentheses, min, max, int), comparisons (== != < <= > >=, chained), ``and``/``or``/``not`` on
+true/false and ``a if condition else b``; there is no arithmetic on strings (so no string grows by repetition),
+and only the branch a condition chooses is evaluated. The text is parsed with ``ast`` and walked, never
+evaluated as Python. Expressions are bounded before anything
 is computed: their length (:data:`MAX_EXPR_CHARS`) before they are parsed, their nesting (:data:`MAX_EXPR_DEPTH`)
 before they are walked, and every integer in them (:data:`MAX_INT_BITS`), a power's result before it is computed.
 """
@@ -15,7 +18,7 @@ import math
 import operator
 import re
 import warnings
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 MAX_EXPR_CHARS = 1_000
@@ -41,13 +44,36 @@ _BINOPS = {
     ast.Mod: operator.mod,
     ast.Pow: operator.pow,
 }
-_FUNCS = {"min": min, "max": max}
+_FUNCS = {"min": min, "max": max, "int": int}
+_BOOLS = {"true": True, "false": False, "True": True, "False": False}  # as YAML and as Python write them
 _WHOLE = re.compile(r"^\$(?:([A-Za-z_][A-Za-z0-9_]*)|\{([^{}]*)\})$")
 _PART = re.compile(r"\$(?:([A-Za-z_][A-Za-z0-9_]*)|\{([^{}]*)\})")
 
 
 class ExprError(ValueError):
     pass
+
+
+class LayerRef:
+    """A layer whose shape expressions may read (``input``, and in a repeat ``prev``): ``local``, the name an
+    expression writes, ``name``, the layer's name in the model, and ``shape_of``, which gives its shape (the
+    expansion infers it when it is first read)."""
+
+    __slots__ = ("local", "name", "shape_of")
+
+    def __init__(self, local: str, name: str, shape_of: Callable[[str], tuple[int, ...]]):
+        self.local = local
+        self.name = name
+        self.shape_of = shape_of
+
+
+SHAPE_PARTS = ("height", "width", "length", "channels", "size", "rank")
+"""What an expression reads of a layer's shape: ``input.height`` and ``.width`` of an image (H, W, C),
+``.length`` of a sequence (L, C), ``.channels`` (the last axis, of any shape: a vector's size), ``.size`` (the
+number of values) and ``.rank`` (the number of axes)."""
+
+_AXES = {3: ("height", "width", "channels"), 2: ("length", "channels"), 1: ("channels",)}
+_RANK_TEXT = {3: "an image", 2: "a sequence", 1: "a vector"}
 
 
 def number_text(value: Any) -> str:
@@ -69,13 +95,28 @@ def substitute(text: str, variables: Mapping[str, Any]) -> Any:
     """``"$f"`` -> the value of f (any type); ``"${f * 2}"`` -> a number; ``"conv_${i}"`` -> a string."""
     whole = _WHOLE.match(text)
     if whole:
-        return _lookup(whole.group(1), variables) if whole.group(1) else evaluate(whole.group(2), variables)
+        return _value(whole.group(1), variables) if whole.group(1) else evaluate(whole.group(2), variables)
 
     def part(m: re.Match) -> str:
-        value = _lookup(m.group(1), variables) if m.group(1) else evaluate(m.group(2), variables)
+        value = _value(m.group(1), variables) if m.group(1) else evaluate(m.group(2), variables)
         return str(value)
 
     return _PART.sub(part, text)
+
+
+def _value(name: str, variables: Mapping[str, Any]) -> Any:
+    """The value ``$name`` stands for: a parameter's (of any type), never a layer."""
+    value = _lookup(name, variables)
+    if type(value) is LayerRef:
+        raise _a_layer(value, f"${name}")
+    return value
+
+
+def _a_layer(ref: LayerRef, expr: str) -> ExprError:
+    return ExprError(
+        f"`{ref.local}` is a layer ({ref.name}), not a value, in `{shown(expr)}`; an expression reads its shape: "
+        f"`${{{ref.local}.channels}}`, `.height`, `.width`, `.length`, `.size` or `.rank`."
+    )
 
 
 def _lookup(name: str, variables: Mapping[str, Any]) -> Any:
@@ -83,8 +124,9 @@ def _lookup(name: str, variables: Mapping[str, Any]) -> Any:
         return variables[name]
     except KeyError:
         pass
-    near = difflib.get_close_matches(name, list(variables), n=1)
-    names = sorted(variables)
+    params = [key for key, value in variables.items() if type(value) is not LayerRef]
+    near = difflib.get_close_matches(name, params, n=1)
+    names = sorted(params)
     known = (
         ", ".join(names[:20]) + (f" and {len(names) - 20:,} more" if len(names) > 20 else "")
         if names
@@ -126,7 +168,7 @@ def _parse(text: str) -> tuple[ast.expr, int]:
             warnings.simplefilter("ignore")
             tree = ast.parse(text, mode="eval")
     except (SyntaxError, ValueError, MemoryError, RecursionError):
-        raise ExprError(f"`{shown(text)}` is not an arithmetic expression.") from None
+        raise ExprError(f"`{shown(text)}` is not an expression.") from None
     depth, size = _measure(tree.body)
     if depth > MAX_EXPR_DEPTH:
         raise ExprError(
@@ -149,9 +191,9 @@ def _measure(root: ast.AST) -> tuple[int, int]:
 
 def _checked(value: Any, expr: str) -> Any:
     if type(value) is int and value.bit_length() > MAX_INT_BITS:
+        text = number_text(value) if value.bit_length() > 100 else f"{value:,}"
         raise ExprError(
-            f"`{shown(expr)}` gives {number_text(value) if value.bit_length() > 100 else f'{value:,}'}, beyond the bound "
-            f"of {_INT_BOUND_TEXT} on integers in expressions."
+            f"`{shown(expr)}` gives {text}, beyond the bound of {_INT_BOUND_TEXT} on integers in expressions."
         )
     if type(value) is float and not math.isfinite(value):
         raise ExprError(f"`{shown(expr)}` gives {value}, not a finite number.")
@@ -159,21 +201,27 @@ def _checked(value: Any, expr: str) -> Any:
 
 
 def _eval(node: ast.AST, variables: Mapping[str, Any], expr: str) -> Any:
-    if type(node) is ast.Name:
+    if isinstance(node, ast.Name):
+        if node.id in _BOOLS and node.id not in variables:
+            return _BOOLS[node.id]
         value = _lookup(node.id, variables)
-        if type(value) is int:
+        vt = type(value)
+        if vt is int:
             return value if value.bit_length() <= MAX_INT_BITS else _checked(value, expr)
-        if type(value) is not float:
-            raise ExprError(f"`{node.id}` is {_value_text(value)}, not a number, in `{shown(expr)}`.")
-        return _checked(value, expr)
-    if type(node) is ast.Constant and type(node.value) in (int, float):
+        if vt is float:
+            return _checked(value, expr)
+        if vt is str or vt is bool:
+            return value
+        if vt is LayerRef:
+            raise _a_layer(value, expr)
+        raise ExprError(
+            f"`{node.id}` is {_value_text(value)}, not a number, a string or true/false, in `{shown(expr)}`."
+        )
+    if isinstance(node, ast.Constant) and type(node.value) in (int, float, str, bool):
         return _checked(node.value, expr)
-    if isinstance(node, ast.UnaryOp) and isinstance(node.op, (ast.USub, ast.UAdd)):
-        value = _eval(node.operand, variables, expr)
-        return -value if isinstance(node.op, ast.USub) else value
     if isinstance(node, ast.BinOp) and type(node.op) in _BINOPS:
-        left = _eval(node.left, variables, expr)
-        right = _eval(node.right, variables, expr)
+        left = _number(node.left, variables, expr)
+        right = _number(node.right, variables, expr)
         if isinstance(node.op, ast.Pow):
             _check_power(left, right, expr)
         try:
@@ -185,6 +233,27 @@ def _eval(node: ast.AST, variables: Mapping[str, Any], expr: str) -> Any:
         if type(result) is complex:  # a negative number to a fractional power
             raise ExprError(f"`{shown(expr)}` has no real value (a negative number to a fractional power).")
         return _checked(result, expr)
+    if isinstance(node, ast.UnaryOp):
+        if isinstance(node.op, ast.Not):
+            return not _condition(node.operand, variables, expr)
+        value = _number(node.operand, variables, expr)
+        if isinstance(node.op, ast.USub):
+            return -value
+        if isinstance(node.op, ast.UAdd):
+            return value
+    if isinstance(node, ast.IfExp):  # only the branch chosen is evaluated, as in Python
+        chosen = node.body if _condition(node.test, variables, expr) else node.orelse
+        return _eval(chosen, variables, expr)
+    if isinstance(node, ast.Compare):
+        return _compare(node, variables, expr)
+    if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name):
+        return _shape_part(node.value.id, node.attr, variables, expr)
+    if isinstance(node, ast.BoolOp):  # `and` / `or` of true/false values, stopping where Python stops
+        stop = isinstance(node.op, ast.Or)
+        for operand in node.values:
+            if _condition(operand, variables, expr) is stop:
+                return stop
+        return not stop
     if (
         isinstance(node, ast.Call)
         and isinstance(node.func, ast.Name)
@@ -193,12 +262,114 @@ def _eval(node: ast.AST, variables: Mapping[str, Any], expr: str) -> Any:
         and node.args
         and not any(isinstance(a, ast.Starred) for a in node.args)
     ):
+        if node.func.id == "int":  # toward zero, as Python's int() (and Keras' own code) rounds
+            if len(node.args) != 1:
+                raise ExprError(f"`int()` takes one number, but got {len(node.args)}, in `{shown(expr)}`.")
+            return _checked(int(_number(node.args[0], variables, expr)), expr)
         if len(node.args) < 2:
             raise ExprError(f"`{node.func.id}()` takes two or more numbers, but got one, in `{shown(expr)}`.")
-        return _FUNCS[node.func.id](*(_eval(a, variables, expr) for a in node.args))
+        return _FUNCS[node.func.id](*(_number(a, variables, expr) for a in node.args))
+    raise ExprError(f"`{shown(expr)}`: {ALLOWED}.")
+
+
+ALLOWED = (
+    "only numbers, 'strings', true/false, parameter names, a layer's shape (`input.channels`), + - * / // % **, "
+    "comparisons (== != < <= > >=), and/or/not, `a if condition else b`, parentheses, min(), max() and int() are "
+    "allowed"
+)
+
+
+def _shape_part(local: str, part: str, variables: Mapping[str, Any], expr: str) -> int:
+    """``input.channels``: a part of the shape of a layer an expression may read (see :data:`SHAPE_PARTS`)."""
+    ref = _lookup(local, variables)
+    if type(ref) is not LayerRef:
+        raise ExprError(
+            f"`{local}.{part}` reads a shape, but `{local}` is {_value_text(ref)}, not a layer, in "
+            f"`{shown(expr)}`; shapes are read of `input` (and of `prev` in a repeat)."
+        )
+    if part not in SHAPE_PARTS:
+        near = difflib.get_close_matches(part, SHAPE_PARTS, n=1)
+        raise ExprError(
+            f"`{local}.{part}` is no part of a shape; a shape has {', '.join(SHAPE_PARTS)}"
+            f"{f'. Did you mean `{local}.{near[0]}`?' if near else '.'}"
+        )
+    shape = ref.shape_of(ref.name)
+    if part == "rank":
+        return len(shape)
+    if part == "size":
+        return _checked(math.prod(shape), expr)
+    axes = _AXES.get(len(shape), ("channels",))
+    if part not in axes:
+        has = ", ".join(f"`{local}.{a}`" for a in axes)
+        what = _RANK_TEXT.get(len(shape), f"of rank {len(shape)}")
+        raise ExprError(
+            f"`{local}.{part}` is not known: `{local}` ({ref.name}) is {'x'.join(map(str, shape))}, {what}, "
+            f"which has {has}, `.size` and `.rank`; in `{shown(expr)}`."
+        )
+    return shape[axes.index(part)]
+
+
+def _number(node: ast.AST, variables: Mapping[str, Any], expr: str) -> Any:
+    """The value of an operand of arithmetic: a number (an int or a float, never true/false or a string)."""
+    value = _eval(node, variables, expr)
+    if type(value) is int or type(value) is float:
+        return value
+    raise ExprError(f"arithmetic takes numbers, but {_operand_text(node, value)}, in `{shown(expr)}`.")
+
+
+def _condition(node: ast.AST, variables: Mapping[str, Any], expr: str) -> bool:
+    """The value of a condition (of `if`, `and`, `or`, `not`): true or false, never a number taken for one."""
+    value = _eval(node, variables, expr)
+    if type(value) is bool:
+        return value
     raise ExprError(
-        f"`{shown(expr)}`: only numbers, parameter names, + - * / // % **, parentheses, min() and max() are allowed."
+        f"a condition is true or false (a comparison, `and`, `or`, `not`), but {_operand_text(node, value)}, "
+        f"in `{shown(expr)}`."
     )
+
+
+def _operand_text(node: ast.AST, value: Any) -> str:
+    """How a message names a wrong operand: by its value alone when it is a literal."""
+    text = ast.unparse(node)
+    if isinstance(node, ast.Constant):
+        return f"got {_value_text(value)} ({_sort(value)})"
+    return f"`{shown(text)}` is {_value_text(value)} ({_sort(value)})"
+
+
+_COMPARE = {
+    ast.Eq: operator.eq,
+    ast.NotEq: operator.ne,
+    ast.Lt: operator.lt,
+    ast.LtE: operator.le,
+    ast.Gt: operator.gt,
+    ast.GtE: operator.ge,
+}
+
+
+def _compare(node: ast.Compare, variables: Mapping[str, Any], expr: str) -> bool:
+    """``a < b <= c``: each pair compared in turn, stopping at the first false one, as in Python. Numbers
+    compare with numbers, strings with strings, true/false with true/false; a mix is an error, not false."""
+    left = _eval(node.left, variables, expr)
+    for op, right_node in zip(node.ops, node.comparators):
+        if type(op) not in _COMPARE:  # `in`, `is`, ...
+            raise ExprError(f"`{shown(expr)}`: {ALLOWED}.")
+        right = _eval(right_node, variables, expr)
+        sort = _sort(left)
+        if sort != _sort(right):
+            raise ExprError(
+                f"`{shown(expr)}` compares {_value_text(left)} ({sort}) with {_value_text(right)} "
+                f"({_sort(right)}); numbers compare with numbers, strings with strings."
+            )
+        if sort == "a boolean" and not isinstance(op, (ast.Eq, ast.NotEq)):
+            raise ExprError(f"`{shown(expr)}` orders booleans; they compare only with == and !=.")
+        if not _COMPARE[type(op)](left, right):
+            return False
+        left = right
+    return True
+
+
+def _sort(value: Any) -> str:
+    return "a boolean" if type(value) is bool else "a string" if type(value) is str else "a number"
 
 
 def _check_power(base: Any, exponent: Any, expr: str) -> None:
@@ -214,5 +385,7 @@ def _check_power(base: Any, exponent: Any, expr: str) -> None:
 
 
 def _value_text(value: Any) -> str:
+    if type(value) is bool:
+        return "true" if value else "false"
     text = repr(value)
     return text if len(text) <= _SHOWN_CHARS else text[: _SHOWN_CHARS - 3] + "..."

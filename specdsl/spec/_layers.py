@@ -10,24 +10,22 @@ or in the tagged form ``{kind: conv2d, filters: 32, kernel: 3}``. Every kind als
 to the layer, and shown in summaries) and ``inputs`` (names of the layers it reads; by default the layer before it).
 
 Shapes are channels-last and exclude the batch axis: images (H, W, C), sequences (L, C), vectors (N,).
-Adding a kind means: one model here (``@register_layer``), one shape rule (``@register_rule`` in
+The registry (``LAYERS``, ``ALIASES``, :func:`register_layer`) and the fields every kind has (:class:`LayerSpec`)
+are in ``_kinds``. Adding a kind means: one model here (``@register_layer``), one shape rule (``@register_rule`` in
 ``specdsl/plan/_rules.py``), one builder per backend (``@register_builder`` in each backend's ``_builders.py``) and
 its cases in ``tests/layer_cases.py``; the tests, the fuzzing, the schema and the messages listing kinds follow.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Annotated, Any, Literal, Union
 
 from pydantic import AliasChoices, Field, field_validator, model_validator
 
-from .._registry import Registry
+from ._kinds import LAYERS, LayerSpec, register_layer
 from ._types import (
     MAX_SIZE,
     Activation,
-    Name,
     NonNegInt,
     PadAmounts2D,
     Padding1D,
@@ -36,89 +34,8 @@ from ._types import (
     PoolPadding,
     PosInt,
     Single,
-    StrictModel,
     _padding2d,
 )
-
-
-@dataclass(frozen=True)
-class LayerKind:
-    """A registered layer kind: its spec model, how Keras names it, and how many inputs it takes."""
-
-    name: str
-    model: type[LayerSpec]
-    keras_class: str
-    auto_name: str
-    aliases: tuple[str, ...]
-    primary: str | None
-    min_inputs: int
-    max_inputs: int | None
-
-
-LAYERS: Registry[LayerKind] = Registry("layer kind", duplicate="layer kind `{name}` is already registered")
-ALIASES: Registry[str] = Registry("layer kind alias", duplicate="layer kind `{name}` is already registered")
-
-
-def register_layer(
-    name: str,
-    *,
-    keras_class: str,
-    auto_name: str | None = None,
-    aliases: tuple[str, ...] = (),
-    primary: str | None = None,
-    inputs: tuple[int, int | None] = (1, 1),
-) -> Callable[[type[LayerSpec]], type[LayerSpec]]:
-    """Class decorator adding a layer kind to ``LAYERS`` (and its aliases to ``ALIASES``); a name or alias
-    registered twice, as a kind or as an alias, is an error."""
-
-    def deco(cls: type[LayerSpec]) -> type[LayerSpec]:
-        for key in (name, *aliases):
-            LAYERS.check(key)
-            ALIASES.check(key)
-        LAYERS.add(
-            name,
-            LayerKind(
-                name=name,
-                model=cls,
-                keras_class=keras_class,
-                auto_name=auto_name or name,
-                aliases=aliases,
-                primary=primary,
-                min_inputs=inputs[0],
-                max_inputs=inputs[1],
-            ),
-        )
-        for alias in aliases:
-            ALIASES.add(alias, name)
-        return cls
-
-    return deco
-
-
-def canonical_kind(name: str) -> str | None:
-    """The registered kind for a name or alias, or None."""
-    if name in LAYERS:
-        return name
-    return ALIASES.get(name)
-
-
-class LayerSpec(StrictModel):
-    """Fields every layer kind has."""
-
-    kind: str
-    name: Name | None = Field(default=None, description="Name of the layer, unique in the model.")
-    inputs: list[str] | None = Field(
-        default=None, description="Names of the layers this one reads (default: the layer before it)."
-    )
-
-    @field_validator("inputs", mode="before")
-    @classmethod
-    def _one_input(cls, value: Any) -> Any:
-        return [value] if isinstance(value, str) else value
-
-    # Shown in summaries: the arguments that matter, as a short string.
-    def describe(self) -> str:
-        return ""
 
 
 class _Conv(LayerSpec):
@@ -210,8 +127,9 @@ class SeparableConv2D(_Conv):
 
 @register_layer("conv2d_transpose", keras_class="Conv2DTranspose", primary="filters", aliases=("deconv2d",))
 class Conv2DTranspose(LayerSpec):
-    """Transposed 2-D convolution (upsampling). As Keras: valid gives H * s + max(k_eff - s, 0), same gives H * s;
-    with output_padding: (H - 1) * s + k_eff - 2 * pad + output_padding. Parameters: kh * kw * filters * C (+ filters)."""
+    """Transposed 2-D convolution (upsampling). As Keras: valid gives H * s + max(k_eff - s, 0), same gives
+    H * s; with output_padding: (H - 1) * s + k_eff - 2 * pad + output_padding. Parameters: kh * kw * filters * C
+    (+ filters)."""
 
     kind: Literal["conv2d_transpose"] = "conv2d_transpose"
     filters: PosInt
@@ -539,4 +457,5 @@ class Bias(LayerSpec):
     per: Literal["channel", "position"] = "channel"
 
 
-AnyLayer = Union[tuple(kind.model for kind in LAYERS.values())]  # type: ignore[valid-type]
+# a union of the registered kinds, made at run time (so not writable as X | Y)
+AnyLayer = Union[tuple(kind.model for kind in LAYERS.values())]  # type: ignore[valid-type]  # noqa: UP007

@@ -10,7 +10,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from ._layers import ALIASES, LAYERS
+from ._kinds import ALIASES, LAYERS
 from ._sections import SECTIONS, InputSpec
 
 

@@ -20,6 +20,7 @@ vanish nor blow up through deep stacks.
 from __future__ import annotations
 
 import importlib.util
+import sys
 from pathlib import Path
 
 import keras
@@ -138,8 +139,16 @@ def test_layer_case_agrees(spec):
     _torch_to_keras_agree(specdsl.check(spec))
 
 
+# Keras' torch backend computes BatchNormalization in float32 too (result_type demotes float64, as for Dense):
+# each batch norm adds ~1e-7 of relative rounding, and MobileNetV2's 52 of them (with depthwise convolutions
+# between) leave a few values up to 8.2e-5 of their node's scale apart (its outputs agree to 7e-7). An error of
+# layout or padding is still O(1) at that tolerance.
+EXAMPLE_ATOL = {"mobilenetv2": 2e-4}
+
+
 @pytest.mark.parametrize("path", _examples())
-def test_example_agrees(path):
+def test_example_agrees(path, monkeypatch):
+    monkeypatch.setattr(sys.modules[__name__], "ATOL", EXAMPLE_ATOL.get(Path(path).stem, ATOL))
     _torch_to_keras_agree(specdsl.check(path))
 
 

@@ -28,15 +28,20 @@ EXPECTED = {
     "expressions are limited to 1,000 characters.",
     "expression_200000_terms.yaml": "4:5: layers[0] (dense): an expression of 399,999 characters is too long; "
     "expressions are limited to 1,000 characters.",
+    "expression_chained_comparison.yaml": "7:18: layers[0]: `${0.5 if a < a < a < a < a < a < a < a < a < a < a "
+    "< a < ...` takes 244 operations to evaluate, and the repeats around it run it 5,000 times; a spec's expressions "
+    "take at most 1,000,000. Compute fewer values, or use fewer repeat passes.",
     "expression_complex_result.yaml": "4:5: layers[0] (dense): `(-8) ** 0.5` has no real value (a negative number to a "
     "fractional power).",
-    "expression_deep_parentheses.yaml": "4:5: layers[0] (dense): `"
-    + "(" * 57
-    + "...` is not an arithmetic expression.",
+    "expression_conditional_chain.yaml": "4:5: layers[0] (dense): `1 if true else 1 if true else 1 if true else 1 if "
+    "true el...` nests 66 operations deep; expressions are limited to 50.",
+    "expression_deep_parentheses.yaml": "4:5: layers[0] (dense): `" + "(" * 57 + "...` is not an expression.",
     "expression_infinite_parameter.yaml": "5:5: layers[0] (dense): `x * 2` gives inf, not a finite number.",
     "expression_operations_repeated.yaml": "6:27: layers[0]: `${min(index,index,index,index,index,index,index,index,"
     "ind...` takes 164 operations to evaluate, and the repeats around it run it 20,000 times; a spec's expressions "
     "take at most 1,000,000. Compute fewer values, or use fewer repeat passes.",
+    "expression_string_repetition.yaml": "5:35: layers[0] (dense): arithmetic takes numbers, but `word` is 'relu' (a "
+    "string), in `word * 2 ** 62`.",
     "float_power_overflow.yaml": "4:5: layers[0] (dense): `1000000.0**64` overflows: its result is too large for a "
     "number.",
     "grid_float_step_1e-9.yaml": "6:14: layers[2].dropout: the grid would hold 500,000,001 combinations, more than the "

@@ -86,9 +86,11 @@ def test_a_count_given_by_a_parameter_is_checked_when_it_is_known(nodes_built):
         ],
     }
     message = refused(doc)
+    # each count is known at its repeat's first pass (a body is substituted at its own passes)
     assert message == (
-        "<dict>: layers[0].repeat[0].layers[0]: repeat of 300 expands to at least 90,000 layers, and the repeats "
-        "around it run it 300 times; a spec expands to at most 100,000. Lower the repeat counts, or use fewer blocks."
+        "<dict>: layers[0].repeat[0].layers[0].repeat[0].layers[0]: repeat of 300 expands to at least 300 layers, "
+        "and the repeats around it run it 90,000 times; a spec expands to at most 100,000. Lower the repeat counts, "
+        "or use fewer blocks."
     )
     assert nodes_built[0] == 0
 

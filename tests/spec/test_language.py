@@ -163,7 +163,7 @@ def test_block_that_uses_itself():
 
 
 def test_expressions_are_not_python():
-    with pytest.raises(SpecError, match="only numbers, parameter names"):
+    with pytest.raises(SpecError, match="only numbers, .strings., true/false, parameter names"):
         specdsl.check(
             {"input": [4], "params": {"n": 2}, "layers": [{"dense": "${__import__('os').getcwd()}"}]}
         )
