@@ -44,7 +44,7 @@ _BINOPS = {
     ast.Mod: operator.mod,
     ast.Pow: operator.pow,
 }
-_FUNCS = {"min": min, "max": max, "int": int}
+_FUNCS: dict[str, Callable[..., Any]] = {"min": min, "max": max, "int": int}
 _BOOLS = {"true": True, "false": False, "True": True, "False": False}  # as YAML and as Python write them
 _WHOLE = re.compile(r"^\$(?:([A-Za-z_][A-Za-z0-9_]*)|\{([^{}]*)\})$")
 _PART = re.compile(r"\$(?:([A-Za-z_][A-Za-z0-9_]*)|\{([^{}]*)\})")

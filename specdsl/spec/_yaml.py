@@ -343,8 +343,9 @@ def _node_loc(text: str, file: str, n: int) -> Loc:
                 event.tag is None or event.tag == "!"
             ):
                 count += 1
-                if count >= n and event.start_mark is not None:  # a parsed event has its mark
-                    return Loc(file, event.start_mark.line + 1, event.start_mark.column + 1)
+                mark = event.start_mark
+                if count >= n and mark is not None:
+                    return Loc(file, mark.line + 1, mark.column + 1)
     finally:
         parser.dispose()
     return Loc(file)
