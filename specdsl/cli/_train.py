@@ -31,8 +31,11 @@ def _override(model: Any, what: str, file: str, **changes: Any) -> Any:
     except ValidationError as e:
         err = e.errors()[0]
         field = ".".join(str(p) for p in err["loc"])
+        # a validator's own message already says what it got
+        rule = err["msg"].removeprefix("Value error, ").rstrip(".")
+        got = "" if err["type"] == "value_error" else f" (got {err.get('input')!r})"
         raise SpecError(
-            f"--{field.replace('_', '-')}: {err['msg']} (got {err.get('input')!r}).",
+            f"--{field.replace('_', '-')}: {rule}{got}.",
             loc=Loc(file),
             path=f"{what}.{field}",
         ) from None
@@ -106,12 +109,14 @@ def run_train(
     experiment: str | None,
     track: bool,
     console: Console,
+    device: str | None = None,
 ) -> int:
     """Train the model of ``spec`` once and return the exit code (0; 130 when interrupted with Ctrl-C).
 
     ``data`` overrides ``data.path`` (a folder of images; with no ``data:`` section it is read as the ``folder``
     dataset) or, when it names a registered dataset and no such file exists, ``data.dataset``. ``epochs``,
-    ``batch_size``, ``backend``, ``seed`` override the ``train:`` section, ``limit`` caps the training examples.
+    ``batch_size``, ``backend``, ``seed``, ``device`` override the ``train:`` section, ``limit`` caps the training
+    examples.
     The best epoch's weights go to ``output`` (default ``checkpoints/<spec name>/``: ``best.pt`` or
     ``best.weights.h5``, plus ``best.json``). With ``track``, the run is recorded in MLflow (``tracking_uri``,
     default MLflow's own; ``experiment``, default the spec's name), ending FINISHED, FAILED or KILLED.
@@ -122,7 +127,7 @@ def run_train(
     from .. import check
     from ..data import data_warnings
     from ..spec import TrainSpec
-    from ..train import ProgressCallback, check_compatible, fit, load_for
+    from ..train import ProgressCallback, check_compatible, device_name, fit, load_for
 
     plan = check(spec)
     train = _override(
@@ -133,15 +138,19 @@ def run_train(
         batch_size=batch_size,
         backend=backend,
         seed=seed,
+        device=device,
     )
+    where = device_name(train.device)  # a device this machine lacks fails here, before the data is loaded
     data_spec = _data_override(plan, data, limit)
     check_compatible(plan, train, data_spec)  # before loading anything
     folder = checkpoint_folder(plan, output)
 
+    auto = " (auto)" if train.device == "auto" else ""
+    precision = "" if train.precision == "fp32" else f" in {train.precision}"
     console.print(
         f"[bold]{markup(plan.name)}[/]: {plan.params:,} parameters, {plan.flops / 1e6:,.1f} MFLOPs per image; "
-        f"{train.backend}, {train.epochs} epochs, batch {train.batch_size}, {train.optimizer.name} "
-        f"lr {train.optimizer.lr:g}",
+        f"{train.backend} on {where}{auto}{precision}, {train.epochs} epochs, batch {train.batch_size}, "
+        f"{train.optimizer.name} lr {train.optimizer.lr:g}",
         highlight=False,
     )
     t0 = time.perf_counter()

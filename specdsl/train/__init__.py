@@ -35,6 +35,9 @@ _WHERE = {
     "load_for": "_compat",
     "log_keys": "_compat",
     "output_activation": "_compat",
+    "available_devices": "_device",
+    "device_name": "_device",
+    "resolve_device": "_device",
     "fit": "_fit",
     "MemoryEstimate": "_memory",
     "MemoryGuard": "_memory",
@@ -56,6 +59,7 @@ _WHERE = {
 if TYPE_CHECKING:
     from ._callbacks import Callback
     from ._compat import check_compatible, load_for, log_keys, output_activation
+    from ._device import available_devices, device_name, resolve_device
     from ._fit import fit
     from ._memory import (
         MemoryEstimate,
@@ -98,7 +102,9 @@ __all__ = [
     "ProgressCallback",
     "TrainResult",
     "allocation_failure",
+    "available_devices",
     "check_compatible",
+    "device_name",
     "fit",
     "iec_bytes",
     "is_allocation_failure",
@@ -108,5 +114,6 @@ __all__ = [
     "peak_bytes",
     "reset_peak",
     "resident_bytes",
+    "resolve_device",
     "training_memory",
 ]
