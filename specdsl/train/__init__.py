@@ -11,15 +11,18 @@
 (loss vs output activation and units, classes, input channels, the early-stopping monitor) without building
 anything, and ``load_for`` loads the data a plan takes. ``training_memory`` estimates what training a plan
 takes, and a ``MemoryGuard`` callback stops a run whose process passes a memory bound (``OutOfMemory``, as
-for an allocation that fails: ``allocation_failure``). The ``specdsl train`` command is in
+for an allocation that fails: ``allocation_failure``). ``device_name`` says what ``train.device`` means on
+this machine, and ``device_for_worker`` where search worker i of n trains (GPU i mod G, or its share of the
+CPU cores; ``placement`` is the same rule with the counts given). The ``specdsl train`` command is in
 ``specdsl.cli._train``.
 
 The modules: ``_fit`` (the entry point: checks, data, then a backend's loop); ``_torch`` (the torch loop
 and its optimizers) with ``_batches`` (in-memory tensors, each epoch's shuffled and augmented batches),
-``_metrics`` (loss, metrics, evaluating a split) and ``_augment`` (augmentation as tensor ops); ``_keras``
-(Keras' own fit on the same arrays); and, importing no framework, ``_compat`` (the static checks, loading
-the data), ``_memory`` (the memory estimate and guard), ``_schedule`` (learning rates, the best-epoch
-monitor), ``_callbacks``, ``_progress`` (a rich progress bar), ``_checkpoint`` and ``_result``.
+``_metrics`` (loss, metrics, evaluating a split), ``_augment`` (augmentation as tensor ops) and ``_device``
+(the device a run or a search worker trains on); ``_keras`` (Keras' own fit on the same arrays); and,
+importing no framework, ``_compat`` (the static checks, loading the data), ``_memory`` (the memory estimate
+and guard), ``_schedule`` (learning rates, the best-epoch monitor), ``_callbacks``, ``_progress`` (a rich
+progress bar), ``_checkpoint`` and ``_result``.
 """
 
 from __future__ import annotations
@@ -35,8 +38,12 @@ _WHERE = {
     "load_for": "_compat",
     "log_keys": "_compat",
     "output_activation": "_compat",
+    "Placement": "_device",
     "available_devices": "_device",
+    "device_for_worker": "_device",
     "device_name": "_device",
+    "placement": "_device",
+    "usable_cores": "_device",
     "resolve_device": "_device",
     "fit": "_fit",
     "MemoryEstimate": "_memory",
@@ -59,7 +66,15 @@ _WHERE = {
 if TYPE_CHECKING:
     from ._callbacks import Callback
     from ._compat import check_compatible, load_for, log_keys, output_activation
-    from ._device import available_devices, device_name, resolve_device
+    from ._device import (
+        Placement,
+        available_devices,
+        device_for_worker,
+        device_name,
+        placement,
+        resolve_device,
+        usable_cores,
+    )
     from ._fit import fit
     from ._memory import (
         MemoryEstimate,
@@ -99,11 +114,13 @@ __all__ = [
     "Monitor",
     "NonFiniteLoss",
     "OutOfMemory",
+    "Placement",
     "ProgressCallback",
     "TrainResult",
     "allocation_failure",
     "available_devices",
     "check_compatible",
+    "device_for_worker",
     "device_name",
     "fit",
     "iec_bytes",
@@ -112,8 +129,10 @@ __all__ = [
     "log_keys",
     "output_activation",
     "peak_bytes",
+    "placement",
     "reset_peak",
     "resident_bytes",
     "resolve_device",
     "training_memory",
+    "usable_cores",
 ]

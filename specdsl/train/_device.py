@@ -7,7 +7,9 @@ its arguments), so the search's worker placement is tested without a GPU; ``devi
 
 from __future__ import annotations
 
+import os
 import re
+from dataclasses import dataclass
 from typing import Any
 
 from ..errors import TrainError
@@ -86,3 +88,47 @@ def resolve_device(asked: str) -> Any:
     import torch
 
     return torch.device(device_name(asked))
+
+
+def usable_cores() -> int:
+    """The CPU cores this process may run on."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # macOS, Windows
+        return os.cpu_count() or 1
+
+
+@dataclass(frozen=True)
+class Placement:
+    """Where one search worker trains: ``device`` (a ``train.device`` value) and ``threads`` for
+    ``torch.set_num_threads``."""
+
+    device: str
+    threads: int
+
+
+def placement(i: int, n_workers: int, device: str, *, gpus: int, cores: int, mps: bool = False) -> Placement:
+    """Worker ``i`` of ``n_workers``: with ``device`` auto or cuda on a machine with ``gpus`` GPUs it trains on
+    ``cuda:(i mod gpus)``; a named ``cuda:N`` or ``mps`` is every worker's; on the CPU the ``cores`` are split
+    between the workers (the first ``cores mod n_workers`` get one more), at least one thread each. Workers on
+    a GPU get the same share of cores for their host work.
+
+        >>> placement(3, 4, "auto", gpus=2, cores=16)
+        Placement(device='cuda:1', threads=4)
+        >>> placement(0, 3, "cpu", gpus=0, cores=8)
+        Placement(device='cpu', threads=3)
+    """
+    if not 0 <= i < n_workers:
+        raise ValueError(f"0 <= i < n_workers must hold, but got i={i}, n_workers={n_workers}.")
+    threads = max(1, cores // n_workers + (1 if i < cores % n_workers else 0))
+    if device in ("auto", "cuda") and gpus:
+        return Placement(f"cuda:{i % gpus}", threads)
+    if device == "auto":
+        return Placement("mps" if mps else "cpu", threads)
+    return Placement(device, threads)
+
+
+def device_for_worker(i: int, n_workers: int, device: str = "auto") -> Placement:
+    """:func:`placement` on this machine (its CUDA devices and usable cores)."""
+    gpus, mps = _counts()
+    return placement(i, n_workers, device, gpus=gpus, cores=usable_cores(), mps=mps)
