@@ -5,6 +5,7 @@ there, and `specdsl train --device`. Tests that need a CUDA device are marked `g
 from __future__ import annotations
 
 import io
+import math
 import os
 import subprocess
 import sys
@@ -184,3 +185,17 @@ def test_keras_honours_device_and_precision(tmp_path, digits):
     assert {layer.dtype_policy.name for layer in result.model.layers[1:]} == {"mixed_bfloat16"}
     losses = [h["loss"] for h in result.history]
     assert losses[-1] < losses[0] * 0.5 and result.history[-1]["val_accuracy"] > 0.85
+
+
+def test_the_accelerators_look_at_the_losses_finds_the_first_bad_batch(tmp_path, digits, monkeypatch):
+    from specdsl.train import _torch
+
+    assert _torch.first_non_finite(torch.tensor([1.0, 2.0, float("inf"), float("nan")]), 1, 4) == (
+        2,
+        float("inf"),
+    )
+    assert _torch.first_non_finite(torch.tensor([1.0, float("nan")]), 0, 1) is None
+    monkeypatch.setattr(_torch, "CPU_CHECK_EVERY", _torch.CHECK_EVERY)  # the CPU run as an accelerator's
+    with pytest.raises(specdsl.train.NonFiniteLoss) as info:
+        fit(digits_plan(tmp_path), dataset=digits, train=train(optimizer={"name": "sgd", "lr": 1e20}))
+    assert (info.value.epoch, info.value.batch, math.isnan(info.value.value)) == (0, 1, True)
