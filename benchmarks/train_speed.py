@@ -1,6 +1,7 @@
 """Training throughput of specdsl.train.fit against a hand-written PyTorch loop and Keras' fit, in one run.
 
-    python benchmarks/train_speed.py [--images 1280] [--windows 3] [--rounds 5] [--threads N]
+    python benchmarks/train_speed.py [--images 1280] [--windows 3] [--rounds 5] [--threads N] [--device D]
+        [--precision fp32|bf16|fp16]
 
 The model is the MNIST lab CNN (28x28x1: conv 64 3x3 relu, conv 32 3x3 relu, flatten, dense 10 softmax) at batch
 128, on MNIST from specdsl.data (digits resized to 28x28 when MNIST cannot be had). Every contender trains the
@@ -13,6 +14,10 @@ window down), the median is shown beside it. Printed:
 - the FLOP/s of a large float32 matmul measured in the same run, and the fraction of it the training step
   reaches, with a training step taken as 3x the plan's forward FLOPs per image;
 - the same plain loop with channels_last tensors and model, for the memory-format choice in specdsl/train/_torch.py.
+
+``--device`` (a ``train.device`` value, default auto) and ``--precision`` apply to every contender: fit takes them
+as ``train.device`` / ``train.precision``, the plain loops move model and data there and autocast as fit does,
+Keras fits inside ``keras.device``.
 """
 
 from __future__ import annotations
@@ -52,25 +57,31 @@ def load(n: int):
     return Dataset(ds.name, x, y, empty_x, empty_y, empty_x, empty_y, ds.class_names), ds.name
 
 
-def bench_fit(plan, ds, model, windows: int) -> list[float]:
+def bench_fit(plan, ds, model, windows: int, device: str, precision: str) -> list[float]:
     from specdsl.spec import TrainSpec
     from specdsl.train import fit
 
-    result = fit(plan, dataset=ds, train=TrainSpec(epochs=windows + 1, batch_size=BATCH), model=model)
+    train = TrainSpec(epochs=windows + 1, batch_size=BATCH, device=device, precision=precision)
+    result = fit(plan, dataset=ds, train=train, model=model)
     return [h["images_per_s"] for h in result.history[1:]]  # the first epoch warms up
 
 
-def make_plain(plan, ds, channels_last: bool = False):
+def make_plain(plan, ds, device: str, precision: str, channels_last: bool = False):
     """What a PyTorch user writes for this model: tensors in memory, randperm batches, Adam as Keras sets it."""
+    import contextlib
+
     import torch
     import torch.nn.functional as F
 
     import specdsl
 
     torch.manual_seed(0)
-    model = specdsl.build(plan)
-    x = torch.from_numpy(ds.x_train).permute(0, 3, 1, 2).float().div_(255).contiguous()
-    y = torch.from_numpy(ds.y_train)
+    model = specdsl.build(plan).to(device)
+    x = torch.from_numpy(ds.x_train).permute(0, 3, 1, 2).float().div_(255).contiguous().to(device)
+    y = torch.from_numpy(ds.y_train).to(device)
+    dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(precision)
+    autocast = (lambda: torch.autocast(x.device.type, dtype=dtype)) if dtype else contextlib.nullcontext
+    scaler = torch.amp.GradScaler(x.device.type) if precision == "fp16" else None
     if channels_last:
         model = model.to(memory_format=torch.channels_last)
         x = x.contiguous(memory_format=torch.channels_last)
@@ -80,14 +91,22 @@ def make_plain(plan, ds, channels_last: bool = False):
 
     def epoch() -> float:
         t0 = time.perf_counter()
-        perm = torch.randperm(n, generator=g)
+        perm = torch.randperm(n, generator=g).to(x.device)
         for lo in range(0, n, BATCH):
             idx = perm[lo : lo + BATCH]
-            out = model(x[idx])
-            loss = F.nll_loss(torch.log(out.clamp(1e-7, 1 - 1e-7)), y[idx])
+            with autocast():
+                out = model(x[idx])
+            loss = F.nll_loss(torch.log(out.float().clamp(1e-7, 1 - 1e-7)), y[idx])
             opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
+            if scaler is not None:
+                scaler.scale(loss).backward()
+                scaler.step(opt)
+                scaler.update()
+            else:
+                loss.backward()
+                opt.step()
+        if x.device.type == "cuda":
+            torch.cuda.synchronize()
         return n / (time.perf_counter() - t0)
 
     def run(windows: int) -> list[float]:
@@ -97,14 +116,15 @@ def make_plain(plan, ds, channels_last: bool = False):
     return run
 
 
-def make_keras(plan, ds):
+def make_keras(plan, ds, device: str):
     import keras
     import numpy as np
 
     import specdsl
 
     keras.utils.set_random_seed(0)
-    model = specdsl.build(plan, backend="keras")
+    with keras.device(device):
+        model = specdsl.build(plan, backend="keras")
     model.compile(
         optimizer=keras.optimizers.Adam(1e-3), loss="sparse_categorical_crossentropy", metrics=["accuracy"]
     )
@@ -120,7 +140,8 @@ def make_keras(plan, ds):
             def on_epoch_end(self, epoch, logs=None):
                 times.append(time.perf_counter() - self.t0)
 
-        model.fit(x, ds.y_train, batch_size=BATCH, epochs=windows + 1, verbose=0, callbacks=[Timer()])
+        with keras.device(device):
+            model.fit(x, ds.y_train, batch_size=BATCH, epochs=windows + 1, verbose=0, callbacks=[Timer()])
         return [len(ds.y_train) / t for t in times[1:]]
 
     return run
@@ -149,6 +170,8 @@ def main() -> None:
     parser.add_argument(
         "--threads", type=int, default=None, help="torch.set_num_threads (default: torch's own)"
     )
+    parser.add_argument("--device", default="auto", help="a train.device value (default auto)")
+    parser.add_argument("--precision", default="fp32", choices=["fp32", "bf16", "fp16"])
     args = parser.parse_args()
 
     import torch
@@ -157,21 +180,25 @@ def main() -> None:
 
     if args.threads:
         torch.set_num_threads(args.threads)
+    from specdsl.train import device_name
+
     plan = specdsl.check(SPEC)
+    device = device_name(args.device)
     ds, name = load(args.images)
     print(
         f"{plan.name}: {plan.params:,} parameters, {plan.flops / 1e6:.2f} MFLOPs forward per image; "
         f"{name}, {len(ds.y_train):,} images per window, batch {BATCH}, torch {torch.__version__}, "
-        f"{torch.get_num_threads()} threads, load average {os.getloadavg()[0]:.1f} at the start"
+        f"{torch.get_num_threads()} threads, {device} in {args.precision}, "
+        f"load average {os.getloadavg()[0]:.1f} at the start"
     )
 
     runs: dict[str, list[float]] = {"fit": [], "plain": [], "keras": [], "plain_cl": []}
     fit_model = specdsl.build(plan)
     contenders = {
-        "fit": lambda w: bench_fit(plan, ds, fit_model, w),
-        "plain": make_plain(plan, ds),
-        "keras": make_keras(plan, ds),
-        "plain_cl": make_plain(plan, ds, channels_last=True),
+        "fit": lambda w: bench_fit(plan, ds, fit_model, w, device, args.precision),
+        "plain": make_plain(plan, ds, device, args.precision),
+        "keras": make_keras(plan, ds, device),
+        "plain_cl": make_plain(plan, ds, device, args.precision, channels_last=True),
     }
     flops: list[float] = []
     for r in range(args.rounds):

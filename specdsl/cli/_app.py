@@ -178,6 +178,11 @@ def train(
     backend: Backend | None = typer.Option(None, "--backend", "-b"),
     limit: int | None = typer.Option(None, "--limit", min=1, help="Use at most this many training examples."),
     seed: int | None = typer.Option(None, "--seed"),
+    device: str | None = typer.Option(
+        None,
+        "--device",
+        help="auto (CUDA, then MPS, then CPU), cpu, cuda, cuda:N or mps (overrides train.device).",
+    ),
     output: Path | None = typer.Option(None, "--output", "-o", help="Folder for the best checkpoint."),
     tracking_uri: str | None = typer.Option(
         None, "--tracking-uri", help="MLflow tracking URI (default: MLflow's local store)."
@@ -197,6 +202,7 @@ def train(
             backend=backend.value if backend else None,
             limit=limit,
             seed=seed,
+            device=device,
             output=output,
             tracking_uri=tracking_uri,
             experiment=experiment,

@@ -61,12 +61,14 @@ def run_train(
     experiment: str | None,
     track: bool,
     console: Console,
+    device: str | None = None,
 ) -> int:
     """Train the model of ``spec`` once and return the exit code (0; 130 when interrupted with Ctrl-C).
 
     ``data`` overrides ``data.path`` (a folder of images; with no ``data:`` section it is read as the ``folder``
     dataset) or, when it names a registered dataset and no such file exists, ``data.dataset``. ``epochs``,
-    ``batch_size``, ``backend``, ``seed`` override the ``train:`` section, ``limit`` caps the training examples.
+    ``batch_size``, ``backend``, ``seed``, ``device`` override the ``train:`` section, ``limit`` caps the training
+    examples.
     The best epoch's weights go to ``output`` (default ``checkpoints/<spec name>/``: ``best.pt`` or
     ``best.weights.h5``, plus ``best.json``). With ``track``, the run is recorded in MLflow (``tracking_uri``,
     default MLflow's own; ``experiment``, default the spec's name), ending FINISHED, FAILED or KILLED.
@@ -77,7 +79,15 @@ def run_train(
     from .. import check
     from ..data import data_warnings
     from ..spec import TrainSpec
-    from ..train import ProgressCallback, check_compatible, data_override, fit, load_for, section_override
+    from ..train import (
+        ProgressCallback,
+        check_compatible,
+        data_override,
+        device_name,
+        fit,
+        load_for,
+        section_override,
+    )
 
     plan = check(spec)
     train = section_override(
@@ -88,15 +98,19 @@ def run_train(
         batch_size=batch_size,
         backend=backend,
         seed=seed,
+        device=device,
     )
+    where = device_name(train.device)  # a device this machine lacks fails here, before the data is loaded
     data_spec = data_override(plan, data, limit)
     check_compatible(plan, train, data_spec)  # before loading anything
     folder = checkpoint_folder(plan, output)
 
+    auto = " (auto)" if train.device == "auto" else ""
+    precision = "" if train.precision == "fp32" else f" in {train.precision}"
     console.print(
         f"[bold]{markup(plan.name)}[/]: {plan.params:,} parameters, {plan.flops / 1e6:,.1f} MFLOPs per image; "
-        f"{train.backend}, {train.epochs} epochs, batch {train.batch_size}, {train.optimizer.name} "
-        f"lr {train.optimizer.lr:g}",
+        f"{train.backend} on {where}{auto}{precision}, {train.epochs} epochs, batch {train.batch_size}, "
+        f"{train.optimizer.name} lr {train.optimizer.lr:g}",
         highlight=False,
     )
     t0 = time.perf_counter()

@@ -222,6 +222,21 @@ class TrainSpec(Section):
     seed: int = Field(default=0, ge=0, le=MAX_SEED, description="0 .. 2**32 - 1.")
     backend: Literal["torch", "keras"] = "torch"
     label_smoothing: float = Field(default=0.0, ge=0, lt=1)
+    device: str = Field(
+        default="auto",
+        description="Where to train: auto (CUDA, then MPS, then the CPU), cpu, cuda, cuda:N or mps.",
+    )
+    precision: Literal["fp32", "bf16", "fp16"] = Field(
+        default="fp32",
+        description="fp32, or mixed precision by autocast: bf16, or fp16 with a gradient scaler.",
+    )
+
+    @field_validator("device")
+    @classmethod
+    def _device(cls, value: str) -> str:
+        if not _DEVICE.fullmatch(value):
+            raise ValueError(f"must be auto, cpu, cuda, cuda:N or mps, but got {_short(value)}")
+        return value
 
     @field_validator("optimizer", mode="before")
     @classmethod
@@ -312,6 +327,7 @@ class SearchSpec(Section):
         return value
 
 
+_DEVICE = re.compile(r"auto|cpu|cuda(:\d{1,4})?|mps")
 _URL = re.compile(r"[A-Za-z][A-Za-z0-9+.\-]*://")
 
 

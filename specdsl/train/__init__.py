@@ -12,15 +12,18 @@
 anything, and ``load_for`` loads the data a plan takes (``data_override``: with a command line's ``--data``
 and ``--limit``). ``training_memory`` estimates what training a plan
 takes, and a ``MemoryGuard`` callback stops a run whose process passes a memory bound (``OutOfMemory``, as
-for an allocation that fails: ``allocation_failure``). The ``specdsl train`` command is in
+for an allocation that fails: ``allocation_failure``). ``device_name`` says what ``train.device`` means on
+this machine, and ``device_for_worker`` where search worker i of n trains (GPU i mod G, or its share of the
+CPU cores; ``placement`` is the same rule with the counts given). The ``specdsl train`` command is in
 ``specdsl.cli._train``.
 
 The modules: ``_fit`` (the entry point: checks, data, then a backend's loop); ``_torch`` (the torch loop
 and its optimizers) with ``_batches`` (in-memory tensors, each epoch's shuffled and augmented batches),
-``_metrics`` (loss, metrics, evaluating a split) and ``_augment`` (augmentation as tensor ops); ``_keras``
-(Keras' own fit on the same arrays); and, importing no framework, ``_compat`` (the static checks, loading
-the data), ``_memory`` (the memory estimate and guard), ``_schedule`` (learning rates, the best-epoch
-monitor), ``_overrides`` (a command line's values over the sections), ``_callbacks``, ``_progress`` (a rich
+``_metrics`` (loss, metrics, evaluating a split), ``_augment`` (augmentation as tensor ops) and ``_device``
+(the device a run or a search worker trains on); ``_keras`` (Keras' own fit on the same arrays); and,
+importing no framework, ``_compat`` (the static checks, loading the data), ``_memory`` (the memory estimate
+and guard), ``_schedule`` (learning rates, the best-epoch monitor), ``_overrides`` (a command line's values
+over the sections), ``_callbacks``, ``_progress`` (a rich
 progress bar), ``_checkpoint`` and ``_result``.
 """
 
@@ -39,6 +42,13 @@ _WHERE = {
     "load_for": "_compat",
     "log_keys": "_compat",
     "output_activation": "_compat",
+    "Placement": "_device",
+    "available_devices": "_device",
+    "device_for_worker": "_device",
+    "device_name": "_device",
+    "placement": "_device",
+    "usable_cores": "_device",
+    "resolve_device": "_device",
     "fit": "_fit",
     "logits_mode": "_metrics",
     "MemoryEstimate": "_memory",
@@ -64,6 +74,15 @@ if TYPE_CHECKING:
     from ._batches import normalization, to_tensor
     from ._callbacks import Callback
     from ._compat import check_compatible, load_for, log_keys, output_activation
+    from ._device import (
+        Placement,
+        available_devices,
+        device_for_worker,
+        device_name,
+        placement,
+        resolve_device,
+        usable_cores,
+    )
     from ._fit import fit
     from ._memory import (
         MemoryEstimate,
@@ -105,11 +124,15 @@ __all__ = [
     "Monitor",
     "NonFiniteLoss",
     "OutOfMemory",
+    "Placement",
     "ProgressCallback",
     "TrainResult",
     "allocation_failure",
+    "available_devices",
     "check_compatible",
     "data_override",
+    "device_for_worker",
+    "device_name",
     "fit",
     "iec_bytes",
     "is_allocation_failure",
@@ -119,9 +142,12 @@ __all__ = [
     "normalization",
     "output_activation",
     "peak_bytes",
+    "placement",
     "reset_peak",
     "resident_bytes",
+    "resolve_device",
     "section_override",
     "to_tensor",
     "training_memory",
+    "usable_cores",
 ]

@@ -3,7 +3,8 @@
 Flips are a ``torch.where`` on a random per-image mask; rotation, shift and zoom are one affine warp
 (``F.affine_grid`` + ``F.grid_sample``, bilinear, edges repeated as ImageDataGenerator's ``fill_mode="nearest"``);
 brightness scales each image's pixel values by a factor in ``[1 - b, 1 + b]`` and clips to the pixel range.
-Every draw comes from the generator passed in, so a seed gives the same augmented batches.
+Every draw comes from the generator passed in (on the CPU, so a seed gives the same augmented batches on any
+device); the few numbers drawn per batch go to the batch's device, where the images are transformed.
 """
 
 from __future__ import annotations
@@ -55,22 +56,25 @@ class Augmenter:
         s = self.spec
         return s.flip != "none" or self.warps or s.brightness > 0
 
-    def _uniform(self, n: int, bound: float, *shape: int) -> torch.Tensor:
-        return (torch.rand(n, *shape, generator=self.g) * 2.0 - 1.0) * bound
+    def _rand(self, x: torch.Tensor, *shape: int) -> torch.Tensor:
+        return torch.rand(*shape, generator=self.g).to(x.device, non_blocking=True)
+
+    def _uniform(self, x: torch.Tensor, bound: float, *shape: int) -> torch.Tensor:
+        return (self._rand(x, x.shape[0], *shape) * 2.0 - 1.0) * bound
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
         s = self.spec
         n = x.shape[0]
         if s.flip in ("horizontal", "both"):
-            x = flip(x, torch.rand(n, generator=self.g) < 0.5, 3)
+            x = flip(x, self._rand(x, n) < 0.5, 3)
         if s.flip in ("vertical", "both"):
-            x = flip(x, torch.rand(n, generator=self.g) < 0.5, 2)
+            x = flip(x, self._rand(x, n) < 0.5, 2)
         if self.warps:
-            angle = self._uniform(n, math.radians(s.rotation))
-            shift = self._uniform(n, s.shift, 2)
-            zoom = 1.0 + self._uniform(n, s.zoom)
+            angle = self._uniform(x, math.radians(s.rotation))
+            shift = self._uniform(x, s.shift, 2)
+            zoom = 1.0 + self._uniform(x, s.zoom)
             x = affine(x, angle, shift, zoom)
         if s.brightness > 0:
-            factor = 1.0 + self._uniform(n, s.brightness).view(-1, 1, 1, 1)
+            factor = 1.0 + self._uniform(x, s.brightness).view(-1, 1, 1, 1)
             x = torch.minimum(torch.maximum((x - self.low) * factor + self.low, self.low), self.high)
         return x

@@ -92,7 +92,7 @@ class Batches:
 
     def epoch(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         """(images, labels) of each batch of the next epoch, in a new random order."""
-        perm = torch.randperm(len(self.y), generator=self.generator)
+        perm = torch.randperm(len(self.y), generator=self.generator).to(self.y.device)
         for lo, hi in self.bounds:
             idx = perm[lo:hi]
             xb = self.x[idx]

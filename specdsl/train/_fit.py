@@ -12,6 +12,7 @@ from ..spec import DataSpec, TrainSpec
 from ._callbacks import Callback, CallbackList
 from ._checkpoint import check_writable
 from ._compat import check_compatible, load_for
+from ._device import device_name
 from ._memory import allocation_failure, is_allocation_failure
 from ._result import TrainResult
 from ._schedule import Monitor, default_monitor
@@ -36,6 +37,7 @@ def fit(
     progress: bool = False,
     max_seconds: float | None = None,
     model: Any = None,
+    device: str | None = None,
 ) -> TrainResult:
     """Train the model of a plan and return its history, best epoch, test metrics and trained model.
 
@@ -55,9 +57,12 @@ def fit(
         progress: show a progress bar (rich) in the terminal.
         max_seconds: stop after the epoch during which this much time has passed.
         model: an already built model of this plan to train (default: built here, seeded by ``train.seed``).
+        device: overrides ``train.device`` (``auto``, ``cpu``, ``cuda``, ``cuda:N``, ``mps``; e.g. a search
+            worker's, :func:`device_for_worker`). The result's ``device`` says where it trained.
 
     Raises:
         SpecError, DataError: the train/data sections do not fit the model (:func:`check_compatible`).
+        TrainError: ``device`` names a device this machine lacks (the message lists those it has).
         NonFiniteLoss: the training loss became NaN or infinite (``epoch``, ``batch`` say where).
         OutOfMemory: an allocation failed (a MemoryError, or torch's "can't allocate memory"), or a
             :class:`MemoryGuard` among the callbacks saw the process pass its bound.
@@ -74,6 +79,9 @@ def fit(
     backend = backend or train.backend
     if backend not in BACKENDS:
         raise TrainError(f"backend must be one of {', '.join(BACKENDS)}, but got backend={backend!r}.")
+    if device is not None:
+        train = TrainSpec.model_validate({**train.model_dump(), "device": device})
+    device_name(train.device)  # a device this machine lacks fails before any data is loaded
     data = data if data is not None else plan.spec.data
     if dataset is None:
         check_compatible(plan, train, data)
@@ -150,9 +158,19 @@ def _run(plan, model, dataset, train, data, cbs, backend, kwargs) -> TrainResult
     keras_backend = get_backend("keras")  # sets KERAS_BACKEND=torch unless the environment names a backend
     import keras
 
-    keras.utils.set_random_seed(train.seed)
-    if model is None:
-        model = keras_backend.build(plan)
     from . import _keras
 
-    return _keras.run(plan, model, dataset, train, data, cbs, **kwargs)
+    keras.utils.set_random_seed(train.seed)
+    # Keras on torch places the variables it creates and the batches it feeds on the scope's device
+    name = device_name(train.device)
+    kwargs["info"]["device"] = name
+    policy = _keras.POLICIES[train.precision]
+    with keras.device(_keras.keras_device(keras, name)):
+        if model is None:
+            previous = keras.config.dtype_policy()
+            keras.config.set_dtype_policy(policy or previous)  # the layers built now compute in it
+            try:
+                model = keras_backend.build(plan)
+            finally:
+                keras.config.set_dtype_policy(previous)
+        return _keras.run(plan, model, dataset, train, data, cbs, **kwargs)

@@ -1,5 +1,9 @@
 """Training with Keras 3's own ``model.fit``, on the same arrays, optimizer, loss, metrics, schedule and stopping
-rule as the torch loop (the schedule and the monitor are the same pure objects, driven from a Keras callback)."""
+rule as the torch loop (the schedule and the monitor are the same pure objects, driven from a Keras callback).
+
+``train.device`` is Keras' device scope around building and fitting (on Keras' torch backend its variables and
+batches go there); ``train.precision`` is the layers' dtype policy (``mixed_bfloat16``, ``mixed_float16`` with
+Keras' loss-scale optimizer) when the model is built here."""
 
 from __future__ import annotations
 
@@ -19,6 +23,15 @@ from ._result import NonFiniteLoss, TrainResult
 from ._schedule import LrSchedule, Monitor
 
 CHECKPOINT = "best.weights.h5"
+POLICIES = {"fp32": None, "bf16": "mixed_bfloat16", "fp16": "mixed_float16"}
+
+
+def keras_device(keras: Any, name: str) -> str:
+    """The name ``keras.device`` takes for a torch device name (cpu, cuda:N, mps): as it is on Keras' torch
+    backend, ``cpu:0`` / ``gpu:N`` on the others."""
+    if keras.backend.backend() == "torch":
+        return name
+    return "cpu:0" if name == "cpu" else name.replace("cuda", "gpu")
 
 
 def _optimizer(keras: Any, train: TrainSpec) -> Any:
@@ -120,7 +133,10 @@ def run(
     eval_bs = eval_batch_size(plan, train.batch_size)
     spec_augment = data.augment if data is not None else Augment()
 
-    model.compile(optimizer=_optimizer(keras, train), loss=loss, metrics=metrics)
+    optimizer = _optimizer(keras, train)
+    if train.precision == "fp16":
+        optimizer = keras.optimizers.LossScaleOptimizer(optimizer)
+    model.compile(optimizer=optimizer, loss=loss, metrics=metrics)
     schedule = LrSchedule(train.schedule, train.optimizer.lr, epochs)
     restore = train.early_stopping.restore_best if train.early_stopping is not None else True
     state: dict[str, Any] = {"best": None, "checkpoint": None, "stop_reason": None, "train_seconds": 0.0}
@@ -191,8 +207,12 @@ def run(
                 state["stop_reason"] = "max_seconds"
                 self.model.stop_training = True
 
+    device = info["device"]
     info.update(
-        steps_per_epoch=steps, model=model, normalization={"scale": scale.tolist(), "offset": offset.tolist()}
+        steps_per_epoch=steps,
+        model=model,
+        precision=train.precision,
+        normalization={"scale": scale.tolist(), "offset": offset.tolist()},
     )
     callbacks.train_begin(info)
     adapter = Adapter()
@@ -258,6 +278,8 @@ def run(
         stop_reason=state["stop_reason"],
         monitor=monitor.monitor,
         backend="keras",
+        device=device,
+        precision=train.precision,
         info=info,
     )
     callbacks.train_end(result)

@@ -109,23 +109,37 @@ def make_correct(
     return categorical
 
 
+def sum_dtype(device: torch.device) -> torch.dtype:
+    """The dtype sums of losses are kept in on ``device``: float64, but float32 on MPS (which has no float64)."""
+    return torch.float32 if device.type == "mps" else torch.float64
+
+
 def evaluate(
-    model: nn.Module, x: torch.Tensor, y: torch.Tensor, loss_fn: Callable, correct_fn: Callable, batch: int
+    model: nn.Module,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    loss_fn: Callable,
+    correct_fn: Callable,
+    batch: int,
+    autocast: Callable[[], contextlib.AbstractContextManager] = contextlib.nullcontext,
 ) -> dict[str, float]:
-    """Loss and metrics over a whole split, in inference mode (dropout off, batchnorm statistics used)."""
+    """Loss and metrics over a whole split, in inference mode (dropout off, batchnorm statistics used); the sums
+    stay on the split's device and are read once. ``autocast`` gives the precision's context for the forward."""
     was_training = model.training
     model.eval()
     n = len(y)
-    total = 0.0
-    counts: dict[str, Any] = {}
+    total = torch.zeros((), dtype=sum_dtype(x.device), device=x.device)
+    counts: dict[str, torch.Tensor] = {}
     with torch.inference_mode():
         for lo in range(0, n, batch):
             xb, yb = x[lo : lo + batch], y[lo : lo + batch]
-            out = model(xb)
-            total += float(loss_fn(out, yb)) * len(yb)
+            with autocast():
+                out = model(xb)
+            out = out.float()
+            total += loss_fn(out, yb).to(total.dtype) * len(yb)
             for k, v in correct_fn(out, yb).items():
-                counts[k] = counts.get(k, 0) + int(v)
+                counts[k] = counts[k] + v if k in counts else v
     model.train(was_training)
-    logs = {"loss": total / max(n, 1)}
-    logs.update({k: v / max(n, 1) for k, v in counts.items()})
+    logs = {"loss": float(total) / max(n, 1)}
+    logs.update({k: int(v) / max(n, 1) for k, v in counts.items()})
     return logs

@@ -14,15 +14,16 @@ from ..errors import TrainError
 class TrainResult:
     """The outcome of :func:`specdsl.train.fit`.
 
-    ``history`` holds one ``logs`` dict per epoch run (see :class:`Callback`); ``best_epoch`` indexes it (from 0)
-    and ``best`` is that epoch's logs, the best by the monitor (``val_loss`` unless early stopping names another;
-    ``loss`` without a validation split). ``model`` carries the best epoch's weights (unless
-    ``early_stopping.restore_best`` is false: then the last epoch's), and ``test`` holds that model's metrics on
-    the test split (``loss``, ``accuracy``, ...), or None without a test split. ``checkpoint`` is the best
-    epoch's weights on disk (``best.pt``, a state_dict, or Keras' ``best.weights.h5``) when ``fit`` was given a
-    ``checkpoint_dir``. ``seconds`` is the wall time of the whole run, ``images_per_s`` the training throughput
-    over all epochs. ``stop_reason`` is None (all epochs ran), ``"early_stopping"`` or ``"max_seconds"``;
-    ``stopped_early`` is true for either.
+        ``history`` holds one ``logs`` dict per epoch run (see :class:`Callback`); ``best_epoch`` indexes it (from 0)
+        and ``best`` is that epoch's logs, the best by the monitor (``val_loss`` unless early stopping names another;
+        ``loss`` without a validation split). ``model`` carries the best epoch's weights (unless
+        ``early_stopping.restore_best`` is false: then the last epoch's), and ``test`` holds that model's metrics on
+        the test split (``loss``, ``accuracy``, ...), or None without a test split. ``checkpoint`` is the best
+        epoch's weights on disk (``best.pt``, a state_dict, or Keras' ``best.weights.h5``) when ``fit`` was given a
+        ``checkpoint_dir``. ``seconds`` is the wall time of the whole run, ``images_per_s`` the training throughput
+        over all epochs. ``stop_reason`` is None (all epochs ran), ``"early_stopping"`` or ``"max_seconds"``;
+        ``stopped_early`` is true for either. ``device`` is where it trained (``cpu``, ``cuda:0``, ``mps``: what
+    ``train.device`` resolved to) and ``precision`` the ``train.precision`` it trained in.
     """
 
     history: list[dict[str, float]]
@@ -37,6 +38,8 @@ class TrainResult:
     stop_reason: str | None = None
     monitor: str = "val_loss"
     backend: str = "torch"
+    device: str = "cpu"
+    precision: str = "fp32"
     info: dict[str, Any] = field(default_factory=dict, repr=False)
 
     @property

@@ -3,13 +3,20 @@
 Each epoch runs over the batches of ``_batches`` (in-memory tensors, a seeded order, augmentation as tensor
 ops) and counts the loss and metrics of ``_metrics`` (on the logits where the model's last activation can be
 set aside), validates, and keeps the best epoch's weights; the optimizers follow Keras 3's defaults.
+
+Model, data, augmentation and metrics live on ``train.device``. The losses and counts of an epoch stay there
+and are read once, at its end; a non-finite loss is caught before its step on the CPU (where reading it costs
+nothing), and on an accelerator every ``CHECK_EVERY`` steps, so the device never waits for the host between
+steps (the run stops there, its weights spoilt by the few steps since). The model is handed back on the CPU.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +28,8 @@ from ._augment import Augmenter
 from ._batches import Batches, eval_batch_size, normalization, to_labels, to_tensor
 from ._callbacks import CallbackList
 from ._checkpoint import checkpoint_failure
-from ._metrics import EPSILON, evaluate, logits_mode, make_correct, make_loss
+from ._device import resolve_device
+from ._metrics import EPSILON, evaluate, logits_mode, make_correct, make_loss, sum_dtype
 from ._result import NonFiniteLoss, TrainResult
 from ._schedule import LrSchedule, Monitor
 
@@ -32,6 +40,17 @@ CHECKPOINT = "best.pt"
 # shared machine: best step 77 ms instead of 106 ms with 2 threads (median 151 vs 171), 120 vs 152 ms with
 # 1 thread (median 138 vs 171). So training runs in it; the model is handed back in the default format.
 CHANNELS_LAST = True
+CHECK_EVERY = 50  # steps between looks at the losses on an accelerator (each one a wait for the device)
+CPU_CHECK_EVERY = 1  # every step: reading a loss on the CPU costs nothing
+
+
+def first_non_finite(losses: torch.Tensor, lo: int, hi: int) -> tuple[int, float] | None:
+    """(step, value) of the first non-finite loss among ``losses[lo:hi]``, or None: one read of the device."""
+    bad = ~torch.isfinite(losses[lo:hi])
+    if not bool(bad.any()):
+        return None
+    step = lo + int(bad.nonzero()[0, 0])
+    return step, float(losses[step])
 
 
 def make_optimizer(params: list[nn.Parameter], train: TrainSpec) -> tuple[torch.optim.Optimizer, float]:
@@ -66,6 +85,14 @@ def _save(state: dict[str, torch.Tensor], folder: Path, meta: dict[str, Any]) ->
     return path
 
 
+def _autocast(device: torch.device, precision: str) -> Callable[[], contextlib.AbstractContextManager]:
+    """The context a forward pass runs in: nothing for fp32, autocast to bf16 or fp16 otherwise."""
+    if precision == "fp32":
+        return contextlib.nullcontext
+    dtype = torch.bfloat16 if precision == "bf16" else torch.float16
+    return lambda: torch.autocast(device.type, dtype=dtype)
+
+
 def run(
     plan: Any,
     model: nn.Module,
@@ -82,24 +109,25 @@ def run(
 ) -> TrainResult:
     """Train ``model`` on ``dataset`` as :func:`specdsl.train.fit` describes (which checked the arguments)."""
     start = time.perf_counter()
+    device = resolve_device(train.device)
     torch.manual_seed(train.seed)
     shuffle = torch.Generator().manual_seed(train.seed)
     augment_gen = torch.Generator().manual_seed(train.seed + 1)
 
     normalize = data.normalize if data is not None else "unit"
     scale, offset = normalization(dataset.x_train, normalize)
-    x_val = to_tensor(dataset.x_val, scale, offset)
-    y_val = to_labels(dataset.y_val)
+    x_val = to_tensor(dataset.x_val, scale, offset).to(device)
+    y_val = to_labels(dataset.y_val).to(device)
     augment = Augmenter(
         data.augment if data is not None else Augment(),
         augment_gen,
-        torch.tensor(offset, dtype=torch.float32),
-        torch.tensor(255 * scale + offset, dtype=torch.float32),
+        torch.tensor(offset, dtype=torch.float32, device=device),
+        torch.tensor(255 * scale + offset, dtype=torch.float32, device=device),
     )
     fmt = torch.channels_last if CHANNELS_LAST else torch.contiguous_format
     batches = Batches(
-        to_tensor(dataset.x_train, scale, offset),
-        to_labels(dataset.y_train),
+        to_tensor(dataset.x_train, scale, offset).to(device),
+        to_labels(dataset.y_train).to(device),
         train.batch_size,
         shuffle,
         augment,
@@ -110,20 +138,30 @@ def run(
     eval_bs = eval_batch_size(plan, train.batch_size)
     has_val = len(y_val) > 0
 
+    model.to(device=device, memory_format=fmt)
     params = [p for p in model.parameters() if p.requires_grad]
     optimizer, decay = make_optimizer(params, train)
     schedule = LrSchedule(train.schedule, train.optimizer.lr, epochs)
     restore = train.early_stopping.restore_best if train.early_stopping is not None else True
     batch_logs = bool(callbacks.batches)
+    autocast = _autocast(device, train.precision)
+    # fp16's narrow range needs the loss scaled up before backward (and the step skipped on an overflow)
+    scaler = torch.amp.GradScaler(device.type) if train.precision == "fp16" else None
+    every = CPU_CHECK_EVERY if device.type == "cpu" else CHECK_EVERY
+    sizes = torch.tensor([hi - lo for lo, hi in batches.bounds], dtype=sum_dtype(device), device=device)
+    losses = torch.empty(steps, dtype=torch.float32, device=device)
 
     history: list[dict[str, float]] = []
     best_state: dict[str, torch.Tensor] | None = None
     checkpoint: Path | None = None
     train_seconds = 0.0
     stop_reason = None
-    model.to(memory_format=fmt)
     info.update(
-        steps_per_epoch=steps, model=model, normalization={"scale": scale.tolist(), "offset": offset.tolist()}
+        steps_per_epoch=steps,
+        model=model,
+        device=str(device),
+        precision=train.precision,
+        normalization={"scale": scale.tolist(), "offset": offset.tolist()},
     )
     model.train()
     callbacks.train_begin(info)
@@ -138,40 +176,60 @@ def run(
             warm = schedule.in_warmup(epoch)
             for group in optimizer.param_groups:
                 group["lr"] = lr
-            loss_sum = 0.0
-            counts: dict[str, Any] = {}
+            counts: dict[str, torch.Tensor] = {}
             seen = 0
+            checked = 0
             for step, (xb, yb) in enumerate(batches.epoch()):
                 if warm:
                     lr = schedule.step_lr(epoch, step, steps)
                     for group in optimizer.param_groups:
                         group["lr"] = lr
-                out = model(xb)
+                with autocast():
+                    out = model(xb)
+                out = out.float()
                 loss = loss_fn(out, yb)
-                value = loss.item()
-                if not math.isfinite(value):  # before the step: the weights stay as they were
-                    raise NonFiniteLoss(value, epoch=epoch, batch=step, epochs=epochs, steps=steps, lr=lr)
+                losses[step] = loss.detach()
+                if every == 1:  # on the CPU a loss is read where it lies, before the step: the weights stay
+                    if not math.isfinite(value := loss.item()):
+                        raise NonFiniteLoss(value, epoch=epoch, batch=step, epochs=epochs, steps=steps, lr=lr)
+                elif step + 1 - checked >= every or step == steps - 1:
+                    bad = first_non_finite(losses, checked, step + 1)
+                    if bad is not None:
+                        raise NonFiniteLoss(
+                            bad[1], epoch=epoch, batch=bad[0], epochs=epochs, steps=steps, lr=lr
+                        )
+                    checked = step + 1
                 optimizer.zero_grad(set_to_none=True)
-                loss.backward()
+                if scaler is not None:
+                    scaler.scale(loss).backward()
+                else:
+                    loss.backward()
                 if decay:
                     with torch.no_grad():
                         torch._foreach_mul_(params, 1.0 - lr * decay)
-                optimizer.step()
-                b = len(yb)
-                loss_sum += value * b
-                seen += b
+                if scaler is not None:
+                    scaler.step(optimizer)
+                    scaler.update()
+                else:
+                    optimizer.step()
+                seen += len(yb)
                 with torch.no_grad():
                     for k, v in correct_fn(out.detach(), yb).items():
                         counts[k] = counts[k] + v if k in counts else v
                 if batch_logs:
-                    running = {"loss": loss_sum / seen, **{k: int(v) / seen for k, v in counts.items()}}
+                    done = losses[: step + 1].to(sizes.dtype) @ sizes[: step + 1]
+                    running = {"loss": float(done) / seen, **{k: int(v) / seen for k, v in counts.items()}}
                     callbacks.batch_end(step, running)
+            sums = torch.stack(
+                [losses.to(sizes.dtype) @ sizes, *(v.to(sizes.dtype) for v in counts.values())]
+            )
+            read = sums.tolist()  # the epoch's one read of the device
             t_train = time.perf_counter() - t0
             train_seconds += t_train
-            logs: dict[str, float] = {"loss": loss_sum / n}
-            logs.update({k: int(v) / n for k, v in counts.items()})
+            logs: dict[str, float] = {"loss": read[0] / n}
+            logs.update({k: int(v) / n for k, v in zip(counts, read[1:], strict=True)})
             if has_val:
-                val = evaluate(model, x_val, y_val, loss_fn, correct_fn, eval_bs)
+                val = evaluate(model, x_val, y_val, loss_fn, correct_fn, eval_bs, autocast)
                 logs.update({f"val_{k}": v for k, v in val.items()})
             logs["lr"] = float(lr)
             logs["epoch_seconds"] = time.perf_counter() - t0
@@ -182,7 +240,7 @@ def run(
             improved, stop = monitor.update(epoch, value)
             schedule.end_epoch(value, monitor.mode)
             if improved:
-                best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+                best_state = {k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()}
                 if checkpoint_dir is not None:
                     checkpoint = _save(
                         best_state,
@@ -205,9 +263,11 @@ def run(
             model.load_state_dict(best_state)
         test = None
         if len(dataset.y_test):
-            x_test, y_test = to_tensor(dataset.x_test, scale, offset), to_labels(dataset.y_test)
-            test = evaluate(model, x_test, y_test, loss_fn, correct_fn, eval_bs)
-    model.to(memory_format=torch.contiguous_format)
+            x_test = to_tensor(dataset.x_test, scale, offset).to(device)
+            test = evaluate(
+                model, x_test, to_labels(dataset.y_test).to(device), loss_fn, correct_fn, eval_bs, autocast
+            )
+    model.to(device="cpu", memory_format=torch.contiguous_format)
     model.eval()
     best_epoch = monitor.best_epoch if monitor.best_epoch >= 0 else len(history) - 1
     seen_total = n * len(history)
@@ -224,6 +284,8 @@ def run(
         stop_reason=stop_reason,
         monitor=monitor.monitor,
         backend="torch",
+        device=str(device),
+        precision=train.precision,
         info=info,
     )
     callbacks.train_end(result)
