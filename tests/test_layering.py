@@ -35,58 +35,10 @@ MAX_LINES = 500
 
 # Known offenders, being fixed where they live. Each entry is a file and the imports it may still make, with the
 # reason; an entry no longer needed fails the test, so the list only shrinks.
-_SEAM = "until {pkg} exports it (the seams of importers, weights and report)"
-_UP = "a call back up the flow, until the seams of importers, weights and report land"
-ALLOWED_IMPORTS: dict[str, dict[str, str]] = {
-    "specdsl/cli/_explain.py": {"specdsl.report._explain.run_explain": _SEAM.format(pkg="report")},
-    "specdsl/importers/_fx.py": {
-        "specdsl.backends._torch._modules": _SEAM.format(pkg="backends"),
-        "specdsl.backends._torch.torch_shape": _SEAM.format(pkg="backends"),
-    },
-    "specdsl/importers/_keras.py": {"specdsl.spec._types.ACTIVATIONS": _SEAM.format(pkg="spec")},
-    "specdsl/importers/_ops.py": {
-        "specdsl.plan._rules.MERGE_KINDS": _SEAM.format(pkg="plan"),
-        "specdsl.backends._torch._builders._transpose_axis": _SEAM.format(pkg="backends"),
-    },
-    "specdsl/importers/_sources.py": {"specdsl.backends._keras": _SEAM.format(pkg="backends")},
-    "specdsl/importers/_spec.py": {"specdsl.spec._types.NAME_PATTERN": _SEAM.format(pkg="spec")},
-    "specdsl/report/_explain.py": {
-        "specdsl.build": _UP,
-        "specdsl.check": _UP,
-        "specdsl.cli._train._data_override": _UP,
-        "specdsl.train._batches.normalization": _SEAM.format(pkg="train"),
-        "specdsl.train._batches.to_tensor": _SEAM.format(pkg="train"),
-        "specdsl.train._metrics.logits_mode": _SEAM.format(pkg="train"),
-        "specdsl.train._compat.load_for": _SEAM.format(pkg="train"),
-        "specdsl.tracking._store.check_store": _SEAM.format(pkg="tracking"),
-        "specdsl.tracking._store.quiet_store_log": _SEAM.format(pkg="tracking"),
-        "specdsl.tracking._store.store_failure": _SEAM.format(pkg="tracking"),
-        "specdsl.tracking._run.configure": _SEAM.format(pkg="tracking"),
-        "specdsl.backends._transfer.keras_to_torch": _SEAM.format(pkg="backends"),
-    },
-    "specdsl/tracking/_run.py": {
-        "specdsl.__version__": "to read it from specdsl._version, with the search work"
-    },
-    "specdsl/weights/_models.py": {
-        "specdsl.backends._torch.attribute_names": _SEAM.format(pkg="backends"),
-        "specdsl.backends._torch._builders.build_node": _SEAM.format(pkg="backends"),
-    },
-}
-# Keras' private structures the importers read, already behind one module of importers, to join specdsl/_compat.
-_KERAS = "Keras' functional graph has no public API; to move into specdsl/_compat with the seams of importers"
-ALLOWED_PRIVATE: dict[str, dict[str, str]] = {
-    "specdsl/importers/_keras.py": {"._keras_history": _KERAS},
-    "specdsl/importers/_keras_internals.py": {"._functional": _KERAS, "._inbound_nodes": _KERAS},
-}
+ALLOWED_IMPORTS: dict[str, dict[str, str]] = {}
+ALLOWED_PRIVATE: dict[str, dict[str, str]] = {}
 # Modules over MAX_LINES, being split where they live.
-_SPLIT = "being split along its jobs"
-ALLOWED_LONG: dict[str, str] = {
-    "specdsl/importers/_compact.py": _SPLIT,
-    "specdsl/importers/_fx.py": _SPLIT,
-    "specdsl/importers/_ops.py": _SPLIT,
-    "specdsl/report/_explain.py": _SPLIT,
-    "specdsl/spec/_layers.py": _SPLIT,
-}
+ALLOWED_LONG: dict[str, str] = {}
 
 
 def _modules() -> list[Path]:

@@ -23,7 +23,7 @@ from .._text import shown
 from ..errors import SourceError
 from ..plan import same_padding
 from ..spec import ACTIVATIONS, LAYERS
-from . import _keras_internals as K
+from .._compat import _keras as K
 from ._graph import Graph, Layer, Problems
 
 KERAS_KINDS: dict[str, str] = {info.keras_class: kind for kind, info in LAYERS.items()}
@@ -120,9 +120,7 @@ def from_keras(model: Any, source: str) -> Graph:
 
 
 def _input_name(tensor: Any) -> str:
-    history = getattr(tensor, "_keras_history", None)
-    op = history[0] if history else None
-    return str(getattr(op, "name", None) or "input")
+    return K.producer_name(tensor) or "input"
 
 
 def _shape_text(shape: Any) -> str:

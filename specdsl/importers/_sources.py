@@ -91,7 +91,7 @@ def _keras_file(path: Path, source: str) -> Any:
     get_backend(
         "keras"
     )  # imports the Keras backend, which registers specdsl's own layers, so their files load
-    from ._keras_internals import safe_mode
+    from .._compat._keras import safe_mode
 
     try:
         with safe_mode():

@@ -208,7 +208,7 @@ class TrackedRun:
     def __enter__(self) -> TrackedRun:  # noqa: PYI034 (not meant to be subclassed)
         import mlflow
 
-        from .. import __version__
+        from .._version import __version__
         from ._callback import MlflowCallback
 
         self.experiment_id = configure(self.tracking_uri, self.experiment)

@@ -1,8 +1,9 @@
-"""The one door to Keras' private structures that importing needs: its functional graph and its safe-mode scope.
+"""Keras' private structures that importing a model needs: its functional graph and its safe-mode scope.
 
 Keras has no public API to walk a functional model's graph (which layer reads which tensor). Every private name
-used for that lives here: ``Sequential._functional``, ``Operation._inbound_nodes``, ``Node.input_tensors`` /
-``output_tensors`` and ``serialization_lib.SafeModeScope``. ``tests/importers/test_keras_internals.py`` fails,
+used for that lives here: ``Sequential._functional``, ``Operation._inbound_nodes``, ``KerasTensor._keras_history``,
+``Node.input_tensors`` /
+``output_tensors`` and ``serialization_lib.SafeModeScope``. ``tests/compat/test_keras_compat.py`` fails,
 naming the Keras version, when an upgrade changes them.
 """
 
@@ -28,6 +29,14 @@ def functional(model: Any) -> Any | None:
 def calls(operation: Any) -> list[Any]:
     """The nodes (calls) of an operation, in the order they were made."""
     return list(operation._inbound_nodes)
+
+
+def producer_name(tensor: Any) -> str | None:
+    """The name of the operation that made a symbolic tensor (an input layer's, for a model input), or None."""
+    history = getattr(tensor, "_keras_history", None)
+    op = history[0] if history else None
+    name = getattr(op, "name", None)
+    return str(name) if name else None
 
 
 def node_inputs(node: Any) -> list[Any]:

@@ -1,4 +1,4 @@
-"""The private Keras names importing relies on (specdsl/importers/_keras_internals.py) still exist: a Keras upgrade
+"""The private Keras names importing relies on (specdsl/_compat/_keras.py) still exist: a Keras upgrade
 that changes them fails here, naming the version, rather than somewhere inside an import."""
 
 from __future__ import annotations
@@ -6,7 +6,7 @@ from __future__ import annotations
 import keras
 import pytest
 
-from specdsl.importers import _keras_internals as K
+from specdsl._compat import _keras as K
 
 
 def _model():
@@ -33,6 +33,15 @@ def test_the_functional_graph_is_reachable():
         f"keras {keras.__version__}: Node.output_tensors changed"
     )
     assert K.functional(keras.Sequential([keras.layers.Dense(2)])) is None  # never built
+
+
+def test_a_tensor_names_the_layer_that_made_it():
+    model = _model()
+    assert K.producer_name(model.inputs[0]) == model.layers[0].name, (
+        f"keras {keras.__version__}: KerasTensor._keras_history changed"
+    )
+    assert K.producer_name(model.outputs[0]) == model.layers[-1].name
+    assert K.producer_name(object()) is None
 
 
 def test_safe_mode_refuses_a_lambda(tmp_path):
