@@ -120,8 +120,10 @@ def test_an_objective_trains_a_trial_in_process_and_records_it(trial_of):
     assert (result["params"], result["epochs"]) == (1490, 2)
     assert sorted(result["overhead_ms"]) == ["pruning_ms", "spec_plan_ms", "suggest_ms", "tracking_ms"]
 
-    assert [c[0] for c in tracker.calls] == ["start_trial", "log_texts", "finish_trial"]
+    # the spec and summary as the trial starts, its architecture diagram (model.svg) as it ends
+    assert [c[0] for c in tracker.calls] == ["start_trial", "log_texts", "log_texts", "finish_trial"]
     assert tracker.calls[0] == ("start_trial", 0, {"filters": 4, "extra": 0}, {"specdsl.model": "tiny"})
+    assert sorted(tracker.calls[2][2]) == ["model.svg"]
     _, run_id, texts = tracker.calls[1]
     assert (run_id, sorted(texts)) == ("run-0", ["spec.yaml", "summary.txt"])
     assert texts["spec.yaml"][:3] == [
@@ -131,8 +133,8 @@ def test_an_objective_trains_a_trial_in_process_and_records_it(trial_of):
     ]
     assert "search:" not in texts["spec.yaml"]
     summary = texts["summary.txt"]
-    assert (summary[0], summary[-5]) == ('Model: "tiny"', "Total params: 1,490 (5.8 KB)")
-    _, run_id, state, reason, metrics = tracker.calls[2]
+    assert (summary[0], summary[-5]) == ('Model: "tiny"', "Total params: 1,490 (5.8 KiB)")
+    _, run_id, state, reason, metrics = tracker.calls[3]
     assert (run_id, state, reason) == ("run-0", "COMPLETE", None)
     assert (metrics["params"], metrics["epochs"], metrics["objective.params"]) == (1490, 2, 1490)
     assert metrics["objective.val_accuracy"] == values[0]
