@@ -15,8 +15,8 @@ flat form is written. What the language cannot express is one :class:`~specdsl.S
 layer (a Keras layer's name and class, an ONNX node's name and op type, a torch module's path or function).
 
 The modules: ``_sources`` (what a SOURCE names: a file read as data, or ``module:attribute`` run); the importers,
-each giving a :class:`Graph` (``_graph``): ``_keras`` (Keras models, layer by layer, with Keras' private graph behind ``specdsl._compat._keras``,
-the one door to Keras' private graph structures), ``_onnx`` (ONNX files) and ``_fx`` (torch modules traced with
+each giving a :class:`Graph` (``_graph``): ``_keras`` (Keras models, layer by layer, reading Keras' private
+graph through ``specdsl._compat._keras``), ``_onnx`` (ONNX files) and ``_fx`` (torch modules traced with
 torch.fx: ``_fx_modules`` maps modules, ``_fx_functions`` functions and methods, ``_fx_writer`` holds what they
 share); the tensor-level graph that ONNX and torch.fx lower to spec layers: ``_ops`` (operators, values, the
 handler registry), ``_ops_lower`` (the walk), ``_ops_windows`` and ``_ops_tensors`` (the handlers), ``_ops_fold``

@@ -19,11 +19,11 @@ from typing import Any
 
 import numpy as np
 
+from .._compat import _keras as K
 from .._text import shown
 from ..errors import SourceError
 from ..plan import same_padding
 from ..spec import ACTIVATIONS, LAYERS
-from .._compat import _keras as K
 from ._graph import Graph, Layer, Problems
 
 KERAS_KINDS: dict[str, str] = {info.keras_class: kind for kind, info in LAYERS.items()}

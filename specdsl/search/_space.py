@@ -53,7 +53,8 @@ PARAM_NAME_LIMIT = 250  # MLflow's longest parameter key
 @functools.lru_cache(maxsize=65536)  # a search space's names are drawn for every trial
 def param_name(name: str) -> str:
     """The name a distribution has in Optuna and MLflow: its spec name with ``[i]`` written ``.i``, because MLflow
-    names hold only letters, digits and ``_ - . / : space`` (``layers[2].conv2d.filters`` -> ``layers.2.conv2d.filters``)."""
+    names hold only letters, digits and ``_ - . / : space``
+    (``layers[2].conv2d.filters`` -> ``layers.2.conv2d.filters``)."""
     name = re.sub(r"\[(\d+)\]", r".\1", name)
     return re.sub(r"[^A-Za-z0-9_.:\-]", "_", name)
 
@@ -249,7 +250,10 @@ def constraint_violation(p: Plan, constraints: Any) -> str | None:
             f"{constraints.max_params:,} allowed."
         )
     if constraints.max_flops is not None and p.flops > constraints.max_flops:
-        return f"constraint max_flops: the model needs {p.flops:,} FLOPs per example, more than the {constraints.max_flops:,} allowed."
+        return (
+            f"constraint max_flops: the model needs {p.flops:,} FLOPs per example, more than the "
+            f"{constraints.max_flops:,} allowed."
+        )
     if constraints.max_activation_bytes is not None and p.activation_bytes > constraints.max_activation_bytes:
         return (
             f"constraint max_activation_bytes: activations take {iec_bytes(p.activation_bytes)} per example, "

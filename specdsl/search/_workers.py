@@ -156,7 +156,7 @@ def _worker_main(cfg: StudyConfig) -> None:
         try:
             work(cfg, None)
         except Exception as e:
-            raise study_store_error(e, cfg.storage) or e
+            raise (study_store_error(e, cfg.storage) or e) from None  # a store's failure in its own words
     except KeyboardInterrupt:
         os._exit(130)
     except SpecdslError as e:

@@ -13,7 +13,7 @@ import sys
 import pytest
 import torch
 from rich.console import Console
-from train_fixtures import *
+from train_fixtures import digits_plan, write_spec
 
 import specdsl
 from specdsl.errors import SpecError, TrainError
