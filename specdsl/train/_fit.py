@@ -55,7 +55,7 @@ def fit(
         checkpoint_dir: where the best epoch's weights are kept (``best.pt``, a state_dict, plus ``best.json``;
             Keras: ``best.weights.h5``), written whenever the monitor improves, so an interrupted run keeps them.
         progress: show a progress bar (rich) in the terminal.
-        max_seconds: stop after the epoch during which this much time has passed.
+        max_seconds: a time limit: stop after the epoch that passes it, or after which the next, as long, would.
         model: an already built model of this plan to train (default: built here, seeded by ``train.seed``).
         device: overrides ``train.device`` (``auto``, ``cpu``, ``cuda``, ``cuda:N``, ``mps``; e.g. a search
             worker's, :func:`device_for_worker`). The result's ``device`` says where it trained.

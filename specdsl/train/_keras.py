@@ -20,7 +20,7 @@ from ._callbacks import CallbackList
 from ._checkpoint import checkpoint_failure
 from ._metrics import EPSILON
 from ._result import NonFiniteLoss, TrainResult
-from ._schedule import LrSchedule, Monitor
+from ._schedule import LrSchedule, Monitor, out_of_time
 
 CHECKPOINT = "best.weights.h5"
 POLICIES = {"fp32": None, "bf16": "mixed_bfloat16", "fp16": "mixed_float16"}
@@ -202,7 +202,8 @@ def run(
                 state["stop_reason"] = "early_stopping"
                 self.model.stop_training = True
             elif (
-                max_seconds is not None and time.perf_counter() - start >= max_seconds and epoch < epochs - 1
+                out_of_time(time.perf_counter() - start, time.perf_counter() - self.t0, max_seconds)
+                and epoch < epochs - 1
             ):
                 state["stop_reason"] = "max_seconds"
                 self.model.stop_training = True

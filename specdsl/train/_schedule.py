@@ -76,6 +76,16 @@ class LrSchedule:
             self._wait = 0
 
 
+def out_of_time(elapsed: float, epoch_s: float, max_seconds: float | None) -> bool:
+    """Whether a run with a time limit stops after this epoch: the limit has passed, or the next epoch, as long
+    as this one, would end past it (so a run ends within its limit whenever its epochs take about the same time).
+
+        >>> out_of_time(50.0, 30.0, 100.0), out_of_time(60.0, 30.0, 100.0), out_of_time(1.0, 2.0, None)
+        (False, True, False)
+    """
+    return max_seconds is not None and elapsed + epoch_s > max_seconds
+
+
 def monitor_mode(monitor: str) -> str:
     """'max' for accuracies, 'min' for everything else (Keras' ``mode="auto"``)."""
     return "max" if monitor.endswith(("accuracy", "acc", "auc")) else "min"

@@ -31,7 +31,7 @@ from ._checkpoint import checkpoint_failure
 from ._device import resolve_device
 from ._metrics import EPSILON, evaluate, logits_mode, make_correct, make_loss, sum_dtype
 from ._result import NonFiniteLoss, TrainResult
-from ._schedule import LrSchedule, Monitor
+from ._schedule import LrSchedule, Monitor, out_of_time
 
 CHECKPOINT = "best.pt"
 
@@ -255,7 +255,8 @@ def run(
             if stop:
                 stop_reason = "early_stopping"
                 break
-            if max_seconds is not None and time.perf_counter() - start >= max_seconds and epoch < epochs - 1:
+            now = time.perf_counter()
+            if out_of_time(now - start, now - t0, max_seconds) and epoch < epochs - 1:
                 stop_reason = "max_seconds"
                 break
 

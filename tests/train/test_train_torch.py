@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import math
+import time
 
 import numpy as np
 import pytest
@@ -20,6 +21,7 @@ from specdsl.spec import TrainSpec
 from specdsl.train import Callback, NonFiniteLoss, fit
 from specdsl.train._batches import normalization, to_tensor
 from specdsl.train._metrics import make_correct, make_loss
+from specdsl.train._schedule import out_of_time
 from specdsl.train._torch import make_optimizer
 
 pytestmark = pytest.mark.usefixtures("single_thread")
@@ -205,6 +207,36 @@ def test_keyboard_interrupt_keeps_the_best_checkpoint(tmp_path, digits):
 def test_max_seconds_stops_after_the_first_epoch(tmp_path, digits):
     result = fit(digits_plan(tmp_path), dataset=digits, max_seconds=0)
     assert (len(result.history), result.stop_reason, result.stopped_early) == (1, "max_seconds", True)
+
+
+class Slow(Callback):
+    """Makes every epoch last at least ``seconds``."""
+
+    def __init__(self, seconds: float):
+        self.seconds = seconds
+
+    def on_epoch_end(self, epoch, logs):
+        time.sleep(self.seconds)
+
+
+def test_max_seconds_stops_before_an_epoch_that_would_end_past_it(tmp_path, digits):
+    # epochs of 0.5 s and more, a limit of 0.8 s: a second epoch would end past it, so the run stops after one
+    result = fit(digits_plan(tmp_path), dataset=digits, max_seconds=0.8, callbacks=[Slow(0.5)])
+    assert (len(result.history), result.stop_reason) == (1, "max_seconds")
+
+
+@pytest.mark.parametrize(
+    ("elapsed", "epoch_s", "limit", "stops"),
+    [
+        (50.0, 30.0, 100.0, False),
+        (70.0, 30.0, 100.0, False),
+        (70.5, 30.0, 100.0, True),
+        (120.0, 1.0, 100.0, True),
+        (5.0, 5.0, None, False),
+    ],
+)
+def test_a_run_stops_when_its_next_epoch_would_end_past_the_limit(elapsed, epoch_s, limit, stops):
+    assert out_of_time(elapsed, epoch_s, limit) is stops
 
 
 def test_metrics_follow_the_train_section(tmp_path, digits):
