@@ -22,8 +22,11 @@ def section_override(model: Any, what: str, file: str, **changes: Any) -> Any:
     except ValidationError as e:
         err = e.errors()[0]
         field = ".".join(str(p) for p in err["loc"])
+        # a validator's own message already says what it got
+        rule = err["msg"].removeprefix("Value error, ").rstrip(".")
+        got = "" if err["type"] == "value_error" else f" (got {err.get('input')!r})"
         raise SpecError(
-            f"--{field.replace('_', '-')}: {err['msg']} (got {err.get('input')!r}).",
+            f"--{field.replace('_', '-')}: {rule}{got}.",
             loc=Loc(file),
             path=f"{what}.{field}",
         ) from None
