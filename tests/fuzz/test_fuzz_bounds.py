@@ -82,8 +82,12 @@ def test_an_expression_gives_a_bounded_number_or_an_expression_error(text):
         assert len(str(e)) < 300
     else:
         assert len(text.strip()) <= MAX_EXPR_CHARS
-        assert type(value) in (int, float)
-        assert value.bit_length() <= MAX_INT_BITS if type(value) is int else math.isfinite(value)
+        # a number, a truth value, or a string, which only a literal or a variable gives (nothing builds one)
+        assert type(value) in (int, float, bool, str)
+        if type(value) is str:
+            assert value in text or value in VARIABLES.values()
+        elif type(value) is not bool:
+            assert value.bit_length() <= MAX_INT_BITS if type(value) is int else math.isfinite(value)
     try:
         _expr.substitute("conv_${" + text + "}", VARIABLES)
     except _expr.ExprError:
