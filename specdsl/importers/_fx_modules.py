@@ -90,33 +90,13 @@ class ModuleOps(OpWriter):
                 self.const(m.running_var),
             ]
             self.add("BatchNormalization", ins, [out], where, name, epsilon=float(m.eps), momentum=momentum)
-        elif isinstance(m, M.ChannelLayerNorm):
+        elif isinstance(m, M.ChannelLayerNorm) or (
+            isinstance(m, nn.LayerNorm) and len(m.normalized_shape) == 1
+        ):
+            weights = [self.const(w) if w is not None else "" for w in (m.weight, m.bias)]
+            axis = 0 if isinstance(m, M.ChannelLayerNorm) else -1  # channels first, or the last axis
             self.add(
-                "LayerNormalization",
-                [
-                    ref(x),
-                    self.const(m.weight) if m.weight is not None else "",
-                    self.const(m.bias) if m.bias is not None else "",
-                ],
-                [out],
-                where,
-                name,
-                axis=0,
-                epsilon=float(m.eps),
-            )
-        elif isinstance(m, nn.LayerNorm) and len(m.normalized_shape) == 1:
-            self.add(
-                "LayerNormalization",
-                [
-                    ref(x),
-                    self.const(m.weight) if m.weight is not None else "",
-                    self.const(m.bias) if m.bias is not None else "",
-                ],
-                [out],
-                where,
-                name,
-                axis=-1,
-                epsilon=float(m.eps),
+                "LayerNormalization", [ref(x), *weights], [out], where, name, axis=axis, epsilon=float(m.eps)
             )
         elif isinstance(m, (nn.MaxPool1d, nn.MaxPool2d, nn.AvgPool1d, nn.AvgPool2d)):
             self._pool(m, ref(x), out, where, name)

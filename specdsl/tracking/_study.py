@@ -159,21 +159,23 @@ class Tracker:
 
     # -- trial level
 
+    def _trial_tags(self, number: int, extra: dict[str, str]) -> dict[str, str]:
+        """The tags of trial ``number``'s run: its study, parent and number, and ``extra``."""
+        tags = {
+            PARENT_TAG: self.parent_id,
+            STUDY_TAG: self.study_name,
+            TRIAL_TAG: str(number),
+            ROLE_TAG: "trial",
+        }
+        return tag_values({**tags, **extra})
+
     def start_trial(self, number: int, params: dict[str, Any], tags: dict[str, str] | None = None) -> str:
         """A nested run for trial ``number`` (1 call). Its parameters are sent with the run's first batch of metrics
         (``flush`` or ``finish_trial``), one call fewer per trial than a batch of their own."""
         run = self.client.create_run(
             self.experiment_id,
             run_name=f"{self.study_name}-{number}",
-            tags=tag_values(
-                {
-                    PARENT_TAG: self.parent_id,
-                    STUDY_TAG: self.study_name,
-                    TRIAL_TAG: str(number),
-                    ROLE_TAG: "trial",
-                    **(tags or {}),
-                }
-            ),
+            tags=self._trial_tags(number, tags or {}),
         )
         run_id = run.info.run_id
         self._params[run_id] = params
@@ -187,17 +189,14 @@ class Tracker:
         run = self.client.create_run(
             self.experiment_id,
             run_name=f"{self.study_name}-{number}",
-            tags=tag_values(
+            tags=self._trial_tags(
+                number,
                 {
-                    PARENT_TAG: self.parent_id,
-                    STUDY_TAG: self.study_name,
-                    TRIAL_TAG: str(number),
-                    ROLE_TAG: "trial",
                     STATE_TAG: "PRUNED",
                     PRUNED_TAG: "true",
                     REASON_TAG: f"invalid: {reason}"[:REASON_MAX],
                     REJECTED_TAG: "true",
-                }
+                },
             ),
         )
         run_id = run.info.run_id
