@@ -126,6 +126,9 @@ class Objective:
         self.training_s = 0.0  # the last trial's time in training itself: fit, less its epochs' reporting
         self._diagram: Any = dict  # the running trial's architecture diagram, being drawn (report.svg_later)
         self.budget = EpochBudget(cfg, self.search.warmup_epochs)  # epochs fitted to the time budget
+        self.shortest_epoch_s: float | None = (
+            None  # the fastest epoch of any trial so far (a trial's least cost)
+        )
 
     # -- the trial
 
@@ -243,6 +246,7 @@ class Objective:
             finally:
                 train_s = time.perf_counter() - t2
                 self.training_s = train_s - callback.track_s - callback.prune_s
+                self._note_epochs(callback.history)
             values = [
                 self._value(m, d, result, p, callback.history) for m, d in zip(self.metrics, self.directions)
             ]
@@ -291,6 +295,11 @@ class Objective:
         final["memory_peak"] = _peak(metered, guard)
         self._finish(run, "COMPLETE", final, result=result)
         return values[0] if not self.multi else values
+
+    def _note_epochs(self, history: list[dict]) -> None:
+        secs = [h["epoch_seconds"] for h in history if isinstance(h.get("epoch_seconds"), (int, float))]
+        if secs:
+            self.shortest_epoch_s = min(secs + ([self.shortest_epoch_s] if self.shortest_epoch_s else []))
 
     def _finish(
         self, run: _Trained, state: str, metrics: dict, *, reason: str | None = None, result: Any = None
