@@ -27,6 +27,7 @@ from ._dataset import Arrays, Dataset, DatasetInfo, DataWarning, data_warnings
 from ._download import MIRROR_ENV
 from ._load import list_datasets, load_dataset
 from ._registry import DATASETS, DatasetSource, LoadRequest, get_source, register_dataset
+from ._split import stratified_split
 
 __all__ = [
     "Dataset",
@@ -44,4 +45,5 @@ __all__ = [
     "cache_root",
     "CACHE_ENV",
     "MIRROR_ENV",
+    "stratified_split",
 ]

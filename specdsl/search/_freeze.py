@@ -17,7 +17,7 @@ from .._text import terminal
 from ..errors import SearchError
 from ..plan import plan
 from ..spec import ModelSpec, from_tree, load_text, suggest
-from ._config import METRICS_ATTR, REASON, REJECTED, SPACE_ATTR, SPACE_FILE_ATTR
+from ._config import CHOSEN_ATTR, METRICS_ATTR, REASON, REJECTED, SPACE_ATTR, SPACE_FILE_ATTR
 from ._results import best_trial
 from ._sampler import ReplaySampler
 from ._setup import quiet_optuna
@@ -154,6 +154,17 @@ def freeze_best(study: str, *, storage: str | None = None, trial: int | None = N
             if chosen is None:
                 raise SearchError(
                     f"study `{study}` has no complete trial yet.", hint="Pick one with --trial N."
+                )
+            picked = s.user_attrs.get(CHOSEN_ATTR)
+            if isinstance(picked, dict) and picked.get("trial") == chosen.number:
+                metrics = s.user_attrs.get(METRICS_ATTR) or ["the objective"]
+                spread = picked.get("spread")
+                n = picked.get("n")
+                note = (
+                    f"Chosen by re-evaluation: {metrics[0]} {picked['mean']:.4f}"
+                    + (f" +- {spread:.4f}" if isinstance(spread, (int, float)) else "")
+                    + f" over {n} fresh train/validation split{'s' if n != 1 else ''}, the estimate to trust "
+                    "(the value above is its search value, on one split)."
                 )
             if len(s.directions) > 1:
                 metrics = s.user_attrs.get(METRICS_ATTR) or ["the first objective"]

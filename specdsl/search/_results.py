@@ -10,7 +10,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from ._config import CUT_ATTR, OVERHEAD_ATTR, REJECTED, RESULT
+from ._config import CHOSEN_ATTR, CUT_ATTR, OVERHEAD_ATTR, REJECTED, RESULT
 from ._storage import DEFAULT_STORAGE
 
 MLFLOW_UI = "http://127.0.0.1:5000"  # where `mlflow ui` serves by default
@@ -45,6 +45,8 @@ class StudyResult:
     timeout: float | None = None  # the budget, in seconds
     # when no trial completed: the best trial cut at the time limit, which stands in as the best (specdsl.cut)
     best_cut: dict[str, Any] | None = None
+    # the final model chosen by re-evaluation (_select.Chosen): it is the best trial, with an estimate
+    chosen: Any = None
 
     @property
     def trials(self) -> int:
@@ -68,6 +70,8 @@ class StudyResult:
         ]
         if self.best_cut is not None:
             lines.append(self._nothing_completed())
+        elif self.chosen is not None and self.chosen.trial == self.best_number:
+            lines.append(self._chosen())
         elif self.best_number is not None:
             vals = ", ".join(f"{m}={v:.4g}" for m, v in zip(self.metrics, self.best_values))
             lines.append(f"best: trial {self.best_number}: {vals}")
@@ -120,6 +124,26 @@ class StudyResult:
             + f"    # experiment {self.experiment}: the study's run, one nested run per trial{where}"
         )
         return "\n".join(lines)
+
+    def _chosen(self) -> str:
+        """The chosen trial with the estimate to trust, beside its own search value and the others re-evaluated."""
+        c, m = self.chosen, self.metrics[0]
+        spread = "" if c.spread != c.spread else f" +- {c.spread:.3f}"  # NaN: no spread
+        how = (
+            f"{c.n} fresh split"
+            + ("s" if c.n > 1 else "")
+            + (" (binomial standard error)" if c.n == 1 else "")
+        )
+        others = "; ".join(
+            f"#{n} {v:.3f} -> {mean:.3f}" for n, (v, mean, _) in sorted(c.candidates.items()) if n != c.trial
+        )
+        text = (
+            f"best: trial {c.trial}, chosen by re-evaluation: {m} {c.mean:.3f}{spread} over {how}, the estimate "
+            f"to trust (its value in the search, on one split: {c.search_value:.3f})"
+        )
+        if others:
+            text += f"; the others re-evaluated, search value -> fresh mean: {others}"
+        return text + (f"; {c.note}" if c.note else "")
 
     def _nothing_completed(self) -> str:
         """One message: no trial completed, the numbers, the best trial so far, the way out."""
@@ -267,11 +291,17 @@ def best_cut(trials: list[Any], direction: str) -> Any:
 
 
 def best_trial(study: Any, trials: list[Any] | None = None) -> Any:
-    """The best complete trial: Optuna's for one objective; for several, the Pareto-optimal trial that is best
-    on the first objective. None when no trial completed."""
+    """The best complete trial: the one chosen by re-evaluation where there is one (``_select``), else Optuna's for
+    one objective; for several, the Pareto-optimal trial that is best on the first objective. None when no trial
+    completed."""
     trials = trials if trials is not None else study.get_trials(deepcopy=False)
     if not any(t.state.name == "COMPLETE" for t in trials):
         return None
+    chosen = study.user_attrs.get(CHOSEN_ATTR)
+    if isinstance(chosen, dict):  # chosen by re-evaluation (_select)
+        for t in trials:
+            if t.number == chosen.get("trial") and t.state.name == "COMPLETE":
+                return t
     if len(study.directions) == 1:
         return study.best_trial
     front = study.best_trials

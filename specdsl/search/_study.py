@@ -47,6 +47,7 @@ from ._config import (
     MAX_CONSECUTIVE_REJECTED,
     METRICS_ATTR,
     PARENT_ATTR,
+    RUN_ATTR,
     SPACE_ATTR,
     SPACE_FILE_ATTR,
     SearchOptions,
@@ -55,11 +56,12 @@ from ._config import (
 from ._freeze import frozen_text
 from ._progress import Progress, row_of
 from ._results import StudyResult, study_result
+from ._select import reevaluate, select_top
 from ._setup import quiet_optuna
 from ._space import check_space, distributions, parse_duration, read_search, read_space
 from ._storage import DEFAULT_STORAGE, display_url, fail_dead_trials, open_storage, study_store_error
 from ._trial import reason_of
-from ._workers import run_workers, work
+from ._workers import admitted, run_workers, work
 
 # the options that are fields of the search section too (checked as the section's own values are)
 _SECTION_OPTIONS = ("trials", "storage", "study_name", "seed", "tracking_uri", "experiment")
@@ -195,6 +197,11 @@ def run_search(
                 + ", ".join(f"#{t.number}" for t in failed_now)
             )
 
+        # with a timeout, the re-evaluation of the top trials keeps its share of it (_select)
+        top = select_top(search.select, timeout_s)
+        trials_until = None if timeout_s is None else started + timeout_s
+        if trials_until is not None and top >= 2:
+            trials_until = started + timeout_s * (1 - search.select.share)
         cfg = StudyConfig(
             space_file=file,
             space_text=text,
@@ -205,7 +212,7 @@ def run_search(
             parent_run_id=parent_id,
             search=search.model_dump(),
             budget=search.trials,
-            deadline=None if timeout_s is None else started + timeout_s,
+            deadline=trials_until,
             epochs=opts.epochs,
             limit=opts.limit,
             seed=search.seed,
@@ -228,6 +235,7 @@ def run_search(
             progress.say(line)
         interrupted = False
         state: dict[str, Any] = {}
+        chosen = None
         with progress:
             pruning = (
                 "no pruning" if settings["pruner"].startswith("none") else f"{settings['pruner']} pruner"
@@ -243,6 +251,16 @@ def run_search(
                     state = work(cfg, progress)
                 else:
                     state = run_workers(cfg, study, progress)
+                if search.trials is not None and timeout_s is not None and not state.get("dead_end"):
+                    left = (started + timeout_s) - time.time()
+                    if left > 0.1 * timeout_s and admitted(study) >= search.trials:
+                        notes.append(
+                            f"the {search.trials}-trial cap was reached with {left:.0f} s of the {timeout_s:.0f} s "
+                            "budget left: raise --trials to let the budget decide."
+                        )
+                chosen = reevaluate(
+                    study, cfg, search, top, None if timeout_s is None else started + timeout_s, progress.say
+                )
             except KeyboardInterrupt:
                 interrupted = True
                 progress.say(
@@ -275,6 +293,7 @@ def run_search(
                 timeout=timeout_s,
             ),
         )
+        result.chosen = chosen
         result.seconds = time.time() - started
         result.interrupted = interrupted
         result.notes = notes
@@ -324,6 +343,13 @@ def _stopping_cleanly(tracker: Any, url: str) -> Any:
         raise
 
 
+def _trial_run(study: Any, number: int) -> str | None:
+    for t in study.get_trials(deepcopy=False):
+        if t.number == number:
+            return t.user_attrs.get(RUN_ATTR)
+    return None
+
+
 def _study_for(store: Any, name: str, resume: bool) -> str:
     import optuna
 
@@ -364,6 +390,13 @@ def _finish_parent(
             texts.update(svg_later(plan(load(texts["best.yaml"])), "best_model.svg")())
         except SpecdslError:
             pass
+    if (c := result.chosen) is not None:  # the estimate to trust, on the study's run and the trials' own
+        m = result.metrics[0]
+        metrics.update({f"chosen.{m}": c.mean, f"chosen.{m}.spread": c.spread, "chosen.splits": c.n})
+        for number, (_, mean, n) in c.candidates.items():
+            run_id = _trial_run(study, number)
+            if run_id:
+                tracker.log_values(run_id, {f"reevaluated.{m}": mean, "reevaluated.splits": n})
     for k, v in result.overhead.items():
         metrics[f"overhead.{k}"] = v
     files: list[str] = []

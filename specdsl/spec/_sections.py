@@ -260,6 +260,26 @@ class Constraints(Section):
     max_activation_bytes: PosInt | None = None
 
 
+class Select(Section):
+    """How the search chooses its final model: the ``top`` trials by their validation curves are trained again
+    ``repeats`` times each, on fresh splits of the training and validation data (the test set untouched) with
+    fresh seeds, and the one with the best mean of those fresh values is chosen; their mean and spread are the
+    estimate it reports. One validation set of a few hundred examples is too noisy to pick among many trials by
+    (the trial picked is the luckiest); a fresh split is not. With a timeout, ``share`` of it is kept for this.
+    By default a search with a timeout re-evaluates its top 3; one bounded by its trial count only does not."""
+
+    top: int | None = Field(
+        default=None,
+        ge=0,
+        le=20,
+        description="Trials re-evaluated (0 or 1: none); default 3 with a timeout, none without.",
+    )
+    repeats: int = Field(default=2, ge=1, le=10, description="Fresh splits each of them is trained on.")
+    share: float = Field(
+        default=0.3, ge=0, le=0.9, description="Share of the timeout kept for the re-evaluations."
+    )
+
+
 def _one_objective() -> list[Objective]:
     return [Objective()]
 
@@ -271,6 +291,7 @@ class SearchSpec(Section):
     sampler: Literal["tpe", "random", "cmaes", "nsga2", "grid", "qmc"] = "tpe"
     pruner: Literal["median", "hyperband", "successive_halving", "none"] = "median"
     constraints: Constraints = Field(default_factory=Constraints)
+    select: Select = Field(default_factory=Select)
     trials: PosInt | None = 20
     timeout: PosInt | str | None = Field(default=None, description="Seconds, or e.g. '15m', '2h'.")
     seed: int | None = Field(default=0, ge=0, le=MAX_SEED, description="0 .. 2**32 - 1.")

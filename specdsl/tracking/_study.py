@@ -243,6 +243,10 @@ class Tracker:
         for chunk in _chunks(metrics, params, tag_list):
             self.client.log_batch(run_id, **chunk)
 
+    def log_values(self, run_id: str, values: dict[str, float]) -> None:
+        """Final values (step 0) added to a run, finished or not: e.g. a trial's re-evaluation after the study."""
+        self.send(run_id, _final(values))
+
     def finish_trial(
         self,
         run_id: str,

@@ -1,0 +1,149 @@
+"""The final model chosen by re-evaluation on fresh splits (search.select): the rules by hand, then a real study on
+digits, SQLite and MLflow."""
+
+from __future__ import annotations
+
+import io
+import math
+
+import numpy as np
+import pytest
+from search_helpers import mlflow_runs, optuna_trials
+
+from specdsl.data import Dataset
+from specdsl.search._select import curve_score, estimate, resplit, select_top
+from specdsl.spec import SearchSpec
+
+SPACE = """
+input: [8, 8, 1]
+layers:
+  - conv2d: {filters: {choice: [2, 4, 8], name: filters}, kernel: 3, activation: relu}
+  - flatten
+  - dense: {units: 10, activation: softmax}
+data: {dataset: digits}
+train: {optimizer: {name: adam, lr: {float: [0.001, 0.03], log: true, name: lr}}, epochs: 2, batch_size: 128}
+search: {sampler: random, pruner: none, seed: 3, select: {top: 2, repeats: 2}}
+"""
+
+
+def test_a_trial_is_ranked_by_its_best_epoch_averaged_with_its_neighbours():
+    assert curve_score({0: 0.6, 1: 0.8, 2: 0.7, 3: 0.2}, True) == pytest.approx(0.7)
+    assert curve_score({0: 0.9, 1: 0.5}, True) == pytest.approx(0.7)  # the best epoch first: one neighbour
+    assert curve_score({0: 2.0, 1: 1.0, 2: 1.5}, False) == pytest.approx(1.5)  # a loss: the least
+    assert curve_score({}, True) is None
+
+
+def test_the_estimate_is_the_fresh_mean_with_its_standard_deviation_or_a_binomial_error():
+    mean, spread = estimate([0.70, 0.76, 0.73], 300, True)
+    assert (mean, spread) == (pytest.approx(0.73), pytest.approx(0.03))
+    mean, spread = estimate([0.8], 400, True)
+    assert (mean, spread) == (0.8, pytest.approx(0.02))  # sqrt(0.8 * 0.2 / 400)
+    mean, spread = estimate([1.5], 400, False)
+    assert mean == 1.5 and math.isnan(spread)
+
+
+def test_by_default_a_timed_search_re_evaluates_its_top_three_and_a_counted_one_none():
+    default = SearchSpec().select
+    assert (select_top(default, 900.0), select_top(default, None)) == (3, 0)
+    assert select_top(SearchSpec.model_validate({"select": {"top": 5}}).select, None) == 5
+    assert (default.repeats, default.share) == (2, 0.3)
+
+
+def test_a_fresh_split_pools_train_and_validation_keeps_sizes_and_classes_and_never_touches_test():
+    y_train = np.array([0] * 30 + [1] * 10)
+    y_val = np.array([0] * 6 + [1] * 4)
+    x_train = np.arange(40, dtype=np.uint8).reshape(40, 1, 1, 1)
+    x_val = np.arange(40, 50, dtype=np.uint8).reshape(10, 1, 1, 1)
+    x_test = np.full((5, 1, 1, 1), 99, np.uint8)
+    ds = Dataset("toy", x_train, y_train, x_val, y_val, x_test, np.zeros(5, np.int64), ["a", "b"])
+    a, b = resplit(ds, seed=1), resplit(ds, seed=2)
+    for r in (a, b):
+        assert (len(r.y_train), len(r.y_val)) == (40, 10)
+        assert sorted(np.concatenate([r.x_train, r.x_val]).ravel().tolist()) == list(range(50))
+        assert (r.x_test is ds.x_test) and (r.y_test is ds.y_test)
+        # each example keeps its label; stratified: the pool's 36 / 14 split as 0.2 of each class
+        pool = dict(zip(np.concatenate([x_train, x_val]).ravel().tolist(), np.concatenate([y_train, y_val])))
+        assert all(pool[int(x)] == y for x, y in zip(r.x_val.ravel(), r.y_val))
+        assert sorted(r.y_val.tolist()) == [0] * 7 + [1] * 3
+    assert sorted(a.x_val.ravel().tolist()) != sorted(b.x_val.ravel().tolist())
+
+
+@pytest.fixture
+def searched(stores, tmp_path):
+    pytest.importorskip("optuna")
+    pytest.importorskip("mlflow")
+    pytest.importorskip("torch")
+    from rich.console import Console
+
+    from specdsl.search import run_search
+
+    path = tmp_path / "select.yaml"
+    path.write_text(SPACE, encoding="utf-8")
+
+    def run(study: str, **kwargs):
+        buf = io.StringIO()
+        result = run_search(
+            path,
+            storage=stores["storage"],
+            tracking_uri=stores["tracking_uri"],
+            study_name=study,
+            plots=False,
+            console=Console(file=buf, width=250),
+            **kwargs,
+        )
+        result.output = buf.getvalue()
+        return result
+
+    return run
+
+
+def test_the_top_trials_are_trained_again_on_fresh_splits_and_the_best_mean_is_the_best_trial(
+    searched, stores
+):
+    import optuna
+
+    from specdsl.search import best_trial, freeze_best
+
+    result = searched("select", trials=4)
+    trials = optuna_trials(stores["storage"], "select")
+    assert result.complete == 4
+    ranked = sorted(trials, key=lambda t: (-curve_score(dict(t.intermediate_values), True), t.number))
+    top = [t.number for t in ranked[:2]]
+    c = result.chosen
+    assert sorted(c.candidates) == sorted(top)
+    assert all(n == 2 for _, _, n in c.candidates.values())  # two fresh splits each
+    study = optuna.load_study(study_name="select", storage=stores["storage"])
+    kept = study.user_attrs["specdsl.reevaluated"]
+    assert sorted(kept) == sorted(str(n) for n in top) and all(len(v) == 2 for v in kept.values())
+    means = {int(n): sum(v) / 2 for n, v in kept.items()}
+    assert c.trial == max(means, key=lambda n: (means[n], -n))
+    assert c.mean == pytest.approx(means[c.trial])
+    assert c.spread == pytest.approx(float(np.std(kept[str(c.trial)], ddof=1)))
+    assert c.search_value == next(t.value for t in trials if t.number == c.trial)
+    # the chosen trial is the study's best everywhere: the result, best_trial, `specdsl best`
+    assert result.best_number == c.trial == best_trial(study).number
+    number, text = freeze_best("select", storage=stores["storage"])
+    assert number == c.trial
+    header = [line for line in text.splitlines() if line.startswith("#")]
+    assert header[2] == (
+        f"# Chosen by re-evaluation: val_accuracy {c.mean:.4f} +- {c.spread:.4f} over 2 fresh train/validation "
+        "splits, the estimate to trust (the value above is its search value, on one split)."
+    )
+    line = next(x for x in result.output.splitlines() if x.startswith("best: trial"))
+    assert line.startswith(
+        f"best: trial {c.trial}, chosen by re-evaluation: val_accuracy {c.mean:.3f} +- {c.spread:.3f} over 2 fresh "
+        f"splits, the estimate to trust (its value in the search, on one split: {c.search_value:.3f})"
+    )
+    runs = mlflow_runs(stores["tracking_uri"], "select")
+    (parent,) = runs["study"]
+    assert parent.data.metrics["chosen.val_accuracy"] == pytest.approx(c.mean)
+    assert parent.data.metrics["chosen.splits"] == 2
+    by_trial = {int(r.data.tags["specdsl.trial"]): r for r in runs["trial"]}
+    for n in top:
+        assert by_trial[n].data.metrics["reevaluated.val_accuracy"] == pytest.approx(means[n])
+    assert all("reevaluated.val_accuracy" not in r.data.metrics for n, r in by_trial.items() if n not in top)
+
+    # resumed with nothing new to run: the kept values are reused, nothing is trained again
+    again = searched("select", trials=4)
+    assert again.chosen.as_attr() == c.as_attr()
+    assert "re-evaluated trial" not in again.output
