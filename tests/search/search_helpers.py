@@ -38,3 +38,25 @@ def optuna_trials(storage: str, study: str) -> list:
     from specdsl.search._storage import sqlalchemy_url
 
     return optuna.load_study(study_name=study, storage=sqlalchemy_url(storage)).get_trials(deepcopy=False)
+
+
+def searched(path: Path, stores: dict, study: str, **kwargs):
+    """run_search on the session's stores with its output kept (``result.output``), no plots."""
+    import io
+
+    from rich.console import Console
+
+    from specdsl.search import run_search
+
+    buf = io.StringIO()
+    result = run_search(
+        path,
+        storage=stores["storage"],
+        tracking_uri=stores["tracking_uri"],
+        study_name=study,
+        plots=False,
+        console=Console(file=buf, width=250),
+        **kwargs,
+    )
+    result.output = buf.getvalue()
+    return result

@@ -83,7 +83,9 @@ def test_the_first_epoch_sets_every_trial_epochs_and_the_first_trial_completes_a
     (best,) = [line for line in result.output.splitlines() if line.startswith("specdsl best")]
     assert best.startswith("specdsl best fitted --storage") and "--trial " not in best
     # 3 trials of 2 epochs end long before the minute: the summary says the cap, not the budget, ended it
-    assert re.search(r"the 3-trial cap was reached with \d+ s of the 60 s budget left: raise --trials", result.output)
+    assert re.search(
+        r"the 3-trial cap was reached with \d+ s of the 60 s budget left: raise --trials", result.output
+    )
 
 
 def test_a_cut_trial_stands_in_as_the_best_when_none_completed_and_the_command_says_so(tmp_path, monkeypatch):

@@ -4,20 +4,18 @@ and allocations; the `digits` dataset (8x8)."""
 
 from __future__ import annotations
 
-import io
 import re
 import subprocess
 from pathlib import Path
 
 import pytest
-from search_helpers import cli_env, mlflow_runs, optuna_trials, specdsl_cmd
+from search_helpers import cli_env, mlflow_runs, optuna_trials, searched, specdsl_cmd
 from support import address_space_limit
 
 pytest.importorskip("optuna")
 pytest.importorskip("mlflow")
 pytest.importorskip("torch")
 
-from specdsl.search import run_search
 
 # units 16: 1,210 parameters, an estimated 259.4 KiB to train; units 100000: 7,500,010 parameters, 318.3 MiB.
 BOUNDED = """
@@ -45,20 +43,7 @@ GUARD_REASON = re.compile(
 
 
 def run(path: Path, stores: dict, study: str, **kwargs):
-    from rich.console import Console
-
-    buf = io.StringIO()
-    result = run_search(
-        path,
-        storage=stores["storage"],
-        tracking_uri=stores["tracking_uri"],
-        study_name=study,
-        plots=False,
-        console=Console(file=buf, width=250),
-        **kwargs,
-    )
-    result.output = buf.getvalue()
-    return result
+    return searched(path, stores, study, **kwargs)
 
 
 def test_a_model_over_the_memory_bound_is_pruned_before_it_is_built_and_one_that_passes_it_fails(

@@ -3,12 +3,11 @@ digits, SQLite and MLflow."""
 
 from __future__ import annotations
 
-import io
 import math
 
 import numpy as np
 import pytest
-from search_helpers import mlflow_runs, optuna_trials
+from search_helpers import mlflow_runs, optuna_trials, searched
 
 from specdsl.data import Dataset
 from specdsl.search._select import curve_score, estimate, resplit, select_top
@@ -69,42 +68,21 @@ def test_a_fresh_split_pools_train_and_validation_keeps_sizes_and_classes_and_ne
 
 
 @pytest.fixture
-def searched(stores, tmp_path):
+def search(stores, tmp_path):
     pytest.importorskip("optuna")
     pytest.importorskip("mlflow")
     pytest.importorskip("torch")
-    from rich.console import Console
-
-    from specdsl.search import run_search
-
     path = tmp_path / "select.yaml"
     path.write_text(SPACE, encoding="utf-8")
-
-    def run(study: str, **kwargs):
-        buf = io.StringIO()
-        result = run_search(
-            path,
-            storage=stores["storage"],
-            tracking_uri=stores["tracking_uri"],
-            study_name=study,
-            plots=False,
-            console=Console(file=buf, width=250),
-            **kwargs,
-        )
-        result.output = buf.getvalue()
-        return result
-
-    return run
+    return lambda study, **kwargs: searched(path, stores, study, **kwargs)
 
 
-def test_the_top_trials_are_trained_again_on_fresh_splits_and_the_best_mean_is_the_best_trial(
-    searched, stores
-):
+def test_the_top_trials_are_trained_again_on_fresh_splits_and_the_best_mean_is_the_best_trial(search, stores):
     import optuna
 
     from specdsl.search import best_trial, freeze_best
 
-    result = searched("select", trials=4)
+    result = search("select", trials=4)
     trials = optuna_trials(stores["storage"], "select")
     assert result.complete == 4
     ranked = sorted(trials, key=lambda t: (-curve_score(dict(t.intermediate_values), True), t.number))
@@ -144,6 +122,6 @@ def test_the_top_trials_are_trained_again_on_fresh_splits_and_the_best_mean_is_t
     assert all("reevaluated.val_accuracy" not in r.data.metrics for n, r in by_trial.items() if n not in top)
 
     # resumed with nothing new to run: the kept values are reused, nothing is trained again
-    again = searched("select", trials=4)
+    again = search("select", trials=4)
     assert again.chosen.as_attr() == c.as_attr()
     assert "re-evaluated trial" not in again.output
