@@ -26,6 +26,7 @@ from ._windows import (
     ONES_2D,
     Resolved,
     RuleError,
+    RuleWarning,
     Shape,
     fmt,
     numel,
@@ -37,7 +38,7 @@ from ._windows import (
 
 # What a rule gives: (output shape, trainable, non-trainable, FLOPs, warnings, what it resolved). A plain tuple: it
 # is made about ten times faster than a named tuple, and planning InceptionV3 makes ~300 of them.
-Out = tuple[Shape, int, int, int, tuple[str, ...], Resolved]
+Out = tuple[Shape, int, int, int, tuple[RuleWarning, ...], Resolved]
 _new = tuple.__new__  # a Resolved made as its _make() makes it, without the keyword machinery
 
 

@@ -47,6 +47,7 @@ from ._sections import (
 )
 from ._shapes import SHAPE_INFERENCE, PrefixInference, register_shape_inference
 from ._types import ACTIVATIONS, NAME_PATTERN
+from ._warnings import WARNINGS
 from ._yaml import (
     MAX_DEPTH,
     MAX_FILE_BYTES,
@@ -99,6 +100,7 @@ __all__ = [
     "Schedule",
     "SearchSpec",
     "TrainSpec",
+    "WARNINGS",
     "canonical_kind",
     "duration_seconds",
     "from_tree",

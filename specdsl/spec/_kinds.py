@@ -13,6 +13,7 @@ from pydantic import Field, field_validator
 
 from .._registry import Registry
 from ._types import Name, StrictModel
+from ._warnings import WarningCode
 
 
 @dataclass(frozen=True)
@@ -83,6 +84,9 @@ class LayerSpec(StrictModel):
     name: Name | None = Field(default=None, description="Name of the layer, unique in the model.")
     inputs: list[str] | None = Field(
         default=None, description="Names of the layers this one reads (default: the layer before it)."
+    )
+    silence: list[WarningCode] | None = Field(
+        default=None, description="Codes of the warnings this layer means (e.g. [drops-rows]), not printed."
     )
 
     @field_validator("inputs", mode="before")
