@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from .._text import github_data, github_property, terminal
+from ..backends import check_backend_limits
 from ..errors import Loc, SearchError, SpecdslError, SpecError
 from ..plan import Plan, PlanWarning, plan
 from ..spec import from_tree, gc_paused, has_distributions, load_file
@@ -143,7 +144,7 @@ def validate_file(path: Path, samples: int = 200) -> Result:
             from ..train import check_compatible
 
             check_compatible(p, spec.train, spec.data)
-        return Result(path, plan=p, warnings=list(p.warnings))
+        return Result(path, plan=p, warnings=[*p.warnings, *check_backend_limits(p)])
     except SpecdslError as e:
         return Result(path, error=e)
 
