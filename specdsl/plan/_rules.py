@@ -272,6 +272,12 @@ def _zero_padding(layer: L.ZeroPadding2D, ins: Sequence[Shape]) -> Out:
 @register_rule("batchnorm")
 def _batchnorm(layer: L.BatchNorm, ins: Sequence[Shape]) -> Out:
     (x,) = ins
+    if layer.axis not in (-1, len(x)):  # Keras counts the batch axis: 3 is an image's channels
+        raise RuleError(
+            f"batchnorm normalizes the channels, the last axis (channels-last): axis -1 or {len(x)} for its "
+            f"{fmt(x)} input (Keras counts the batch axis), but got axis={layer.axis}.",
+            "Write axis: -1, or leave it out.",
+        )
     c = x[-1]
     return (
         x,
