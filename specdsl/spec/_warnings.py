@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from pydantic import AfterValidator
+from pydantic import AfterValidator, Field
 
 from ._located import suggest
 
@@ -27,4 +27,4 @@ def _known(code: str) -> str:
     return code
 
 
-WarningCode = Annotated[str, AfterValidator(_known)]
+WarningCode = Annotated[str, AfterValidator(_known), Field(json_schema_extra={"enum": list(WARNINGS)})]
