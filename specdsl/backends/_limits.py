@@ -1,7 +1,8 @@
 """What a backend refuses among the specs that plan: :data:`LIMITS`, one :class:`Limit` per refusal, and
 :func:`backend_limits`, the nodes of a plan that each limit stops. ``specdsl validate`` reports them (an error
 when the spec's ``train.backend`` names the backend, a warning with the limit's code otherwise), so that a spec
-is not found unbuildable only at ``compile --backend``. Nothing here imports a framework;
+is not found unbuildable only at ``compile --backend``; the Keras builders refuse by the same entries, so that
+both say the same. Nothing here imports a framework;
 ``tests/backends/test_limits.py`` builds every entry's example in its framework (which must refuse it) and a grid
 of layer variants in both backends (which must build whatever no limit stops).
 
