@@ -26,6 +26,7 @@ from .._registry import Registry
 from .._text import literal
 from ..errors import BackendError, BackendMissingError
 from ..plan import Plan
+from ._limits import LIMITS, Limit, backend_limits, check_backend_limits
 from ._transfer import keras_to_torch
 
 
@@ -99,7 +100,11 @@ def get_backend(name: str) -> Backend:
 
 __all__ = [
     "BACKENDS",
+    "LIMITS",
     "Backend",
+    "Limit",
+    "backend_limits",
+    "check_backend_limits",
     "get_backend",
     "keras_to_torch",
     "register_backend",

@@ -54,7 +54,9 @@ def validate(
         Format.text, "--format", "-f", help="text, json, or github (CI annotations)."
     ),
     samples: int = typer.Option(200, help="Architectures sampled from each search space."),
-    strict: bool = typer.Option(False, help="Treat warnings as errors."),
+    strict: bool = typer.Option(
+        False, help="Fail a file that warns, naming each warning (a layer silences those it means: silence:)."
+    ),
 ) -> None:
     """Check specs statically: shapes, parameter counts, references. Exit 0 if all are valid, 2 otherwise."""
     raise typer.Exit(run_validate(paths, format.value, samples=samples, strict=strict))

@@ -68,7 +68,9 @@ def summary_table(plan: Plan, console: Console) -> None:
     if plan.warnings:
         console.print(
             Text("\n").join(
-                Text.assemble(("warning:", "yellow"), f" {terminal(w.path)}: {terminal(w.message)}")
+                Text.assemble(
+                    (f"warning [{w.code}]:", "yellow"), f" {terminal(w.path)}: {terminal(w.message)}"
+                )
                 for w in plan.warnings
             ),
             soft_wrap=True,

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from .._text import github_data, github_property, terminal
+from ..backends import check_backend_limits
 from ..errors import Loc, SearchError, SpecdslError, SpecError
 from ..plan import Plan, PlanWarning, plan
 from ..spec import from_tree, gc_paused, has_distributions, load_file
@@ -24,19 +25,40 @@ class Result:
     error: SpecdslError | None = None
     warnings: list[PlanWarning] = field(default_factory=list)
     space: Any = None  # specdsl.search.SpaceReport
+    strict: bool = False  # --strict: a warning fails the file
 
     @property
     def ok(self) -> bool:
         return self.error is None
 
+    @property
+    def passed(self) -> bool:
+        return self.ok and not (self.strict and self.warnings)
+
+    def strict_failure(self) -> str:
+        """Why --strict fails a file that planned: its warnings, by code and place."""
+        n = len(self.warnings)
+        which = "; ".join(
+            f"[{w.code}] at {w.loc.line}:{w.loc.col} {w.path}"
+            if w.loc and w.loc.line
+            else f"[{w.code}] {w.path}"
+            for w in self.warnings
+        )
+        codes = ", ".join(dict.fromkeys(w.code for w in self.warnings))
+        return terminal(
+            f"{self.path}: --strict fails it for {n} warning{'s' if n > 1 else ''}: {which}. Fix "
+            f"{'them' if n > 1 else 'it'}, or write `silence: [{codes}]` on each layer that means it."
+        )
+
     def as_dict(self) -> dict[str, Any]:
-        d: dict[str, Any] = {"file": str(self.path), "ok": self.ok}
+        d: dict[str, Any] = {"file": str(self.path), "ok": self.passed}
         if self.plan is not None:
             d.update(name=self.plan.name, **self.plan.totals())
         if self.error is not None:
             d["error"] = self.error.as_dict()
         d["warnings"] = [
             {
+                "code": w.code,
                 "message": w.message,
                 "path": w.path,
                 "line": w.loc.line if w.loc else None,
@@ -58,12 +80,15 @@ class Result:
                 out.print(_annotation("error", self.error.loc, self.error.format()), markup=False)
             else:
                 err.print("error: " + self.error.format(), style="red", markup=False)
+        level = "error" if self.strict else "warning"
         for w in self.warnings:
             if github:
-                out.print(_annotation("warning", w.loc, f"{w.path}: {w.message}"), markup=False)
+                out.print(_annotation(level, w.loc, f"{w.path}: [{w.code}] {w.message}"), markup=False)
             else:
                 err.print(str(w), style="yellow", markup=False)
-        if self.ok and not github:
+        if self.ok and not self.passed and not github:
+            err.print("error: " + self.strict_failure(), style="red", markup=False)
+        elif self.ok and not github:
             p = self.plan
             line = (
                 f"ok {terminal(self.path)}: {terminal(p.name)}, {p.params:,} params ({p.trainable:,} trainable), "
@@ -119,7 +144,7 @@ def validate_file(path: Path, samples: int = 200) -> Result:
             from ..train import check_compatible
 
             check_compatible(p, spec.train, spec.data)
-        return Result(path, plan=p, warnings=list(p.warnings))
+        return Result(path, plan=p, warnings=[*p.warnings, *check_backend_limits(p)])
     except SpecdslError as e:
         return Result(path, error=e)
 
@@ -188,7 +213,9 @@ def run_validate(paths: list[Path], format: str = "text", *, samples: int = 200,
     # a spec's objects are freed by their reference counts; the collector's passes cost time
     with gc_paused():
         results = [f if isinstance(f, Result) else validate_file(f, samples=samples) for f in files]
-    failed = sum(1 for r in results if not r.ok or (strict and r.warnings))
+    for r in results:
+        r.strict = strict
+    failed = sum(1 for r in results if not r.passed)
     if format == "json":
         out.print_json({"files": [r.as_dict() for r in results], "invalid": failed})
     else:

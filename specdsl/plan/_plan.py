@@ -51,13 +51,16 @@ class PlanNode(NamedTuple):
 
 @dataclass(frozen=True)
 class PlanWarning:
+    """A warning of a node: its message, where, and its code (which a layer's ``silence:`` names)."""
+
     message: str
     loc: Loc | None
     path: str
+    code: str = ""
 
     def __str__(self) -> str:
         prefix = f"{self.loc}: " if self.loc else ""
-        return terminal(f"{prefix}{self.path}: warning: {self.message}")
+        return terminal(f"{prefix}{self.path}: warning [{self.code}]: {self.message}")
 
 
 @dataclass
@@ -166,7 +169,12 @@ def _plan(spec: ModelSpec) -> Plan:
             raise _refused(e, entry, nodes) from None
         shape, trainable, non_trainable, node_flops, node_warnings, resolved = out
         if node_warnings:
-            warnings.extend(PlanWarning(w, entry.loc, entry.where) for w in node_warnings)
+            silenced = layer.silence or ()
+            warnings.extend(
+                PlanWarning(message, entry.loc, entry.where, code)
+                for code, message in node_warnings
+                if code not in silenced
+            )
         params += trainable + non_trainable
         flops += node_flops
         act += prod(shape) * size

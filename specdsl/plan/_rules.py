@@ -26,6 +26,7 @@ from ._windows import (
     ONES_2D,
     Resolved,
     RuleError,
+    RuleWarning,
     Shape,
     fmt,
     numel,
@@ -37,7 +38,7 @@ from ._windows import (
 
 # What a rule gives: (output shape, trainable, non-trainable, FLOPs, warnings, what it resolved). A plain tuple: it
 # is made about ten times faster than a named tuple, and planning InceptionV3 makes ~300 of them.
-Out = tuple[Shape, int, int, int, tuple[str, ...], Resolved]
+Out = tuple[Shape, int, int, int, tuple[RuleWarning, ...], Resolved]
 _new = tuple.__new__  # a Resolved made as its _make() makes it, without the keyword machinery
 
 
@@ -271,6 +272,12 @@ def _zero_padding(layer: L.ZeroPadding2D, ins: Sequence[Shape]) -> Out:
 @register_rule("batchnorm")
 def _batchnorm(layer: L.BatchNorm, ins: Sequence[Shape]) -> Out:
     (x,) = ins
+    if layer.axis not in (-1, len(x)):  # Keras counts the batch axis: 3 is an image's channels
+        raise RuleError(
+            f"batchnorm normalizes the channels, the last axis (channels-last): axis -1 or {len(x)} for its "
+            f"{fmt(x)} input (Keras counts the batch axis), but got axis={layer.axis}.",
+            "Write axis: -1, or leave it out.",
+        )
     c = x[-1]
     return (
         x,

@@ -106,5 +106,5 @@ def summary_text(plan: Plan) -> str:
     out.append("=" * len(rule))
     out += [f"{k}: {v}" for k, v in summary_totals(plan)]
     for w in plan.warnings:
-        out.append(terminal(f"warning: {w.path}: {w.message}"))
+        out.append(terminal(f"warning [{w.code}]: {w.path}: {w.message}"))
     return "\n".join(out) + "\n"

@@ -14,7 +14,13 @@ from typing import NamedTuple
 Shape = tuple[int, ...]
 Amounts = tuple[tuple[int, int], ...]  # (before, after) per spatial axis
 
-NO_WARNINGS: tuple[str, ...] = ()
+RuleWarning = tuple[
+    str, str
+]  # (code, message); the codes are specdsl.spec's WARNINGS, which `silence:` names
+NO_WARNINGS: tuple[RuleWarning, ...] = ()
+SILENCE_FLOOR = (
+    " Use padding: same to keep them, or `silence: [drops-rows]` on the layer where the floor is meant."
+)
 
 
 class RuleError(ValueError):
@@ -139,7 +145,7 @@ def _pad_text(pad: str | tuple) -> str:
 
 def windows_2d(
     what: str, ins: Shape, k: tuple[int, int], s: tuple[int, int], d: tuple[int, int], pad
-) -> tuple[tuple[int, int], tuple[str, ...], Amounts, bool]:
+) -> tuple[tuple[int, int], tuple[RuleWarning, ...], Amounts, bool]:
     """Spatial output size of a 2-D window op, with errors and floor warnings stated in the spec's terms; and its
     padding as amounts, and whether they are Keras' 'same' (see :class:`Resolved`)."""
     h, w = ins[0], ins[1]
@@ -171,7 +177,7 @@ def windows_2d(
     # A window smaller than its stride skips rows everywhere by design (a strided 1x1 conv): no warning there.
     dh = dh if d[0] * (k[0] - 1) + 1 >= s[0] else 0
     dw = dw if d[1] * (k[1] - 1) + 1 >= s[1] else 0
-    warnings = []
+    warnings: list[RuleWarning] = []
     if dh or dw:
         lost = []
         if dh:
@@ -179,8 +185,11 @@ def windows_2d(
         if dw:
             lost.append(f"the last {dw} column{'s' if dw > 1 else ''}")
         warnings.append(
-            f"stride {fmt(s)} over {h}x{w} leaves out {' and '.join(lost)} of the input "
-            f"(floor in the output size). Use padding: same to keep them."
+            (
+                "drops-rows",
+                f"stride {fmt(s)} over {h}x{w} leaves out {' and '.join(lost)} of the input "
+                f"(floor in the output size).{SILENCE_FLOOR}",
+            )
         )
     if pad == "valid":
         return (oh, ow), tuple(warnings), ZEROS_2D, False
@@ -190,7 +199,7 @@ def windows_2d(
 
 def windows_1d(
     what: str, ins: Shape, k: int, s: int, d: int, pad
-) -> tuple[int, tuple[str, ...], Amounts, bool]:
+) -> tuple[int, tuple[RuleWarning, ...], Amounts, bool]:
     """The 1-D :func:`windows_2d`: output length, floor warnings, the padding as amounts, whether it is 'same'."""
     n = ins[0]
     out, dropped = window_length(n, k, s, d, pad)
@@ -205,7 +214,11 @@ def windows_1d(
     warnings = NO_WARNINGS
     if dropped and d * (k - 1) + 1 >= s:
         warnings = (
-            f"stride {s} over length {n} leaves out the last {dropped} values (floor in the output size).",
+            (
+                "drops-rows",
+                f"stride {s} over length {n} leaves out the last {dropped} values (floor in the output size)."
+                f"{SILENCE_FLOOR}",
+            ),
         )
     if pad == "valid":
         return out, warnings, ((0, 0),), False

@@ -12,8 +12,10 @@ the last three on a tree already read):
    (``${input.channels}``) has the layers before it inferred by the plan's rules, which ``specdsl.plan``
    registers in :data:`SHAPE_INFERENCE` (``_shapes``);
 4. validate: each layer by its kind's pydantic model (``_layers``, registered in ``_kinds``, on the value types
-   of ``_types``), each section by its own (``_sections``); a pydantic error becomes one
-   :class:`~specdsl.errors.SpecError` at the text that caused it (``_located``).
+   of ``_types``), after Keras' spellings of its kind and arguments are turned into the spec's (``_aliases``),
+   each section by its own (``_sections``); a pydantic error becomes one
+   :class:`~specdsl.errors.SpecError` at the text that caused it (``_located``). The warning codes a layer's
+   ``silence:`` may name are in ``_warnings``.
 
 Around them: the entry points and :class:`ModelSpec` (``_document``), the JSON Schema for editors
 (``_schema``), and the validators kept between processes (``_validators``).
@@ -47,6 +49,7 @@ from ._sections import (
 )
 from ._shapes import SHAPE_INFERENCE, PrefixInference, register_shape_inference
 from ._types import ACTIVATIONS, NAME_PATTERN
+from ._warnings import WARNINGS
 from ._yaml import (
     MAX_DEPTH,
     MAX_FILE_BYTES,
@@ -99,6 +102,7 @@ __all__ = [
     "Schedule",
     "SearchSpec",
     "TrainSpec",
+    "WARNINGS",
     "canonical_kind",
     "duration_seconds",
     "from_tree",

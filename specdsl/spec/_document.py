@@ -22,6 +22,7 @@ from typing import Any
 
 from .._text import shown
 from ..errors import Loc, SpecError
+from ._aliases import misplaced
 from ._blocks import Scope, parse_blocks
 from ._draw import Draw, Sampler
 from ._expand import Expander, LayerEntry
@@ -123,6 +124,8 @@ def _from_tree(raw: Any, file: str, sampler: Sampler | None) -> ModelSpec:
     outputs = _outputs(raw, top, last, file)
     _check_all_used(ex.entries, outputs, file)
 
+    for key in SECTIONS:
+        misplaced(key, raw.get(key), file)
     sections = {
         key: validate_model(model, raw[key], raw, key, file, key)
         for key, model in SECTIONS.items()

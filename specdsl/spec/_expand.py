@@ -17,6 +17,7 @@ from pydantic import ValidationError
 from .._text import shown
 from ..errors import Loc, SpecError
 from . import _expr
+from ._aliases import keras_arguments
 from ._blocks import PREV, Block, Scope, not_reserved, valid_name
 from ._bounds import Bounds
 from ._kinds import ALIASES, LAYERS, LayerSpec, canonical_kind
@@ -165,7 +166,7 @@ class Expander(Bounds):
                 loc=key_loc,
                 path=path,
             )
-        return self.layer(kind, args, key_loc, path, scope, prev)
+        return self.layer(kind, args, key_loc, path, scope, prev, key)
 
     def form(self, item: Any, loc: Loc, path: str) -> tuple[str, Any, Loc]:
         """(kind or block name, its arguments, location) of a list item, in either written form."""
@@ -363,7 +364,9 @@ class Expander(Bounds):
             )
         return resolved
 
-    def layer(self, kind: str, args: Any, loc: Loc, path: str, scope: Scope, prev: str) -> str:
+    def layer(
+        self, kind: str, args: Any, loc: Loc, path: str, scope: Scope, prev: str, written: str = ""
+    ) -> str:
         info = LAYERS[kind]
         where = f"{path} ({kind})"
         if args is None:
@@ -384,6 +387,7 @@ class Expander(Bounds):
         if "kind" in data:
             data = data.copy()
             data.pop("kind")
+        data = keras_arguments(written or kind, kind, data, self.file, loc, where)
         key = _args_key(kind, data)
         spec = self.specs.get(key) if key is not None else None
         if spec is None:

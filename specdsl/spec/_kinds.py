@@ -12,7 +12,9 @@ from typing import Any
 from pydantic import Field, field_validator
 
 from .._registry import Registry
+from ._aliases import keras_names
 from ._types import Name, StrictModel
+from ._warnings import WarningCode
 
 
 @dataclass(frozen=True)
@@ -46,6 +48,8 @@ def register_layer(
     registered twice, as a kind or as an alias, is an error."""
 
     def deco(cls: type[LayerSpec]) -> type[LayerSpec]:
+        taken = (*LAYERS, *ALIASES, *aliases)
+        spellings = (*aliases, *keras_names(name, keras_class, taken))  # Keras' names, where still free
         for key in (name, *aliases):
             LAYERS.check(key)
             ALIASES.check(key)
@@ -56,13 +60,13 @@ def register_layer(
                 model=cls,
                 keras_class=keras_class,
                 auto_name=auto_name or name,
-                aliases=aliases,
+                aliases=spellings,
                 primary=primary,
                 min_inputs=inputs[0],
                 max_inputs=inputs[1],
             ),
         )
-        for alias in aliases:
+        for alias in spellings:
             ALIASES.add(alias, name)
         return cls
 
@@ -83,6 +87,9 @@ class LayerSpec(StrictModel):
     name: Name | None = Field(default=None, description="Name of the layer, unique in the model.")
     inputs: list[str] | None = Field(
         default=None, description="Names of the layers this one reads (default: the layer before it)."
+    )
+    silence: list[WarningCode] | None = Field(
+        default=None, description="Codes of the warnings this layer means (e.g. [drops-rows]), not printed."
     )
 
     @field_validator("inputs", mode="before")

@@ -299,6 +299,9 @@ class BatchNorm(LayerSpec):
     gamma and beta trainable (C each, when scale/center), moving mean and variance non-trainable (C each)."""
 
     kind: Literal["batchnorm"] = "batchnorm"
+    axis: int = Field(
+        default=-1, description="The channels: -1, or as Keras counts with the batch axis (3 for images)."
+    )
     momentum: float = Field(
         default=0.99, gt=0, lt=1, description="Keras convention: moving = m * moving + (1-m) * batch"
     )

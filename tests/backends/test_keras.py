@@ -309,7 +309,7 @@ def test_strides_with_dilation_is_a_backend_error(kind):
         K.build(plan)
     error = info.value
     assert error.message == (
-        f"Keras' {cls} cannot combine strides > 1 with dilation > 1, but got strides=2 and dilation=2."
+        f"Keras' {cls} refuses strides > 1 with dilation > 1, but got strides=2x2 and dilation=2x2."
     )
     assert error.path == f"layers[0] ({kind})"
     assert (error.loc.line, error.loc.col) == (3, 5)

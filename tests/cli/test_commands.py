@@ -69,8 +69,9 @@ def test_validate_warns_on_floor_and_strict_fails(tmp_path):
     result = runner.invoke(app, ["validate", str(spec)])
     assert result.exit_code == 0
     assert result.stderr.strip() == (
-        f"{spec}:3:5: layers[0] (maxpool2d): warning: stride 2x2 over 9x9 leaves out the last 1 row and the last "
-        "1 column of the input (floor in the output size). Use padding: same to keep them."
+        f"{spec}:3:5: layers[0] (maxpool2d): warning [drops-rows]: stride 2x2 over 9x9 leaves out the last 1 row "
+        "and the last 1 column of the input (floor in the output size). Use padding: same to keep them, or "
+        "`silence: [drops-rows]` on the layer where the floor is meant."
     )
     assert runner.invoke(app, ["validate", str(spec), "--strict"]).exit_code == 2
 

@@ -40,7 +40,7 @@ def rich_summary(plan) -> str:
     for key, value in summary_totals(plan):
         console.print(f"{key}: {value}")
     for w in plan.warnings:
-        console.print(f"warning: {w.path}: {w.message}")
+        console.print(f"warning [{w.code}]: {w.path}: {w.message}")
     return console.file.getvalue()
 
 

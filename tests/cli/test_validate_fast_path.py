@@ -73,6 +73,5 @@ def test_the_plain_form_imports_neither_typer_nor_rich():
     )
     proc = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=False)
     assert proc.stderr.splitlines()[-1] == "0 []"
-    assert (
-        proc.stdout.count("::warning file=examples/") == 3
-    )  # the floor warnings of catsdogs_winning and resnet50
+    # the examples silence the floor warnings they mean (catsdogs_winning's and resnet50's)
+    assert proc.stdout == ""

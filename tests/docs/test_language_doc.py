@@ -1,6 +1,7 @@
 """docs/language.md, as its readers use it: every YAML example in it is a whole spec that validates and plans to
 the numbers the line under it states (``**Plan:**``), or, for a search space, does so at its lowest draw
-(``**Plan at the lowest draw:**``), or is refused with the message stated (``**Refused:**``). The document also
+(``**Plan at the lowest draw:**``), or is refused with the message stated (``**Refused:**``), or validates with
+the warnings stated (``**Warns:**``), as ``specdsl validate example.yaml`` prints them. The document also
 names every layer kind, section and distribution the language has."""
 
 from __future__ import annotations
@@ -9,15 +10,17 @@ import re
 from pathlib import Path
 
 import pytest
+from typer.testing import CliRunner
 
 import specdsl
+from specdsl.cli import app
 from specdsl.plan import fmt
 from specdsl.spec import DIST_KINDS, LAYERS, SECTIONS
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "language.md"
 TEXT = DOC.read_text(encoding="utf-8")
 FENCE = re.compile(r"^```yaml\n(.*?)^```\n", re.S | re.M)
-CLAIM = re.compile(r"\n*\*\*(Plan|Plan at the lowest draw|Refused):\*\* (.*)\n")
+CLAIM = re.compile(r"\n*\*\*(Plan|Plan at the lowest draw|Refused|Warns):\*\* (.*)\n")
 PLAN = re.compile(
     r"([\d,]+) parameters \(([\d,]+) non-trainable\), output ([\dx]+), (\d+) layers(?:; (\d+) distributions drawn)?\.\Z"
 )
@@ -48,18 +51,21 @@ def examples():
 
 
 def test_the_document_has_examples():
-    assert len(examples()) == 22
+    assert len(examples()) == 30
 
 
 @pytest.mark.parametrize("text, kind, claim", examples())
-def test_every_example_plans_to_what_the_text_says(text, kind, claim):
+def test_every_example_plans_to_what_the_text_says(text, kind, claim, tmp_path, monkeypatch):
     assert kind is not None, (
         "state what the example plans to on the line under it (see the top of the document)"
     )
-    if kind == "Refused":
-        with pytest.raises(specdsl.SpecdslError) as e:
-            specdsl.plan(specdsl.load(text, file="example.yaml"))
-        assert f"`{e.value}`" == claim
+    if kind in ("Refused", "Warns"):  # as `specdsl validate example.yaml` prints it
+        monkeypatch.chdir(tmp_path)
+        Path("example.yaml").write_text(text, encoding="utf-8")
+        result = CliRunner().invoke(app, ["validate", "example.yaml"])
+        assert result.exit_code == (2 if kind == "Refused" else 0)
+        printed = result.stderr.strip()
+        assert f"`{printed.removeprefix('error: ')}`" == claim
         return
     m = PLAN.match(claim)
     assert m, f"unreadable claim: {claim}"

@@ -84,7 +84,7 @@ def test_floor_warnings_only_where_rows_are_really_lost():
 
     assert warnings({"conv2d": {"filters": 2, "kernel": 3, "strides": 2}}) == [
         "stride 2x2 over 8x8 leaves out the last 1 row and the last 1 column of the input (floor in the output "
-        "size). Use padding: same to keep them."
+        "size). Use padding: same to keep them, or `silence: [drops-rows]` on the layer where the floor is meant."
     ]
     assert warnings({"conv2d": {"filters": 2, "kernel": 3, "strides": 2}}, (9, 9, 2)) == []
     assert (
@@ -92,7 +92,7 @@ def test_floor_warnings_only_where_rows_are_really_lost():
     )  # strided 1x1: skipping is the point
     assert warnings({"maxpool2d": {"pool": 2}}, (9, 8, 1)) == [
         "stride 2x2 over 9x8 leaves out the last 1 row of the input (floor in the output size). "
-        "Use padding: same to keep them."
+        "Use padding: same to keep them, or `silence: [drops-rows]` on the layer where the floor is meant."
     ]
     assert warnings({"conv2d": {"filters": 2, "kernel": 3, "strides": 2, "padding": "same"}}) == []
 

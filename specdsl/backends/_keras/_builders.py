@@ -17,6 +17,7 @@ from ...errors import BackendError
 from ...plan import PlanNode
 from ...spec import LAYERS
 from ...spec import layers as L
+from .._limits import LIMITS
 
 
 @dataclass(frozen=True)
@@ -78,16 +79,10 @@ def _padding(node: PlanNode) -> tuple[list[LayerCall], str]:
     return [LayerCall("ZeroPadding2D", kwargs={"padding": _amounts(r.padding)}, suffix="pad")], "valid"
 
 
-def _no_strided_dilation(
-    node: PlanNode, cls: str, strides: tuple[int, ...], dilation: tuple[int, ...]
-) -> None:
-    if max(strides) > 1 and max(dilation) > 1:
-        raise refuse(
-            node,
-            f"Keras' {cls} cannot combine strides > 1 with dilation > 1, but got strides={_size(strides)} "
-            f"and dilation={_size(dilation)}.",
-            "Use strides: 1 and downsample with a pooling layer after it, or drop the dilation.",
-        )
+def _no_strided_dilation(node: PlanNode) -> None:
+    for limit in LIMITS:  # the limits `validate` reports, so that the two say the same
+        if limit.backend == "keras" and node.kind in limit.kinds and limit.applies(node):
+            raise refuse(node, limit.message(node), limit.hint)
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -97,7 +92,7 @@ def _no_strided_dilation(
 @register_builder("conv2d")
 def _conv2d(node: PlanNode) -> list[LayerCall]:
     layer, r = cast(L.Conv2D, node.layer), node.resolved
-    _no_strided_dilation(node, "Conv2D", r.strides, r.dilation)
+    _no_strided_dilation(node)
     pad, padding = _padding(node)
     kwargs = _changed(
         strides=(_size(r.strides), 1),
@@ -114,7 +109,7 @@ def _conv2d(node: PlanNode) -> list[LayerCall]:
 @register_builder("conv1d")
 def _conv1d(node: PlanNode) -> list[LayerCall]:
     layer, r = cast(L.Conv1D, node.layer), node.resolved
-    _no_strided_dilation(node, "Conv1D", r.strides, r.dilation)
+    _no_strided_dilation(node)
     pad, padding = _padding(node)
     kwargs = _changed(
         strides=(_size(r.strides), 1),
@@ -164,7 +159,7 @@ def _separable(node: PlanNode) -> list[LayerCall]:
 @register_builder("conv2d_transpose")
 def _conv_transpose(node: PlanNode) -> list[LayerCall]:
     layer, r = cast(L.Conv2DTranspose, node.layer), node.resolved
-    _no_strided_dilation(node, "Conv2DTranspose", r.strides, r.dilation)
+    _no_strided_dilation(node)
     kwargs = _changed(
         strides=(_size(r.strides), 1),
         padding=("same" if r.same else "valid", "valid"),

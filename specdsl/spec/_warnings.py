@@ -1,0 +1,30 @@
+"""The warnings ``validate`` gives, by code: :data:`WARNINGS` (code -> what it means), the codes a layer's
+``silence:`` may name. The plan's rules give ``drops-rows``; the backends' limits (``specdsl.backends.LIMITS``)
+give one code each, named after the backend. A code is data here so that a spec is checked without the rules or
+the backends that give it.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from pydantic import AfterValidator, Field
+
+from ._located import suggest
+
+WARNINGS: dict[str, str] = {
+    "drops-rows": "a stride leaves out the input's last rows, columns or values (floor in the output size)",
+    "keras-strided-dilation": "Keras' Conv1D, Conv2D and Conv2DTranspose refuse strides > 1 with dilation > 1",
+}
+
+
+def _known(code: str) -> str:
+    if code not in WARNINGS:
+        hint = suggest(code, list(WARNINGS))
+        raise ValueError(
+            f"unknown warning code `{code[:60]}`; {hint + ' ' if hint else ''}Codes: {', '.join(WARNINGS)}."
+        )
+    return code
+
+
+WarningCode = Annotated[str, AfterValidator(_known), Field(json_schema_extra={"enum": list(WARNINGS)})]
