@@ -85,7 +85,7 @@ class LayerSpec(StrictModel):
         default=None, description="Names of the layers this one reads (default: the layer before it)."
     )
 
-    @field_validator("inputs", mode="before")
+    @field_validator("inputs", mode="before", json_schema_input_type=str | list[str] | None)
     @classmethod
     def _one_input(cls, value: Any) -> Any:
         return [value] if isinstance(value, str) else value
