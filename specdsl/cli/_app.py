@@ -96,7 +96,7 @@ def schema(
     """Print the JSON Schema of the spec language (for editors: YAML language server, VS Code)."""
     from ..spec import json_schema
 
-    text = json.dumps(json_schema(), indent=2) + "\n"
+    text = json.dumps(json_schema(), indent=2, sort_keys=True) + "\n"
     if output:
         output.write_text(text)
         err.print(f"wrote {output}", markup=False)

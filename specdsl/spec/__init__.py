@@ -17,8 +17,9 @@ the last three on a tree already read):
    :class:`~specdsl.errors.SpecError` at the text that caused it (``_located``). The warning codes a layer's
    ``silence:`` may name are in ``_warnings``.
 
-Around them: the entry points and :class:`ModelSpec` (``_document``), the JSON Schema for editors
-(``_schema``), and the validators kept between processes (``_validators``).
+Around them: the entry points and :class:`ModelSpec` (``_document``), the JSON Schema for editors and CI
+(``_schema``; its value places, distributions and references in ``_schema_values``), and the validators kept
+between processes (``_validators``).
 """
 
 from . import _layers as layers  # the layer kinds' models (Conv2D, ...), for the rules' and builders' types

@@ -95,14 +95,10 @@ def from_tree(raw: Any, file: str, *, sampler: Sampler | None = None) -> ModelSp
 
 
 def _from_tree(raw: Any, file: str, sampler: Sampler | None) -> ModelSpec:
-    if not isinstance(raw, dict):
-        raise SpecError(
-            # what the file holds, never its text: a file that is not a spec may be a token or a password file
-            f"holds {_kind_name(raw)}, not a mapping; a spec is a mapping with `input:` and `layers:`.",
-            loc=getattr(raw, "loc", None) or Loc(file, 1, 1),
-        )
+    _a_mapping(raw, file)
     drawn: dict[str, Any] = {}
     raw = Draw(file, sampler, drawn).value(raw, "")
+    _a_mapping(raw, file)  # a distribution over the whole document may draw anything
     check_keys(raw, TOP_KEYS, "the spec", file, required=("input", "layers"))
 
     name = _text_field(raw, "name", file) or (
@@ -146,6 +142,15 @@ def _from_tree(raw: Any, file: str, sampler: Sampler | None) -> ModelSpec:
         raw=raw,
         input_loc=loc_of(raw, "input", file),
     )
+
+
+def _a_mapping(raw: Any, file: str) -> None:
+    if not isinstance(raw, dict):
+        raise SpecError(
+            # what the file holds, never its text: a file that is not a spec may be a token or a password file
+            f"holds {_kind_name(raw)}, not a mapping; a spec is a mapping with `input:` and `layers:`.",
+            loc=getattr(raw, "loc", None) or Loc(file, 1, 1),
+        )
 
 
 def _kind_name(value: Any) -> str:

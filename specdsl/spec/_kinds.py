@@ -92,7 +92,7 @@ class LayerSpec(StrictModel):
         default=None, description="Codes of the warnings this layer means (e.g. [drops-rows]), not printed."
     )
 
-    @field_validator("inputs", mode="before")
+    @field_validator("inputs", mode="before", json_schema_input_type=str | list[str] | None)
     @classmethod
     def _one_input(cls, value: Any) -> Any:
         return [value] if isinstance(value, str) else value

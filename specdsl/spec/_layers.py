@@ -30,6 +30,7 @@ from ._types import (
     PadAmounts2D,
     Padding1D,
     Padding2D,
+    PadInput2D,
     Pair,
     PoolPadding,
     PosInt,
@@ -142,7 +143,9 @@ class Conv2DTranspose(LayerSpec):
     activation: Activation | None = None
     kernel_initializer: str | None = None
 
-    @field_validator("output_padding", mode="before")
+    @field_validator(
+        "output_padding", mode="before", json_schema_input_type=NonNegInt | tuple[NonNegInt, NonNegInt] | None
+    )
     @classmethod
     def _pair_op(cls, value: Any) -> Any:
         if isinstance(value, int) and not isinstance(value, bool):
@@ -282,7 +285,7 @@ class ZeroPadding2D(LayerSpec):
     kind: Literal["zero_padding2d"] = "zero_padding2d"
     padding: PadAmounts2D = Field(default=((1, 1), (1, 1)), description="p | [ph, pw] | [[t, b], [l, r]]")
 
-    @field_validator("padding", mode="before")
+    @field_validator("padding", mode="before", json_schema_input_type=PadInput2D)
     @classmethod
     def _normalize(cls, value: Any) -> Any:
         return _padding2d(value)

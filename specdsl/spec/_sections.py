@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 import re
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import AliasChoices, ConfigDict, Field, field_validator, model_validator
 
@@ -96,14 +96,18 @@ class InputSpec(StrictModel):
     name: Name = "input"
 
 
+MAX_COUNT = 2**62  # FLOPs and bytes: a real model's exceed 2**31 (ResNet-50: 4 GFLOPs an image)
+Count = Annotated[int, Field(ge=1, le=MAX_COUNT, strict=True)]
+
+
 class Limits(Section):
     """Bounds that refuse a model before anything is built (override per spec)."""
 
     max_params: PosInt = Field(default=1_000_000_000, description="Refuse models with more parameters.")
-    max_flops: PosInt | None = Field(
+    max_flops: Count | None = Field(
         default=None, description="Refuse models with more forward FLOPs per example."
     )
-    max_activation_bytes: PosInt = Field(
+    max_activation_bytes: Count = Field(
         default=16 * 1024**3,
         description="Refuse models whose forward activations for one example exceed this (float32).",
     )
@@ -120,6 +124,8 @@ class Augment(Section):
 
 
 class Split(Section):
+    """Fractions of the examples for training, validation and test; they sum to 1."""
+
     train: float = Field(gt=0, le=1)
     val: float = Field(default=0.0, ge=0, lt=1)
     test: float = Field(default=0.0, ge=0, lt=1)
@@ -137,7 +143,7 @@ class Split(Section):
 class DataSpec(Section):
     """Where the examples come from; ``dataset`` names a registered source (``specdsl data list``)."""
 
-    dataset: str
+    dataset: str = Field(examples=["mnist", "cifar10", "catsdogs"])
     path: str | None = Field(
         default=None, description="Folder for image-folder datasets (or to override a source)."
     )
@@ -182,6 +188,8 @@ class Optimizer(Section):
 
 
 class Schedule(Section):
+    """How the learning rate changes over the epochs (``schedule: cosine``, or ``{name: step, step_size: 10}``)."""
+
     name: Literal["constant", "cosine", "step", "exponential", "plateau"] = "constant"
     step_size: PosInt = Field(default=10, description="step: epochs between decays")
     gamma: float = Field(default=0.1, gt=0, le=1, description="step/exponential/plateau: decay factor")
@@ -190,6 +198,8 @@ class Schedule(Section):
 
 
 class EarlyStopping(Section):
+    """Stop training when ``monitor`` has not improved by ``min_delta`` for ``patience`` epochs."""
+
     monitor: str = "val_loss"
     patience: PosInt = 5
     min_delta: float = Field(default=0.0, ge=0)
@@ -250,14 +260,19 @@ class TrainSpec(Section):
 
 
 class Objective(Section):
+    """What a search ranks its trials by (a training metric, or the model's params, trainable, flops or
+    activation_bytes), and which way."""
+
     metric: str = "val_accuracy"
     direction: Literal["maximize", "minimize"] = "maximize"
 
 
 class Constraints(Section):
+    """Bounds a search's sampled models must keep; one beyond them is rejected before it is built."""
+
     max_params: PosInt | None = None
-    max_flops: PosInt | None = None
-    max_activation_bytes: PosInt | None = None
+    max_flops: Count | None = None
+    max_activation_bytes: Count | None = None
 
 
 class Select(Section):

@@ -49,8 +49,11 @@ def _single(value: Any) -> Any:
 MAX_SIZE = 2**31 - 1  # sizes beyond int32 are typos, and overflow the frameworks
 PosInt = Annotated[int, Field(ge=1, le=MAX_SIZE, strict=True)]
 NonNegInt = Annotated[int, Field(ge=0, le=MAX_SIZE, strict=True)]
-Pair = Annotated[tuple[PosInt, PosInt], BeforeValidator(_pair)]
-Single = Annotated[PosInt, BeforeValidator(_single)]
+# json_schema_input_type: what a user may write (the JSON Schema describes it), before it is normalized
+Pair = Annotated[
+    tuple[PosInt, PosInt], BeforeValidator(_pair, json_schema_input_type=PosInt | tuple[PosInt, PosInt])
+]
+Single = Annotated[PosInt, BeforeValidator(_single, json_schema_input_type=PosInt | tuple[PosInt])]
 
 
 def _padding2d(value: Any) -> Any:
@@ -82,8 +85,18 @@ def _padding1d(value: Any) -> Any:
 
 PadAmounts2D = tuple[tuple[NonNegInt, NonNegInt], tuple[NonNegInt, NonNegInt]]
 PadAmounts1D = tuple[NonNegInt, NonNegInt]
-Padding2D = Annotated[Literal["valid", "same"] | PadAmounts2D, BeforeValidator(_padding2d)]
-Padding1D = Annotated[Literal["valid", "same"] | PadAmounts1D, BeforeValidator(_padding1d)]
+PadInput2D = NonNegInt | tuple[NonNegInt, NonNegInt] | PadAmounts2D  # p | [ph, pw] | [[t, b], [l, r]]
+Padding2D = Annotated[
+    Literal["valid", "same"] | PadAmounts2D,
+    BeforeValidator(_padding2d, json_schema_input_type=Literal["valid", "same"] | PadInput2D),
+]
+Padding1D = Annotated[
+    Literal["valid", "same"] | PadAmounts1D,
+    BeforeValidator(
+        _padding1d,
+        json_schema_input_type=Literal["valid", "same"] | NonNegInt | tuple[NonNegInt] | PadAmounts1D,
+    ),
+]
 PoolPadding = Literal["valid", "same"]
 
 

@@ -253,3 +253,11 @@ def test_sections_are_validated_with_locations():
         "<string>:4:21: train: `optimizer.name`: input should be 'adam', 'adamw', 'sgd' or 'rmsprop' (got 'adamm'); "
         "did you mean `adam`?"
     )
+
+
+def test_a_distribution_over_the_whole_document_must_draw_a_mapping():
+    with pytest.raises(SpecError) as e:
+        load("choice: [null]\n", sampler=RandomSampler(0), file="space.yaml")
+    assert str(e.value) == (
+        "space.yaml:1:1: holds a null value, not a mapping; a spec is a mapping with `input:` and `layers:`."
+    )
