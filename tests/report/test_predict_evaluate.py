@@ -326,3 +326,47 @@ def test_the_most_confident_mistakes_come_first():
     assert confident_mistakes(true, pred, confidence, 10).tolist() == [2, 4, 0, 3]
     assert confident_mistakes(true, pred, confidence, 2).tolist() == [2, 4]
     assert confident_mistakes(true, true, confidence, 2).tolist() == []
+
+
+def test_a_sigmoid_classifier_of_an_image_folder(tmp_path):
+    """One sigmoid unit over a folder of cat and dog pictures (fresh weights, a .npz checkpoint): the class names
+    are the folder's, the two probabilities (1 - p, p); a picture of another size and mode is decoded as the
+    folder's images are (PIL: converted, then resized bilinear)."""
+    rng = np.random.default_rng(0)
+    for label in ("cat", "dog"):
+        (tmp_path / "pets" / label).mkdir(parents=True)
+        for i in range(20):
+            pixels = rng.integers(0, 256, (8, 8, 3), dtype=np.uint8)
+            Image.fromarray(pixels, mode="RGB").save(tmp_path / "pets" / label / f"{i}.png")
+    spec = tmp_path / "pets.yaml"
+    spec.write_text(
+        "name: pets\ninput: [8, 8, 3]\nlayers:\n  - flatten\n  - dense: {units: 1, activation: sigmoid}\n"
+        "data: {dataset: folder, path: pets}\n"
+    )
+    plan = specdsl.check(spec)
+    torch.manual_seed(0)
+    model = specdsl.build(plan, "torch").eval()
+    npz = W.save(model, plan, tmp_path / "pets.npz")
+    big = tmp_path / "big.png"
+    Image.fromarray(rng.integers(0, 256, (20, 30), dtype=np.uint8), mode="L").save(big)
+    doc = predict_json(str(spec), "-w", str(npz), str(big))
+    assert doc["classes"] == ["cat", "dog"]
+    pixels = np.asarray(Image.open(big).convert("RGB").resize((8, 8), Image.Resampling.BILINEAR))
+    with torch.no_grad():
+        p = float(model(torch.from_numpy(pixels.astype(np.float32) / 255).permute(2, 0, 1)[None])[0, 0])
+    (image,) = doc["images"]
+    assert np.abs(np.array(image["probabilities"]) - [1 - p, p]).max() < 1e-6
+    assert image["top"][0]["class"] == ("dog" if p >= 0.5 else "cat")
+    out = tmp_path / "out"
+    result = runner.invoke(app, ["evaluate", str(spec), "-w", str(npz), "-o", str(out), "--mistakes", "3"])
+    assert result.exit_code == 0, result.output
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert [c["class"] for c in metrics["classes"]] == ["cat", "dog"]
+    assert (
+        np.array(metrics["confusion"]).sum()
+        == metrics["images"]
+        == sum(c["support"] for c in metrics["classes"])
+    )
+    wrong = metrics["images"] - metrics["correct"]
+    if wrong:
+        real(out / "mistakes.png", (8 + min(wrong, 3) * 136 if wrong > 2 else 360, 30 + 172 + 8))
