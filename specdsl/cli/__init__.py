@@ -8,7 +8,8 @@ The modules: ``_app`` (the typer app: each command's options, turning a SpecdslE
 exit code; ``summary``, ``schema`` and ``compile`` there in full), ``_validate`` (validate's files, results
 and output as text, JSON or GitHub annotations), ``_render`` (the summary as a boxed table),
 ``_output`` (the consoles), and one module per command that runs a stage: ``_train``, ``_search`` (search and
-best), ``_data`` (the ``data`` sub-commands), ``_import``, ``_diagram`` and ``_explain``. Each imports the
+best), ``_data`` (the ``data`` sub-commands), ``_import``, ``_diagram``, ``_explain``, ``_predict`` and
+``_evaluate`` (``_trained``: the options of the commands on a trained model). Each imports the
 packages it drives (train, search, importers, report, ...) only when its command runs.
 """
 

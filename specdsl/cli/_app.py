@@ -323,10 +323,14 @@ def import_(
 
 def _add_picture_commands() -> None:
     from ._diagram import diagram
+    from ._evaluate import evaluate
     from ._explain import explain
+    from ._predict import predict
 
     app.command()(diagram)
     app.command()(explain)
+    app.command()(predict)
+    app.command()(evaluate)
 
 
 _add_picture_commands()

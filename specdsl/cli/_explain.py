@@ -8,33 +8,23 @@ import typer
 
 from ..errors import SpecdslError
 from ._output import err
+from ._trained import experiment_option, run_option, track_option, tracking_uri_option, weights_option
 
 
 def explain(
     spec: Path | None = typer.Argument(
         None, help="The spec the model was trained from (with --run: optional)."
     ),
-    weights: Path | None = typer.Option(
-        None,
-        "--weights",
-        "-w",
-        help="A checkpoint of `specdsl train` (best.pt, best.weights.h5, or its folder).",
-    ),
-    run: str | None = typer.Option(
-        None, "--run", help="An MLflow run of `specdsl train` that logged the model."
-    ),
+    weights: Path | None = weights_option(),
+    run: str | None = run_option(),
     images: int = typer.Option(8, "--images", "-n", min=1, max=64, help="Validation images to explain."),
     output: Path | None = typer.Option(
         None, "--output", "-o", help="Folder for the PNGs (default: explain/<name>)."
     ),
     data: Path | None = typer.Option(None, "--data", help="Dataset folder (overrides data.path)."),
-    track: bool | None = typer.Option(
-        None, "--track/--no-track", help="Log the PNGs to MLflow (default: with --run, to that run)."
-    ),
-    tracking_uri: str | None = typer.Option(None, "--tracking-uri", help="MLflow tracking URI."),
-    experiment: str | None = typer.Option(
-        None, "--experiment", help="For a new run (default: the spec's name)."
-    ),
+    track: bool | None = track_option("the PNGs"),
+    tracking_uri: str | None = tracking_uri_option(),
+    experiment: str | None = experiment_option(),
 ) -> None:
     """Show what a trained model sees: feature maps, first-layer filters, Grad-CAM and saliency of a few images."""
     from ..report import run_explain

@@ -25,6 +25,7 @@ from . import _sources  # noqa: F401  (registers the built-in datasets)
 from ._cache import CACHE_ENV, cache_root
 from ._dataset import Arrays, Dataset, DatasetInfo, DataWarning, data_warnings
 from ._download import MIRROR_ENV
+from ._images import _decode as decode_image
 from ._load import list_datasets, load_dataset
 from ._registry import DATASETS, DatasetSource, LoadRequest, get_source, register_dataset
 from ._split import stratified_split
@@ -46,4 +47,5 @@ __all__ = [
     "CACHE_ENV",
     "MIRROR_ENV",
     "stratified_split",
+    "decode_image",
 ]

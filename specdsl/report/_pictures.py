@@ -203,6 +203,20 @@ def saliency_grid(trained: Trained, images: np.ndarray, labels: np.ndarray, path
     return grid.save(path)
 
 
+def output_folder(folder: str | os.PathLike) -> Path:
+    """``folder``, created when missing; a StoreError when it cannot be."""
+    folder = Path(folder)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise StoreError(
+            f"cannot create the folder {terminal(folder)} ({e.strerror or e}).",
+            store=str(folder),
+            hint="Pass -o another folder.",
+        ) from None
+    return folder
+
+
 def explain_images(
     trained: Trained, images: np.ndarray, labels: np.ndarray, folder: str | os.PathLike
 ) -> list[Path]:
@@ -219,15 +233,7 @@ def explain_images(
             "there are no images to explain (the validation split is empty).",
             hint="Give the spec's data a validation split.",
         )
-    folder = Path(folder)
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-    except OSError as e:
-        raise StoreError(
-            f"cannot create the folder {terminal(folder)} ({e.strerror or e}).",
-            store=str(folder),
-            hint="Pass -o another folder.",
-        ) from None
+    folder = output_folder(folder)
     files = [saliency_grid(trained, images, labels, folder / "saliency.png")]
     filters = filter_grid(trained, folder / "filters.png")
     if filters is not None:

@@ -19,6 +19,8 @@ from ..backends import get_backend, keras_to_torch
 from ..errors import TrainError
 from ..plan import Plan
 
+VERBS = {"explain": "Explain", "predict": "Predict with", "evaluate": "Evaluate"}  # the way out of an error
+
 
 @dataclass
 class Trained:
@@ -54,12 +56,17 @@ def _checkpoint_file(weights: Path) -> Path:
 
 def load_weights(plan: Plan, weights: str | os.PathLike) -> Any:
     """The torch model of ``plan`` with the weights of a checkpoint of ``specdsl train``: ``best.pt`` (a torch
-    state_dict) or ``best.weights.h5`` (Keras' weights, carried over to torch), or a folder holding one."""
+    state_dict) or ``best.weights.h5`` (Keras' weights, carried over to torch), or a folder holding one; or a
+    file ``compile --weights`` takes (a specdsl ``.npz`` checkpoint, a Keras ``.keras`` model)."""
     import torch
 
     path = _checkpoint_file(Path(weights))
     model = get_backend("torch").build(plan)
-    if path.suffix == ".h5":
+    if path.suffix in (".npz", ".keras"):
+        from ..weights import load_into
+
+        load_into(model, plan, path)
+    elif path.suffix == ".h5":
         keras_model = get_backend("keras").build(plan)
         try:
             keras_model.load_weights(str(path))
@@ -115,8 +122,11 @@ def preprocessing(dataset: Any, data: Any) -> tuple[np.ndarray, np.ndarray]:
     return normalization(dataset.x_train, data.normalize if data is not None else "unit")
 
 
-def load_run(run_id: str, tracking_uri: str | None = None) -> tuple[str, Any, dict[str, Any]]:
-    """What an MLflow run of ``specdsl train`` logged: (the spec's text, the logged model, preprocessing.json)."""
+def load_run(
+    run_id: str, tracking_uri: str | None = None, command: str = "explain"
+) -> tuple[str, Any, dict[str, Any]]:
+    """What an MLflow run of ``specdsl train`` logged: (the spec's text, the logged model, preprocessing.json).
+    ``command`` (explain, predict, evaluate) words the way out of an error."""
     import mlflow
     from mlflow.exceptions import MlflowException
 
@@ -145,7 +155,7 @@ def load_run(run_id: str, tracking_uri: str | None = None) -> tuple[str, Any, di
         if not chosen:
             raise TrainError(
                 f"MLflow run {terminal(run_id)} logged no spec (spec/*.yaml).",
-                hint="Explain a run of `specdsl train`, or pass the spec and --weights.",
+                hint=f"{VERBS.get(command, command)} a run of `specdsl train`, or pass the spec and --weights.",
             )
         text = Path(client.download_artifacts(run_id, chosen[0], tmp)).read_text(encoding="utf-8")
         pre: dict[str, Any] = {}
@@ -165,8 +175,8 @@ def load_run(run_id: str, tracking_uri: str | None = None) -> tuple[str, Any, di
     except MlflowException:
         raise TrainError(
             f"MLflow run {terminal(run_id)} logged no model.",
-            hint="Explain a finished run of `specdsl train` (search trials keep no model), or pass "
-            "the spec and --weights.",
+            hint=f"{VERBS.get(command, command)} a finished run of `specdsl train` (search trials keep no "
+            "model), or pass the spec and --weights.",
         ) from None
     return text, model, pre
 
@@ -180,3 +190,64 @@ def model_from_run(plan: Plan, logged: Any, run_id: str) -> Any:
         _load_state(model, dict(logged.state_dict()), f"the model of MLflow run {run_id}")
     model.eval()
     return model
+
+
+def load_trained(
+    command: str,
+    spec: str | os.PathLike | None,
+    *,
+    weights: str | os.PathLike | None = None,
+    run: str | None = None,
+    data: str | os.PathLike | None = None,
+    tracking_uri: str | None = None,
+    need_data: bool = True,
+) -> tuple[Trained, Any]:
+    """The trained model a command (explain, predict, evaluate) works on, and the spec's data (None when not
+    needed): weights from ``weights`` (a checkpoint) or the model the MLflow run ``run`` logged (its spec used when
+    ``spec`` is None); ``data`` overrides the spec's ``data.path``. The preprocessing and class names come from
+    the run's preprocessing.json, else from the data (loaded when ``need_data``, or when they cannot come from
+    elsewhere); a spec without data takes pixels to 0..1 and names the classes by their index."""
+    from ..errors import DataError, SpecError
+    from ..plan import plan as make_plan
+    from ..spec import load
+    from ..train import data_override, load_for
+
+    if (weights is None) == (run is None):
+        raise SpecError(
+            f"{command} needs the trained weights: give --weights CHECKPOINT or --run RUN_ID (one of them).",
+            hint=f"e.g. specdsl {command} model.yaml --weights checkpoints/<name>/best.pt",
+        )
+    logged = None
+    pre: dict[str, Any] = {}
+    if run is not None:
+        text, logged, pre = load_run(run, tracking_uri, command)
+        the_plan = make_plan(load(text, file=f"MLflow run {run}: spec") if spec is None else load(spec))
+    else:
+        if spec is None:
+            raise SpecError(
+                f"{command} --weights needs the spec the weights were trained from.",
+                hint=f"specdsl {command} model.yaml --weights CHECKPOINT",
+            )
+        the_plan = make_plan(load(spec))
+    data_spec = data_override(the_plan, Path(data) if data is not None else None, None)
+    if data_spec is None and need_data:
+        raise DataError(
+            f"there are no images to {command}: the spec has no `data:` section and none was given.",
+            hint="Pass --data (a folder of images, or a dataset name: see `specdsl data list`).",
+        )
+    known = bool(pre.get("scale") and pre.get("offset") and pre.get("class_names"))
+    dataset = load_for(the_plan, data_spec) if data_spec is not None and (need_data or not known) else None
+    if logged is not None:
+        model, source = model_from_run(the_plan, logged, str(run)), f"MLflow run {run}"
+    else:
+        model, source = load_weights(the_plan, weights), str(weights)  # type: ignore[arg-type]
+    if pre.get("scale") and pre.get("offset"):
+        scale = np.asarray(pre["scale"], dtype=np.float64)
+        offset = np.asarray(pre["offset"], dtype=np.float64)
+    elif dataset is not None:
+        scale, offset = preprocessing(dataset, data_spec)
+    else:
+        channels = the_plan.input_shape[-1]
+        scale, offset = np.full(channels, 1 / 255), np.zeros(channels)
+    names = pre.get("class_names") or (list(dataset.class_names) if dataset is not None else [])
+    return Trained(the_plan, model, scale, offset, [str(n) for n in names], source), dataset
