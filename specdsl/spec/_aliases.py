@@ -9,7 +9,8 @@
   (``kernel_size``, ``dilation_rate``, ``pool_size``, ``target_shape``, ``activation``): Keras' defaults
   (``data_format: channels_last``, ``bias_initializer: zeros``, ...) are accepted and dropped, any other value is
   a located error saying why. Keras' ReLU arguments (``max_value``, ``negative_slope``, ``threshold``) become the
-  function they make (``relu6``, ``leaky_relu``).
+  function they make (``relu6``, ``leaky_relu``); :data:`ACTIVATION_ARGUMENTS` says at which values the
+  activation layers' arguments are taken. The JSON Schema (``_schema``) is made from these tables too.
 - Sections: :data:`MISPLACED`, keys written in a section that belong in one of its parts (``train.learning_rate``
   belongs under ``train.optimizer``), refused with the line to write.
 
@@ -34,6 +35,16 @@ class Only(NamedTuple):
     values: tuple[Any, ...]
     why: str
     hint: str = ""
+
+    def rule(self, key: str) -> str:
+        """The rule as a sentence without its end: "Keras' `key` is taken only as ..., as <why>"."""
+        shown_values = [_yaml_scalar(v) for v in self.values if v is not None] or ["null"]
+        return f"Keras' `{key}` is taken only as {' or '.join(shown_values)}, as {self.why}"
+
+    def takes(self, value: Any) -> bool:
+        """Whether ``value`` is one of the values, a boolean only as a boolean (``keepdims: 0`` is no false), as
+        the JSON Schema compares them."""
+        return any(value == v and isinstance(value, bool) == isinstance(v, bool) for v in self.values)
 
 
 _CHANNELS_LAST = Only(("channels_last", None), "specdsl models are channels-last (NHWC)")
@@ -140,9 +151,15 @@ ACTIVATION_LAYERS: dict[str, tuple[str, str, dict[str, Any]]] = {
     **dict.fromkeys(("ELU", "elu"), ("ELU", "elu", {"alpha": 1.0})),
     **dict.fromkeys(("Softmax", "softmax"), ("Softmax", "softmax", {"axis": -1})),
 }
-_FIXED = {  # the one value of the argument that the spec's function has, and why
-    "ELU": "the spec's elu is Keras' default ELU",
-    "Softmax": "the spec's softmax is over the channels, the last axis",
+# Keras class -> the values of its arguments that the spec takes (negative_slope is the activation kind's own
+# field); ReLU's are taken by the activation kind too, with function relu.
+ACTIVATION_ARGUMENTS: dict[str, dict[str, Only]] = {
+    "ReLU": {
+        "max_value": Only((None, 6), "relu6 is max_value 6 alone (without negative_slope)"),
+        "threshold": Only((0.0,), "the spec's relu has threshold 0"),
+    },
+    "ELU": {"alpha": Only((1.0,), "the spec's elu is Keras' default ELU")},
+    "Softmax": {"axis": Only((-1,), "the spec's softmax is over the channels, the last axis")},
 }
 
 # section -> {key written there: the part it belongs in}
@@ -175,7 +192,7 @@ def keras_arguments(written: str, kind: str, data: dict, file: str, loc: Loc, wh
     for key, only in table.items():
         if key in out:
             value = out.pop(key)
-            if value not in only.values:
+            if not only.takes(value):
                 raise _refused(key, value, only, data, file, where)
     if kind == "activation":
         out = _activation(written, activation, out, data, file, loc, where)
@@ -197,15 +214,13 @@ def _activation(
                     path=where,
                     hint="Write `- activation: {function: ...}` for another function.",
                 )
-        if cls in _FIXED:
-            ((key, default),) = defaults.items()
-            if key in out and out.pop(key) != default:
-                raise _refused(key, data[key], Only((default,), _FIXED[cls]), data, file, where)
-            out["function"] = function
-            return out
         out["function"] = function
-        if cls == "LeakyReLU":
-            out.setdefault("negative_slope", 0.3)
+        if cls != "ReLU":  # ELU's alpha, Softmax's axis: the one value the spec's function has
+            for key, only in ACTIVATION_ARGUMENTS.get(cls, {}).items():
+                if key in out and not only.takes(out.pop(key)):
+                    raise _refused(key, data[key], only, data, file, where)
+            if cls == "LeakyReLU":
+                out.setdefault("negative_slope", 0.3)
             return out
     if out.get("function", out.get("activation")) != "relu" or not _RELU.keys() & out.keys():
         return out
@@ -214,34 +229,33 @@ def _activation(
 
 def _relu(out: dict, data: dict, file: str, where: str) -> dict:
     """ReLU(max_value, negative_slope, threshold) as the function it is: relu, relu6 or leaky_relu."""
+    rules = ACTIVATION_ARGUMENTS["ReLU"]
     max_value = out.pop("max_value", None)
     threshold = out.pop("threshold", 0.0)
-    slope = out.pop("negative_slope", 0.0) or 0.0
+    slope = out.pop("negative_slope", None)
+    if slope == 0 and not isinstance(slope, bool):
+        slope = None  # Keras' default: no slope (any other value is the model's to check)
     out.pop("activation", None)
-    if threshold:
-        raise _refused(
-            "threshold", threshold, Only((0.0,), "the spec's relu has threshold 0"), data, file, where
-        )
-    if max_value is not None and (max_value != 6 or slope):
+    if not rules["threshold"].takes(threshold):
+        raise _refused("threshold", threshold, rules["threshold"], data, file, where)
+    if not rules["max_value"].takes(max_value) or (max_value is not None and slope is not None):
         raise SpecError(
             f"Keras' ReLU with max_value={shown(repr(max_value))}"
-            + (f" and negative_slope={slope}" if slope else "")
+            + (f" and negative_slope={shown(repr(slope))}" if slope is not None else "")
             + " has no function in the spec: relu6 is max_value 6 alone, leaky_relu negative_slope alone.",
             loc=loc_of(data, "max_value", file),
             path=where,
             hint="Write max_value: 6 (relu6), negative_slope: 0.1 (leaky_relu), or neither (relu).",
         )
-    out["function"] = "relu6" if max_value is not None else "leaky_relu" if slope else "relu"
-    if slope:
+    out["function"] = "relu6" if max_value is not None else "leaky_relu" if slope is not None else "relu"
+    if slope is not None:
         out["negative_slope"] = slope
     return out
 
 
 def _refused(key: str, value: Any, only: Only, data: dict, file: str, where: str) -> SpecError:
-    shown_values = [_yaml_scalar(v) for v in only.values if v is not None] or ["null"]
     return SpecError(
-        f"Keras' `{key}` is taken only as {' or '.join(shown_values)}, as {only.why}; but got "
-        f"{_yaml_scalar(value)}.",
+        f"{only.rule(key)}; but got {_yaml_scalar(value)}.",
         loc=loc_of(data, key, file),
         path=where,
         hint=only.hint or f"Leave `{key}` out.",
