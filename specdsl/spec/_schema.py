@@ -7,7 +7,10 @@ layer is a one-key mapping ``{conv2d: {...}}`` (or its main argument alone, ``{m
 ``{kind: conv2d, ...}``, a bare kind without required arguments (``flatten``), a ``repeat``, or, where the spec
 has ``blocks:``, a block's use. One schema takes model specs and search spaces alike (as ``validate`` does):
 distributions stand wherever values may, ``$param`` references and ``${...}`` expressions wherever the layers'
-text is substituted (``_schema_values``).
+text is substituted (``_schema_values``). Keras' spellings are in it as the language takes them, from the tables
+of ``_aliases``: a kind under its Keras class's names, each Keras constructor argument of ``KERAS_ARGUMENTS`` at
+the values the spec takes (described by why), Keras' activation layers (``ReLU: {max_value: 6}``) with their own
+arguments.
 
 What it cannot see, ``validate`` checks: shapes, names and what they refer to (a layer's ``inputs``, a block's
 parameters, whether a block of that name exists), expressions' values, the bounds on size, and rules between two
@@ -22,12 +25,13 @@ from typing import Any
 import yaml
 from pydantic import BaseModel
 
+from ._aliases import ACTIVATION_ARGUMENTS, ACTIVATION_LAYERS, KERAS_ARGUMENTS, Only
 from ._blocks import PREV
 from ._draw import DIST_KINDS
 from ._kinds import ALIASES, LAYERS, LayerKind
 from ._schema_values import Places
 from ._sections import SECTIONS, InputSpec
-from ._types import NAME_PATTERN
+from ._types import ACTIVATIONS, NAME_PATTERN
 
 _RESERVED_KEYS = ("repeat", "kind", *DIST_KINDS)  # keys a layer item may have that are not kinds nor blocks
 _TEXT = {"type": ["string", "number", "boolean", "null"]}
@@ -144,15 +148,19 @@ def json_schema() -> dict[str, Any]:
 
 
 class _Kinds:
-    """Every registered kind's arguments as a place (``kind.NAME``), and the forms of a layer item they make."""
+    """Every registered kind's arguments as a place (``kind.NAME``), and the forms of a layer item they make;
+    Keras' activation layers as the activation kind under their names, with their own arguments."""
 
     def __init__(self, places: Places):
         self.keys = sorted([*LAYERS, *ALIASES])  # what may stand as a layer's kind
         self.one_key: dict[str, Any] = {}  # one-key form: {conv2d: {...}}
         self.tagged: list[dict[str, Any]] = []  # {kind: conv2d, ...}
         self.bare: list[str] = []  # kinds that may stand alone
+        self.args: dict[str, dict[str, Any]] = {}  # kind -> the object of its arguments
         for name, info in LAYERS.items():
             self._add(places, name, info)
+        if "activation" in LAYERS:
+            self._activation_layers(places)
         self.one_key = dict(sorted(self.one_key.items()))
         self.bare.sort()
 
@@ -161,6 +169,11 @@ class _Kinds:
         doc = args.pop("description", name)
         args["properties"]["name"] = _name(args["properties"]["name"])
         args["properties"]["inputs"] = _inputs(places, info)
+        args["properties"].update(_keras_arguments(places, KERAS_ARGUMENTS.get(name, {})))
+        if name == "activation":
+            _relu_arguments(places, args)
+        aliases = [a for a in info.aliases if not (name == "activation" and a in ACTIVATION_LAYERS)]
+        self.args[name] = args
         if info.min_inputs > 1:
             args["required"] = ["inputs", *args.get("required", [])]
         alone = "required" not in args and "allOf" not in args
@@ -172,15 +185,91 @@ class _Kinds:
         target["description"] = doc
         target["examples"] = _doc_examples(doc, (name, *info.aliases)) or [_sample(args, places.defs)]
         self.one_key[name] = ref
-        for alias in info.aliases:
+        for alias in aliases:
             self.one_key[alias] = {**ref, "description": f"Another name of `{name}`."}
+        self._tagged(args, doc, [name, *aliases])
+        if alone:
+            self.bare += [name, *aliases]
+
+    def _tagged(self, args: dict[str, Any], doc: str, names: list[str]) -> None:
         tagged = copy.deepcopy(args)
-        tagged["description"] = f"{doc.splitlines()[0]} (tagged form: `kind: {name}`)"
-        tagged["properties"] = {"kind": {"enum": [name, *info.aliases]}, **tagged["properties"]}
+        tagged["description"] = f"{doc.splitlines()[0]} (tagged form: `kind: {names[0]}`)"
+        tagged["properties"] = {"kind": {"enum": names}, **tagged["properties"]}
         tagged["required"] = ["kind", *tagged.get("required", [])]
         self.tagged.append(tagged)
-        if alone:
-            self.bare += [name, *info.aliases]
+
+    def _activation_layers(self, places: Places) -> None:
+        """``ReLU: {max_value: 6}``, ``LeakyReLU``, ``ELU``, ``Softmax`` (and their other spellings): the
+        activation kind's ``name``, ``inputs``, ``silence`` and Keras arguments, and the Keras class's own
+        arguments instead of ``function``."""
+        kind = self.args["activation"]["properties"]
+        classes: dict[str, list[str]] = {}
+        for written in LAYERS["activation"].aliases:
+            if written in ACTIVATION_LAYERS:
+                classes.setdefault(ACTIVATION_LAYERS[written][0], []).append(written)
+        for cls, names in classes.items():
+            _, function, defaults = ACTIVATION_LAYERS[names[0]]
+            own = _keras_arguments(places, ACTIVATION_ARGUMENTS.get(cls, {}))
+            keep = ("name", "inputs", "silence", *KERAS_ARGUMENTS.get("activation", {}))
+            args: dict[str, Any] = {
+                "type": "object",
+                "properties": {
+                    **{k: kind[k] for k in keep},
+                    **{k: kind[k] if k in kind else own[k] for k in defaults},
+                },
+                "additionalProperties": False,
+            }
+            if cls == "ReLU":
+                args["dependentSchemas"] = {"max_value": _RELU6}
+            doc = (
+                f"Keras' {cls} layer: the activation {function}"
+                + (" (relu6 with max_value 6, leaky_relu with negative_slope)" if cls == "ReLU" else "")
+                + f"; it takes {', '.join(f'`{k}`' for k in defaults)} at Keras' defaults or as here."
+            )
+            ref = places.place(
+                {"anyOf": [args, {"type": "null"}]}, refs=True, hint=cls, name=f"kind.activation.{cls}"
+            )
+            places.defs[f"kind.activation.{cls}"].update(description=doc, examples=[dict(defaults)])
+            for written in names:
+                self.one_key[written] = ref
+            self._tagged(args, doc, names)
+            self.bare += names
+
+
+# Keras' ReLU(max_value=6) is relu6 only without a negative slope
+_RELU6 = {
+    "not": {
+        "properties": {
+            "max_value": {"type": "number"},
+            "negative_slope": {"type": "number", "not": {"const": 0}},
+        },
+        "required": ["max_value", "negative_slope"],
+    }
+}
+
+
+def _keras_arguments(places: Places, table: dict[str, Only]) -> dict[str, Any]:
+    """Keras' constructor arguments that the spec takes at these values only (and drops), as properties."""
+    return {
+        key: {
+            "description": f"{only.rule(key)}; dropped.",
+            **places.place({"enum": list(only.values)}, refs=True, hint=f"keras.{key}"),
+        }
+        for key, only in table.items()
+    }
+
+
+def _relu_arguments(places: Places, args: dict[str, Any]) -> None:
+    """ReLU's arguments on the activation kind: taken with function relu (and as ReLU takes them)."""
+    relu = _keras_arguments(places, ACTIVATION_ARGUMENTS["ReLU"])
+    args["properties"].update(relu)
+    others = {"not": {"enum": [a for a in ACTIVATIONS if a != "relu"]}}
+    only_relu = {"properties": {"function": others, "activation": others}}
+    args["dependentSchemas"] = {
+        **args.get("dependentSchemas", {}),
+        **{key: only_relu for key in relu},
+        "max_value": {"allOf": [only_relu, _RELU6]},
+    }
 
 
 def _layer_defs(places: Places, kinds: _Kinds, *, blocks: bool) -> None:

@@ -19,6 +19,7 @@ from strategies import documents, graph_spec, sequential_spec
 
 from specdsl.errors import SpecdslError
 from specdsl.spec import LAYERS, RandomSampler, canonical_kind, from_tree, json_schema
+from specdsl.spec._aliases import ACTIVATION_ARGUMENTS, ACTIVATION_LAYERS, KERAS_ARGUMENTS
 
 VALIDATOR = Draft202012Validator(json_schema())
 ITEMS = [c["layers"][-1] for cases in CASES.values() for c in cases if isinstance(c["layers"][-1], dict)]
@@ -95,3 +96,31 @@ def test_an_argument_changed_is_taken_or_refused_by_both(item, key, value, drop)
         coerced = True
     if not coerced and taken(doc):
         assert list(VALIDATOR.iter_errors(doc)) == []
+
+
+KERAS = [
+    (LAYERS[kind].keras_class, kind, key, only)
+    for kind, table in sorted(KERAS_ARGUMENTS.items())
+    for key, only in table.items()
+    if kind in CASES
+] + [
+    (written, "activation", key, only)
+    for written, (cls, _, _) in sorted(ACTIVATION_LAYERS.items())
+    for key, only in ACTIVATION_ARGUMENTS.get(cls, {}).items()
+]
+
+
+@given(
+    st.sampled_from(KERAS),
+    st.one_of(values, st.sampled_from(["channels_last", "zeros", "ones", 0.99, -1, 6])),
+)
+def test_a_keras_argument_is_taken_by_both_or_refused_by_both(entry, value):
+    """A Keras argument (of a kind's Keras class, of an activation layer) at any value: the schema refuses it
+    exactly where the language does."""
+    written, kind, key, _ = entry
+    spec = CASES[kind][0] if written not in ACTIVATION_LAYERS else {"input": [8, 8, 3], "layers": [{}]}
+    last = spec["layers"][-1]
+    args = next(iter(last.values()), {}) if isinstance(last, dict) else {}
+    args = dict(args) if isinstance(args, dict) else {LAYERS[kind].primary: args}
+    doc = {**spec, "layers": [*spec["layers"][:-1], {written: {**args, key: value}}]}
+    assert taken(doc) == (list(VALIDATOR.iter_errors(doc)) == [])
