@@ -130,7 +130,7 @@ _ORDER = (
     "groups",
 )
 _QUIET = frozenset(
-    {"kind", "name", "inputs", "kernel_initializer", "epsilon", "momentum"}
+    {"kind", "name", "inputs", "kernel_initializer", "epsilon", "momentum", "silence"}
 )  # details, not shown
 
 
