@@ -31,6 +31,7 @@ from ._windows import (
     numel,
     transpose_length,
     transpose_padding,
+    weights,
     windows_1d,
     windows_2d,
 )
@@ -66,6 +67,16 @@ def _groups_error(c: int, groups: int) -> RuleError:
     )
 
 
+def _bias_weight(use_bias: bool, n: int) -> tuple[tuple[str, Shape], ...]:
+    """The bias weight of a kernel layer, when it has one."""
+    return (("bias", (n,)),) if use_bias else ()
+
+
+def _affine(layer: L.BatchNorm | L.LayerNorm, c: int) -> tuple[tuple[str, Shape], ...]:
+    """A normalization's gamma (``scale``) and beta (``center``), as Keras names and orders them."""
+    return (("gamma", (c,)),) * layer.scale + (("beta", (c,)),) * layer.center
+
+
 def _act_flops(activation: str | None, n: int) -> int:
     return n if activation is not None and activation != "linear" else 0
 
@@ -92,7 +103,8 @@ def _conv2d(layer: L.Conv2D, ins: Sequence[Shape]) -> Out:
     fan_in = rf * (c // groups)
     n_out = oh * ow * filters
     flops = 2 * fan_in * n_out + (n_out if use_bias else 0) + _act_flops(layer.activation, n_out)
-    resolved = _new(Resolved, (kernel, strides, dilation, pads, same, ((fan_in, rf * filters),)))
+    w = (("kernel", (*kernel, c // groups, filters)), *_bias_weight(use_bias, filters))
+    resolved = _new(Resolved, (kernel, strides, dilation, pads, same, ((fan_in, rf * filters),), w))
     return (oh, ow, filters), fan_in * filters + (filters if use_bias else 0), 0, flops, warn, resolved
 
 
@@ -109,7 +121,9 @@ def _conv1d(layer: L.Conv1D, ins: Sequence[Shape]) -> Out:
     fan_in = kernel * (c // groups)
     n_out = n * filters
     flops = 2 * fan_in * n_out + (n_out if use_bias else 0) + _act_flops(layer.activation, n_out)
-    resolved = _new(Resolved, ((kernel,), (strides,), (dilation,), pads, same, ((fan_in, kernel * filters),)))
+    w = (("kernel", (kernel, c // groups, filters)), *_bias_weight(use_bias, filters))
+    fans = ((fan_in, kernel * filters),)
+    resolved = _new(Resolved, ((kernel,), (strides,), (dilation,), pads, same, fans, w))
     return (n, filters), fan_in * filters + (filters if use_bias else 0), 0, flops, warn, resolved
 
 
@@ -131,7 +145,8 @@ def _depthwise(layer: L.DepthwiseConv2D, ins: Sequence[Shape]) -> Out:
     n_out = oh * ow * out_c
     flops = 2 * k * n_out + (n_out if use_bias else 0) + _act_flops(layer.activation, n_out)
     # Keras' depthwise kernel is (kh, kw, C, m)
-    resolved = _new(Resolved, (kernel, strides, dilation, pads, same, ((k * x[2], k * m),)))
+    w = (("kernel", (*kernel, x[2], m)), *_bias_weight(use_bias, out_c))
+    resolved = _new(Resolved, (kernel, strides, dilation, pads, same, ((k * x[2], k * m),), w))
     return (oh, ow, out_c), k * out_c + (out_c if use_bias else 0), 0, flops, warn, resolved
 
 
@@ -160,7 +175,13 @@ def _separable(layer: L.SeparableConv2D, ins: Sequence[Shape]) -> Out:
         + _act_flops(layer.activation, n_out)
     )
     # the depthwise kernel (kh, kw, C, m), then the pointwise one (1, 1, C * m, filters)
-    resolved = _new(Resolved, (kernel, strides, dilation, pads, same, ((k * x[2], k * m), (mid, filters))))
+    fans = ((k * x[2], k * m), (mid, filters))
+    w = (
+        ("depthwise_kernel", (*kernel, x[2], m)),
+        ("pointwise_kernel", (1, 1, mid, filters)),
+        *_bias_weight(use_bias, filters),
+    )
+    resolved = _new(Resolved, (kernel, strides, dilation, pads, same, fans, w))
     return (oh, ow, filters), weights, 0, flops, warn, resolved
 
 
@@ -199,8 +220,9 @@ def _conv_transpose(layer: L.Conv2DTranspose, ins: Sequence[Shape]) -> Out:
         for i, out in enumerate((oh, ow))
     )
     # Keras' kernel is (kh, kw, filters, C)
+    w = (("kernel", (*kernel, filters, x[2])), *_bias_weight(use_bias, filters))
     resolved = _new(
-        Resolved, (kernel, strides, dilation, crops, padding == "same", ((k * filters, k * x[2]),))
+        Resolved, (kernel, strides, dilation, crops, padding == "same", ((k * filters, k * x[2]),), w)
     )
     return (oh, ow, filters), weights, 0, flops, NO_WARNINGS, resolved
 
@@ -213,7 +235,7 @@ def _pool2d(kind: str) -> Rule:
         pool = layer.pool
         strides = layer.strides or pool
         (oh, ow), warn, pads, same = windows_2d("pool", x, pool, strides, ONES_2D, layer.padding)
-        resolved = _new(Resolved, (pool, strides, ONES_2D, pads, same, ()))
+        resolved = _new(Resolved, (pool, strides, ONES_2D, pads, same, (), ()))
         return (oh, ow, x[2]), 0, 0, oh * ow * x[2] * pool[0] * pool[1], warn, resolved
 
     return fn
@@ -233,7 +255,7 @@ def _pool1d(kind: str) -> Rule:
             0,
             n * x[1] * pool,
             warn,
-            _new(Resolved, ((pool,), (strides,), (1,), pads, same, ())),
+            _new(Resolved, ((pool,), (strides,), (1,), pads, same, (), ())),
         )
 
     return fn
@@ -272,21 +294,16 @@ def _zero_padding(layer: L.ZeroPadding2D, ins: Sequence[Shape]) -> Out:
 def _batchnorm(layer: L.BatchNorm, ins: Sequence[Shape]) -> Out:
     (x,) = ins
     c = x[-1]
-    return (
-        x,
-        c * (layer.center + layer.scale),
-        2 * c,
-        2 * numel(x),
-        NO_WARNINGS,
-        NOTHING,
-    )  # (a bool counts 0 or 1)
+    w = (*_affine(layer, c), ("moving_mean", (c,)), ("moving_variance", (c,)))
+    # (a bool counts 0 or 1)
+    return x, c * (layer.center + layer.scale), 2 * c, 2 * numel(x), NO_WARNINGS, weights(*w)
 
 
 @register_rule("layernorm")
 def _layernorm(layer: L.LayerNorm, ins: Sequence[Shape]) -> Out:
     (x,) = ins
     c = x[-1]
-    return x, c * (layer.center + layer.scale), 0, 5 * numel(x), NO_WARNINGS, NOTHING
+    return x, c * (layer.center + layer.scale), 0, 5 * numel(x), NO_WARNINGS, weights(*_affine(layer, c))
 
 
 @register_rule("dropout")
@@ -312,7 +329,8 @@ def _dense(layer: L.Dense, ins: Sequence[Shape]) -> Out:
     n, units, use_bias = x[-1], layer.units, layer.use_bias
     n_out = numel(x[:-1]) * units
     flops = 2 * n * n_out + (n_out if use_bias else 0) + _act_flops(layer.activation, n_out)
-    resolved = _new(Resolved, ((), (), (), (), False, ((n, units),)))
+    w = (("kernel", (n, units)), *_bias_weight(use_bias, units))
+    resolved = _new(Resolved, ((), (), (), (), False, ((n, units),), w))
     return (*x[:-1], units), n * units + (units if use_bias else 0), 0, flops, NO_WARNINGS, resolved
 
 
@@ -390,7 +408,8 @@ def _rescaling(layer: L.Rescaling, ins: Sequence[Shape]) -> Out:
 def _bias(layer: L.Bias, ins: Sequence[Shape]) -> Out:
     (x,) = ins
     n = numel(x)
-    return x, n if layer.per == "position" else x[-1], 0, n, NO_WARNINGS, NOTHING
+    shape = x if layer.per == "position" else (x[-1],)
+    return x, numel(shape), 0, n, NO_WARNINGS, weights(("bias", shape))
 
 
 MERGE_KINDS = frozenset(k for k, v in L.LAYERS.items() if v.max_inputs != 1)
