@@ -46,7 +46,7 @@ from ._sections import (
     memory_bytes,
 )
 from ._shapes import SHAPE_INFERENCE, PrefixInference, register_shape_inference
-from ._types import ACTIVATIONS, NAME_PATTERN
+from ._types import ACTIVATIONS, INITIALIZERS, NAME_PATTERN
 from ._yaml import (
     MAX_DEPTH,
     MAX_FILE_BYTES,
@@ -63,6 +63,7 @@ from ._yaml import (
 __all__ = [
     "ACTIVATIONS",
     "DIST_KINDS",
+    "INITIALIZERS",
     "LAYERS",
     "MAX_BATCH",
     "MAX_DEPTH",

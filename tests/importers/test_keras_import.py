@@ -14,7 +14,7 @@ from layer_cases import all_cases
 import specdsl
 import specdsl.weights as W
 from specdsl.errors import SourceError
-from specdsl.importers import import_model
+from specdsl.importers import import_model, imported_kinds
 
 
 @pytest.fixture(autouse=True)
@@ -23,7 +23,8 @@ def _fresh_names():
     keras.backend.clear_session()
 
 
-CASES = [pytest.param(spec, id=tid) for tid, _, spec in all_cases()] + [
+# every registered kind maps by its Keras class (imported_kinds("keras") is all of them)
+CASES = [pytest.param(spec, id=tid) for tid, kind, spec in all_cases() if kind in imported_kinds("keras")] + [
     pytest.param(spec, id=name) for name, spec in EXTRA.items()
 ]
 

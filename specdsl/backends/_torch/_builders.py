@@ -18,7 +18,7 @@ from torch import nn
 from ..._registry import Registry
 from ...errors import BackendError
 from ...plan import PlanNode, Resolved
-from ...spec import LAYERS
+from ...spec import INITIALIZERS, LAYERS
 from ...spec import layers as L
 from . import _modules as M
 from ._built import (
@@ -92,11 +92,11 @@ ACTIVATIONS: dict[str, type[nn.Module]] = {
 def _initializer(node: PlanNode) -> str:
     name = getattr(node.layer, "kernel_initializer", None) or "glorot_uniform"
     snake = re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower()  # GlorotUniform -> glorot_uniform, as Keras accepts
-    if snake not in M.INITIALIZERS:
-        near = difflib.get_close_matches(snake, M.INITIALIZERS, n=1)
+    if snake not in INITIALIZERS:
+        near = difflib.get_close_matches(snake, INITIALIZERS, n=1)
         raise BackendError(
             f"kernel_initializer `{name}` is not one the {BACKEND} backend knows; it knows "
-            f"{', '.join(M.INITIALIZERS)}.",
+            f"{', '.join(INITIALIZERS)}.",
             loc=node.loc,
             path=node.path or None,
             hint=f"Did you mean `{near[0]}`?" if near else None,

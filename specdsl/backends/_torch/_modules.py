@@ -290,19 +290,3 @@ def keras_init_(tensor, initializer, fan_in, fan_out):
         # Keras draws from a normal truncated at 2 standard deviations, widened to keep the variance
         std = math.sqrt(variance) / 0.87962566103423978
         return nn.init.trunc_normal_(tensor, 0.0, std, -2 * std, 2 * std)
-
-
-# the names keras_init_ knows (Keras' own spelling)
-INITIALIZERS = (
-    "glorot_uniform",
-    "glorot_normal",
-    "he_uniform",
-    "he_normal",
-    "lecun_uniform",
-    "lecun_normal",
-    "random_normal",
-    "random_uniform",
-    "truncated_normal",
-    "zeros",
-    "ones",
-)
