@@ -27,7 +27,7 @@ from ._expand import LayerEntry
 from ._expr import MAX_EXPR_CHARS, MAX_EXPR_DEPTH, MAX_INT_BITS
 from ._kinds import LAYERS, LayerKind, LayerSpec, canonical_kind, register_layer
 from ._located import loc_of, suggest, validate_model
-from ._schema import json_schema
+from ._schema import json_schema, kinds_reference
 from ._sections import (
     MAX_BATCH,
     MAX_MEMORY,
@@ -107,6 +107,7 @@ __all__ = [
     "has_distributions",
     "is_distribution",
     "json_schema",
+    "kinds_reference",
     "layers",
     "load",
     "load_file",
