@@ -72,7 +72,7 @@ def _bias_weight(use_bias: bool, n: int) -> tuple[tuple[str, Shape], ...]:
     return (("bias", (n,)),) if use_bias else ()
 
 
-def _affine(layer: L.BatchNorm | L.LayerNorm, c: int) -> tuple[tuple[str, Shape], ...]:
+def _affine(layer: L.BatchNorm | L.LayerNorm | L.GroupNorm, c: int) -> tuple[tuple[str, Shape], ...]:
     """A normalization's gamma (``scale``) and beta (``center``), as Keras names and orders them."""
     return (("gamma", (c,)),) * layer.scale + (("beta", (c,)),) * layer.center
 
@@ -303,6 +303,15 @@ def _batchnorm(layer: L.BatchNorm, ins: Sequence[Shape]) -> Out:
 def _layernorm(layer: L.LayerNorm, ins: Sequence[Shape]) -> Out:
     (x,) = ins
     c = x[-1]
+    return x, c * (layer.center + layer.scale), 0, 5 * numel(x), NO_WARNINGS, weights(*_affine(layer, c))
+
+
+@register_rule("group_norm")
+def _group_norm(layer: L.GroupNorm, ins: Sequence[Shape]) -> Out:
+    (x,) = ins
+    c = x[-1]
+    if c % layer.groups:
+        raise _groups_error(c, layer.groups)
     return x, c * (layer.center + layer.scale), 0, 5 * numel(x), NO_WARNINGS, weights(*_affine(layer, c))
 
 

@@ -322,6 +322,28 @@ class LayerNorm(LayerSpec):
     scale: bool = True
 
 
+@register_layer(
+    "group_norm",
+    keras_class="GroupNormalization",
+    auto_name="group_normalization",
+    primary="groups",
+    aliases=("group_normalization", "groupnormalization", "gn"),
+)
+class GroupNorm(LayerSpec):
+    """Group normalization (Keras' GroupNormalization, torch's nn.GroupNorm): the channels are split into
+    ``groups`` groups of C / groups, and each example's group is normalized over its channels and every position.
+    Shape unchanged; ``groups`` must divide the channels. Parameters: gamma and beta, C each (when scale/center).
+
+        - group_norm: 8
+    """
+
+    kind: Literal["group_norm"] = "group_norm"
+    groups: PosInt = 32
+    epsilon: float = Field(default=1e-3, gt=0)
+    center: bool = True
+    scale: bool = True
+
+
 @register_layer("dropout", keras_class="Dropout", primary="rate")
 class Dropout(LayerSpec):
     """Zeroes each value with probability ``rate`` in training. Shape unchanged; no parameters.

@@ -253,6 +253,18 @@ def _layernorm(node: PlanNode) -> list[LayerCall]:
     return [LayerCall("LayerNormalization", (), kwargs)]
 
 
+@register_builder("group_norm")
+def _group_norm(node: PlanNode) -> list[LayerCall]:
+    layer = cast(L.GroupNorm, node.layer)
+    kwargs = _changed(
+        groups=(layer.groups, 32),
+        epsilon=(layer.epsilon, 1e-3),
+        center=(layer.center, True),
+        scale=(layer.scale, True),
+    )
+    return [LayerCall("GroupNormalization", (), kwargs)]
+
+
 @register_builder("dropout")
 def _dropout(node: PlanNode) -> list[LayerCall]:
     layer = cast(L.Dropout, node.layer)
