@@ -101,7 +101,7 @@ LOWERED_KINDS = frozenset(
         *("conv2d", "conv1d", "depthwise_conv2d", "separable_conv2d", "conv2d_transpose"),
         *("maxpool2d", "avgpool2d", "maxpool1d", "avgpool1d"),
         *("global_avgpool2d", "global_maxpool2d", "global_avgpool1d", "global_maxpool1d"),
-        *("zero_padding2d", "batchnorm", "layernorm", "dropout", "spatial_dropout2d"),
+        *("zero_padding2d", "batchnorm", "layernorm", "group_norm", "dropout", "spatial_dropout2d"),
         *("flatten", "dense", "reshape", "activation", "add", "multiply", "concat", "rescaling", "bias"),
     }
 )

@@ -61,6 +61,22 @@ def _batchnorm(lo: Lowering, op: Op) -> list[Val]:
     return [lo._out(lo.emit("batchnorm", args, [x], weights=weights), x, nonneg=False)]
 
 
+@handles("GroupNormalization")
+def _group_norm(lo: Lowering, op: Op) -> list[Val]:
+    x = lo.plain(op.inputs[0])
+    if not x.axes or x.axes[0] != len(x.shape) - 1 or x.order is not None:
+        raise Unsupported("normalization over groups of an axis that is not the channels")
+    scale, bias = (lo.const(n) if n else None for n in (op.inputs + ["", ""])[1:3])
+    args = {
+        "groups": int(op.attrs["num_groups"]),
+        "epsilon": float(op.attrs.get("epsilon", 1e-5)),
+        "scale": scale is not None,
+        "center": bias is not None,
+    }
+    weights = [a for a in (scale, bias) if a is not None]
+    return [lo._out(lo.emit("group_norm", args, [x], weights=weights), x, nonneg=False)]
+
+
 @handles("LayerNormalization")
 def _layernorm(lo: Lowering, op: Op) -> list[Val]:
     x = lo.plain(op.inputs[0])

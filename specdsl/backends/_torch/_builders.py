@@ -13,8 +13,6 @@ import re
 from collections.abc import Callable
 from typing import Any, cast
 
-import torch
-import torch.nn.functional as F
 from torch import nn
 
 from ..._registry import Registry
@@ -378,22 +376,6 @@ def _layernorm(node: PlanNode) -> Built:
     return Built(ModuleCall(M.ChannelLayerNorm, (node.input_shapes[0][-1],), tuple(kw)), keras=keras)
 
 
-class PartialGroupNorm(nn.Module):
-    """nn.GroupNorm where Keras' ``center``/``scale`` leave out only one of beta (``bias``) and gamma
-    (``weight``), which torch's ``affine`` cannot."""
-
-    def __init__(self, num_groups: int, num_channels: int, eps: float = 1e-3, center=True, scale=True):
-        super().__init__()
-        self.num_groups = num_groups
-        self.eps = eps
-        self.register_parameter("weight", nn.Parameter(torch.ones(num_channels)) if scale else None)
-        self.register_parameter("bias", nn.Parameter(torch.zeros(num_channels)) if center else None)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        # weight and bias are parameters or None (registered so), which torch's stubs type as Tensor | Module
-        return F.group_norm(x, self.num_groups, self.weight, self.bias, self.eps)  # type: ignore[arg-type]
-
-
 @register_builder("group_norm")
 def _group_norm(node: PlanNode) -> Built:
     layer = cast(L.GroupNorm, node.layer)
@@ -401,7 +383,7 @@ def _group_norm(node: PlanNode) -> Built:
     keras = ((("weight", AS_IS),) if layer.scale else ()) + ((("bias", AS_IS),) if layer.center else ())
     if layer.center != layer.scale:
         kw = (("eps", layer.epsilon), ("center", layer.center), ("scale", layer.scale))
-        return Built(ModuleCall(PartialGroupNorm, args, kw), keras=keras)
+        return Built(ModuleCall(M.PartialGroupNorm, args, kw), keras=keras)
     affine = () if layer.center else (("affine", False),)
     return Built(ModuleCall(nn.GroupNorm, args, (("eps", layer.epsilon), *affine)), keras=keras)
 

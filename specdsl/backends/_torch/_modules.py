@@ -149,6 +149,22 @@ class ChannelLayerNorm(nn.Module):
         return y.movedim(last, 1)
 
 
+class PartialGroupNorm(nn.Module):
+    """nn.GroupNorm where Keras' ``center``/``scale`` leave out only one of beta (``bias``) and gamma
+    (``weight``), which torch's ``affine`` cannot."""
+
+    def __init__(self, num_groups, num_channels, eps=1e-3, center=True, scale=True):
+        super().__init__()
+        self.num_groups = num_groups
+        self.eps = eps
+        self.register_parameter("weight", nn.Parameter(torch.ones(num_channels)) if scale else None)
+        self.register_parameter("bias", nn.Parameter(torch.zeros(num_channels)) if center else None)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        # weight and bias are parameters or None (registered so), which torch's stubs type as Tensor | Module
+        return F.group_norm(x, self.num_groups, self.weight, self.bias, self.eps)  # type: ignore[arg-type]
+
+
 class AvgPool2dSame(nn.Module):
     """Average pooling with asymmetric padding ``pad`` (left, right, top, bottom) whose padded values are left out of
     each mean, as Keras' AveragePooling2D with padding 'same'."""
