@@ -11,9 +11,9 @@ the last three on a tree already read):
    within the bounds on layers, nesting and operations (``_bounds``); an expression that reads a layer's shape
    (``${input.channels}``) has the layers before it inferred by the plan's rules, which ``specdsl.plan``
    registers in :data:`SHAPE_INFERENCE` (``_shapes``);
-4. validate: each layer by its kind's pydantic model (``_layers``, registered in ``_kinds``, on the value types
-   of ``_types``), each section by its own (``_sections``); a pydantic error becomes one
-   :class:`~specdsl.errors.SpecError` at the text that caused it (``_located``).
+4. validate: each layer by its kind's pydantic model (``_layers``, and ``_resampling`` for the kinds that resample
+   images; registered in ``_kinds``, on the value types of ``_types``), each section by its own (``_sections``); a
+   pydantic error becomes one :class:`~specdsl.errors.SpecError` at the text that caused it (``_located``).
 
 Around them: the entry points and :class:`ModelSpec` (``_document``), the JSON Schema for editors
 (``_schema``), and the validators kept between processes (``_validators``).

@@ -11,9 +11,11 @@ to the layer, and shown in summaries) and ``inputs`` (names of the layers it rea
 
 Shapes are channels-last and exclude the batch axis: images (H, W, C), sequences (L, C), vectors (N,).
 The registry (``LAYERS``, ``ALIASES``, :func:`register_layer`) and the fields every kind has (:class:`LayerSpec`)
-are in ``_kinds``. Adding a kind means: one model here (``@register_layer``), one shape rule (``@register_rule`` in
-``specdsl/plan/_rules.py``), one builder per backend (``@register_builder`` in each backend's ``_builders.py``) and
-its cases in ``tests/layer_cases.py``; the tests, the fuzzing, the schema and the messages listing kinds follow.
+are in ``_kinds``; the kinds that resample an image without weights are in ``_resampling``. Adding a kind means:
+one model here or there (``@register_layer``), one shape rule (``@register_rule`` in ``specdsl/plan/_rules.py``,
+declaring its weights), one builder per backend (``@register_builder`` in each backend's ``_builders.py``) and its
+cases in ``tests/layer_cases.py``; the tests, the fuzzing, the schema, the reference (``specdsl schema --kinds``),
+the weights' layout and the messages listing kinds follow.
 """
 
 from __future__ import annotations
@@ -478,6 +480,9 @@ class Bias(LayerSpec):
     kind: Literal["bias"] = "bias"
     per: Literal["channel", "position"] = "channel"
 
+
+# the kinds of a family with a module of its own, registered after these
+from ._resampling import *  # noqa: E402, F403
 
 # a union of the registered kinds, made at run time (so not writable as X | Y)
 AnyLayer = Union[tuple(kind.model for kind in LAYERS.values())]  # type: ignore[valid-type]  # noqa: UP007
