@@ -124,6 +124,11 @@ CASES: dict[str, list[dict]] = {
         _one((5, 6, 2), {"zero_padding2d": 2}),
         _one((5, 6, 2), {"zero_padding2d": [[0, 1], [2, 0]]}),
     ],
+    "upsampling2d": [
+        _one((5, 6, 3), "upsampling2d"),
+        _one((4, 5, 2), {"upsampling2d": {"size": [2, 3], "interpolation": "bilinear"}}),
+        _one((3, 3, 4), {"upsampling2d": 3}),
+    ],
     "batchnorm": [
         _one((6, 6, 4), "batchnorm"),
         _one((8,), {"batchnorm": {"center": False, "epsilon": 0.001}}),
@@ -212,6 +217,7 @@ EXPECTED: dict[str, list[tuple[tuple[int, ...], int, int]]] = {
     "global_avgpool1d": [((4,), 0, 0)],
     "global_maxpool1d": [((4,), 0, 0)],
     "zero_padding2d": [((9, 10, 2), 0, 0), ((6, 8, 2), 0, 0)],
+    "upsampling2d": [((10, 12, 3), 0, 0), ((8, 15, 2), 0, 0), ((9, 9, 4), 0, 0)],
     "batchnorm": [((6, 6, 4), 8, 8), ((8,), 8, 16)],
     "layernorm": [((6, 6, 4), 8, 0), ((8,), 8, 0)],
     "group_norm": [((6, 6, 8), 16, 0), ((5, 7, 6), 6, 0), ((8,), 8, 0), ((9, 6), 12, 0)],

@@ -290,6 +290,21 @@ def _zero_padding(layer: L.ZeroPadding2D, ins: Sequence[Shape]) -> Out:
     return (x[0] + t + b, x[1] + left + right, x[2]), 0, 0, 0, NO_WARNINGS, NOTHING
 
 
+def _resized(x: Shape, height: int, width: int, interpolation: str) -> Out:
+    """An image resized to ``height`` x ``width``: bilinear weighs four values (7 FLOPs an output value)."""
+    out = (height, width, x[2])
+    return out, 0, 0, 7 * numel(out) if interpolation == "bilinear" else 0, NO_WARNINGS, NOTHING
+
+
+@register_rule("upsampling2d")
+def _upsampling(layer: L.UpSampling2D, ins: Sequence[Shape]) -> Out:
+    (x,) = ins
+    if len(x) != 3:
+        raise _rank_error("upsampling2d", x, 3)
+    sh, sw = layer.size
+    return _resized(x, x[0] * sh, x[1] * sw, layer.interpolation)
+
+
 @register_rule("batchnorm")
 def _batchnorm(layer: L.BatchNorm, ins: Sequence[Shape]) -> Out:
     (x,) = ins

@@ -3,3 +3,27 @@
 without the batch axis, one tagged model per kind)."""
 
 from __future__ import annotations
+
+from typing import Literal
+
+from ._kinds import LayerSpec, register_layer
+from ._types import Pair
+
+
+@register_layer(
+    "upsampling2d",
+    keras_class="UpSampling2D",
+    auto_name="up_sampling2d",
+    primary="size",
+    aliases=("up_sampling2d",),
+)
+class UpSampling2D(LayerSpec):
+    """Repeats each row ``sh`` and each column ``sw`` times (``size``; nearest), or interpolates (bilinear, half-pixel
+    centres as Keras). (H, W, C) -> (H * sh, W * sw, C). No parameters.
+
+        - upsampling2d: 2
+    """
+
+    kind: Literal["upsampling2d"] = "upsampling2d"
+    size: Pair = (2, 2)
+    interpolation: Literal["nearest", "bilinear"] = "nearest"

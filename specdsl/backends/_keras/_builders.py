@@ -230,6 +230,13 @@ def _zero_padding(node: PlanNode) -> list[LayerCall]:
     return [LayerCall("ZeroPadding2D", (_amounts(layer.padding),))]
 
 
+@register_builder("upsampling2d")
+def _upsampling(node: PlanNode) -> list[LayerCall]:
+    layer = cast(L.UpSampling2D, node.layer)
+    kwargs = _changed(size=(_size(layer.size), 2), interpolation=(layer.interpolation, "nearest"))
+    return [LayerCall("UpSampling2D", (), kwargs)]
+
+
 # ----------------------------------------------------------------------------------------------------------
 # normalization, regularization, dense, shape
 

@@ -334,6 +334,21 @@ def _zero_padding2d(node: PlanNode) -> Built:
     return Built(call(nn.ZeroPad2d, (left, right, t, b)))
 
 
+def _resize(mode: str, nearest: str, **size: Any) -> Built:
+    """nn.Upsample as Keras resizes on torch: bilinear without aligned corners or antialiasing; nearest as
+    ``nearest`` says (torch's nearest-exact, half-pixel centres, as Keras' resize; for a whole factor, repeating
+    rows and columns, which torch's nearest does too, and exports to ONNX)."""
+    if mode == "bilinear":
+        return Built(call(nn.Upsample, **size, mode="bilinear", align_corners=False))
+    return Built(call(nn.Upsample, **size, mode=nearest))
+
+
+@register_builder("upsampling2d")
+def _upsampling2d(node: PlanNode) -> Built:
+    layer = cast(L.UpSampling2D, node.layer)
+    return _resize(layer.interpolation, "nearest", scale_factor=_short(layer.size))
+
+
 # ---------------------------------------------------------------------------------------------------------------
 # Normalization, regularization
 
