@@ -199,6 +199,24 @@ class AvgPool1dSame(nn.Module):
         return total / count
 
 
+class NearestResize(nn.Module):
+    """Resizes (N, C, H, W) to ``size`` (height, width), each output pixel the input pixel under its centre, as Keras'
+    nearest resize (torch's nearest-exact), by two gathers, which export to ONNX where nearest-exact does not."""
+
+    def __init__(self, size, in_size):
+        super().__init__()
+        for name, n, m in (("rows", in_size[0], size[0]), ("cols", in_size[1], size[1])):
+            scale = torch.tensor(n / m, dtype=torch.float32)  # in float32, as torch's own kernel
+            centres = (
+                torch.floor((torch.arange(m, dtype=torch.float32) + 0.5) * scale).long().clamp(max=n - 1)
+            )
+            self.register_buffer(name, centres, persistent=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        # the buffers are tensors, which torch's stubs type as Tensor | Module
+        return x.index_select(2, self.rows).index_select(3, self.cols)  # type: ignore[arg-type]
+
+
 class ChannelsLastFlatten(nn.Module):
     """Flattens (N, C, ...) in channels-last order, as Keras' Flatten does, so that Dense weights carry over."""
 
