@@ -129,6 +129,11 @@ CASES: dict[str, list[dict]] = {
         _one((4, 5, 2), {"upsampling2d": {"size": [2, 3], "interpolation": "bilinear"}}),
         _one((3, 3, 4), {"upsampling2d": 3}),
     ],
+    "resizing": [
+        _one((5, 7, 3), {"resizing": {"height": 8, "width": 4}}),
+        _one((9, 6, 2), {"resizing": {"height": 4, "width": 11, "interpolation": "nearest"}}),
+        _one((4, 4, 3), {"resizing": {"height": 7, "width": 7, "interpolation": "nearest"}}),
+    ],
     "batchnorm": [
         _one((6, 6, 4), "batchnorm"),
         _one((8,), {"batchnorm": {"center": False, "epsilon": 0.001}}),
@@ -218,6 +223,7 @@ EXPECTED: dict[str, list[tuple[tuple[int, ...], int, int]]] = {
     "global_maxpool1d": [((4,), 0, 0)],
     "zero_padding2d": [((9, 10, 2), 0, 0), ((6, 8, 2), 0, 0)],
     "upsampling2d": [((10, 12, 3), 0, 0), ((8, 15, 2), 0, 0), ((9, 9, 4), 0, 0)],
+    "resizing": [((8, 4, 3), 0, 0), ((4, 11, 2), 0, 0), ((7, 7, 3), 0, 0)],
     "batchnorm": [((6, 6, 4), 8, 8), ((8,), 8, 16)],
     "layernorm": [((6, 6, 4), 8, 0), ((8,), 8, 0)],
     "group_norm": [((6, 6, 8), 16, 0), ((5, 7, 6), 6, 0), ((8,), 8, 0), ((9, 6), 12, 0)],

@@ -305,6 +305,14 @@ def _upsampling(layer: L.UpSampling2D, ins: Sequence[Shape]) -> Out:
     return _resized(x, x[0] * sh, x[1] * sw, layer.interpolation)
 
 
+@register_rule("resizing")
+def _resizing(layer: L.Resizing, ins: Sequence[Shape]) -> Out:
+    (x,) = ins
+    if len(x) != 3:
+        raise _rank_error("resizing", x, 3)
+    return _resized(x, layer.height, layer.width, layer.interpolation)
+
+
 @register_rule("batchnorm")
 def _batchnorm(layer: L.BatchNorm, ins: Sequence[Shape]) -> Out:
     (x,) = ins

@@ -7,7 +7,7 @@ from __future__ import annotations
 from typing import Literal
 
 from ._kinds import LayerSpec, register_layer
-from ._types import Pair
+from ._types import Pair, PosInt
 
 
 @register_layer(
@@ -27,3 +27,17 @@ class UpSampling2D(LayerSpec):
     kind: Literal["upsampling2d"] = "upsampling2d"
     size: Pair = (2, 2)
     interpolation: Literal["nearest", "bilinear"] = "nearest"
+
+
+@register_layer("resizing", keras_class="Resizing")
+class Resizing(LayerSpec):
+    """Resizes an image to ``height`` x ``width``, as Keras' Resizing: bilinear (the default) or nearest, both with
+    half-pixel centres, without antialiasing. (H, W, C) -> (height, width, C). No parameters.
+
+        - resizing: {height: 224, width: 224}
+    """
+
+    kind: Literal["resizing"] = "resizing"
+    height: PosInt
+    width: PosInt
+    interpolation: Literal["bilinear", "nearest"] = "bilinear"

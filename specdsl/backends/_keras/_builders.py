@@ -237,6 +237,13 @@ def _upsampling(node: PlanNode) -> list[LayerCall]:
     return [LayerCall("UpSampling2D", (), kwargs)]
 
 
+@register_builder("resizing")
+def _resizing(node: PlanNode) -> list[LayerCall]:
+    layer = cast(L.Resizing, node.layer)
+    kwargs = _changed(interpolation=(layer.interpolation, "bilinear"))
+    return [LayerCall("Resizing", (layer.height, layer.width), kwargs)]
+
+
 # ----------------------------------------------------------------------------------------------------------
 # normalization, regularization, dense, shape
 

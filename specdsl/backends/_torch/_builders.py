@@ -334,19 +334,24 @@ def _zero_padding2d(node: PlanNode) -> Built:
     return Built(call(nn.ZeroPad2d, (left, right, t, b)))
 
 
-def _resize(mode: str, nearest: str, **size: Any) -> Built:
-    """nn.Upsample as Keras resizes on torch: bilinear without aligned corners or antialiasing; nearest as
-    ``nearest`` says (torch's nearest-exact, half-pixel centres, as Keras' resize; for a whole factor, repeating
-    rows and columns, which torch's nearest does too, and exports to ONNX)."""
-    if mode == "bilinear":
-        return Built(call(nn.Upsample, **size, mode="bilinear", align_corners=False))
-    return Built(call(nn.Upsample, **size, mode=nearest))
+def _upsample(bilinear: bool, **size: Any) -> Built:
+    """nn.Upsample as Keras resizes on torch: bilinear without aligned corners or antialiasing; nearest (half-pixel
+    centres) as torch's nearest for a whole factor, which repeats rows and columns and exports to ONNX."""
+    mode = {"mode": "bilinear", "align_corners": False} if bilinear else {"mode": "nearest"}
+    return Built(call(nn.Upsample, **size, **mode))
 
 
 @register_builder("upsampling2d")
 def _upsampling2d(node: PlanNode) -> Built:
     layer = cast(L.UpSampling2D, node.layer)
-    return _resize(layer.interpolation, "nearest", scale_factor=_short(layer.size))
+    return _upsample(layer.interpolation == "bilinear", scale_factor=_short(layer.size))
+
+
+@register_builder("resizing")
+def _resizing(node: PlanNode) -> Built:
+    if cast(L.Resizing, node.layer).interpolation == "bilinear":
+        return _upsample(True, size=node.shape[:2])
+    return Built(call(M.NearestResize, node.shape[:2], node.input_shapes[0][:2]))
 
 
 # ---------------------------------------------------------------------------------------------------------------
