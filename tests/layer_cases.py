@@ -134,6 +134,11 @@ CASES: dict[str, list[dict]] = {
         _one((9, 6, 2), {"resizing": {"height": 4, "width": 11, "interpolation": "nearest"}}),
         _one((4, 4, 3), {"resizing": {"height": 7, "width": 7, "interpolation": "nearest"}}),
     ],
+    "cropping2d": [
+        _one((7, 8, 3), {"cropping2d": 1}),
+        _one((7, 8, 2), {"cropping2d": [[0, 2], [3, 1]]}),
+        _one((6, 9, 3), {"cropping2d": [1, 2]}),
+    ],
     "batchnorm": [
         _one((6, 6, 4), "batchnorm"),
         _one((8,), {"batchnorm": {"center": False, "epsilon": 0.001}}),
@@ -224,6 +229,7 @@ EXPECTED: dict[str, list[tuple[tuple[int, ...], int, int]]] = {
     "zero_padding2d": [((9, 10, 2), 0, 0), ((6, 8, 2), 0, 0)],
     "upsampling2d": [((10, 12, 3), 0, 0), ((8, 15, 2), 0, 0), ((9, 9, 4), 0, 0)],
     "resizing": [((8, 4, 3), 0, 0), ((4, 11, 2), 0, 0), ((7, 7, 3), 0, 0)],
+    "cropping2d": [((5, 6, 3), 0, 0), ((5, 4, 2), 0, 0), ((4, 5, 3), 0, 0)],
     "batchnorm": [((6, 6, 4), 8, 8), ((8,), 8, 16)],
     "layernorm": [((6, 6, 4), 8, 0), ((8,), 8, 0)],
     "group_norm": [((6, 6, 8), 16, 0), ((5, 7, 6), 6, 0), ((8,), 8, 0), ((9, 6), 12, 0)],

@@ -286,8 +286,27 @@ def _zero_padding(layer: L.ZeroPadding2D, ins: Sequence[Shape]) -> Out:
     (x,) = ins
     if len(x) != 3:
         raise _rank_error("zero_padding2d", x, 3)
-    (t, b), (left, right) = layer.padding
-    return (x[0] + t + b, x[1] + left + right, x[2]), 0, 0, 0, NO_WARNINGS, NOTHING
+    (t, b), (left, right) = padding = layer.padding
+    resolved = _new(Resolved, ((), (), (), padding, False, (), ()))
+    return (x[0] + t + b, x[1] + left + right, x[2]), 0, 0, 0, NO_WARNINGS, resolved
+
+
+@register_rule("cropping2d")
+def _cropping(layer: L.Cropping2D, ins: Sequence[Shape]) -> Out:
+    (x,) = ins
+    if len(x) != 3:
+        raise _rank_error("cropping2d", x, 3)
+    (t, b), (left, right) = layer.cropping
+    h, w = x[0] - t - b, x[1] - left - right
+    if h <= 0 or w <= 0:
+        raise RuleError(
+            f"cropping {t} + {b} rows and {left} + {right} columns leaves nothing of its {fmt(x)} input "
+            f"(output would be {h}x{w}).",
+            "Crop less, or crop after fewer downsampling layers.",
+        )
+    # the crop as negative padding amounts, as the backends pad
+    resolved = _new(Resolved, ((), (), (), ((-t, -b), (-left, -right)), False, (), ()))
+    return (h, w, x[2]), 0, 0, 0, NO_WARNINGS, resolved
 
 
 def _resized(x: Shape, height: int, width: int, interpolation: str) -> Out:

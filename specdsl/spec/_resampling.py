@@ -4,10 +4,12 @@ without the batch axis, one tagged model per kind)."""
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
+
+from pydantic import Field, field_validator
 
 from ._kinds import LayerSpec, register_layer
-from ._types import Pair, PosInt
+from ._types import PadAmounts2D, Pair, PosInt, _padding2d
 
 
 @register_layer(
@@ -41,3 +43,21 @@ class Resizing(LayerSpec):
     height: PosInt
     width: PosInt
     interpolation: Literal["bilinear", "nearest"] = "bilinear"
+
+
+@register_layer("cropping2d", keras_class="Cropping2D", primary="cropping")
+class Cropping2D(LayerSpec):
+    """Crops rows and columns off an image's edges, as Keras' Cropping2D. (H, W, C) -> (H - t - b, W - l - r, C);
+    something must be left. No parameters.
+
+        - cropping2d: 1                  # one off every side
+        - cropping2d: [[0, 1], [2, 2]]   # (top, bottom), (left, right)
+    """
+
+    kind: Literal["cropping2d"] = "cropping2d"
+    cropping: PadAmounts2D = Field(default=((0, 0), (0, 0)), description="c | [ch, cw] | [[t, b], [l, r]]")
+
+    @field_validator("cropping", mode="before")
+    @classmethod
+    def _normalize(cls, value: Any) -> Any:
+        return _padding2d(value)

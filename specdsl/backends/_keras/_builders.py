@@ -244,6 +244,11 @@ def _resizing(node: PlanNode) -> list[LayerCall]:
     return [LayerCall("Resizing", (layer.height, layer.width), kwargs)]
 
 
+@register_builder("cropping2d")
+def _cropping(node: PlanNode) -> list[LayerCall]:
+    return [LayerCall("Cropping2D", (_amounts(cast(L.Cropping2D, node.layer).cropping),))]
+
+
 # ----------------------------------------------------------------------------------------------------------
 # normalization, regularization, dense, shape
 

@@ -328,9 +328,9 @@ register_builder("global_maxpool1d")(_global(nn.AdaptiveMaxPool1d))
 
 
 @register_builder("zero_padding2d")
-def _zero_padding2d(node: PlanNode) -> Built:
-    layer = cast(L.ZeroPadding2D, node.layer)
-    (t, b), (left, right) = layer.padding
+@register_builder("cropping2d")
+def _pad2d(node: PlanNode) -> Built:
+    (t, b), (left, right) = node.resolved.padding  # negative amounts crop (cropping2d)
     return Built(call(nn.ZeroPad2d, (left, right, t, b)))
 
 
