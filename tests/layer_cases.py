@@ -180,7 +180,19 @@ CASES: dict[str, list[dict]] = {
     ]
     + [_one((3, 4, 5), {"activation": {"function": "leaky_relu", "negative_slope": 0.1}})],
     "add": [_two((6, 6, 4), {"add": {"inputs": ["a", "b"]}})],
-    "multiply": [_two((6, 6, 4), {"multiply": {"inputs": ["a", "b"]}})],
+    "multiply": [
+        _two((6, 6, 4), {"multiply": {"inputs": ["a", "b"]}}),
+        {  # squeeze and excitation: a 1x1xC gate scales each channel
+            "input": [6, 5, 4],
+            "layers": [
+                {"conv2d": {"filters": 4, "kernel": 1, "name": "a"}},
+                "global_avgpool2d",
+                {"dense": {"units": 4, "activation": "sigmoid"}},
+                {"reshape": {"shape": [1, 1, 4], "name": "gate"}},
+                {"multiply": {"inputs": ["a", "gate"]}},
+            ],
+        },
+    ],
     "concat": [
         _two((6, 6, 4), {"concat": {"inputs": ["a", "b"]}}),
         {
@@ -240,7 +252,7 @@ EXPECTED: dict[str, list[tuple[tuple[int, ...], int, int]]] = {
     "reshape": [((2, 3, 4), 0, 0), ((12, 4), 0, 0)],
     "activation": [((3, 4, 5), 0, 0)] * 15,
     "add": [((6, 6, 4), 0, 0)],
-    "multiply": [((6, 6, 4), 0, 0)],
+    "multiply": [((6, 6, 4), 0, 0), ((6, 5, 4), 0, 0)],
     "concat": [((6, 6, 8), 0, 0), ((6, 6, 11), 0, 0)],
     "rescaling": [((4, 4, 3), 0, 0)],
     "bias": [((5, 5, 1), 25, 0), ((5, 5, 3), 3, 0)],

@@ -423,12 +423,27 @@ def _same_shapes_error(ins: Sequence[Shape], names: Sequence[str]) -> RuleError:
 
 
 @register_rule("add")
-@register_rule("multiply")
-def _elementwise(layer: L.Add | L.Multiply, ins: Sequence[Shape], names: Sequence[str] = ()) -> Out:
+def _add(layer: L.Add, ins: Sequence[Shape], names: Sequence[str] = ()) -> Out:
     first = ins[0]
     if ins.count(first) != len(ins):
         raise _same_shapes_error(ins, names)
     return first, 0, 0, (len(ins) - 1) * numel(first), NO_WARNINGS, NOTHING
+
+
+@register_rule("multiply")
+def _multiply(layer: L.Multiply, ins: Sequence[Shape], names: Sequence[str] = ()) -> Out:
+    out = ins[0]
+    for i, shape in enumerate(ins[1:], 1):
+        if len(shape) != len(out) or any(m != n and 1 not in (m, n) for m, n in zip(out, shape)):
+            names = list(names) or [f"input {j}" for j in range(len(ins))]
+            raise RuleError(
+                f"inputs must broadcast to one shape (each axis equal, or 1 in one of them), but `{names[0]}` is "
+                f"{fmt(ins[0])} and `{names[i]}` is {fmt(shape)}.",
+                f"To scale each channel by a gate (squeeze and excitation), give the gate one value per channel "
+                f"on axes of 1: `reshape: {[1] * (len(ins[0]) - 1) + [ins[0][-1]]}`.",
+            )
+        out = tuple(max(m, n) for m, n in zip(out, shape))
+    return out, 0, 0, (len(ins) - 1) * numel(out), NO_WARNINGS, NOTHING
 
 
 @register_rule("concat")

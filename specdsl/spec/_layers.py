@@ -444,7 +444,11 @@ class Add(_Merge):
 
 @register_layer("multiply", keras_class="Multiply", inputs=(2, None))
 class Multiply(_Merge):
-    """Elementwise product of two or more inputs of the same shape."""
+    """Elementwise product of two or more inputs whose shapes broadcast: of one rank, each axis equal or 1 in one
+    of them; (H, W, C) x (1, 1, C) -> (H, W, C) scales each channel, as a squeeze-and-excitation gate does.
+
+        - multiply: {inputs: [features, gate]}
+    """
 
     kind: Literal["multiply"] = "multiply"
 
