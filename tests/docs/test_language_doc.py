@@ -48,7 +48,7 @@ def examples():
 
 
 def test_the_document_has_examples():
-    assert len(examples()) == 22
+    assert len(examples()) == 23
 
 
 @pytest.mark.parametrize("text, kind, claim", examples())
