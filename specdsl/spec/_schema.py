@@ -11,6 +11,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
+from .._plugins import load_plugins
 from ._kinds import ALIASES, LAYERS
 from ._sections import SECTIONS, InputSpec
 
@@ -25,6 +26,7 @@ def _args_schema(model: type[BaseModel], defs: dict[str, Any]) -> dict[str, Any]
 
 
 def json_schema() -> dict[str, Any]:
+    load_plugins("specdsl.layers")
     defs: dict[str, Any] = {}
     layer_forms = []
     for name, info in LAYERS.items():
@@ -122,6 +124,7 @@ def kinds_reference() -> str:
     """The reference of every registered layer kind, as Markdown, from the registry alone: each kind's docstring
     (what it computes, its output shape and parameters), its Keras class, aliases and main argument, and a table
     of its arguments with their defaults and descriptions (``specdsl schema --kinds`` prints it)."""
+    load_plugins("specdsl.layers")
     lines = ["# Layer kinds", "", "Generated from the registry (`specdsl schema --kinds`).", ""]
     for name, info in LAYERS.items():
         facts = [f"Keras `{info.keras_class}`"]

@@ -21,13 +21,13 @@ from ...spec import layers as L
 
 @dataclass(frozen=True)
 class LayerCall:
-    """The constructor call of one Keras layer: its class (in ``keras.layers``, or one of ``CUSTOM_LAYERS``) and
-    its arguments.
+    """The constructor call of one Keras layer: its class (a name in ``keras.layers`` or ``CUSTOM_LAYERS``, or a
+    plug-in's own layer class itself) and its arguments.
 
     The last call of a node is named as the node; an earlier one as ``<node>_<suffix>``.
     """
 
-    cls: str
+    cls: str | type
     args: tuple[Any, ...] = ()
     kwargs: dict[str, Any] = field(default_factory=dict)
     suffix: str | None = None

@@ -15,6 +15,7 @@ from typing import Any, cast
 
 from torch import nn
 
+from ..._plugins import load_plugins
 from ..._registry import Registry
 from ...errors import BackendError
 from ...plan import PlanNode, Resolved
@@ -47,14 +48,15 @@ register_builder = BUILDERS.register  # @register_builder("conv2d"): the torch b
 
 def build_node(node: PlanNode) -> Built:
     """The Built of one plan node; a kind without a builder is a BackendError located at the layer."""
+    if node.kind not in BUILDERS:
+        load_plugins("specdsl.torch")  # a plug-in's kind: its builder registers as its module is imported
     fn = BUILDERS.get(node.kind)
     if fn is None:
         raise BackendError(
             f"the {BACKEND} backend has no builder for layer kind `{node.kind}`.",
             loc=node.loc,
             path=node.path or None,
-            hint=f"Kinds it builds: {', '.join(sorted(BUILDERS))}. Use the keras backend, or register one with "
-            f"specdsl.backends._torch.register_builder('{node.kind}').",
+            hint=f"Kinds it builds: {', '.join(sorted(BUILDERS))}. Use the keras backend, or a plug-in's builder.",
         )
     return fn(node)
 
