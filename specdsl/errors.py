@@ -172,3 +172,9 @@ class SourceError(SpecdslError):
     """A model to import cannot be read, or holds what the spec language cannot express."""
 
     exit_code = 2
+
+
+class PluginError(SpecdslError):
+    """A plug-in (a package's layer kinds, declared through entry points) fails to load or to register."""
+
+    exit_code = 2

@@ -124,11 +124,32 @@ CASES: dict[str, list[dict]] = {
         _one((5, 6, 2), {"zero_padding2d": 2}),
         _one((5, 6, 2), {"zero_padding2d": [[0, 1], [2, 0]]}),
     ],
+    "upsampling2d": [
+        _one((5, 6, 3), "upsampling2d"),
+        _one((4, 5, 2), {"upsampling2d": {"size": [2, 3], "interpolation": "bilinear"}}),
+        _one((3, 3, 4), {"upsampling2d": 3}),
+    ],
+    "resizing": [
+        _one((5, 7, 3), {"resizing": {"height": 8, "width": 4}}),
+        _one((9, 6, 2), {"resizing": {"height": 4, "width": 11, "interpolation": "nearest"}}),
+        _one((4, 4, 3), {"resizing": {"height": 7, "width": 7, "interpolation": "nearest"}}),
+    ],
+    "cropping2d": [
+        _one((7, 8, 3), {"cropping2d": 1}),
+        _one((7, 8, 2), {"cropping2d": [[0, 2], [3, 1]]}),
+        _one((6, 9, 3), {"cropping2d": [1, 2]}),
+    ],
     "batchnorm": [
         _one((6, 6, 4), "batchnorm"),
         _one((8,), {"batchnorm": {"center": False, "epsilon": 0.001}}),
     ],
     "layernorm": [_one((6, 6, 4), "layernorm"), _one((8,), {"layernorm": {"scale": False}})],
+    "group_norm": [
+        _one((6, 6, 8), {"group_norm": 4}),
+        _one((5, 7, 6), {"group_norm": {"groups": 3, "center": False, "epsilon": 1e-5}}),
+        _one((8,), {"group_norm": {"groups": 2, "scale": False}}),
+        _one((9, 6), {"group_norm": 6}),
+    ],
     "dropout": [_one((6, 6, 4), {"dropout": 0.5})],
     "spatial_dropout2d": [_one((6, 6, 4), {"spatial_dropout2d": 0.25})],
     "flatten": [_one((3, 4, 5), "flatten")],
@@ -159,7 +180,19 @@ CASES: dict[str, list[dict]] = {
     ]
     + [_one((3, 4, 5), {"activation": {"function": "leaky_relu", "negative_slope": 0.1}})],
     "add": [_two((6, 6, 4), {"add": {"inputs": ["a", "b"]}})],
-    "multiply": [_two((6, 6, 4), {"multiply": {"inputs": ["a", "b"]}})],
+    "multiply": [
+        _two((6, 6, 4), {"multiply": {"inputs": ["a", "b"]}}),
+        {  # squeeze and excitation: a 1x1xC gate scales each channel
+            "input": [6, 5, 4],
+            "layers": [
+                {"conv2d": {"filters": 4, "kernel": 1, "name": "a"}},
+                "global_avgpool2d",
+                {"dense": {"units": 4, "activation": "sigmoid"}},
+                {"reshape": {"shape": [1, 1, 4], "name": "gate"}},
+                {"multiply": {"inputs": ["a", "gate"]}},
+            ],
+        },
+    ],
     "concat": [
         _two((6, 6, 4), {"concat": {"inputs": ["a", "b"]}}),
         {
@@ -206,8 +239,12 @@ EXPECTED: dict[str, list[tuple[tuple[int, ...], int, int]]] = {
     "global_avgpool1d": [((4,), 0, 0)],
     "global_maxpool1d": [((4,), 0, 0)],
     "zero_padding2d": [((9, 10, 2), 0, 0), ((6, 8, 2), 0, 0)],
+    "upsampling2d": [((10, 12, 3), 0, 0), ((8, 15, 2), 0, 0), ((9, 9, 4), 0, 0)],
+    "resizing": [((8, 4, 3), 0, 0), ((4, 11, 2), 0, 0), ((7, 7, 3), 0, 0)],
+    "cropping2d": [((5, 6, 3), 0, 0), ((5, 4, 2), 0, 0), ((4, 5, 3), 0, 0)],
     "batchnorm": [((6, 6, 4), 8, 8), ((8,), 8, 16)],
     "layernorm": [((6, 6, 4), 8, 0), ((8,), 8, 0)],
+    "group_norm": [((6, 6, 8), 16, 0), ((5, 7, 6), 6, 0), ((8,), 8, 0), ((9, 6), 12, 0)],
     "dropout": [((6, 6, 4), 0, 0)],
     "spatial_dropout2d": [((6, 6, 4), 0, 0)],
     "flatten": [((60,), 0, 0)],
@@ -215,7 +252,7 @@ EXPECTED: dict[str, list[tuple[tuple[int, ...], int, int]]] = {
     "reshape": [((2, 3, 4), 0, 0), ((12, 4), 0, 0)],
     "activation": [((3, 4, 5), 0, 0)] * 15,
     "add": [((6, 6, 4), 0, 0)],
-    "multiply": [((6, 6, 4), 0, 0)],
+    "multiply": [((6, 6, 4), 0, 0), ((6, 5, 4), 0, 0)],
     "concat": [((6, 6, 8), 0, 0), ((6, 6, 11), 0, 0)],
     "rescaling": [((4, 4, 3), 0, 0)],
     "bias": [((5, 5, 1), 25, 0), ((5, 5, 3), 3, 0)],

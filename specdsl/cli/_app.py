@@ -92,11 +92,14 @@ def schema(
     output: Path | None = typer.Option(
         None, "--output", "-o", help="Write to a file instead of standard output."
     ),
+    kinds: bool = typer.Option(
+        False, "--kinds", help="Print the reference of every layer kind (Markdown) instead."
+    ),
 ) -> None:
     """Print the JSON Schema of the spec language (for editors: YAML language server, VS Code)."""
-    from ..spec import json_schema
+    from ..spec import json_schema, kinds_reference
 
-    text = json.dumps(json_schema(), indent=2, sort_keys=True) + "\n"
+    text = kinds_reference() if kinds else json.dumps(json_schema(), indent=2, sort_keys=True) + "\n"
     if output:
         output.write_text(text)
         err.print(f"wrote {output}", markup=False)

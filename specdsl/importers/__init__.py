@@ -39,7 +39,36 @@ from ..plan import Plan, fmt
 from ._graph import Graph, Layer, Problems
 from ._spec import document, flat_layers, to_yaml
 
-__all__ = ["Graph", "Imported", "Layer", "Problems", "from_keras", "import_model", "read_graph"]
+__all__ = [
+    "Graph",
+    "Imported",
+    "Layer",
+    "Problems",
+    "from_keras",
+    "import_model",
+    "imported_kinds",
+    "read_graph",
+]
+
+IMPORTERS = ("keras", "torch", "onnx")
+
+
+def imported_kinds(importer: str) -> frozenset[str]:
+    """The registered layer kinds an importer (``keras``, ``torch`` or ``onnx``) maps a source's layers to; a
+    source layer of another kind is refused, named in the importer's one error.
+
+    Keras layers map by the class each kind registers (``keras_class``), so the Keras importer takes every
+    registered kind; ONNX and torch.fx lower operators, and take the kinds their handlers lower to.
+    """
+    if importer not in IMPORTERS:
+        raise ValueError(f"importer must be one of {', '.join(IMPORTERS)}, but got {importer!r}")
+    from ..spec import LAYERS
+
+    if importer == "keras":
+        return frozenset(LAYERS)
+    from ._ops import LOWERED_KINDS
+
+    return LOWERED_KINDS & frozenset(LAYERS)
 
 
 @dataclass

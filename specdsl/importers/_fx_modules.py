@@ -98,6 +98,17 @@ class ModuleOps(OpWriter):
             self.add(
                 "LayerNormalization", [ref(x), *weights], [out], where, name, axis=axis, epsilon=float(m.eps)
             )
+        elif isinstance(m, (nn.GroupNorm, M.PartialGroupNorm)):
+            weights = [self.const(w) if w is not None else "" for w in (m.weight, m.bias)]
+            self.add(
+                "GroupNormalization",
+                [ref(x), *weights],
+                [out],
+                where,
+                name,
+                num_groups=int(m.num_groups),
+                epsilon=float(m.eps),
+            )
         elif isinstance(m, (nn.MaxPool1d, nn.MaxPool2d, nn.AvgPool1d, nn.AvgPool2d)):
             self._pool(m, ref(x), out, where, name)
         elif isinstance(m, (M.AvgPool2dSame, M.AvgPool1dSame)):

@@ -23,23 +23,15 @@ from .._compat import _keras as K
 from .._text import shown
 from ..errors import SourceError
 from ..plan import same_padding
-from ..spec import ACTIVATIONS, LAYERS
+from ..spec import ACTIVATIONS, INITIALIZERS, LAYERS
 from ._graph import Graph, Layer, Problems
 
-KERAS_KINDS: dict[str, str] = {info.keras_class: kind for kind, info in LAYERS.items()}
-# initializers the backends know by name (Keras' GlorotUniform is the default and left out)
-INITIALIZERS = (
-    "glorot_normal",
-    "he_uniform",
-    "he_normal",
-    "lecun_uniform",
-    "lecun_normal",
-    "random_normal",
-    "random_uniform",
-    "truncated_normal",
-    "zeros",
-    "ones",
-)
+
+def keras_kinds() -> dict[str, str]:
+    """Keras class name -> the registered kind that builds it (read at each import: a plug-in's kind maps too)."""
+    return {info.keras_class: kind for kind, info in LAYERS.items()}
+
+
 NEUTRAL = {"name", "trainable", "dtype", "seed", "synchronized", "autocast", "build_config"}
 NEUTRAL_SUFFIXES = ("_initializer", "_regularizer", "_constraint")
 
@@ -234,7 +226,7 @@ def _convert(layer: Any, cls: str, in_shape: tuple[int, ...]) -> list[tuple[str,
         raise Unsupported(f"data_format={fmt!r}: specs are channels-last")
     if cls in SPECIAL:
         return SPECIAL[cls](layer, config, in_shape)
-    kind = KERAS_KINDS.get(cls)
+    kind = keras_kinds().get(cls)
     if kind is None:
         raise Unsupported()
     args = _args(kind, type(layer), config, in_shape)
@@ -258,6 +250,13 @@ def _args(
     model = LAYERS[kind].model
     args: dict[str, Any] = {}
     used = set(skip) | {"data_format"}
+    if "axis" in config and "axis" not in model.model_fields:
+        # a kind without an axis (the normalizations) acts on the last (channel) axis only
+        axis = config["axis"]
+        axis = axis[0] if isinstance(axis, (list, tuple)) and len(axis) == 1 else axis
+        if axis not in (-1, len(in_shape)):
+            raise Unsupported(f"axis={axis}: normalization is over the last (channel) axis")
+        used.add("axis")
     for field, info in model.model_fields.items():
         if field in ("kind", "name", "inputs"):
             continue
@@ -329,7 +328,8 @@ def _initializer(value: Any) -> str | None:
     if not isinstance(name, str):
         return None
     snake = re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower()
-    return snake if snake in INITIALIZERS else None
+    # Keras' default (glorot_uniform, the first) is left out, as a spec leaves it out
+    return snake if snake in INITIALIZERS[1:] else None
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -381,19 +381,9 @@ def _softmax(layer, config, in_shape):
     return [("activation", {"function": "softmax"})]
 
 
-@_special("BatchNormalization", "LayerNormalization")
-def _norm(layer, config, in_shape):
-    axis = config.get("axis", -1)
-    axis = axis[0] if isinstance(axis, (list, tuple)) and len(axis) == 1 else axis
-    if axis not in (-1, len(in_shape)):
-        raise Unsupported(f"axis={axis}: normalization is over the last (channel) axis")
-    kind = KERAS_KINDS[type(layer).__name__]
-    return [(kind, _args(kind, type(layer), config, in_shape, skip=("axis",)))]
-
-
 @_special("GlobalAveragePooling2D", "GlobalMaxPooling2D", "GlobalAveragePooling1D", "GlobalMaxPooling1D")
 def _global(layer, config, in_shape):
-    kind = KERAS_KINDS[type(layer).__name__]
+    kind = keras_kinds()[type(layer).__name__]
     steps = [(kind, _args(kind, type(layer), config, in_shape, skip=("keepdims",)))]
     if config.get("keepdims"):
         steps.append(("reshape", {"shape": [1] * (len(in_shape) - 1) + [in_shape[-1]]}))

@@ -94,6 +94,18 @@ def is_channels_first(v: Val) -> bool:
     return v.axes == channels_first(len(v.shape)) and v.order is None
 
 
+# The layer kinds the handlers lower operators to: what ONNX files and torch modules import as. A registered kind
+# not named here (a new one, a plug-in's) is refused by the ONNX and torch.fx importers, naming its node or module.
+LOWERED_KINDS = frozenset(
+    {
+        *("conv2d", "conv1d", "depthwise_conv2d", "separable_conv2d", "conv2d_transpose"),
+        *("maxpool2d", "avgpool2d", "maxpool1d", "avgpool1d"),
+        *("global_avgpool2d", "global_maxpool2d", "global_avgpool1d", "global_maxpool1d"),
+        *("zero_padding2d", "batchnorm", "layernorm", "group_norm", "dropout", "spatial_dropout2d"),
+        *("flatten", "dense", "reshape", "activation", "add", "multiply", "concat", "rescaling", "bias"),
+    }
+)
+
 Handler = Callable[["Lowering", Op], list[Val]]
 HANDLERS: dict[str, Handler] = {}
 

@@ -61,6 +61,22 @@ def _batchnorm(lo: Lowering, op: Op) -> list[Val]:
     return [lo._out(lo.emit("batchnorm", args, [x], weights=weights), x, nonneg=False)]
 
 
+@handles("GroupNormalization")
+def _group_norm(lo: Lowering, op: Op) -> list[Val]:
+    x = lo.plain(op.inputs[0])
+    if not x.axes or x.axes[0] != len(x.shape) - 1 or x.order is not None:
+        raise Unsupported("normalization over groups of an axis that is not the channels")
+    scale, bias = (lo.const(n) if n else None for n in (op.inputs + ["", ""])[1:3])
+    args = {
+        "groups": int(op.attrs["num_groups"]),
+        "epsilon": float(op.attrs.get("epsilon", 1e-5)),
+        "scale": scale is not None,
+        "center": bias is not None,
+    }
+    weights = [a for a in (scale, bias) if a is not None]
+    return [lo._out(lo.emit("group_norm", args, [x], weights=weights), x, nonneg=False)]
+
+
 @handles("LayerNormalization")
 def _layernorm(lo: Lowering, op: Op) -> list[Val]:
     x = lo.plain(op.inputs[0])
@@ -101,14 +117,36 @@ def _scalar(a: np.ndarray) -> float | None:
     return float(str(np.float32(value))) if a.dtype == np.float32 else float(value)
 
 
+def _laid_out_as(lo: Lowering, x: Val, like: Val) -> Val:
+    """``x`` as a spec tensor of ``like``'s rank and layout, where the source has it so with axes of size 1 that
+    the spec left out (a squeeze-and-excitation gate, (C,) in the spec and (C, 1, 1) in the source): a reshape."""
+    if x.axes == like.axes or x.order is not None or len(x.axes) != len(like.axes) or None in like.axes:
+        return x
+    src = [x.shape[a] if a is not None else 1 for a in x.axes]
+    target = [1] * len(like.axes)
+    for i, a in enumerate(like.axes):
+        target[a] = src[i]
+    if [d for d in target if d != 1] != [d for d in x.shape if d != 1]:
+        return x
+    return lo._out(lo.emit("reshape", {"shape": target}, [x]), x, axes=like.axes)
+
+
 @handles("Add", "Sub", "Mul", "Div")
 def _binary(lo: Lowering, op: Op) -> list[Val]:
     a_c, b_c = lo.const(op.inputs[0]), lo.const(op.inputs[1])
     if a_c is None and b_c is None:
         a, b = lo.plain(op.inputs[0]), lo.plain(op.inputs[1])
+        if op.type == "Mul":
+            a, b = _laid_out_as(lo, a, b), _laid_out_as(lo, b, a)
         if op.type not in ("Add", "Mul"):
             raise Unsupported("an elementwise difference or quotient of two tensors")
-        if a.axes != b.axes or a.shape != b.shape or a.order is not None or b.order is not None:
+        # a product broadcasts (a squeeze-and-excitation gate of 1x1xC), as the multiply kind does; a sum does not
+        same = a.shape == b.shape or (
+            op.type == "Mul"
+            and len(a.shape) == len(b.shape)
+            and all(m == n or 1 in (m, n) for m, n in zip(a.shape, b.shape))
+        )
+        if a.axes != b.axes or not same or a.order is not None or b.order is not None:
             raise Unsupported(f"tensors of different shapes or layouts ({fmt(a.shape)}, {fmt(b.shape)})")
         kind = "add" if op.type == "Add" else "multiply"
         return [lo._out(lo.emit(kind, {}, [a, b]), a, nonneg=a.nonneg and b.nonneg)]

@@ -97,6 +97,8 @@ def _pad(lo: Lowering, op: Op) -> list[Val]:
     pads = list(op.attrs["pads"])  # per source axis (batch left out): (before, after)
     if not is_channels_first(x) or len(x.shape) < 2 or any(pads[0]):
         raise Unsupported("padding of axes other than the spatial ones")
+    if any(p < 0 for axis in pads for p in axis):
+        raise Unsupported(f"a negative padding (a crop: {pads[1:]})")
     value = float(op.attrs.get("value", 0.0))
     return [replace(x, pad=(tuple(tuple(p) for p in pads[1:]), value))]
 

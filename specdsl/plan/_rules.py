@@ -32,6 +32,7 @@ from ._windows import (
     numel,
     transpose_length,
     transpose_padding,
+    weights,
     windows_1d,
     windows_2d,
 )
@@ -67,6 +68,16 @@ def _groups_error(c: int, groups: int) -> RuleError:
     )
 
 
+def _bias_weight(use_bias: bool, n: int) -> tuple[tuple[str, Shape], ...]:
+    """The bias weight of a kernel layer, when it has one."""
+    return (("bias", (n,)),) if use_bias else ()
+
+
+def _affine(layer: L.BatchNorm | L.LayerNorm | L.GroupNorm, c: int) -> tuple[tuple[str, Shape], ...]:
+    """A normalization's gamma (``scale``) and beta (``center``), as Keras names and orders them."""
+    return (("gamma", (c,)),) * layer.scale + (("beta", (c,)),) * layer.center
+
+
 def _act_flops(activation: str | None, n: int) -> int:
     return n if activation is not None and activation != "linear" else 0
 
@@ -93,7 +104,8 @@ def _conv2d(layer: L.Conv2D, ins: Sequence[Shape]) -> Out:
     fan_in = rf * (c // groups)
     n_out = oh * ow * filters
     flops = 2 * fan_in * n_out + (n_out if use_bias else 0) + _act_flops(layer.activation, n_out)
-    resolved = _new(Resolved, (kernel, strides, dilation, pads, same, ((fan_in, rf * filters),)))
+    w = (("kernel", (*kernel, c // groups, filters)), *_bias_weight(use_bias, filters))
+    resolved = _new(Resolved, (kernel, strides, dilation, pads, same, ((fan_in, rf * filters),), w))
     return (oh, ow, filters), fan_in * filters + (filters if use_bias else 0), 0, flops, warn, resolved
 
 
@@ -110,7 +122,9 @@ def _conv1d(layer: L.Conv1D, ins: Sequence[Shape]) -> Out:
     fan_in = kernel * (c // groups)
     n_out = n * filters
     flops = 2 * fan_in * n_out + (n_out if use_bias else 0) + _act_flops(layer.activation, n_out)
-    resolved = _new(Resolved, ((kernel,), (strides,), (dilation,), pads, same, ((fan_in, kernel * filters),)))
+    w = (("kernel", (kernel, c // groups, filters)), *_bias_weight(use_bias, filters))
+    fans = ((fan_in, kernel * filters),)
+    resolved = _new(Resolved, ((kernel,), (strides,), (dilation,), pads, same, fans, w))
     return (n, filters), fan_in * filters + (filters if use_bias else 0), 0, flops, warn, resolved
 
 
@@ -132,7 +146,8 @@ def _depthwise(layer: L.DepthwiseConv2D, ins: Sequence[Shape]) -> Out:
     n_out = oh * ow * out_c
     flops = 2 * k * n_out + (n_out if use_bias else 0) + _act_flops(layer.activation, n_out)
     # Keras' depthwise kernel is (kh, kw, C, m)
-    resolved = _new(Resolved, (kernel, strides, dilation, pads, same, ((k * x[2], k * m),)))
+    w = (("kernel", (*kernel, x[2], m)), *_bias_weight(use_bias, out_c))
+    resolved = _new(Resolved, (kernel, strides, dilation, pads, same, ((k * x[2], k * m),), w))
     return (oh, ow, out_c), k * out_c + (out_c if use_bias else 0), 0, flops, warn, resolved
 
 
@@ -161,7 +176,13 @@ def _separable(layer: L.SeparableConv2D, ins: Sequence[Shape]) -> Out:
         + _act_flops(layer.activation, n_out)
     )
     # the depthwise kernel (kh, kw, C, m), then the pointwise one (1, 1, C * m, filters)
-    resolved = _new(Resolved, (kernel, strides, dilation, pads, same, ((k * x[2], k * m), (mid, filters))))
+    fans = ((k * x[2], k * m), (mid, filters))
+    w = (
+        ("depthwise_kernel", (*kernel, x[2], m)),
+        ("pointwise_kernel", (1, 1, mid, filters)),
+        *_bias_weight(use_bias, filters),
+    )
+    resolved = _new(Resolved, (kernel, strides, dilation, pads, same, fans, w))
     return (oh, ow, filters), weights, 0, flops, warn, resolved
 
 
@@ -200,8 +221,9 @@ def _conv_transpose(layer: L.Conv2DTranspose, ins: Sequence[Shape]) -> Out:
         for i, out in enumerate((oh, ow))
     )
     # Keras' kernel is (kh, kw, filters, C)
+    w = (("kernel", (*kernel, filters, x[2])), *_bias_weight(use_bias, filters))
     resolved = _new(
-        Resolved, (kernel, strides, dilation, crops, padding == "same", ((k * filters, k * x[2]),))
+        Resolved, (kernel, strides, dilation, crops, padding == "same", ((k * filters, k * x[2]),), w)
     )
     return (oh, ow, filters), weights, 0, flops, NO_WARNINGS, resolved
 
@@ -214,7 +236,7 @@ def _pool2d(kind: str) -> Rule:
         pool = layer.pool
         strides = layer.strides or pool
         (oh, ow), warn, pads, same = windows_2d("pool", x, pool, strides, ONES_2D, layer.padding)
-        resolved = _new(Resolved, (pool, strides, ONES_2D, pads, same, ()))
+        resolved = _new(Resolved, (pool, strides, ONES_2D, pads, same, (), ()))
         return (oh, ow, x[2]), 0, 0, oh * ow * x[2] * pool[0] * pool[1], warn, resolved
 
     return fn
@@ -234,7 +256,7 @@ def _pool1d(kind: str) -> Rule:
             0,
             n * x[1] * pool,
             warn,
-            _new(Resolved, ((pool,), (strides,), (1,), pads, same, ())),
+            _new(Resolved, ((pool,), (strides,), (1,), pads, same, (), ())),
         )
 
     return fn
@@ -265,8 +287,50 @@ def _zero_padding(layer: L.ZeroPadding2D, ins: Sequence[Shape]) -> Out:
     (x,) = ins
     if len(x) != 3:
         raise _rank_error("zero_padding2d", x, 3)
-    (t, b), (left, right) = layer.padding
-    return (x[0] + t + b, x[1] + left + right, x[2]), 0, 0, 0, NO_WARNINGS, NOTHING
+    (t, b), (left, right) = padding = layer.padding
+    resolved = _new(Resolved, ((), (), (), padding, False, (), ()))
+    return (x[0] + t + b, x[1] + left + right, x[2]), 0, 0, 0, NO_WARNINGS, resolved
+
+
+@register_rule("cropping2d")
+def _cropping(layer: L.Cropping2D, ins: Sequence[Shape]) -> Out:
+    (x,) = ins
+    if len(x) != 3:
+        raise _rank_error("cropping2d", x, 3)
+    (t, b), (left, right) = layer.cropping
+    h, w = x[0] - t - b, x[1] - left - right
+    if h <= 0 or w <= 0:
+        raise RuleError(
+            f"cropping {t} + {b} rows and {left} + {right} columns leaves nothing of its {fmt(x)} input "
+            f"(output would be {h}x{w}).",
+            "Crop less, or crop after fewer downsampling layers.",
+        )
+    # the crop as negative padding amounts, as the backends pad
+    resolved = _new(Resolved, ((), (), (), ((-t, -b), (-left, -right)), False, (), ()))
+    return (h, w, x[2]), 0, 0, 0, NO_WARNINGS, resolved
+
+
+def _resized(x: Shape, height: int, width: int, interpolation: str) -> Out:
+    """An image resized to ``height`` x ``width``: bilinear weighs four values (7 FLOPs an output value)."""
+    out = (height, width, x[2])
+    return out, 0, 0, 7 * numel(out) if interpolation == "bilinear" else 0, NO_WARNINGS, NOTHING
+
+
+@register_rule("upsampling2d")
+def _upsampling(layer: L.UpSampling2D, ins: Sequence[Shape]) -> Out:
+    (x,) = ins
+    if len(x) != 3:
+        raise _rank_error("upsampling2d", x, 3)
+    sh, sw = layer.size
+    return _resized(x, x[0] * sh, x[1] * sw, layer.interpolation)
+
+
+@register_rule("resizing")
+def _resizing(layer: L.Resizing, ins: Sequence[Shape]) -> Out:
+    (x,) = ins
+    if len(x) != 3:
+        raise _rank_error("resizing", x, 3)
+    return _resized(x, layer.height, layer.width, layer.interpolation)
 
 
 @register_rule("batchnorm")
@@ -279,21 +343,25 @@ def _batchnorm(layer: L.BatchNorm, ins: Sequence[Shape]) -> Out:
             "Write axis: -1, or leave it out.",
         )
     c = x[-1]
-    return (
-        x,
-        c * (layer.center + layer.scale),
-        2 * c,
-        2 * numel(x),
-        NO_WARNINGS,
-        NOTHING,
-    )  # (a bool counts 0 or 1)
+    w = (*_affine(layer, c), ("moving_mean", (c,)), ("moving_variance", (c,)))
+    # (a bool counts 0 or 1)
+    return x, c * (layer.center + layer.scale), 2 * c, 2 * numel(x), NO_WARNINGS, weights(*w)
 
 
 @register_rule("layernorm")
 def _layernorm(layer: L.LayerNorm, ins: Sequence[Shape]) -> Out:
     (x,) = ins
     c = x[-1]
-    return x, c * (layer.center + layer.scale), 0, 5 * numel(x), NO_WARNINGS, NOTHING
+    return x, c * (layer.center + layer.scale), 0, 5 * numel(x), NO_WARNINGS, weights(*_affine(layer, c))
+
+
+@register_rule("group_norm")
+def _group_norm(layer: L.GroupNorm, ins: Sequence[Shape]) -> Out:
+    (x,) = ins
+    c = x[-1]
+    if c % layer.groups:
+        raise _groups_error(c, layer.groups)
+    return x, c * (layer.center + layer.scale), 0, 5 * numel(x), NO_WARNINGS, weights(*_affine(layer, c))
 
 
 @register_rule("dropout")
@@ -319,7 +387,8 @@ def _dense(layer: L.Dense, ins: Sequence[Shape]) -> Out:
     n, units, use_bias = x[-1], layer.units, layer.use_bias
     n_out = numel(x[:-1]) * units
     flops = 2 * n * n_out + (n_out if use_bias else 0) + _act_flops(layer.activation, n_out)
-    resolved = _new(Resolved, ((), (), (), (), False, ((n, units),)))
+    w = (("kernel", (n, units)), *_bias_weight(use_bias, units))
+    resolved = _new(Resolved, ((), (), (), (), False, ((n, units),), w))
     return (*x[:-1], units), n * units + (units if use_bias else 0), 0, flops, NO_WARNINGS, resolved
 
 
@@ -361,12 +430,27 @@ def _same_shapes_error(ins: Sequence[Shape], names: Sequence[str]) -> RuleError:
 
 
 @register_rule("add")
-@register_rule("multiply")
-def _elementwise(layer: L.Add | L.Multiply, ins: Sequence[Shape], names: Sequence[str] = ()) -> Out:
+def _add(layer: L.Add, ins: Sequence[Shape], names: Sequence[str] = ()) -> Out:
     first = ins[0]
     if ins.count(first) != len(ins):
         raise _same_shapes_error(ins, names)
     return first, 0, 0, (len(ins) - 1) * numel(first), NO_WARNINGS, NOTHING
+
+
+@register_rule("multiply")
+def _multiply(layer: L.Multiply, ins: Sequence[Shape], names: Sequence[str] = ()) -> Out:
+    out = ins[0]
+    for i, shape in enumerate(ins[1:], 1):
+        if len(shape) != len(out) or any(m != n and 1 not in (m, n) for m, n in zip(out, shape)):
+            names = list(names) or [f"input {j}" for j in range(len(ins))]
+            raise RuleError(
+                f"inputs must broadcast to one shape (each axis equal, or 1 in one of them), but `{names[0]}` is "
+                f"{fmt(ins[0])} and `{names[i]}` is {fmt(shape)}.",
+                f"To scale each channel by a gate (squeeze and excitation), give the gate one value per channel "
+                f"on axes of 1: `reshape: {[1] * (len(ins[0]) - 1) + [ins[0][-1]]}`.",
+            )
+        out = tuple(max(m, n) for m, n in zip(out, shape))
+    return out, 0, 0, (len(ins) - 1) * numel(out), NO_WARNINGS, NOTHING
 
 
 @register_rule("concat")
@@ -397,7 +481,8 @@ def _rescaling(layer: L.Rescaling, ins: Sequence[Shape]) -> Out:
 def _bias(layer: L.Bias, ins: Sequence[Shape]) -> Out:
     (x,) = ins
     n = numel(x)
-    return x, n if layer.per == "position" else x[-1], 0, n, NO_WARNINGS, NOTHING
+    shape = x if layer.per == "position" else (x[-1],)
+    return x, numel(shape), 0, n, NO_WARNINGS, weights(("bias", shape))
 
 
 MERGE_KINDS = frozenset(k for k, v in L.LAYERS.items() if v.max_inputs != 1)

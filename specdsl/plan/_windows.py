@@ -58,7 +58,12 @@ class Resolved(NamedTuple):
     ``fans``: (fan_in, fan_out) of each kernel the layer has, in Keras' order of its weights, as Keras counts them
     for its initializers (dense: (inputs, units); conv2d: (kh * kw * C / groups, kh * kw * filters)).
 
-    Kinds without windows or kernels get :data:`NOTHING`, all fields empty.
+    ``weights``: (name, shape) of each of the layer's weights as its Keras layer holds them, in that layer's order
+    (a conv2d's ``kernel`` (kh, kw, C / groups, filters), then ``bias``; batchnorm's ``gamma``, ``beta``,
+    ``moving_mean``, ``moving_variance``): their sizes add up to the node's parameters, and ``specdsl.weights``
+    reads them (see :func:`weights`).
+
+    Kinds without windows, kernels or weights get :data:`NOTHING`, all fields empty.
     """
 
     kernel: Shape = ()
@@ -67,6 +72,7 @@ class Resolved(NamedTuple):
     padding: Amounts = ()
     same: bool = False
     fans: tuple[tuple[int, int], ...] = ()
+    weights: tuple[tuple[str, Shape], ...] = ()
 
     @property
     def effective_kernel(self) -> Shape:
@@ -75,6 +81,14 @@ class Resolved(NamedTuple):
 
 
 NOTHING = Resolved()
+
+
+def weights(*entries: tuple[str, Shape] | None) -> Resolved:
+    """The Resolved of a kind without windows whose weights are ``entries`` (None entries left out):
+    ``weights(("gamma", (c,)), ("beta", (c,)) if center else None)``."""
+    return Resolved(weights=tuple(e for e in entries if e is not None))
+
+
 ONES_2D, ZEROS_2D = (1, 1), ((0, 0), (0, 0))
 
 

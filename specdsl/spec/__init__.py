@@ -11,11 +11,11 @@ the last three on a tree already read):
    within the bounds on layers, nesting and operations (``_bounds``); an expression that reads a layer's shape
    (``${input.channels}``) has the layers before it inferred by the plan's rules, which ``specdsl.plan``
    registers in :data:`SHAPE_INFERENCE` (``_shapes``);
-4. validate: each layer by its kind's pydantic model (``_layers``, registered in ``_kinds``, on the value types
-   of ``_types``), after Keras' spellings of its kind and arguments are turned into the spec's (``_aliases``),
-   each section by its own (``_sections``); a pydantic error becomes one
-   :class:`~specdsl.errors.SpecError` at the text that caused it (``_located``). The warning codes a layer's
-   ``silence:`` may name are in ``_warnings``.
+4. validate: each layer by its kind's pydantic model (``_layers``, and ``_resampling`` for the kinds that resample
+   images; registered in ``_kinds``, on the value types of ``_types``), after Keras' spellings of its kind and
+   arguments are turned into the spec's (``_aliases``), each section by its own (``_sections``); a pydantic error
+   becomes one :class:`~specdsl.errors.SpecError` at the text that caused it (``_located``). The warning codes a
+   layer's ``silence:`` may name are in ``_warnings``.
 
 Around them: the entry points and :class:`ModelSpec` (``_document``), the JSON Schema for editors and CI
 (``_schema``; its value places, distributions and references in ``_schema_values``), and the validators kept
@@ -30,6 +30,7 @@ from ._expand import LayerEntry
 from ._expr import MAX_EXPR_CHARS, MAX_EXPR_DEPTH, MAX_INT_BITS
 from ._kinds import LAYERS, LayerKind, LayerSpec, canonical_kind, register_layer
 from ._located import loc_of, suggest, validate_model
+from ._reference import kinds_reference
 from ._schema import json_schema
 from ._sections import (
     MAX_BATCH,
@@ -49,7 +50,7 @@ from ._sections import (
     memory_bytes,
 )
 from ._shapes import SHAPE_INFERENCE, PrefixInference, register_shape_inference
-from ._types import ACTIVATIONS, NAME_PATTERN
+from ._types import ACTIVATIONS, INITIALIZERS, NAME_PATTERN
 from ._warnings import WARNINGS
 from ._yaml import (
     MAX_DEPTH,
@@ -67,6 +68,7 @@ from ._yaml import (
 __all__ = [
     "ACTIVATIONS",
     "DIST_KINDS",
+    "INITIALIZERS",
     "LAYERS",
     "MAX_BATCH",
     "MAX_DEPTH",
@@ -111,6 +113,7 @@ __all__ = [
     "has_distributions",
     "is_distribution",
     "json_schema",
+    "kinds_reference",
     "layers",
     "load",
     "load_file",

@@ -12,7 +12,7 @@ from typing import Any
 from ..errors import Loc, SpecError
 from . import _expr
 from ._blocks import Block
-from ._kinds import canonical_kind
+from ._kinds import ALIASES, LAYERS
 from ._located import loc_of
 
 MAX_LAYERS = 100_000
@@ -120,7 +120,7 @@ class Bounds:
                 return times * max(1, sum(self.fewest(x, depth + 1, visits) for x in body))
             elif len(item) == 1:
                 (key,) = item
-        if isinstance(key, str) and key in self.blocks and canonical_kind(key) is None:
+        if isinstance(key, str) and key in self.blocks and key not in LAYERS and key not in ALIASES:
             return max(1, self.block_size(key, depth + 1))
         return 1
 

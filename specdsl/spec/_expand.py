@@ -15,7 +15,7 @@ from typing import Any, NamedTuple
 from pydantic import ValidationError
 
 from .._text import shown
-from ..errors import Loc, SpecError
+from ..errors import Loc, PluginError, SpecError
 from . import _expr
 from ._aliases import keras_arguments
 from ._blocks import PREV, Block, Scope, not_reserved, valid_name
@@ -152,7 +152,12 @@ class Expander(Bounds):
         key, args, key_loc = self.form(item, loc, path)
         if key == "repeat":
             return self.repeat(item, loc, path, scope, prev)
-        kind = canonical_kind(key)
+        try:
+            kind = None if key in self.blocks else canonical_kind(key)
+        except (
+            PluginError
+        ) as e:  # a kind not built in had the plug-ins loaded: located at the layer naming it
+            raise PluginError(e.message, loc=key_loc, path=path, hint=e.hint) from None
         if kind is None and key in self.blocks:
             return self.block(self.blocks[key], args, key_loc, path, scope, prev)
         if kind is None:

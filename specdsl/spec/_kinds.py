@@ -11,6 +11,7 @@ from typing import Any
 
 from pydantic import Field, field_validator
 
+from .._plugins import load_plugins
 from .._registry import Registry
 from ._aliases import keras_names
 from ._types import Name, StrictModel
@@ -74,9 +75,14 @@ def register_layer(
 
 
 def canonical_kind(name: str) -> str | None:
-    """The registered kind for a name or alias, or None."""
+    """The registered kind for a name or alias, or None; a name not registered first has the plug-ins loaded
+    (``specdsl._plugins``: once a process, only when a spec names a kind that is not built in)."""
     if name in LAYERS:
         return name
+    if name not in ALIASES:
+        load_plugins("specdsl.layers")
+        if name in LAYERS:
+            return name
     return ALIASES.get(name)
 
 

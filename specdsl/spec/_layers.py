@@ -11,9 +11,11 @@ to the layer, and shown in summaries) and ``inputs`` (names of the layers it rea
 
 Shapes are channels-last and exclude the batch axis: images (H, W, C), sequences (L, C), vectors (N,).
 The registry (``LAYERS``, ``ALIASES``, :func:`register_layer`) and the fields every kind has (:class:`LayerSpec`)
-are in ``_kinds``. Adding a kind means: one model here (``@register_layer``), one shape rule (``@register_rule`` in
-``specdsl/plan/_rules.py``), one builder per backend (``@register_builder`` in each backend's ``_builders.py``) and
-its cases in ``tests/layer_cases.py``; the tests, the fuzzing, the schema and the messages listing kinds follow.
+are in ``_kinds``; the kinds that resample an image without weights are in ``_resampling``. Adding a kind means:
+one model here or there (``@register_layer``), one shape rule (``@register_rule`` in ``specdsl/plan/_rules.py``,
+declaring its weights), one builder per backend (``@register_builder`` in each backend's ``_builders.py``) and its
+cases in ``tests/layer_cases.py``; the tests, the fuzzing, the schema, the reference (``specdsl schema --kinds``),
+the weights' layout and the messages listing kinds follow.
 """
 
 from __future__ import annotations
@@ -328,6 +330,28 @@ class LayerNorm(LayerSpec):
     scale: bool = True
 
 
+@register_layer(
+    "group_norm",
+    keras_class="GroupNormalization",
+    auto_name="group_normalization",
+    primary="groups",
+    aliases=("group_normalization", "groupnormalization", "gn"),
+)
+class GroupNorm(LayerSpec):
+    """Group normalization (Keras' GroupNormalization, torch's nn.GroupNorm): the channels are split into
+    ``groups`` groups of C / groups, and each example's group is normalized over its channels and every position.
+    Shape unchanged; ``groups`` must divide the channels. Parameters: gamma and beta, C each (when scale/center).
+
+        - group_norm: 8
+    """
+
+    kind: Literal["group_norm"] = "group_norm"
+    groups: PosInt = 32
+    epsilon: float = Field(default=1e-3, gt=0)
+    center: bool = True
+    scale: bool = True
+
+
 @register_layer("dropout", keras_class="Dropout", primary="rate")
 class Dropout(LayerSpec):
     """Zeroes each value with probability ``rate`` in training. Shape unchanged; no parameters.
@@ -426,7 +450,11 @@ class Add(_Merge):
 
 @register_layer("multiply", keras_class="Multiply", inputs=(2, None))
 class Multiply(_Merge):
-    """Elementwise product of two or more inputs of the same shape."""
+    """Elementwise product of two or more inputs whose shapes broadcast: of one rank, each axis equal or 1 in one
+    of them; (H, W, C) x (1, 1, C) -> (H, W, C) scales each channel, as a squeeze-and-excitation gate does.
+
+        - multiply: {inputs: [features, gate]}
+    """
 
     kind: Literal["multiply"] = "multiply"
 
@@ -462,6 +490,9 @@ class Bias(LayerSpec):
     kind: Literal["bias"] = "bias"
     per: Literal["channel", "position"] = "channel"
 
+
+# the kinds of a family with a module of its own, registered after these
+from ._resampling import *  # noqa: E402, F403
 
 # a union of the registered kinds, made at run time (so not writable as X | Y)
 AnyLayer = Union[tuple(kind.model for kind in LAYERS.values())]  # type: ignore[valid-type]  # noqa: UP007

@@ -25,6 +25,7 @@ from typing import Any
 import yaml
 from pydantic import BaseModel
 
+from .._plugins import load_plugins
 from ._aliases import ACTIVATION_ARGUMENTS, ACTIVATION_LAYERS, KERAS_ARGUMENTS, Only
 from ._blocks import PREV
 from ._draw import DIST_KINDS
@@ -39,6 +40,7 @@ _TEXT = {"type": ["string", "number", "boolean", "null"]}
 
 def json_schema() -> dict[str, Any]:
     """The JSON Schema (draft 2020-12) of the spec language: model specs and search spaces; deterministic."""
+    load_plugins("specdsl.layers")
     defs: dict[str, Any] = {}
     places = Places(defs)
     kinds = _Kinds(places)

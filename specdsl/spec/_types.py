@@ -24,6 +24,21 @@ Activation = Literal[
 ]
 ACTIVATIONS: tuple[str, ...] = get_args(Activation)
 
+# The kernel initializers the backends know by name, in Keras' own spelling; the first is Keras' default.
+INITIALIZERS: tuple[str, ...] = (
+    "glorot_uniform",
+    "glorot_normal",
+    "he_uniform",
+    "he_normal",
+    "lecun_uniform",
+    "lecun_normal",
+    "random_normal",
+    "random_uniform",
+    "truncated_normal",
+    "zeros",
+    "ones",
+)
+
 NAME_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]*$"
 Name = Annotated[str, Field(pattern=NAME_PATTERN, max_length=128)]
 

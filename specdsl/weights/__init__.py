@@ -29,13 +29,12 @@ import numpy as np
 from ..plan import Plan
 from ._files import FORMAT, VERSION, LayerWeights, Weights, read, write_npz
 from ._fit import check_arrays, fit, weighted_nodes
-from ._layout import WEIGHTS, keras_weights
+from ._layout import keras_weights
 from ._models import get_arrays, set_arrays
 
 __all__ = [
     "FORMAT",
     "VERSION",
-    "WEIGHTS",
     "LayerWeights",
     "Weights",
     "fit",

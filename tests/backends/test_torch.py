@@ -23,7 +23,7 @@ from layer_cases import EXPECTED, all_cases
 import specdsl
 from specdsl.backends import get_backend
 from specdsl.errors import BackendError, BackendMissingError
-from specdsl.spec import LAYERS
+from specdsl.spec import INITIALIZERS, LAYERS
 
 torch = pytest.importorskip("torch")
 
@@ -597,22 +597,7 @@ def test_unknown_initializer_is_a_backend_error():
     assert info.value.path == "layers[0]"
 
 
-@pytest.mark.parametrize(
-    "name",
-    [
-        "glorot_uniform",
-        "glorot_normal",
-        "he_uniform",
-        "he_normal",
-        "lecun_uniform",
-        "lecun_normal",
-        "random_normal",
-        "random_uniform",
-        "truncated_normal",
-        "zeros",
-        "ones",
-    ],
-)
+@pytest.mark.parametrize("name", INITIALIZERS)
 def test_every_known_initializer_fills_a_kernel(name):
     spec = {"input": [50], "layers": [{"dense": {"units": 40, "kernel_initializer": name, "name": "d"}}]}
     weight = T.build(specdsl.check(spec)).d.weight

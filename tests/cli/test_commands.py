@@ -142,6 +142,26 @@ def test_schema_lists_every_kind_and_section(tmp_path):
     assert schema["additionalProperties"] is False
 
 
+def test_schema_kinds_prints_the_reference_of_every_kind():
+    result = runner.invoke(app, ["schema", "--kinds"])
+    assert result.exit_code == 0
+    assert result.stdout == specdsl.spec.kinds_reference()
+    headings = [line[4:-1] for line in result.stdout.splitlines() if line.startswith("## `")]
+    assert headings == list(specdsl.spec.LAYERS)
+    assert (
+        "## `conv2d`\n\nKeras `Conv2D`; aliases `convolution2d`; main argument `filters`.\n\n2-D convolution."
+        in (result.stdout)
+    )
+    assert "| `rate` | required |  |" in result.stdout
+
+
+def test_every_layer_kind_has_a_docstring():
+    """The reference is made from the registry: each kind's model says what the kind computes."""
+    assert [
+        name for name, info in specdsl.spec.LAYERS.items() if not (info.model.__doc__ or "").strip()
+    ] == []
+
+
 def test_schema_validates_examples_with_jsonschema():
     jsonschema = pytest.importorskip("jsonschema")
     import yaml

@@ -14,7 +14,7 @@ from layer_cases import all_cases
 import specdsl
 import specdsl.weights as W
 from specdsl.errors import SourceError
-from specdsl.importers import import_model
+from specdsl.importers import import_model, imported_kinds
 
 
 @pytest.fixture(autouse=True)
@@ -23,7 +23,8 @@ def _fresh_names():
     keras.backend.clear_session()
 
 
-CASES = [pytest.param(spec, id=tid) for tid, _, spec in all_cases()] + [
+# every registered kind maps by its Keras class (imported_kinds("keras") is all of them)
+CASES = [pytest.param(spec, id=tid) for tid, kind, spec in all_cases() if kind in imported_kinds("keras")] + [
     pytest.param(spec, id=name) for name, spec in EXTRA.items()
 ]
 
@@ -148,7 +149,7 @@ def test_a_causal_conv1d_is_its_padding():
 def test_layers_the_language_lacks_are_named_in_one_message():
     inp = keras.Input((8, 8, 3), name="img")
     x = keras.layers.Conv2D(4, 3, name="c1", data_format="channels_last")(inp)
-    x = keras.layers.UpSampling2D(name="up")(x)
+    x = keras.layers.GaussianNoise(0.1, name="noise")(x)
     x = keras.layers.PReLU(name="prelu")(x)
     x = keras.layers.Conv2D(4, 3, name="c2", kernel_regularizer="l2", activation="exponential")(x)
     x = keras.layers.BatchNormalization(axis=1, name="bn")(x)
@@ -157,7 +158,7 @@ def test_layers_the_language_lacks_are_named_in_one_message():
     with pytest.raises(SourceError) as e:
         import_model(keras.Model(inp, y))
     assert str(e.value) == (
-        "Functional: layer `up` (UpSampling2D); layer `prelu` (PReLU); layer `c2` (Conv2D) (activation "
+        "Functional: layer `noise` (GaussianNoise); layer `prelu` (PReLU); layer `c2` (Conv2D) (activation "
         "'exponential'); layer `bn` (BatchNormalization) (axis=1: normalization is over the last (channel) axis); "
         "layer `drop` (Dropout) (noise_shape=(None, 1, 1, 4)); operation `add` (Add) (a keras.ops call) have no "
         "equivalent in the spec language. Replace them in the source model with layers the language has "

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import pytest
 from layer_cases import CASES, EXPECTED, all_cases
 
@@ -27,6 +29,9 @@ def test_case_shape_and_params(case_id, kind, spec):
     index = int(case_id.rsplit("-", 1)[1])
     shape, trainable, non_trainable = EXPECTED[kind][index]
     assert (last.shape, last.trainable, last.non_trainable) == (shape, trainable, non_trainable)
+    # the weights the rule declares (what specdsl.weights reads as the layout) are the node's parameters
+    for node in plan.layers:
+        assert sum(math.prod(s) for _, s in node.resolved.weights) == node.params, node.kind
 
 
 @pytest.mark.parametrize(

@@ -9,6 +9,7 @@ from typing import Any
 
 import keras
 
+from ..._plugins import load_plugins
 from ...errors import BackendError
 from ...plan import Plan, PlanNode, fmt
 from ._builders import BUILDERS, LayerCall, refuse
@@ -31,6 +32,9 @@ def steps(plan: Plan) -> list[Step]:
     out: list[Step] = []
     for node in plan.layers:
         builder = BUILDERS.get(node.kind)
+        if builder is None:
+            load_plugins("specdsl.keras")
+            builder = BUILDERS.get(node.kind)
         if builder is None:
             raise refuse(
                 node,
@@ -69,7 +73,10 @@ def check_data_format() -> None:
 def apply(step: Step, inputs: list, dtype: str | None = None):
     """Create the step's Keras layer and call it on its inputs; what Keras refuses is a BackendError."""
     call = step.call
-    cls = CUSTOM_LAYERS.get(call.cls) or getattr(keras.layers, call.cls)
+    if isinstance(call.cls, str):
+        cls = CUSTOM_LAYERS.get(call.cls) or getattr(keras.layers, call.cls)
+    else:  # a plug-in's own layer class
+        cls = call.cls
     extra = {"dtype": dtype} if dtype else {}
     try:
         layer = cls(*call.args, **call.kwargs, name=step.name, **extra)

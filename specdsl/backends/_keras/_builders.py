@@ -22,13 +22,13 @@ from .._limits import LIMITS
 
 @dataclass(frozen=True)
 class LayerCall:
-    """The constructor call of one Keras layer: its class (in ``keras.layers``, or one of ``CUSTOM_LAYERS``) and
-    its arguments.
+    """The constructor call of one Keras layer: its class (a name in ``keras.layers`` or ``CUSTOM_LAYERS``, or a
+    plug-in's own layer class itself) and its arguments.
 
     The last call of a node is named as the node; an earlier one as ``<node>_<suffix>``.
     """
 
-    cls: str
+    cls: str | type
     args: tuple[Any, ...] = ()
     kwargs: dict[str, Any] = field(default_factory=dict)
     suffix: str | None = None
@@ -225,6 +225,25 @@ def _zero_padding(node: PlanNode) -> list[LayerCall]:
     return [LayerCall("ZeroPadding2D", (_amounts(layer.padding),))]
 
 
+@register_builder("upsampling2d")
+def _upsampling(node: PlanNode) -> list[LayerCall]:
+    layer = cast(L.UpSampling2D, node.layer)
+    kwargs = _changed(size=(_size(layer.size), 2), interpolation=(layer.interpolation, "nearest"))
+    return [LayerCall("UpSampling2D", (), kwargs)]
+
+
+@register_builder("resizing")
+def _resizing(node: PlanNode) -> list[LayerCall]:
+    layer = cast(L.Resizing, node.layer)
+    kwargs = _changed(interpolation=(layer.interpolation, "bilinear"))
+    return [LayerCall("Resizing", (layer.height, layer.width), kwargs)]
+
+
+@register_builder("cropping2d")
+def _cropping(node: PlanNode) -> list[LayerCall]:
+    return [LayerCall("Cropping2D", (_amounts(cast(L.Cropping2D, node.layer).cropping),))]
+
+
 # ----------------------------------------------------------------------------------------------------------
 # normalization, regularization, dense, shape
 
@@ -246,6 +265,18 @@ def _layernorm(node: PlanNode) -> list[LayerCall]:
     layer = cast(L.LayerNorm, node.layer)
     kwargs = _changed(epsilon=(layer.epsilon, 1e-3), center=(layer.center, True), scale=(layer.scale, True))
     return [LayerCall("LayerNormalization", (), kwargs)]
+
+
+@register_builder("group_norm")
+def _group_norm(node: PlanNode) -> list[LayerCall]:
+    layer = cast(L.GroupNorm, node.layer)
+    kwargs = _changed(
+        groups=(layer.groups, 32),
+        epsilon=(layer.epsilon, 1e-3),
+        center=(layer.center, True),
+        scale=(layer.scale, True),
+    )
+    return [LayerCall("GroupNormalization", (), kwargs)]
 
 
 @register_builder("dropout")

@@ -60,6 +60,9 @@ def source(plan: Plan) -> str:
 
     used = {step.call.cls for step in graph if step.call.cls in CUSTOM_LAYERS}
     classes = [inspect.getsource(cls) for name, cls in CUSTOM_LAYERS.items() if name in used]
+    # a plug-in's own layer classes (a LayerCall of the class itself), copied in as written
+    own = list(dict.fromkeys(step.call.cls for step in graph if not isinstance(step.call.cls, str)))
+    classes += [inspect.getsource(cls) for cls in own]
 
     body = [
         f"    {names[first.name]} = "
@@ -67,7 +70,10 @@ def source(plan: Plan) -> str:
     ]
     for step in graph:
         call = step.call
-        factory = call.cls if call.cls in CUSTOM_LAYERS else f"keras.layers.{call.cls}"
+        if not isinstance(call.cls, str):
+            factory = call.cls.__name__
+        else:
+            factory = call.cls if call.cls in CUSTOM_LAYERS else f"keras.layers.{call.cls}"
         args = [_literal(a) for a in call.args]
         args += [f"{key}={_literal(value)}" for key, value in call.kwargs.items()]
         args.append(f"name={_literal(step.name)}")

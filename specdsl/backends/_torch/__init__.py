@@ -19,20 +19,23 @@ transposed convolutions cropped as TensorFlow/JAX do.
 from . import _modules as modules  # the modules beyond torch.nn its models are made of
 from ._builders import BUILDERS, build_node, register_builder
 from ._builders import _transpose_axis as transpose_axis
-from ._built import Built, ModuleCall
+from ._built import AS_IS, Built, Layout, ModuleCall, call
 from ._export import FORMATS, example_input, export
 from ._model import SpecModel, attribute_names, build, torch_shape
 from ._source import class_name, source
 
 __all__ = [
+    "AS_IS",
     "BUILDERS",
     "FORMATS",
     "Built",
+    "Layout",
     "ModuleCall",
     "SpecModel",
     "attribute_names",
     "build",
     "build_node",
+    "call",
     "class_name",
     "example_input",
     "export",

@@ -15,10 +15,11 @@ from typing import Any, cast
 
 from torch import nn
 
+from ..._plugins import load_plugins
 from ..._registry import Registry
 from ...errors import BackendError
 from ...plan import PlanNode, Resolved
-from ...spec import LAYERS
+from ...spec import INITIALIZERS, LAYERS
 from ...spec import layers as L
 from . import _modules as M
 from ._built import (
@@ -47,14 +48,15 @@ register_builder = BUILDERS.register  # @register_builder("conv2d"): the torch b
 
 def build_node(node: PlanNode) -> Built:
     """The Built of one plan node; a kind without a builder is a BackendError located at the layer."""
+    if node.kind not in BUILDERS:
+        load_plugins("specdsl.torch")  # a plug-in's kind: its builder registers as its module is imported
     fn = BUILDERS.get(node.kind)
     if fn is None:
         raise BackendError(
             f"the {BACKEND} backend has no builder for layer kind `{node.kind}`.",
             loc=node.loc,
             path=node.path or None,
-            hint=f"Kinds it builds: {', '.join(sorted(BUILDERS))}. Use the keras backend, or register one with "
-            f"specdsl.backends._torch.register_builder('{node.kind}').",
+            hint=f"Kinds it builds: {', '.join(sorted(BUILDERS))}. Use the keras backend, or a plug-in's builder.",
         )
     return fn(node)
 
@@ -92,11 +94,11 @@ ACTIVATIONS: dict[str, type[nn.Module]] = {
 def _initializer(node: PlanNode) -> str:
     name = getattr(node.layer, "kernel_initializer", None) or "glorot_uniform"
     snake = re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower()  # GlorotUniform -> glorot_uniform, as Keras accepts
-    if snake not in M.INITIALIZERS:
-        near = difflib.get_close_matches(snake, M.INITIALIZERS, n=1)
+    if snake not in INITIALIZERS:
+        near = difflib.get_close_matches(snake, INITIALIZERS, n=1)
         raise BackendError(
             f"kernel_initializer `{name}` is not one the {BACKEND} backend knows; it knows "
-            f"{', '.join(M.INITIALIZERS)}.",
+            f"{', '.join(INITIALIZERS)}.",
             loc=node.loc,
             path=node.path or None,
             hint=f"Did you mean `{near[0]}`?" if near else None,
@@ -328,10 +330,30 @@ register_builder("global_maxpool1d")(_global(nn.AdaptiveMaxPool1d))
 
 
 @register_builder("zero_padding2d")
-def _zero_padding2d(node: PlanNode) -> Built:
-    layer = cast(L.ZeroPadding2D, node.layer)
-    (t, b), (left, right) = layer.padding
+@register_builder("cropping2d")
+def _pad2d(node: PlanNode) -> Built:
+    (t, b), (left, right) = node.resolved.padding  # negative amounts crop (cropping2d)
     return Built(call(nn.ZeroPad2d, (left, right, t, b)))
+
+
+def _upsample(bilinear: bool, **size: Any) -> Built:
+    """nn.Upsample as Keras resizes on torch: bilinear without aligned corners or antialiasing; nearest (half-pixel
+    centres) as torch's nearest for a whole factor, which repeats rows and columns and exports to ONNX."""
+    mode = {"mode": "bilinear", "align_corners": False} if bilinear else {"mode": "nearest"}
+    return Built(call(nn.Upsample, **size, **mode))
+
+
+@register_builder("upsampling2d")
+def _upsampling2d(node: PlanNode) -> Built:
+    layer = cast(L.UpSampling2D, node.layer)
+    return _upsample(layer.interpolation == "bilinear", scale_factor=_short(layer.size))
+
+
+@register_builder("resizing")
+def _resizing(node: PlanNode) -> Built:
+    if cast(L.Resizing, node.layer).interpolation == "bilinear":
+        return _upsample(True, size=node.shape[:2])
+    return Built(call(M.NearestResize, node.shape[:2], node.input_shapes[0][:2]))
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -374,6 +396,18 @@ def _layernorm(node: PlanNode) -> Built:
         kw.append(("scale", False))
     keras = ((("weight", AS_IS),) if layer.scale else ()) + ((("bias", AS_IS),) if layer.center else ())
     return Built(ModuleCall(M.ChannelLayerNorm, (node.input_shapes[0][-1],), tuple(kw)), keras=keras)
+
+
+@register_builder("group_norm")
+def _group_norm(node: PlanNode) -> Built:
+    layer = cast(L.GroupNorm, node.layer)
+    args = (layer.groups, node.input_shapes[0][-1])
+    keras = ((("weight", AS_IS),) if layer.scale else ()) + ((("bias", AS_IS),) if layer.center else ())
+    if layer.center != layer.scale:
+        kw = (("eps", layer.epsilon), ("center", layer.center), ("scale", layer.scale))
+        return Built(ModuleCall(M.PartialGroupNorm, args, kw), keras=keras)
+    affine = () if layer.center else (("affine", False),)
+    return Built(ModuleCall(nn.GroupNorm, args, (("eps", layer.epsilon), *affine)), keras=keras)
 
 
 @register_builder("dropout")

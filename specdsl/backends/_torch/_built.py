@@ -13,8 +13,6 @@ from typing import Any
 import numpy as np
 from torch import nn
 
-from . import _modules as M
-
 
 @dataclass(frozen=True)
 class ModuleCall:
@@ -33,8 +31,9 @@ class ModuleCall:
         return f"{qualname(self.fn)}({', '.join(parts)})"
 
     def helpers(self) -> list[Callable]:
-        """The functions and classes of ``_modules`` this call uses (they go into generated source)."""
-        found = [self.fn] if self.fn.__module__ == M.__name__ else []
+        """The functions and classes this call uses that are not torch's own: those of ``_modules``, or of the
+        module that defines a kind's builder (a plug-in's). Their source goes into generated source."""
+        found = [self.fn] if not _is_torch(self.fn) else []
         for value in (*self.args, *(v for _, v in self.kwargs)):
             if isinstance(value, ModuleCall):
                 found += value.helpers()
@@ -46,13 +45,18 @@ def call(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> ModuleCall:
     return ModuleCall(fn, args, tuple(kwargs.items()))
 
 
+def _is_torch(fn: Callable[..., Any]) -> bool:
+    return fn.__module__ == "torch" or fn.__module__.startswith("torch.")
+
+
 def qualname(fn: Callable[..., Any]) -> str:
-    """How generated source names ``fn``: ``nn.Conv2d`` for torch's, the bare name for ours (defined in the file)."""
-    if fn.__module__ == M.__name__:
+    """How generated source names ``fn``: ``nn.Conv2d`` for torch's, the bare name for a helper (defined in the
+    file: one of ``_modules``, or a builder's own module class)."""
+    if not _is_torch(fn):
         return fn.__name__
     if getattr(nn, fn.__name__, None) is fn:
         return f"nn.{fn.__name__}"
-    raise ValueError(f"{fn!r} is neither in torch.nn nor in {M.__name__}")
+    raise ValueError(f"{fn!r} is in torch but not torch.nn, which generated source cannot name")
 
 
 def _make(value: Any) -> Any:

@@ -149,6 +149,22 @@ class ChannelLayerNorm(nn.Module):
         return y.movedim(last, 1)
 
 
+class PartialGroupNorm(nn.Module):
+    """nn.GroupNorm where Keras' ``center``/``scale`` leave out only one of beta (``bias``) and gamma
+    (``weight``), which torch's ``affine`` cannot."""
+
+    def __init__(self, num_groups, num_channels, eps=1e-3, center=True, scale=True):
+        super().__init__()
+        self.num_groups = num_groups
+        self.eps = eps
+        self.register_parameter("weight", nn.Parameter(torch.ones(num_channels)) if scale else None)
+        self.register_parameter("bias", nn.Parameter(torch.zeros(num_channels)) if center else None)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        # weight and bias are parameters or None (registered so), which torch's stubs type as Tensor | Module
+        return F.group_norm(x, self.num_groups, self.weight, self.bias, self.eps)  # type: ignore[arg-type]
+
+
 class AvgPool2dSame(nn.Module):
     """Average pooling with asymmetric padding ``pad`` (left, right, top, bottom) whose padded values are left out of
     each mean, as Keras' AveragePooling2D with padding 'same'."""
@@ -181,6 +197,24 @@ class AvgPool1dSame(nn.Module):
         total = F.avg_pool1d(F.pad(x, self.pad), self.kernel_size, self.stride)
         count = F.avg_pool1d(F.pad(ones, self.pad), self.kernel_size, self.stride)
         return total / count
+
+
+class NearestResize(nn.Module):
+    """Resizes (N, C, H, W) to ``size`` (height, width), each output pixel the input pixel under its centre, as Keras'
+    nearest resize (torch's nearest-exact), by two gathers, which export to ONNX where nearest-exact does not."""
+
+    def __init__(self, size, in_size):
+        super().__init__()
+        for name, n, m in (("rows", in_size[0], size[0]), ("cols", in_size[1], size[1])):
+            scale = torch.tensor(n / m, dtype=torch.float32)  # in float32, as torch's own kernel
+            centres = (
+                torch.floor((torch.arange(m, dtype=torch.float32) + 0.5) * scale).long().clamp(max=n - 1)
+            )
+            self.register_buffer(name, centres, persistent=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        # the buffers are tensors, which torch's stubs type as Tensor | Module
+        return x.index_select(2, self.rows).index_select(3, self.cols)  # type: ignore[arg-type]
 
 
 class ChannelsLastFlatten(nn.Module):
@@ -290,19 +324,3 @@ def keras_init_(tensor, initializer, fan_in, fan_out):
         # Keras draws from a normal truncated at 2 standard deviations, widened to keep the variance
         std = math.sqrt(variance) / 0.87962566103423978
         return nn.init.trunc_normal_(tensor, 0.0, std, -2 * std, 2 * std)
-
-
-# the names keras_init_ knows (Keras' own spelling)
-INITIALIZERS = (
-    "glorot_uniform",
-    "glorot_normal",
-    "he_uniform",
-    "he_normal",
-    "lecun_uniform",
-    "lecun_normal",
-    "random_normal",
-    "random_uniform",
-    "truncated_normal",
-    "zeros",
-    "ones",
-)

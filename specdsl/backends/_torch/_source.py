@@ -5,6 +5,8 @@ from __future__ import annotations
 import inspect
 import keyword
 import re
+from collections.abc import Callable, Iterable
+from typing import Any
 
 from ..._text import identifier, literal
 from ...plan import Plan, fmt
@@ -17,14 +19,17 @@ INDENT = "    "
 MODULE_NAMES = ("F", "nn", "torch", "math", "MODEL_NAME", "DESCRIPTION", "SPEC_FILE")  # what the file defines
 
 
-def class_name(plan: Plan) -> str:
-    """``cifar10_cnn`` -> ``Cifar10Cnn``; never a name the generated file already uses, nor a keyword."""
+def class_name(plan: Plan, helpers: Iterable[str] = ()) -> str:
+    """``cifar10_cnn`` -> ``Cifar10Cnn``; never a name the generated file already uses (``_modules``' names, the
+    ``helpers`` it copies in), nor a keyword."""
     words = [w for w in re.split(r"[^0-9A-Za-z]+", plan.name, flags=re.ASCII) if w]
     name = "".join(w[0].upper() + w[1:] for w in words) or "Model"
     if name[0].isdigit():
         name = f"Model{name}"
     used = {obj.__name__ for obj in vars(M).values() if inspect.isclass(obj) or inspect.isfunction(obj)}
-    if name in used | set(MODULE_NAMES) or keyword.iskeyword(name):  # `none` -> `None` is a keyword
+    if name in used | set(MODULE_NAMES) | set(helpers) or keyword.iskeyword(
+        name
+    ):  # `none` -> `None` is a keyword
         name += "Model"
     return identifier(name)
 
@@ -43,16 +48,18 @@ def source(plan: Plan) -> str:
     """
     names = attribute_names(plan)
     built = {node.name: build_node(node) for node in plan.layers}
-    cls = class_name(plan)
 
-    # the helpers, in the order _modules defines them
-    used = {fn for b in built.values() for fn in b.module.helpers()}
+    # the helpers: those of _modules in the order it defines them, then the builders' own in the order met
+    met = list(dict.fromkeys(fn for b in built.values() for fn in b.module.helpers()))
+    used = set(met)
     if any(b.kernels or b.zeros for b in built.values()):
         used.add(M.keras_init_)
-    order = [
+    order: list[Callable[..., Any]] = [
         obj for obj in vars(M).values() if (inspect.isclass(obj) or inspect.isfunction(obj)) and obj in used
     ]
+    order += [fn for fn in met if fn not in order]
     helpers = [inspect.getsource(obj).rstrip() for obj in order]
+    cls = class_name(plan, [obj.__name__ for obj in order])
     helper_text = "\n".join(helpers)
 
     inp = plan.nodes[0]
