@@ -125,6 +125,10 @@ KERAS_ARGUMENTS: dict[str, dict[str, Only]] = {
         "synchronized": Only((False,), "specdsl trains on one device"),
     },
     "layernorm": {**_NORM, "axis": Only((-1,), "layernorm normalizes the last axis")},
+    "group_norm": {
+        **_NORM,
+        "axis": Only((-1,), "group_norm normalizes groups of the channels, the last axis"),
+    },
     "dropout": {
         "noise_shape": Only((None,), "use spatial_dropout2d to drop whole channels"),
         "seed": _NO_SEED,

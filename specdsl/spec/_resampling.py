@@ -9,7 +9,7 @@ from typing import Any, Literal
 from pydantic import Field, field_validator
 
 from ._kinds import LayerSpec, register_layer
-from ._types import PadAmounts2D, Pair, PosInt, _padding2d
+from ._types import PadAmounts2D, PadInput2D, Pair, PosInt, _padding2d
 
 
 @register_layer(
@@ -57,7 +57,7 @@ class Cropping2D(LayerSpec):
     kind: Literal["cropping2d"] = "cropping2d"
     cropping: PadAmounts2D = Field(default=((0, 0), (0, 0)), description="c | [ch, cw] | [[t, b], [l, r]]")
 
-    @field_validator("cropping", mode="before")
+    @field_validator("cropping", mode="before", json_schema_input_type=PadInput2D)
     @classmethod
     def _normalize(cls, value: Any) -> Any:
         return _padding2d(value)

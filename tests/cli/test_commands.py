@@ -149,7 +149,7 @@ def test_schema_kinds_prints_the_reference_of_every_kind():
     headings = [line[4:-1] for line in result.stdout.splitlines() if line.startswith("## `")]
     assert headings == list(specdsl.spec.LAYERS)
     assert (
-        "## `conv2d`\n\nKeras `Conv2D`; aliases `convolution2d`; main argument `filters`.\n\n2-D convolution."
+        "## `conv2d`\n\nKeras `Conv2D`; aliases `convolution2d`, `Conv2D`; main argument `filters`.\n\n2-D convolution."
         in (result.stdout)
     )
     assert "| `rate` | required |  |" in result.stdout
