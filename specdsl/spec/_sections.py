@@ -151,6 +151,16 @@ class DataSpec(Section):
     normalize: Literal["unit", "none", "standard"] = Field(
         default="unit", description="unit: scale pixels to [0, 1]; standard: per-channel mean 0, std 1."
     )
+    resize: Literal["squash", "crop", "pad"] = Field(
+        default="squash",
+        description="How images of another aspect ratio take image_size: squash (stretched), crop (the centre "
+        "kept) or pad (black bands added).",
+    )
+    storage: Literal["auto", "memory", "disk"] = Field(
+        default="auto",
+        description="memory: decoded images held in memory; disk: decoded once into a uint8 file in the cache "
+        "and memory-mapped, read a batch at a time; auto: disk when the images as float32 would pass 1 GiB.",
+    )
 
     @field_validator("image_size", mode="before")
     @classmethod

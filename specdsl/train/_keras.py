@@ -121,8 +121,8 @@ def run(
     scale, offset = normalization(dataset.x_train, normalize)
     s, o = scale.astype(np.float32), offset.astype(np.float32)
 
-    def prep(x: np.ndarray) -> np.ndarray:
-        return x.astype(np.float32) * s + o
+    def prep(x: np.ndarray) -> np.ndarray:  # memory-mapped images (storage: disk) are read into memory here
+        return np.asarray(x).astype(np.float32) * s + o
 
     loss, metrics, labels = _loss_and_labels(keras, train, dataset.num_classes)
     x_train, y_train = prep(dataset.x_train), labels(dataset.y_train)
