@@ -117,6 +117,26 @@ class Augment(Section):
     shift: float = Field(default=0.0, ge=0, lt=1, description="Max shift as a fraction of height/width.")
     zoom: float = Field(default=0.0, ge=0, lt=1, description="Max zoom in or out as a fraction.")
     brightness: float = Field(default=0.0, ge=0, lt=1)
+    contrast: float = Field(
+        default=0.0, ge=0, lt=1, description="Max contrast change as a fraction, about each image's mean."
+    )
+    saturation: float = Field(
+        default=0.0, ge=0, lt=1, description="Max colour saturation change as a fraction (RGB images)."
+    )
+    hue: float = Field(
+        default=0.0, ge=0, le=0.5, description="Max hue rotation as a fraction of a turn (RGB)."
+    )
+    crop: int = Field(
+        default=0,
+        ge=0,
+        description="Random crop: pad each side with this many black pixels, cut the size back.",
+    )
+    cutout: float = Field(
+        default=0.0,
+        ge=0,
+        lt=1,
+        description="Cutout: a black square this fraction of each side, placed at random.",
+    )
 
 
 class Split(Section):

@@ -217,13 +217,7 @@ def run(
     )
     callbacks.train_begin(info)
     adapter = Adapter()
-    if (
-        spec_augment.flip != "none"
-        or spec_augment.rotation
-        or spec_augment.shift
-        or spec_augment.zoom
-        or spec_augment.brightness
-    ):
+    if spec_augment != Augment():  # any augmentation asked for
         import torch
 
         from ._augment import Augmenter
