@@ -26,6 +26,51 @@ STORAGES = ("auto", "memory", "disk")
 # storage: auto keeps a dataset in memory while its images as float32 (what the in-memory training loop holds)
 # take at most this much, and maps it from disk beyond.
 AUTO_DISK_BYTES = 1024**3
+# The pages of the file a process has read count in its resident memory until it lets them go: every this many
+# bytes read they are let go (the kernel keeps them in its page cache, so reading them again is as fast).
+RELEASE_BYTES = 128 * 1024**2
+
+
+class Mapping:
+    """A read-only memory map of a ``.npy`` file's array (``array``), whose pages :meth:`read` lets go of every
+    ``RELEASE_BYTES`` read (``madvise(MADV_DONTNEED)`` where the platform has it)."""
+
+    def __init__(self, path: Path):
+        import mmap
+
+        import numpy as np
+
+        with open(path, "rb") as f:
+            version = np.lib.format.read_magic(f)
+            read_header = (
+                np.lib.format.read_array_header_1_0
+                if version == (1, 0)
+                else np.lib.format.read_array_header_2_0
+            )
+            shape, fortran, dtype = read_header(f)
+            offset = f.tell()
+            self.map = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) if math.prod(shape) else None
+        if fortran or dtype != np.uint8:
+            raise ValueError(f"{path}: not a C-ordered uint8 array")
+        if self.map is None:
+            self.array = np.zeros(shape, np.uint8)
+        else:
+            self.array = np.frombuffer(self.map, np.uint8, math.prod(shape), offset).reshape(shape)
+        self.unreleased = 0
+        self.path = path
+
+    def read(self, nbytes: int) -> None:
+        """Count ``nbytes`` read; past ``RELEASE_BYTES``, let the pages read go."""
+        self.unreleased += nbytes
+        if self.unreleased >= RELEASE_BYTES:
+            self.release()
+
+    def release(self) -> None:
+        import mmap
+
+        self.unreleased = 0
+        if self.map is not None and hasattr(mmap, "MADV_DONTNEED"):
+            self.map.madvise(mmap.MADV_DONTNEED)
 
 
 def resolve_storage(storage: str, n: int, shape: tuple[int, ...]) -> str:
@@ -43,10 +88,11 @@ class MappedImages:
     ``np.asarray(images)`` reads them all. :meth:`subset` is a view of some rows, :meth:`gather` reads them.
     """
 
-    def __init__(self, base: np.ndarray, index: np.ndarray):
+    def __init__(self, base: np.ndarray, index: np.ndarray, mapping: Mapping | None = None):
         import numpy as np
 
         self.base = base
+        self.mapping = mapping
         self.index = np.asarray(index, dtype=np.int64)
 
     @property
@@ -69,11 +115,11 @@ class MappedImages:
         return len(self.index)
 
     def __repr__(self) -> str:
-        return f"MappedImages(shape={self.shape}, file={getattr(self.base, 'filename', None)})"
+        return f"MappedImages(shape={self.shape}, file={self.mapping.path if self.mapping else None})"
 
     def subset(self, rows: Any) -> MappedImages:
         """The images at positions ``rows`` of this view, as a view (nothing read)."""
-        return MappedImages(self.base, self.index[rows])
+        return MappedImages(self.base, self.index[rows], self.mapping)
 
     def gather(self, rows: Any, out: np.ndarray | None = None) -> np.ndarray:
         """The images at positions ``rows`` read into memory (into ``out`` when given), in the order of ``rows``."""
@@ -84,6 +130,8 @@ class MappedImages:
             return np.array(self.base[int(where)])
         order = np.argsort(where, kind="stable")
         rows_read = self.base[where[order]]  # ascending offsets: the file is read forwards
+        if self.mapping is not None:
+            self.mapping.read(rows_read.nbytes)
         if out is None:
             out = np.empty_like(rows_read)
         out[order] = rows_read
@@ -119,15 +167,16 @@ def read_mapped(stem: Path) -> Arrays | None:
         meta = json.loads(meta_file.read_text())
         if meta.get("format") != MAPPED_FORMAT:
             return None
-        base = np.load(images, mmap_mode="r", allow_pickle=False)
+        mapping = Mapping(images)
     except (OSError, ValueError, json.JSONDecodeError):
         return None
+    base = mapping.array
     shape = tuple(meta["shape"])
     if base.shape != shape or base.dtype != np.uint8 or images.stat().st_size != meta["bytes"]:
         return None
     kw: dict[str, Any] = {}
     for part, (rows, labels) in meta["parts"].items():
-        kw[f"x_{part}"] = MappedImages(base, np.array(rows, dtype=np.int64))
+        kw[f"x_{part}"] = MappedImages(base, np.array(rows, dtype=np.int64), mapping)
         kw[f"y_{part}"] = np.array(labels, dtype=np.int64)
     return Arrays(
         class_names=list(meta["class_names"]),

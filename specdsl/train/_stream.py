@@ -21,6 +21,13 @@ from ._augment import Augmenter
 from ._batches import batch_bounds
 
 PREFETCH = 3  # batches the loader may read ahead
+EVAL_INPUT_BYTES = 64 * 1024**2  # the float32 images of one evaluation batch read from the map
+
+
+def stream_eval_batch_size(eval_bs: int, batch_size: int, image_shape: tuple[int, ...]) -> int:
+    """``eval_bs`` bounded so that one evaluation batch's float32 images take at most ``EVAL_INPUT_BYTES`` (never
+    below the training batch): 248 images at 150x150x3, 2,048 at 32x32x3."""
+    return max(batch_size, min(eval_bs, EVAL_INPUT_BYTES // (4 * int(np.prod(image_shape)))))
 
 
 def normalizer(scale: np.ndarray, offset: np.ndarray, device: torch.device):

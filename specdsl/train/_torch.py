@@ -34,7 +34,7 @@ from ._device import resolve_device
 from ._metrics import EPSILON, evaluate, logits_mode, make_correct, make_loss, sum_dtype
 from ._result import NonFiniteLoss, TrainResult
 from ._schedule import LrSchedule, Monitor, out_of_time
-from ._stream import StreamBatches, normalizer
+from ._stream import StreamBatches, normalizer, stream_eval_batch_size
 
 CHECKPOINT = "best.pt"
 
@@ -151,6 +151,8 @@ def run(
     n = len(batches.y)
     steps = len(batches)
     eval_bs = eval_batch_size(plan, train.batch_size)
+    if prepare is not None:  # each evaluation batch is read into memory: bound its images too
+        eval_bs = stream_eval_batch_size(eval_bs, train.batch_size, dataset.image_shape)
     has_val = len(y_val) > 0
 
     model.to(device=device, memory_format=fmt)

@@ -154,3 +154,21 @@ def test_bad_storage_and_resize_name_the_choices(cache):
     with pytest.raises(DataError) as e:
         load_dataset("digits", cache_dir=cache, resize="stretch")
     assert e.value.message == "resize must be one of squash, crop, pad, but got 'stretch'."
+
+
+def test_read_pages_are_let_go_every_release_bytes(photos, cache, monkeypatch):
+    from specdsl.data import _mapped
+
+    ds = _load("folder", path=photos, image_size=(8, 8), cache_dir=cache, storage="disk")
+    mapping = ds.x_train.mapping
+    assert ds.x_val.mapping is mapping and mapping.unreleased == 0
+    monkeypatch.setattr(_mapped, "RELEASE_BYTES", 1000)
+    released = []
+    monkeypatch.setattr(
+        mapping, "release", lambda: (released.append(mapping.unreleased), _mapped.Mapping.release(mapping))
+    )
+    ds.x_train.gather(np.arange(3))  # 3 x 192 bytes
+    assert mapping.unreleased == 576 and released == []
+    ds.x_train.gather(np.arange(3))
+    assert released == [1152] and mapping.unreleased == 0
+    assert ds.x_train[0].sum() > 0  # read again after the release: the same bytes, from the page cache

@@ -115,3 +115,12 @@ def test_a_read_error_reaches_the_training_thread(digits, mapped):
     stream.images = Broken()
     with pytest.raises(OSError, match="Input/output error"):
         list(stream.epoch())
+
+
+def test_evaluation_batches_read_from_disk_are_bounded():
+    from specdsl.train._stream import EVAL_INPUT_BYTES, stream_eval_batch_size
+
+    assert EVAL_INPUT_BYTES == 64 * 1024**2
+    assert stream_eval_batch_size(2048, 64, (150, 150, 3)) == 248
+    assert stream_eval_batch_size(2048, 64, (32, 32, 3)) == 2048
+    assert stream_eval_batch_size(2048, 512, (224, 224, 3)) == 512  # never below the training batch
