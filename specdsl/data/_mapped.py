@@ -1,16 +1,18 @@
 """Decoded images on disk, memory-mapped: a uint8 ``.npy`` of every image and a ``.json`` of everything else.
 
 A dataset loaded with ``storage="disk"`` holds :class:`MappedImages` instead of in-memory arrays: rows of one
-memory-mapped file, read when a batch asks for them, so 25,000 photos at 150x150 take 1.7 GB of disk and only
-the pages being read of memory. The pair of files is written atomically: the ``.npy`` first, the ``.json``
-last, as the mark that the ``.npy`` beside it is whole. A reader checks the ``.npy``'s header and length against
-the ``.json``; anything else (a file missing, truncated, of an older format) is rebuilt.
+memory-mapped file, read (``os.preadv``, through the page cache) when a batch asks for them, so 25,000 photos
+at 150x150 take 1.7 GB of disk and only the batches being read of memory. The pair of files is written
+atomically: the ``.npy`` first, the ``.json`` last, as the mark that the ``.npy`` beside it is whole. A reader
+checks the ``.npy``'s header and length against the ``.json``; anything else (a file missing, truncated, of an
+older format) is rebuilt.
 """
 
 from __future__ import annotations
 
 import json
 import math
+import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -26,14 +28,20 @@ STORAGES = ("auto", "memory", "disk")
 # storage: auto keeps a dataset in memory while its images as float32 (what the in-memory training loop holds)
 # take at most this much, and maps it from disk beyond.
 AUTO_DISK_BYTES = 1024**3
-# The pages of the file a process has read count in its resident memory until it lets them go: every this many
-# bytes read they are let go (the kernel keeps them in its page cache, so reading them again is as fast).
-RELEASE_BYTES = 128 * 1024**2
+
+
+def resolve_storage(storage: str, n: int, shape: tuple[int, ...]) -> str:
+    """``memory`` or ``disk`` for ``n`` images of ``shape``: ``auto`` is ``disk`` past ``AUTO_DISK_BYTES``."""
+    if storage != "auto":
+        return storage
+    return "disk" if 4 * n * math.prod(shape) > AUTO_DISK_BYTES else "memory"
 
 
 class Mapping:
-    """A read-only memory map of a ``.npy`` file's array (``array``), whose pages :meth:`read` lets go of every
-    ``RELEASE_BYTES`` read (``madvise(MADV_DONTNEED)`` where the platform has it)."""
+    """A ``.npy`` file's uint8 array: ``array`` memory-maps it (read-only); :meth:`read_rows` reads rows with
+    ``os.preadv`` instead, where the platform has it. Pages of a memory map that a process touches count in its
+    resident memory (with the kernel's large folios, a few thousand random rows map nearly the whole file), while
+    a read goes through the page cache alone: as fast, and the process holds only what it asked for."""
 
     def __init__(self, path: Path):
         import mmap
@@ -48,36 +56,38 @@ class Mapping:
                 else np.lib.format.read_array_header_2_0
             )
             shape, fortran, dtype = read_header(f)
-            offset = f.tell()
+            self.offset = f.tell()
             self.map = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) if math.prod(shape) else None
         if fortran or dtype != np.uint8:
             raise ValueError(f"{path}: not a C-ordered uint8 array")
         if self.map is None:
             self.array = np.zeros(shape, np.uint8)
         else:
-            self.array = np.frombuffer(self.map, np.uint8, math.prod(shape), offset).reshape(shape)
-        self.unreleased = 0
+            self.array = np.frombuffer(self.map, np.uint8, math.prod(shape), self.offset).reshape(shape)
         self.path = path
+        self.row_bytes = math.prod(shape[1:])
+        self.fd = os.open(path, os.O_RDONLY) if hasattr(os, "preadv") and self.map is not None else None
 
-    def read(self, nbytes: int) -> None:
-        """Count ``nbytes`` read; past ``RELEASE_BYTES``, let the pages read go."""
-        self.unreleased += nbytes
-        if self.unreleased >= RELEASE_BYTES:
-            self.release()
+    def __del__(self) -> None:
+        if getattr(self, "fd", None) is not None:
+            os.close(self.fd)
 
-    def release(self) -> None:
-        import mmap
+    def read_rows(self, rows: np.ndarray) -> np.ndarray:
+        """The rows ``rows`` (ascending) of the array, read into memory; a run of consecutive rows is one read."""
+        import numpy as np
 
-        self.unreleased = 0
-        if self.map is not None and hasattr(mmap, "MADV_DONTNEED"):
-            self.map.madvise(mmap.MADV_DONTNEED)
-
-
-def resolve_storage(storage: str, n: int, shape: tuple[int, ...]) -> str:
-    """``memory`` or ``disk`` for ``n`` images of ``shape``: ``auto`` is ``disk`` past ``AUTO_DISK_BYTES``."""
-    if storage != "auto":
-        return storage
-    return "disk" if 4 * n * math.prod(shape) > AUTO_DISK_BYTES else "memory"
+        out = np.empty((len(rows), *self.array.shape[1:]), np.uint8)
+        if self.fd is None:
+            out[:] = self.array[rows]
+            return out
+        flat = out.reshape(len(rows), -1)
+        breaks = np.flatnonzero(np.diff(rows) != 1) + 1
+        for lo, hi in zip(np.r_[0, breaks], np.r_[breaks, len(rows)], strict=True):
+            want = (hi - lo) * self.row_bytes
+            got = os.preadv(self.fd, [flat[lo:hi]], self.offset + int(rows[lo]) * self.row_bytes)
+            if got != want:
+                raise OSError(f"{self.path}: read {got} of {want} bytes at row {int(rows[lo])}")
+        return out
 
 
 class MappedImages:
@@ -129,9 +139,8 @@ class MappedImages:
         if np.ndim(where) == 0:
             return np.array(self.base[int(where)])
         order = np.argsort(where, kind="stable")
-        rows_read = self.base[where[order]]  # ascending offsets: the file is read forwards
-        if self.mapping is not None:
-            self.mapping.read(rows_read.nbytes)
+        ascending = where[order]  # the file read forwards
+        rows_read = self.base[ascending] if self.mapping is None else self.mapping.read_rows(ascending)
         if out is None:
             out = np.empty_like(rows_read)
         out[order] = rows_read

@@ -156,19 +156,31 @@ def test_bad_storage_and_resize_name_the_choices(cache):
     assert e.value.message == "resize must be one of squash, crop, pad, but got 'stretch'."
 
 
-def test_read_pages_are_let_go_every_release_bytes(photos, cache, monkeypatch):
-    from specdsl.data import _mapped
+def _rss_file() -> int:
+    with open("/proc/self/status") as f:
+        return next(int(line.split()[1]) * 1024 for line in f if line.startswith("RssFile:"))
 
-    ds = _load("folder", path=photos, image_size=(8, 8), cache_dir=cache, storage="disk")
-    mapping = ds.x_train.mapping
-    assert ds.x_val.mapping is mapping and mapping.unreleased == 0
-    monkeypatch.setattr(_mapped, "RELEASE_BYTES", 1000)
-    released = []
-    monkeypatch.setattr(
-        mapping, "release", lambda: (released.append(mapping.unreleased), _mapped.Mapping.release(mapping))
-    )
-    ds.x_train.gather(np.arange(3))  # 3 x 192 bytes
-    assert mapping.unreleased == 576 and released == []
-    ds.x_train.gather(np.arange(3))
-    assert released == [1152] and mapping.unreleased == 0
-    assert ds.x_train[0].sum() > 0  # read again after the release: the same bytes, from the page cache
+
+@pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="reads Linux's /proc")
+def test_reading_rows_adds_nothing_to_the_resident_memory(tmp_path):
+    """Rows come with a read through the page cache, not by touching the memory map: the process's resident
+    memory holds the rows asked for and no pages of the file (a map's touched pages would count)."""
+    n, shape = 4000, (40, 40, 3)
+
+    def fill(out):
+        for lo in range(0, n, 500):
+            out[lo : lo + 500] = (np.arange(lo, lo + 500) % 256).astype(np.uint8)[:, None, None, None]
+        return {"train": (list(range(n)), [0] * n)}
+
+    write_mapped(tmp_path / "stem", (n, *shape), fill, class_names=["a"], source="s")
+    images = read_mapped(tmp_path / "stem").x_train
+    assert images.mapping.fd is not None
+    rows = np.random.default_rng(0).permutation(n)
+    images.gather(rows[:64])  # the code that reads, loaded
+    before = _rss_file()
+    for lo in range(0, n, 64):
+        got = images.gather(rows[lo : lo + 64])
+        assert np.array_equal(got[:, 0, 0, 0], (rows[lo : lo + 64] % 256).astype(np.uint8))
+    assert _rss_file() - before < 4 * 1024**2  # of the 19.2 MB of rows read
+    runs = images.mapping.read_rows(np.array([3, 4, 5, 9]))  # two runs: rows 3-5 in one read, 9 in another
+    assert runs[:, 0, 0, 0].tolist() == [3, 4, 5, 9]
