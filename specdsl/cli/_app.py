@@ -233,7 +233,18 @@ def search(
     resume: bool = typer.Option(
         True, "--resume/--new", help="Continue the study of the same name (default) or start anew."
     ),
-    workers: int = typer.Option(1, "--workers", "-w", min=1, help="Worker processes on this machine."),
+    workers: int = typer.Option(
+        1,
+        "--workers",
+        "-w",
+        min=1,
+        help="Worker processes on this machine: worker i on GPU i mod G, or its share of the CPU cores.",
+    ),
+    device: str | None = typer.Option(
+        None,
+        "--device",
+        help="auto (CUDA, then MPS, then CPU), cpu, cuda, cuda:N or mps (overrides every trial's train.device).",
+    ),
     tracking_uri: str | None = typer.Option(None, "--tracking-uri"),
     experiment: str | None = typer.Option(None, "--experiment"),
     epochs: int | None = typer.Option(
@@ -261,6 +272,7 @@ def search(
         study_name=study_name,
         resume=resume,
         workers=workers,
+        device=device,
         tracking_uri=tracking_uri,
         experiment=experiment,
         epochs=epochs,

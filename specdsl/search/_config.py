@@ -35,7 +35,9 @@ class SearchOptions:
     ``storage`` is an Optuna storage URL (default ``sqlite:///optuna.db`` in the working folder);
     ``study_name`` the study's name (default the space file's name); ``resume=False`` starts a new study under
     the next free name instead of continuing one (``catsdogs-2``). ``workers`` processes on this machine share
-    the study. ``tracking_uri`` and ``experiment`` say where MLflow records it (default: MLflow's own store;
+    the study: worker i trains on GPU i mod G, or with its share of the CPU cores as torch's threads
+    (``specdsl.train.device_for_worker``); ``device`` overrides every trial's ``train.device``.
+    ``tracking_uri`` and ``experiment`` say where MLflow records it (default: MLflow's own store;
     the space file's name). ``epochs`` overrides every trial's ``train.epochs``, ``limit`` caps the examples
     of each split, and ``seed`` seeds the sampler. ``fit_epochs`` (with a timeout and no ``epochs``) times the
     first epoch and trains every trial the epochs that let about 8 trials end in the time left (``_budget``).
@@ -47,6 +49,7 @@ class SearchOptions:
     study_name: str | None = None
     resume: bool = True
     workers: int = 1
+    device: str | None = None
     tracking_uri: str | None = None
     experiment: str | None = None
     epochs: int | None = None
@@ -74,5 +77,6 @@ class StudyConfig:
     seed: int | None = None
     workers: int = 1
     worker_index: int = 0
+    device: str | None = None  # over every trial's train.device
     parent_pid: int | None = None
     fit_epochs: bool = False  # epochs fitted to the budget (_budget)

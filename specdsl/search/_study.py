@@ -102,6 +102,10 @@ def run_search(
     timeout_s = parse_duration(search.timeout)
     if opts.workers < 1:
         raise SearchError(f"`workers` must be at least 1, but got {opts.workers}.")
+    if opts.device is not None:
+        from ..train import device_name
+
+        device_name(opts.device)  # a device this machine lacks: one error before the study, not one a trial
     quick = check_space(file, samples=30, seed=search.seed or 0, tree=tree)
     if quick.all_invalid and not quick.distributions and quick.first_error is not None:
         raise quick.first_error  # a fixed spec: its own error, said once
@@ -217,6 +221,7 @@ def run_search(
             limit=opts.limit,
             seed=search.seed,
             workers=opts.workers,
+            device=opts.device,
             parent_pid=os.getpid(),
             fit_epochs=opts.fit_epochs and opts.epochs is None and timeout_s is not None,
         )

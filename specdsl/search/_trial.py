@@ -122,6 +122,7 @@ class Objective:
         self.prune_metric = None if self.multi or first in PLAN_METRICS or first in FINAL_METRICS else first
         self.fatal: BaseException | None = None
         self._data: dict[Any, Any] = {}
+        self._threads_set = False
         self.ask_s = 0.0  # Optuna's ask for the trial about to run (timed by the worker's loop)
         self.training_s = 0.0  # the last trial's time in training itself: fit, less its epochs' reporting
         self._diagram: Any = dict  # the running trial's architecture diagram, being drawn (report.svg_later)
@@ -361,9 +362,22 @@ class Objective:
         remaining = None
         if self.cfg.deadline is not None:  # the study's timeout: stop after the epoch that passes it
             remaining = max(self.cfg.deadline - time.time(), 1.0)
-        return fit(
-            p, dataset=self._dataset(p, spec), callbacks=callbacks, epochs=epochs, max_seconds=remaining
-        )
+        data = self._dataset(p, spec)
+        device = self._device(spec)
+        return fit(p, dataset=data, callbacks=callbacks, epochs=epochs, max_seconds=remaining, device=device)
+
+    def _device(self, spec: Any) -> str:
+        """Where this worker trains the trial: its GPU, or its share of the cores (torch's threads, set once)."""
+        from ..train import device_for_worker
+
+        asked = self.cfg.device or getattr(spec.train, "device", "auto")
+        placed = device_for_worker(self.cfg.worker_index, self.cfg.workers, asked)
+        if self.cfg.workers > 1 and not self._threads_set:
+            import torch
+
+            torch.set_num_threads(placed.threads)
+            self._threads_set = True
+        return placed.device
 
     def _dataset(self, p: Plan, spec: Any) -> Any:
         """The trial's data, loaded once per worker: every trial of a space reads the same data (``--limit``

@@ -121,6 +121,26 @@ class Augment(Section):
     shift: float = Field(default=0.0, ge=0, lt=1, description="Max shift as a fraction of height/width.")
     zoom: float = Field(default=0.0, ge=0, lt=1, description="Max zoom in or out as a fraction.")
     brightness: float = Field(default=0.0, ge=0, lt=1)
+    contrast: float = Field(
+        default=0.0, ge=0, lt=1, description="Max contrast change as a fraction, about each image's mean."
+    )
+    saturation: float = Field(
+        default=0.0, ge=0, lt=1, description="Max colour saturation change as a fraction (RGB images)."
+    )
+    hue: float = Field(
+        default=0.0, ge=0, le=0.5, description="Max hue rotation as a fraction of a turn (RGB)."
+    )
+    crop: int = Field(
+        default=0,
+        ge=0,
+        description="Random crop: pad each side with this many black pixels, cut the size back.",
+    )
+    cutout: float = Field(
+        default=0.0,
+        ge=0,
+        lt=1,
+        description="Cutout: a black square this fraction of each side, placed at random.",
+    )
 
 
 class Split(Section):
@@ -156,6 +176,16 @@ class DataSpec(Section):
     augment: Augment = Field(default_factory=Augment)
     normalize: Literal["unit", "none", "standard"] = Field(
         default="unit", description="unit: scale pixels to [0, 1]; standard: per-channel mean 0, std 1."
+    )
+    resize: Literal["squash", "crop", "pad"] = Field(
+        default="squash",
+        description="How images of another aspect ratio take image_size: squash (stretched), crop (the centre "
+        "kept) or pad (black bands added).",
+    )
+    storage: Literal["auto", "memory", "disk"] = Field(
+        default="auto",
+        description="memory: decoded images held in memory; disk: decoded once into a uint8 file in the cache "
+        "and memory-mapped, read a batch at a time; auto: disk when the images as float32 would pass 1 GiB.",
     )
 
     @field_validator("image_size", mode="before")

@@ -7,6 +7,7 @@ per-example Python. ``normalization`` and ``eval_batch_size`` serve the Keras lo
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator
 from typing import Any
 
@@ -20,14 +21,21 @@ EVAL_BYTES = 256 * 1024**2  # activation memory one evaluation batch may take
 
 def normalization(x_train: np.ndarray, mode: str) -> tuple[np.ndarray, np.ndarray]:
     """(scale, offset) per channel with ``normalized = pixel * scale + offset``: unit -> [0, 1],
-    none -> [0, 255], standard -> mean 0 and std 1 per channel over the training images."""
+    none -> [0, 255], standard -> mean 0 and std 1 per channel over the training images (memory-mapped ones,
+    :class:`~specdsl.data.MappedImages`, read a chunk at a time)."""
     c = x_train.shape[-1]
     if mode == "none":
         return np.ones(c), np.zeros(c)
     if mode == "unit":
         return np.full(c, 1 / 255), np.zeros(c)
-    flat = x_train.reshape(-1, c).astype(np.float64)
-    mean, std = flat.mean(0), flat.std(0)
+    if isinstance(x_train, np.ndarray):
+        flat = x_train.reshape(-1, c).astype(np.float64)
+        mean, std = flat.mean(0), flat.std(0)
+    else:  # two passes, as numpy's std takes them
+        n = math.prod(x_train.shape[:-1])
+        mean = sum(chunk.reshape(-1, c).sum(0, dtype=np.float64) for chunk in x_train.chunks()) / n
+        squares = sum(((chunk.reshape(-1, c) - mean) ** 2).sum(0) for chunk in x_train.chunks())
+        std = np.sqrt(squares / n)
     std = np.where(std > 0, std, 1.0)
     return 1 / std, -mean / std
 

@@ -276,4 +276,6 @@ def load_for(plan: Plan, data: DataSpec | None) -> Dataset:
         split=split,
         limit=data.limit,
         seed=0,
+        resize=data.resize,
+        storage=data.storage,
     )

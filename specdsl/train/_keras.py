@@ -121,8 +121,8 @@ def run(
     scale, offset = normalization(dataset.x_train, normalize)
     s, o = scale.astype(np.float32), offset.astype(np.float32)
 
-    def prep(x: np.ndarray) -> np.ndarray:
-        return x.astype(np.float32) * s + o
+    def prep(x: np.ndarray) -> np.ndarray:  # memory-mapped images (storage: disk) are read into memory here
+        return np.asarray(x).astype(np.float32) * s + o
 
     loss, metrics, labels = _loss_and_labels(keras, train, dataset.num_classes)
     x_train, y_train = prep(dataset.x_train), labels(dataset.y_train)
@@ -217,13 +217,7 @@ def run(
     )
     callbacks.train_begin(info)
     adapter = Adapter()
-    if (
-        spec_augment.flip != "none"
-        or spec_augment.rotation
-        or spec_augment.shift
-        or spec_augment.zoom
-        or spec_augment.brightness
-    ):
+    if spec_augment != Augment():  # any augmentation asked for
         import torch
 
         from ._augment import Augmenter

@@ -122,17 +122,21 @@ def evaluate(
     correct_fn: Callable,
     batch: int,
     autocast: Callable[[], contextlib.AbstractContextManager] = contextlib.nullcontext,
+    prepare: Callable[[Any], torch.Tensor] | None = None,
 ) -> dict[str, float]:
     """Loss and metrics over a whole split, in inference mode (dropout off, batchnorm statistics used); the sums
-    stay on the split's device and are read once. ``autocast`` gives the precision's context for the forward."""
+    stay on the labels' device and are read once. ``autocast`` gives the precision's context for the forward;
+    ``prepare`` turns each slice of ``x`` into the model's input (memory-mapped images: read and normalized)."""
     was_training = model.training
     model.eval()
     n = len(y)
-    total = torch.zeros((), dtype=sum_dtype(x.device), device=x.device)
+    total = torch.zeros((), dtype=sum_dtype(y.device), device=y.device)
     counts: dict[str, torch.Tensor] = {}
     with torch.inference_mode():
         for lo in range(0, n, batch):
             xb, yb = x[lo : lo + batch], y[lo : lo + batch]
+            if prepare is not None:
+                xb = prepare(xb)
             with autocast():
                 out = model(xb)
             out = out.float()

@@ -1,8 +1,9 @@
 """The torch training loop: the search's hot path.
 
 Each epoch runs over the batches of ``_batches`` (in-memory tensors, a seeded order, augmentation as tensor
-ops) and counts the loss and metrics of ``_metrics`` (on the logits where the model's last activation can be
-set aside), validates, and keeps the best epoch's weights; the optimizers follow Keras 3's defaults.
+ops; ``_stream`` for images memory-mapped from disk, read by a background thread) and counts the loss and
+metrics of ``_metrics`` (on the logits where the model's last activation can be set aside), validates, and
+keeps the best epoch's weights; the optimizers follow Keras 3's defaults.
 
 Model, data, augmentation and metrics live on ``train.device``. The losses and counts of an epoch stay there
 and are read once, at its end; a non-finite loss is caught before its step on the CPU (where reading it costs
@@ -23,6 +24,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from ..data import MappedImages
 from ..spec import Augment, DataSpec, TrainSpec
 from ._augment import Augmenter
 from ._batches import Batches, eval_batch_size, normalization, to_labels, to_tensor
@@ -32,6 +34,7 @@ from ._device import resolve_device
 from ._metrics import EPSILON, evaluate, logits_mode, make_correct, make_loss, sum_dtype
 from ._result import NonFiniteLoss, TrainResult
 from ._schedule import LrSchedule, Monitor, out_of_time
+from ._stream import StreamBatches, normalizer, stream_eval_batch_size
 
 CHECKPOINT = "best.pt"
 
@@ -116,8 +119,6 @@ def run(
 
     normalize = data.normalize if data is not None else "unit"
     scale, offset = normalization(dataset.x_train, normalize)
-    x_val = to_tensor(dataset.x_val, scale, offset).to(device)
-    y_val = to_labels(dataset.y_val).to(device)
     augment = Augmenter(
         data.augment if data is not None else Augment(),
         augment_gen,
@@ -125,17 +126,33 @@ def run(
         torch.tensor(255 * scale + offset, dtype=torch.float32, device=device),
     )
     fmt = torch.channels_last if CHANNELS_LAST else torch.contiguous_format
-    batches = Batches(
-        to_tensor(dataset.x_train, scale, offset).to(device),
-        to_labels(dataset.y_train).to(device),
-        train.batch_size,
-        shuffle,
-        augment,
-        fmt,
-    )
+    # memory-mapped images (data.storage: disk) are read a batch at a time, normalized on the device
+    prepare = normalizer(scale, offset, device) if isinstance(dataset.x_train, MappedImages) else None
+
+    def split_images(x: Any) -> Any:
+        return x if prepare is not None else to_tensor(x, scale, offset).to(device)
+
+    x_val = split_images(dataset.x_val)
+    y_val = to_labels(dataset.y_val).to(device)
+    batches: Batches | StreamBatches
+    if prepare is not None:
+        batches = StreamBatches(
+            dataset.x_train, dataset.y_train, train.batch_size, shuffle, augment, fmt, prepare, device
+        )
+    else:
+        batches = Batches(
+            to_tensor(dataset.x_train, scale, offset).to(device),
+            to_labels(dataset.y_train).to(device),
+            train.batch_size,
+            shuffle,
+            augment,
+            fmt,
+        )
     n = len(batches.y)
     steps = len(batches)
     eval_bs = eval_batch_size(plan, train.batch_size)
+    if prepare is not None:  # each evaluation batch is read into memory: bound its images too
+        eval_bs = stream_eval_batch_size(eval_bs, train.batch_size, dataset.image_shape)
     has_val = len(y_val) > 0
 
     model.to(device=device, memory_format=fmt)
@@ -229,7 +246,7 @@ def run(
             logs: dict[str, float] = {"loss": read[0] / n}
             logs.update({k: int(v) / n for k, v in zip(counts, read[1:], strict=True)})
             if has_val:
-                val = evaluate(model, x_val, y_val, loss_fn, correct_fn, eval_bs, autocast)
+                val = evaluate(model, x_val, y_val, loss_fn, correct_fn, eval_bs, autocast, prepare)
                 logs.update({f"val_{k}": v for k, v in val.items()})
             logs["lr"] = float(lr)
             logs["epoch_seconds"] = time.perf_counter() - t0
@@ -264,9 +281,9 @@ def run(
             model.load_state_dict(best_state)
         test = None
         if len(dataset.y_test):
-            x_test = to_tensor(dataset.x_test, scale, offset).to(device)
+            y_test = to_labels(dataset.y_test).to(device)
             test = evaluate(
-                model, x_test, to_labels(dataset.y_test).to(device), loss_fn, correct_fn, eval_bs, autocast
+                model, split_images(dataset.x_test), y_test, loss_fn, correct_fn, eval_bs, autocast, prepare
             )
     model.to(device="cpu", memory_format=torch.contiguous_format)
     model.eval()

@@ -3,6 +3,7 @@ keeps what it is told instead of MLflow, and no worker, lock or subprocess aroun
 
 from __future__ import annotations
 
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -190,3 +191,58 @@ def test_an_invalid_sample_is_pruned_with_its_reason_and_nothing_is_built(trial_
             ["overhead.spec_plan_ms", "overhead.suggest_ms"],
         )
     ]
+
+
+@pytest.mark.parametrize(
+    ("workers", "index", "device", "gpus", "placed", "threads"),
+    [
+        (1, 0, None, 0, "cpu", None),  # one worker: the spec's train.device (auto), torch's threads untouched
+        (2, 1, None, 0, "cpu", 1),  # two on 2 cores: one thread each
+        (3, 2, "cuda", 2, "cuda:0", 1),  # worker 2 of 3 on GPU 2 mod 2
+        (2, 1, "cpu", 2, "cpu", 1),  # --device cpu over the GPUs
+    ],
+)
+def test_a_worker_trains_where_its_placement_says(
+    trial_of, monkeypatch, workers, index, device, gpus, placed, threads
+):
+    import dataclasses
+
+    import torch
+
+    import specdsl.train
+    from specdsl.train import placement
+
+    objective, _, study = trial_of
+    objective.cfg = dataclasses.replace(objective.cfg, workers=workers, worker_index=index, device=device)
+    monkeypatch.setattr(
+        specdsl.train,
+        "device_for_worker",
+        lambda i, n, asked: placement(i, n, asked, gpus=gpus, cores=2),
+    )
+    set_to = []
+    monkeypatch.setattr(torch, "set_num_threads", set_to.append)
+    spec = SimpleNamespace(train=None)  # a spec without a `train:` section: its device is auto
+    assert objective._device(spec) == placed
+    assert objective._device(spec) == placed
+    assert set_to == ([] if threads is None else [threads])  # set once, for the worker's first trial
+
+
+def test_a_device_this_machine_lacks_fails_before_the_study(tmp_path, monkeypatch):
+    import specdsl.train._device as device_module
+    from specdsl.errors import TrainError
+    from specdsl.search import SearchOptions, run_search
+
+    monkeypatch.setattr(device_module, "_counts", lambda: (0, False))  # no GPU, whatever the machine
+    path = tmp_path / "tiny.yaml"
+    path.write_text(SPACE, encoding="utf-8")
+    options = SearchOptions(
+        device="cuda:7",
+        trials=1,
+        storage=f"sqlite:///{tmp_path}/o.db",
+        tracking_uri=f"sqlite:///{tmp_path}/m.db",
+    )
+    with pytest.raises(TrainError) as e:
+        run_search(path, options)
+    assert e.value.message.startswith("train.device cuda:7 cannot be used: ")
+    assert e.value.message.endswith("; available: cpu.")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["tiny.yaml"]  # no study, no MLflow store
