@@ -67,18 +67,26 @@ def estimate(fresh: list[float], n_val: int | None, accuracy: bool) -> tuple[flo
 
 
 def resplit(ds: Any, seed: int) -> Any:
-    """``ds`` with its training and validation examples pooled and split again, stratified, at the same sizes,
-    by ``seed``; the test examples untouched."""
+    """``ds`` with its training and validation examples pooled and split again by ``seed``, stratified, each
+    class giving validation its share of the pool (rounded per class, as every split of the data package is);
+    the test examples untouched. Images on disk stay there (the split is of their rows)."""
     import numpy as np
 
-    from ..data import stratified_split
+    from ..data import MappedImages, stratified_split
 
-    x = np.concatenate([ds.x_train, ds.x_val])
+    a, b = ds.x_train, ds.x_val
+    if isinstance(a, MappedImages) and isinstance(b, MappedImages) and a.base is b.base:
+        pooled = MappedImages(
+            a.base, np.concatenate([a.index, b.index]), a.mapping
+        )  # images on disk: rows only
+        take = pooled.subset
+    else:
+        take = np.concatenate([np.asarray(a), np.asarray(b)]).__getitem__
     y = np.concatenate([ds.y_train, ds.y_val])
     val = len(ds.y_val) / len(y)
     train_idx, val_idx, _ = stratified_split(y, val, 0.0, np.random.default_rng(seed))
     return dataclasses.replace(
-        ds, x_train=x[train_idx], y_train=y[train_idx], x_val=x[val_idx], y_val=y[val_idx]
+        ds, x_train=take(train_idx), y_train=y[train_idx], x_val=take(val_idx), y_val=y[val_idx]
     )
 
 

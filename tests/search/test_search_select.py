@@ -67,6 +67,25 @@ def test_a_fresh_split_pools_train_and_validation_keeps_sizes_and_classes_and_ne
     assert sorted(a.x_val.ravel().tolist()) != sorted(b.x_val.ravel().tolist())
 
 
+def test_a_fresh_split_of_images_on_disk_keeps_them_there():
+    from specdsl.data import MappedImages, load_dataset
+
+    ds = load_dataset("digits", storage="disk")
+    assert isinstance(ds.x_train, MappedImages)
+    r = resplit(ds, seed=4)
+    assert isinstance(r.x_train, MappedImages) and isinstance(r.x_val, MappedImages)
+    n = len(ds.y_train) + len(ds.y_val)
+    pooled_y = np.concatenate([ds.y_train, ds.y_val])
+    # each class's share of validation rounded on its own, as every split of the data package is drawn
+    share = len(ds.y_val) / n
+    n_val = sum(math.floor(np.sum(pooled_y == c) * share + 0.5 + 1e-9) for c in np.unique(pooled_y))
+    assert (len(r.y_train), len(r.y_val), r.x_test is ds.x_test) == (n - n_val, n_val, True)
+    pool = np.concatenate([np.asarray(ds.x_train), np.asarray(ds.x_val)]).reshape(n, -1)
+    mine = np.concatenate([np.asarray(r.x_train), np.asarray(r.x_val)]).reshape(n, -1)
+    assert sorted(map(bytes, pool)) == sorted(map(bytes, mine))  # the same images, split otherwise
+    assert not np.array_equal(np.asarray(r.x_val), np.asarray(ds.x_val))
+
+
 @pytest.fixture
 def search(stores, tmp_path):
     pytest.importorskip("optuna")
