@@ -1,7 +1,8 @@
 """A study's work fitted to its time budget: the first trial's first epoch is timed, and from it and the time left
 every trial's epochs are chosen so that about :data:`FULL_TRIALS` trials could train to their end in it (pruned
-trials cost less, so more trials run). The first trial stops at the chosen count (:class:`EpochsFitted`) and counts
-as complete; the count is kept in the study (``specdsl.fitted_epochs``), so that every worker and every resumption
+trials cost less, so more trials run). The first trial stops at the chosen count (its epoch reporter asks training
+to stop, ``stop_training``, so its test split is evaluated as any trial's) and counts as complete; the count is kept
+in the study (``specdsl.fitted_epochs``), so that every worker and every resumption
 trains the same epochs and the trials stay comparable.
 
 Only for a study with a timeout whose epochs the command line did not set (``--epochs``, or
@@ -31,11 +32,6 @@ def fitted_epochs(epoch_s: float, left_s: float, planned: int, warmup: int = 0) 
     fit = int(left_s // (FULL_TRIALS * epoch_s)) if epoch_s > 0 else planned
     floor = min(planned, max(MIN_EPOCHS, warmup + 1))
     return max(floor, min(planned, fit))
-
-
-class EpochsFitted(Exception):
-    """Raised by a trial's epoch reporter when the first trial has trained the epochs fitted to the budget:
-    training ends there, and the trial is complete with the epochs it trained."""
 
 
 class EpochBudget:

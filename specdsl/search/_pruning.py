@@ -9,7 +9,6 @@ import time
 from typing import Any
 
 from .._compat._optuna import cached_trials, latest_trial
-from ._budget import EpochsFitted
 
 
 def is_number(v: Any) -> bool:
@@ -71,7 +70,7 @@ def epoch_reporter(objective: Any, trial: Any, run_id: str, epochs: int | None) 
                 and epochs is not None
                 and epoch + 1 < epochs
             ):
-                raise EpochsFitted(self.stop_at)
+                self.stop_training = True  # complete at the fitted epochs: the test split is evaluated
 
         def _should_prune(self) -> bool:
             """Trial.should_prune, with the study as the trial began (see StudyAsAsked); Optuna's own

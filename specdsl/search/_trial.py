@@ -30,7 +30,7 @@ from ..train import (
     reset_peak,
     training_memory,
 )
-from ._budget import EpochBudget, EpochsFitted, cut_info
+from ._budget import EpochBudget, cut_info
 from ._config import CUT_ATTR, REASON, REJECTED, RESULT, RUN_ATTR, StudyConfig
 from ._freeze import dump, plain
 from ._progress import Progress
@@ -127,9 +127,7 @@ class Objective:
         self.training_s = 0.0  # the last trial's time in training itself: fit, less its epochs' reporting
         self._diagram: Any = dict  # the running trial's architecture diagram, being drawn (report.svg_later)
         self.budget = EpochBudget(cfg, self.search.warmup_epochs)  # epochs fitted to the time budget
-        self.shortest_epoch_s: float | None = (
-            None  # the fastest epoch of any trial so far (a trial's least cost)
-        )
+        self.epoch_s: float | None = None  # the last trial's mean epoch: what the next one costs at least
 
     # -- the trial
 
@@ -238,12 +236,8 @@ class Objective:
         )
         metered = reset_peak() if guard is None else guard.exact
         try:
-            try:
+            try:  # the first trial of a fitted study stops at the epochs fitted to the budget, complete
                 result = self._fit(p, spec, [callback] if guard is None else [callback, guard], epochs)
-            except (
-                EpochsFitted
-            ):  # the first trial, at the epochs fitted to the budget: complete, by its epochs
-                result = None
             finally:
                 train_s = time.perf_counter() - t2
                 self.training_s = train_s - callback.track_s - callback.prune_s
@@ -300,7 +294,7 @@ class Objective:
     def _note_epochs(self, history: list[dict]) -> None:
         secs = [h["epoch_seconds"] for h in history if isinstance(h.get("epoch_seconds"), (int, float))]
         if secs:
-            self.shortest_epoch_s = min(secs + ([self.shortest_epoch_s] if self.shortest_epoch_s else []))
+            self.epoch_s = sum(secs) / len(secs)
 
     def _finish(
         self, run: _Trained, state: str, metrics: dict, *, reason: str | None = None, result: Any = None

@@ -39,14 +39,15 @@ def admitted(study: Any) -> int:
     return sum(1 for t in trials if not t.user_attrs.get(REJECTED) and t.state.name != "WAITING")
 
 
-def time_for_another(deadline: float | None, shortest_epoch_s: float | None, now: float) -> bool:
-    """Whether a worker starts another trial: no deadline, or one that even the fastest epoch seen so far ends
-    before (a trial trains at least one epoch, so one started later would end past the study's budget).
+def time_for_another(deadline: float | None, epoch_s: float | None, now: float) -> bool:
+    """Whether a worker starts another trial: no deadline, or one that an epoch as long as the last trial's
+    (on average) ends before: a trial trains at least one epoch, so one started later would end past the study's
+    budget, and a time-limited trial stops once its next epoch would end past it, with less than that left.
 
         >>> time_for_another(100.0, None, 90.0), time_for_another(100.0, 12.0, 90.0), time_for_another(None, 5.0, 1e9)
         (True, False, True)
     """
-    return deadline is None or now + (shortest_epoch_s or 0.0) < deadline
+    return deadline is None or now + (epoch_s or 0.0) < deadline
 
 
 def work(cfg: StudyConfig, progress: Progress | None) -> dict[str, Any]:
@@ -96,7 +97,7 @@ def work(cfg: StudyConfig, progress: Progress | None) -> dict[str, Any]:
     with BudgetLock(cfg.storage, cfg.study_name) as lock, tally.kept_in(study):
         while True:
             t0 = time.perf_counter()  # a trial's time: from here to its end on the progress, all of it
-            if not time_for_another(cfg.deadline, objective.shortest_epoch_s, time.time()):
+            if not time_for_another(cfg.deadline, objective.epoch_s, time.time()):
                 break
             if state["consecutive_rejected"] >= MAX_CONSECUTIVE_REJECTED:
                 state["dead_end"] = True

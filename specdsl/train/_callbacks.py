@@ -18,8 +18,10 @@ class Callback:
     ``epoch_seconds`` (training and validation) and ``images_per_s`` (training images per second of training).
 
     A callback may add keys to ``logs`` in ``on_epoch_end``; the callbacks after it, the history and the
-    early-stopping monitor see them. An exception raised by a callback (e.g. ``optuna.TrialPruned``) ends
-    training and propagates out of ``fit`` unchanged.
+    early-stopping monitor see them. A callback that sets ``self.stop_training = True`` in ``on_epoch_end`` ends
+    training after that epoch as early stopping does (the best epoch's weights restored, the test split
+    evaluated; ``stop_reason`` ``"callback"``). An exception raised by a callback (e.g. ``optuna.TrialPruned``)
+    ends training and propagates out of ``fit`` unchanged.
 
         >>> class Print(Callback):
         ...     def on_epoch_end(self, epoch, logs):
@@ -31,6 +33,8 @@ class Callback:
         ``n_train``, ``n_val``, ``n_test``, ``params``, ``trainable``, ``flops``, ``monitor``, ``mode``,
         ``dataset``, ``image_shape``, ``num_classes``, ``class_names``, ``seed``, ``train`` (the TrainSpec),
         ``data`` (the DataSpec or None), ``checkpoint_dir`` and ``model`` (the model being trained)."""
+
+    stop_training = False  # set in on_epoch_end: training ends after this epoch
 
     def on_epoch_begin(self, epoch: int) -> None:
         """Before each epoch."""
@@ -70,9 +74,11 @@ class CallbackList:
         for cb in self.batches:
             cb.on_batch_end(batch, logs)
 
-    def epoch_end(self, epoch: int, logs: dict[str, float]) -> None:
+    def epoch_end(self, epoch: int, logs: dict[str, float]) -> bool:
+        """Call every callback's ``on_epoch_end``; whether one of them asks training to stop after this epoch."""
         for cb in self.callbacks:
             cb.on_epoch_end(epoch, logs)
+        return any(getattr(cb, "stop_training", False) for cb in self.callbacks)
 
     def train_end(self, result: TrainResult) -> None:
         for cb in self.callbacks:

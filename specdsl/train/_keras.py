@@ -183,7 +183,7 @@ def run(
             ours["lr"] = float(self.lr)
             ours["epoch_seconds"] = time.perf_counter() - self.t0
             ours["images_per_s"] = n / t_train if t_train > 0 else 0.0
-            callbacks.epoch_end(epoch, ours)
+            asked_to_stop = callbacks.epoch_end(epoch, ours)
             history.append(ours)
             value = ours.get(monitor.monitor, math.nan)
             improved, stop = monitor.update(epoch, value)
@@ -200,6 +200,9 @@ def run(
                     state["checkpoint"] = path
             if stop:
                 state["stop_reason"] = "early_stopping"
+                self.model.stop_training = True
+            elif asked_to_stop and epoch < epochs - 1:
+                state["stop_reason"] = "callback"
                 self.model.stop_training = True
             elif (
                 out_of_time(time.perf_counter() - start, time.perf_counter() - self.t0, max_seconds)

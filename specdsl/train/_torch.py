@@ -251,7 +251,7 @@ def run(
             logs["lr"] = float(lr)
             logs["epoch_seconds"] = time.perf_counter() - t0
             logs["images_per_s"] = n / t_train if t_train > 0 else 0.0
-            callbacks.epoch_end(epoch, logs)
+            asked_to_stop = callbacks.epoch_end(epoch, logs)
             history.append(logs)
             value = logs.get(monitor.monitor, math.nan)
             improved, stop = monitor.update(epoch, value)
@@ -271,6 +271,9 @@ def run(
                     )
             if stop:
                 stop_reason = "early_stopping"
+                break
+            if asked_to_stop and epoch < epochs - 1:
+                stop_reason = "callback"
                 break
             now = time.perf_counter()
             if out_of_time(now - start, now - t0, max_seconds) and epoch < epochs - 1:

@@ -80,6 +80,8 @@ def test_the_first_epoch_sets_every_trial_epochs_and_the_first_trial_completes_a
     assert note and 0 < int(note.group(1)) < 60, result.output
     runs = mlflow_runs(f"sqlite:///{tmp_path / 'mlflow.db'}", "fitted")["trial"]
     assert [(r.info.status, r.data.metrics["epochs"]) for r in runs] == [("FINISHED", 2.0)] * 3
+    # the first trial, stopped at the epochs it fitted, is evaluated on the test split as every trial is
+    assert all(0 <= r.data.metrics["test_accuracy"] <= 1 for r in runs)
     (best,) = [line for line in result.output.splitlines() if line.startswith("specdsl best")]
     assert best.startswith("specdsl best fitted --storage") and "--trial " not in best
     # 3 trials of 2 epochs end long before the minute: the summary says the cap, not the budget, ended it

@@ -144,18 +144,18 @@ def test_an_objective_trains_a_trial_in_process_and_records_it(trial_of):
     assert sorted(step for step, key in tracker.epochs if key == "val_accuracy") == [0, 1]
     assert objective.fatal is None
     assert objective.training_s > 0
-    # its fastest epoch: the least a next trial costs, by which a worker decides whether one fits before the deadline
-    assert 0 < objective.shortest_epoch_s < objective.training_s
+    # its mean epoch: the least a next trial costs, by which a worker decides whether one fits before the deadline
+    assert 0 < objective.epoch_s < objective.training_s
 
 
-def test_a_worker_starts_no_trial_that_even_the_fastest_epoch_seen_would_end_past_the_deadline():
+def test_a_worker_starts_no_trial_that_an_epoch_as_long_as_the_last_trials_would_end_past_the_deadline():
     from specdsl.search._workers import time_for_another
 
     assert time_for_another(None, 30.0, 1e9)  # no deadline
     assert time_for_another(100.0, None, 99.0)  # no epoch seen yet: up to the deadline
     assert not time_for_another(100.0, None, 100.0)
     assert time_for_another(100.0, 12.0, 87.9)
-    assert not time_for_another(100.0, 12.0, 88.0)  # 12 s left, and no epoch took less
+    assert not time_for_another(100.0, 12.0, 88.0)  # 12 s left, and the last trial's epochs took 12 s
 
 
 def test_an_invalid_sample_is_pruned_with_its_reason_and_nothing_is_built(trial_of, monkeypatch):

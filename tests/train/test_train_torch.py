@@ -190,6 +190,32 @@ def test_callback_exceptions_propagate_unchanged(tmp_path, digits):
     assert info.value is exc
 
 
+class StopAt(Callback):
+    """Asks training to stop after epoch ``at``."""
+
+    def __init__(self, at: int):
+        self.at = at
+
+    def on_epoch_end(self, epoch, logs):
+        self.stop_training = epoch >= self.at
+
+
+@pytest.mark.parametrize("backend", ["torch", "keras"])
+def test_a_callback_that_asks_to_stop_ends_training_as_early_stopping_does(tmp_path, digits, backend):
+    result = fit(
+        digits_plan(tmp_path),
+        dataset=digits,
+        train=spec_train(epochs=5),
+        callbacks=[StopAt(1)],
+        backend=backend,
+    )
+    assert (len(result.history), result.stop_reason, result.stopped_early) == (2, "callback", True)
+    assert sorted(result.test) == ["accuracy", "loss"]  # the test split is evaluated as usual
+    # asked after the last epoch: training ended as planned, not stopped
+    last = fit(digits_plan(tmp_path), dataset=digits, train=spec_train(epochs=2), callbacks=[StopAt(1)])
+    assert (len(last.history), last.stop_reason) == (2, None)
+
+
 def test_keyboard_interrupt_keeps_the_best_checkpoint(tmp_path, digits):
     plan = digits_plan(tmp_path)
     with pytest.raises(KeyboardInterrupt):
