@@ -250,15 +250,16 @@ def _args(
     model = LAYERS[kind].model
     args: dict[str, Any] = {}
     used = set(skip) | {"data_format"}
-    if "axis" in config and "axis" not in model.model_fields:
-        # a kind without an axis (the normalizations) acts on the last (channel) axis only
+    # a normalization acts on the last (channel) axis only: batchnorm's axis field takes only that one
+    channel_axis = "axis" in config and ("axis" not in model.model_fields or kind == "batchnorm")
+    if channel_axis:
         axis = config["axis"]
         axis = axis[0] if isinstance(axis, (list, tuple)) and len(axis) == 1 else axis
         if axis not in (-1, len(in_shape)):
             raise Unsupported(f"axis={axis}: normalization is over the last (channel) axis")
         used.add("axis")
     for field, info in model.model_fields.items():
-        if field in ("kind", "name", "inputs"):
+        if field in ("kind", "name", "inputs") or (field == "axis" and channel_axis):
             continue
         for key in (field, *_aliases(info)):
             if key in config:

@@ -84,12 +84,14 @@ _NOT_XML = re.compile(
 
 def text(value: object, limit: int | None = None) -> str:
     """A user's text for an HTML-like label: control characters (and U+FFFE, U+FFFF) as escapes, markup characters
-    as entities, and backslashes doubled (Graphviz reads ``\\G``, ``\\N`` as the graph's and node's names even in
-    HTML labels); cut to ``limit`` characters."""
+    and brackets as entities, and backslashes doubled (Graphviz reads ``\\G``, ``\\N`` as the graph's and node's
+    names even in HTML labels); cut to ``limit`` characters."""
     out = _NOT_XML.sub(lambda m: f"\\u{ord(m.group()):04x}", terminal(value))
     if limit is not None and len(out) > limit:
         out = out[: limit - 1] + "\u2026"
-    return html.escape(out, quote=True).replace("\\", "\\\\")
+    # brackets as entities too: Graphviz's HTML-label lexer fails on some texts of a bare "]" (seen in 2.43)
+    escaped = html.escape(out, quote=True).replace("[", "&#91;").replace("]", "&#93;")
+    return escaped.replace("\\", "\\\\")
 
 
 def _pair(value: Any) -> str:

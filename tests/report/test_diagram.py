@@ -172,6 +172,12 @@ def test_a_hostile_name_stays_text():
     assert texts(parts["node"][0])[0] == "input"
 
 
+@pytest.mark.parametrize("name", ["]", "[", "[x]", "a]b", "<b>]</b>"])
+def test_brackets_in_a_name_are_drawn_as_written(name):
+    svg = diagram(specdsl.check({"name": name, "input": [4], "layers": [{"dense": 2}]}), "svg")
+    assert title_words(svg) == name.split()
+
+
 @settings(max_examples=30, deadline=None)
 @given(st.text(min_size=1, max_size=40))
 @example("\ufffe\uffff \U0010ffff ]]> <![CDATA[ &amp; \u00a0")
