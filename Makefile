@@ -21,7 +21,7 @@ lint: setup-test
 
 # The tests, as CI runs them.
 test: setup-test
-	python3 -m pytest -q
+	python3 -m pytest -q -n 2
 
 bench: setup-test
 	python3 benchmarks/plan_speed.py
