@@ -3,6 +3,7 @@ fail turned into OutOfMemory; real fits on sklearn's digits, real allocations.""
 
 from __future__ import annotations
 
+import gc
 import re
 
 import numpy as np
@@ -117,6 +118,7 @@ def test_the_guard_sees_a_peak_between_its_checks(tmp_path, digits):
     fit(
         plan, dataset=digits, epochs=1
     )  # torch's one-time costs (kernels, thread pools) before the bound is set
+    gc.collect()  # earlier tests' garbage, freed during the run below, would hide the spike under the bound
     limit = resident_bytes() + 192 * MiB
     guard = MemoryGuard(limit, setting="the test's bound", every=0)
     with pytest.raises(OutOfMemory) as info:
