@@ -2,6 +2,7 @@
 
     python benchmarks/search_overhead.py                 # catsdogs, 6 trials of 3 epochs on the real images
     python benchmarks/search_overhead.py --trials 10 --epochs 5
+    python benchmarks/search_overhead.py --seeds 3     # the study three times (seeds 0, 1, 2): mean and spread
 
 Three measurements, in a temporary folder (nothing is left in the working folder):
 
@@ -28,14 +29,15 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def study_overhead(trials: int, epochs: int, folder: Path) -> dict:
+def study_overhead(trials: int, epochs: int, folder: Path, seed: int = 0) -> dict:
     from specdsl.search import run_search
 
     result = run_search(
         ROOT / "search_spaces" / "catsdogs.yaml",
         trials=trials,
         epochs=epochs,
-        study_name="overhead",
+        seed=seed,
+        study_name=f"overhead seed {seed}",
         storage=f"sqlite:///{folder / 'optuna.db'}",
         tracking_uri=f"sqlite:///{folder / 'mlflow.db'}",
         plots=False,
@@ -121,28 +123,44 @@ def storage_cost(folder: Path, n: int = 60) -> dict:
     return costs
 
 
+def spread(values: list[float], fmt: str) -> str:
+    """``mean`` for one value, ``mean ± standard deviation`` for more."""
+    mean = fmt.format(statistics.mean(values))
+    return mean if len(values) == 1 else f"{mean} ± {fmt.format(statistics.stdev(values))}"
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--trials", type=int, default=6)
     parser.add_argument("--epochs", type=int, default=3)
+    parser.add_argument(
+        "--seeds", type=int, default=1, help="studies with seeds 0..N-1: mean and spread (default 1)"
+    )
     args = parser.parse_args()
     os.environ.setdefault("KERAS_BACKEND", "torch")
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
-        o = study_overhead(args.trials, args.epochs, folder)
+        runs = [study_overhead(args.trials, args.epochs, folder, seed) for seed in range(args.seeds)]
         r = rejection_cost(folder)
         s = storage_cost(folder)
+    seeds = "seed 0" if args.seeds == 1 else f"seeds 0-{args.seeds - 1}, mean ± standard deviation"
+    trial_s = spread([o["trial_s"] for o in runs], "{:.1f}")
     print(
-        f"catsdogs, {args.trials} trials of {args.epochs} epochs on {os.cpu_count()} cores "
-        f"(mean trial {o['trial_s']:.1f} s):"
+        f"catsdogs, {args.trials} trials of {args.epochs} epochs on {os.cpu_count()} cores, {seeds} "
+        f"(mean trial {trial_s} s):"
     )
-    print(f"  Optuna ask + suggest  {o['suggest_ms']:8.1f} ms")
-    print(f"  expand + plan         {o['spec_plan_ms']:8.1f} ms")
-    print(f"  MLflow calls          {o['tracking_ms']:8.1f} ms")
-    print(f"  pruner                {o['pruning_ms']:8.1f} ms")
-    print(f"  all of it             {o['overhead_ms']:8.1f} ms")
-    print(f"  share of the trial    {o['share']:8.2%}   (target < 3 %; mean over trials)")
-    print(f"  share of the search   {o['time_share']:8.2%}   (all trials' overhead over all their time)")
+    for label, key in (
+        ("Optuna ask + suggest", "suggest_ms"),
+        ("expand + plan", "spec_plan_ms"),
+        ("MLflow calls", "tracking_ms"),
+        ("pruner", "pruning_ms"),
+        ("all of it", "overhead_ms"),
+    ):
+        print(f"  {label:21s} {spread([o[key] for o in runs], '{:.1f}'):>14s} ms")
+    share = spread([o["share"] * 100 for o in runs], "{:.2f}")
+    time_share = spread([o["time_share"] * 100 for o in runs], "{:.2f}")
+    print(f"  share of the trial    {share:>14s} %   (target < 3 %; mean over trials)")
+    print(f"  share of the search   {time_share:>14s} %   (all trials' overhead over all their time)")
     print(
         f"invalid samples ({r['n']} of them, a digits space with invalid corners): "
         f"expand + plan {r['plan_ms']:.1f} ms; the whole trial, "
