@@ -11,7 +11,8 @@ plan's shapes and what it resolved (``PlanNode.resolved``: padding amounts, stri
 The torch backend's modules: ``_builders`` (one builder per kind, ``@register_builder``) returning a ``_built``
 description, ``_model`` (the ``nn.Module`` that follows the plan's graph), ``_modules`` (the modules torch lacks,
 copied into generated source as written), ``_source`` and ``_export``. The Keras backend's: ``_builders``,
-``_build`` (the functional model), ``_custom`` (the layers Keras lacks), ``_source`` and ``_export``.
+``_build`` (the functional model), ``_custom`` (the layers Keras lacks), ``_portable`` (the model with
+built-in layers in their place, for ``.keras`` files that load without specdsl), ``_source`` and ``_export``.
 """
 
 from __future__ import annotations
