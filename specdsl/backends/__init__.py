@@ -54,9 +54,19 @@ class Backend(Protocol):
         """Standalone, deterministic source code building the same model, importing only the framework."""
         ...
 
-    def export(self, plan: Plan, path: str | os.PathLike, format: str, model: Any = None) -> Path:
+    def export(
+        self,
+        plan: Plan,
+        path: str | os.PathLike,
+        format: str,
+        model: Any = None,
+        *,
+        layout: str | None = None,
+    ) -> Path:
         """Write ``model`` (default: a fresh :meth:`build`) to ``path`` (a file, or a folder to hold
-        ``<model name><suffix>``) in one of :attr:`FORMATS`; return the file written."""
+        ``<model name><suffix>``) in one of :attr:`FORMATS`; return the file written. ``layout`` is the file's
+        input layout, ``"nchw"`` or ``"nhwc"`` (None: the backend's own); one it cannot write is a
+        ``BackendError``."""
         ...
 
 

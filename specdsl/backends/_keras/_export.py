@@ -19,7 +19,14 @@ FORMATS = ("source", "keras", "weights")
 SUFFIXES = {"source": ".py", "keras": ".keras", "weights": ".weights.h5"}
 
 
-def export(plan: Plan, path: str | os.PathLike, format: str, model: keras.Model | None = None) -> Path:
+def export(
+    plan: Plan,
+    path: str | os.PathLike,
+    format: str,
+    model: keras.Model | None = None,
+    *,
+    layout: str | None = None,
+) -> Path:
     """Write a plan's model to ``path`` and return the path written.
 
     Args:
@@ -31,6 +38,7 @@ def export(plan: Plan, path: str | os.PathLike, format: str, model: keras.Model 
             one of specdsl's own layers (``bias``, uneven 'same' average pooling) is written with Keras'
             built-in layers computing the same, see ``_portable``) or ``"weights"`` (``model.save_weights``).
         model: the model whose weights to save (e.g. a trained one); default: a fresh ``build(plan)``.
+        layout: the input layout; Keras models take ``"nhwc"`` (channels last, the default) only.
 
     Raises:
         BackendError: an unknown format.
@@ -38,6 +46,11 @@ def export(plan: Plan, path: str | os.PathLike, format: str, model: keras.Model 
     """
     if format not in FORMATS:
         raise BackendError(f"the Keras backend exports {', '.join(FORMATS)}, but got format={format!r}.")
+    if layout not in (None, "nhwc"):
+        raise BackendError(
+            f"the Keras backend's models take channels-last (nhwc) input, but got layout={layout!r}.",
+            hint="For an NCHW model file, export the torch backend's: --backend torch --format onnx.",
+        )
     suffix = SUFFIXES[format]
     path = Path(path)
     if path.is_dir():
