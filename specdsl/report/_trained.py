@@ -218,7 +218,7 @@ def model_from_run(plan: Plan, logged: Any, run_id: str) -> Any:
         load_into(model, plan, logged)
     elif isinstance(logged, dict):
         _load_state(model, logged, f"the checkpoint of MLflow run {run_id}")
-    elif hasattr(logged, "get_weights") and not hasattr(logged, "state_dict"):  # Keras
+    elif hasattr(logged, "get_layer") and hasattr(logged, "layers"):  # Keras: on torch, a Module too
         keras_to_torch(plan, logged, model)
     else:
         _load_state(model, dict(logged.state_dict()), f"the model of MLflow run {run_id}")

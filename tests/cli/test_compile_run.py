@@ -237,3 +237,65 @@ def test_what_compile_run_refuses(trained, tmp_path):
         "error: compile needs a spec file, or --run RUN_ID (whose logged spec it compiles). "
         "specdsl compile model.yaml --format onnx -o model.onnx\n"
     )
+
+
+@pytest.fixture(scope="module")
+def keras_trained(tmp_path_factory):
+    """`specdsl train --backend keras` of a digits CNN with a per-position bias (specdsl's own Keras layer), one
+    epoch, tracked: (spec, tracking URI, run id, the Keras model the run logged, as MLflow loads it)."""
+    pytest.importorskip("keras")
+    import mlflow.keras
+    from rich.console import Console
+
+    from specdsl.cli._train import run_train
+
+    folder = tmp_path_factory.mktemp("compile_run_keras")
+    layers = [
+        {"conv2d": {"filters": 8, "kernel": 3, "padding": "same", "use_bias": False}},
+        {"bias": "position"},
+        {"activation": "relu"},
+        {"maxpool2d": 2},
+        "flatten",
+        {"dense": {"units": 10, "activation": "softmax"}},
+    ]
+    spec = write_spec(folder, name="biased.yaml", layers=layers)
+    uri = f"sqlite:///{folder / 'mlflow.db'}"
+    code = run_train(
+        spec,
+        data=None,
+        epochs=1,
+        batch_size=None,
+        backend="keras",
+        limit=400,
+        seed=None,
+        output=folder / "ckpt",
+        tracking_uri=uri,
+        experiment="keras_runs",
+        track=True,
+        console=Console(file=io.StringIO()),
+    )
+    assert code == 0
+    client = mlflow.MlflowClient(uri)
+    (run,) = client.search_runs([client.get_experiment_by_name("keras_runs").experiment_id])
+    logged = mlflow.keras.load_model(f"runs:/{run.info.run_id}/model")
+    return spec, uri, run.info.run_id, logged
+
+
+def test_a_keras_run_compiles_to_onnx_and_to_keras(keras_trained, tmp_path):
+    keras = pytest.importorskip("keras")
+    spec, uri, run_id, logged = keras_trained
+    expected = logged.predict(X, verbose=0)
+    assert float(np.abs(logged.get_layer("bias").get_weights()[0]).max()) > 0  # trained away from zero
+    out = tmp_path / "biased.keras"
+    result = compile_run([str(spec), "--run", run_id, "-b", "keras", "-f", "keras", "-o", str(out)], uri)
+    assert result.exit_code == 0, result.output
+    loaded = keras.saving.load_model(out)
+    assert "Bias" not in {type(layer).__name__ for layer in loaded.layers}  # built-in layers only
+    assert loaded.count_params() == logged.count_params() == specdsl.check(spec).params
+    np.testing.assert_allclose(loaded.predict(X, verbose=0), expected, rtol=1e-5, atol=1e-6)
+    ort = pytest.importorskip("onnxruntime")
+    out = tmp_path / "biased.onnx"
+    result = compile_run([str(spec), "--run", run_id, "-f", "onnx", "--layout", "nhwc", "-o", str(out)], uri)
+    assert result.exit_code == 0, result.output
+    (got,) = ort.InferenceSession(str(out), providers=["CPUExecutionProvider"]).run(None, {"input": X})
+    np.testing.assert_allclose(got, expected, rtol=1e-4, atol=1e-5)
