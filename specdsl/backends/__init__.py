@@ -11,7 +11,8 @@ plan's shapes and what it resolved (``PlanNode.resolved``: padding amounts, stri
 The torch backend's modules: ``_builders`` (one builder per kind, ``@register_builder``) returning a ``_built``
 description, ``_model`` (the ``nn.Module`` that follows the plan's graph), ``_modules`` (the modules torch lacks,
 copied into generated source as written), ``_source`` and ``_export``. The Keras backend's: ``_builders``,
-``_build`` (the functional model), ``_custom`` (the layers Keras lacks), ``_source`` and ``_export``.
+``_build`` (the functional model), ``_custom`` (the layers Keras lacks), ``_portable`` (the model with
+built-in layers in their place, for ``.keras`` files that load without specdsl), ``_source`` and ``_export``.
 """
 
 from __future__ import annotations
@@ -53,9 +54,19 @@ class Backend(Protocol):
         """Standalone, deterministic source code building the same model, importing only the framework."""
         ...
 
-    def export(self, plan: Plan, path: str | os.PathLike, format: str, model: Any = None) -> Path:
+    def export(
+        self,
+        plan: Plan,
+        path: str | os.PathLike,
+        format: str,
+        model: Any = None,
+        *,
+        layout: str | None = None,
+    ) -> Path:
         """Write ``model`` (default: a fresh :meth:`build`) to ``path`` (a file, or a folder to hold
-        ``<model name><suffix>``) in one of :attr:`FORMATS`; return the file written."""
+        ``<model name><suffix>``) in one of :attr:`FORMATS`; return the file written. ``layout`` is the file's
+        input layout, ``"nchw"`` or ``"nhwc"`` (None: the backend's own); one it cannot write is a
+        ``BackendError``."""
         ...
 
 

@@ -112,9 +112,16 @@ class Backend(str, Enum):
     keras = "keras"
 
 
+class Layout(str, Enum):
+    nchw = "nchw"
+    nhwc = "nhwc"
+
+
 @app.command(name="compile")
 def compile_(
-    spec: Path = typer.Argument(..., help="A spec file."),
+    spec: Path | None = typer.Argument(
+        None, help="A spec file (with --run: optional, the run's spec by default)."
+    ),
     backend: Backend = typer.Option(Backend.torch, "--backend", "-b", help="torch or keras."),
     format: str = typer.Option(
         "source",
@@ -131,24 +138,66 @@ def compile_(
         "-w",
         help="Export these weights (a specdsl .npz checkpoint, or a Keras .keras/.h5 file) instead of fresh ones.",
     ),
+    run: str | None = typer.Option(
+        None,
+        "--run",
+        help="Export the weights of the model this MLflow run of `specdsl train` logged (its spec by default).",
+    ),
+    tracking_uri: str | None = typer.Option(None, "--tracking-uri", help="MLflow tracking URI (with --run)."),
+    layout: Layout | None = typer.Option(
+        None,
+        "--layout",
+        help="The exported file's input: nchw (torch's) or nhwc (channels last, as Keras models take it; "
+        "torch exports move the channels inside the file). Default: the backend's own.",
+    ),
 ) -> None:
     """Compile a spec to standalone PyTorch or Keras 3 source, or export a model file (ONNX, .keras, ...),
-    freshly initialized or with the weights of a checkpoint (--weights)."""
+    freshly initialized or with trained weights: a checkpoint's (--weights) or an MLflow run's (--run)."""
     from .. import check
     from ..backends import get_backend
-    from ..errors import BackendError
+    from ..errors import BackendError, SpecError
 
     try:
-        plan = check(spec)
+        if weights is not None and run is not None:
+            raise SpecError(
+                "compile takes the trained weights from --weights CHECKPOINT or --run RUN_ID, not both.",
+                hint="Drop one of them.",
+            )
+        if spec is None and run is None:
+            raise SpecError(
+                "compile needs a spec file, or --run RUN_ID (whose logged spec it compiles).",
+                hint="specdsl compile model.yaml --format onnx -o model.onnx",
+            )
         be = get_backend(backend.value)
         if format not in be.FORMATS:
             raise BackendError(f"the {backend.value} backend writes {', '.join(be.FORMATS)}, not `{format}`.")
-        if weights is not None and format == "source":
+        if (weights is not None or run is not None) and format == "source":
+            given = "--weights" if weights is not None else "--run"
             raise BackendError(
-                "generated source builds a freshly initialized model, so it takes no --weights; export a "
+                f"generated source builds a freshly initialized model, so it takes no {given}; export a "
                 f"model file with the weights (--format {be.FORMATS[1]} -o PATH), or load them into the "
                 "source's model with specdsl.weights.load_into."
             )
+        if layout is Layout.nchw and backend is Backend.keras:
+            raise BackendError(
+                "the Keras backend's models take channels-last (nhwc) input, not nchw.",
+                hint="For an NCHW model file, export the torch backend's: --backend torch --format onnx.",
+            )
+        if layout is Layout.nhwc and backend is Backend.torch and format == "source":
+            raise BackendError(
+                "generated source builds the torch model, which takes NCHW input; --layout nhwc is for exported "
+                f"files ({', '.join(be.FORMATS[1:])}).",
+                hint="Give --format onnx (or torchscript, export) with --layout nhwc, or --backend keras.",
+            )
+        if format != "source" and output is None:
+            raise BackendError(f"`--format {format}` writes a file: give it with -o PATH.")
+        model = None
+        if run is not None:
+            from ..report import run_model
+
+            plan, model = run_model(run, spec, backend=backend.value, tracking_uri=tracking_uri)
+        else:
+            plan = check(spec)  # type: ignore[arg-type]  # not None without --run
         if format == "source":
             text = be.source(plan)
             if output is None:
@@ -157,19 +206,24 @@ def compile_(
             output.write_text(text, encoding="utf-8")
             path = output
         else:
-            if output is None:
-                raise BackendError(f"`--format {format}` writes a file: give it with -o PATH.")
-            model = None
+            assert output is not None
             if weights is not None:
                 from ..weights import load_into
 
                 model = load_into(be.build(plan), plan, weights)
-            path = be.export(plan, output, format, model=model)
+            path = be.export(plan, output, format, model=model, layout=layout.value if layout else None)
     except SpecdslError as e:
         raise fail(e) from None
-    trained = f", weights from {weights}" if weights is not None else ""
+    trained = (
+        f", weights from {weights}"
+        if weights is not None
+        else f", weights of MLflow run {run}"
+        if run is not None
+        else ""
+    )
+    shape = f", input {layout.value}" if layout is not None else ""
     err.print(
-        f"wrote {path} ({plan.name}: {plan.params:,} params, {backend.value}, {format}{trained})",
+        f"wrote {path} ({plan.name}: {plan.params:,} params, {backend.value}, {format}{shape}{trained})",
         markup=False,
     )
 

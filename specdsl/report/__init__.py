@@ -11,6 +11,7 @@ import optuna, plotly and matplotlib, the trained model's pictures torch and mat
     >>> run_explain("model.yaml", weights="checkpoints/model/best.pt")     # explain/model/*.png
     >>> run_predict("model.yaml", ["cat.jpg"], weights="checkpoints/model/best.pt").predictions[0].top
     >>> run_evaluate("model.yaml", weights="checkpoints/model").scores.accuracy  # and evaluate/model/*
+    >>> plan, model = run_model(run_id, backend="keras")   # the trained model an MLflow run logged
 
 The modules: ``_diagram`` (the plan as DOT text, laid out by ``dot``); ``_plots`` (a study's plots); ``_images``
 (PNG grids of tiles and text, laid out in pixels, drawn by matplotlib); and those of ``specdsl explain``:
@@ -39,7 +40,7 @@ from ._pictures import explain_images
 from ._plots import PLOTS, objective_names, study_plots
 from ._predict import Predicted, Prediction, run_predict
 from ._scores import Scores, scores
-from ._trained import Trained, load_weights
+from ._trained import Trained, load_weights, run_model
 
 __all__ = [
     "DIRECTIONS",
@@ -63,6 +64,7 @@ __all__ = [
     "rgb",
     "run_evaluate",
     "run_explain",
+    "run_model",
     "run_predict",
     "scaled",
     "scores",

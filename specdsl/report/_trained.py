@@ -19,7 +19,12 @@ from ..backends import get_backend, keras_to_torch
 from ..errors import TrainError
 from ..plan import Plan
 
-VERBS = {"explain": "Explain", "predict": "Predict with", "evaluate": "Evaluate"}  # the way out of an error
+VERBS = {
+    "explain": "Explain",
+    "predict": "Predict with",
+    "evaluate": "Evaluate",
+    "compile": "Compile",
+}  # the way out of an error
 
 
 @dataclass
@@ -173,23 +178,78 @@ def load_run(
 
             model = mlflow.pytorch.load_model(f"runs:/{run_id}/model", map_location="cpu")
     except MlflowException:
-        raise TrainError(
-            f"MLflow run {terminal(run_id)} logged no model.",
-            hint=f"{VERBS.get(command, command)} a finished run of `specdsl train` (search trials keep no "
-            "model), or pass the spec and --weights.",
-        ) from None
+        model = _logged_checkpoint(client, run_id)  # a run stopped (Ctrl-C) before it logged its model
+        if model is None:
+            raise TrainError(
+                f"MLflow run {terminal(run_id)} logged no model.",
+                hint=f"{VERBS.get(command, command)} a finished run of `specdsl train` (search trials keep no "
+                "model), or pass the spec and --weights.",
+            ) from None
     return text, model, pre
 
 
+def _logged_checkpoint(client: Any, run_id: str) -> Any:
+    """The best checkpoint an interrupted ``specdsl train`` run logged (``checkpoint/best.pt``: its state_dict;
+    ``checkpoint/best.weights.h5``: its layers' arrays, read as data), or None when it logged none."""
+    names = {f.path for f in client.list_artifacts(run_id, "checkpoint")}
+    with tempfile.TemporaryDirectory() as tmp:
+        if "checkpoint/best.pt" in names:
+            import torch
+
+            path = client.download_artifacts(run_id, "checkpoint/best.pt", tmp)
+            try:
+                return torch.load(path, map_location="cpu", weights_only=True)
+            except Exception:
+                return None
+        if "checkpoint/best.weights.h5" in names:
+            from ..weights import read
+
+            return read(client.download_artifacts(run_id, "checkpoint/best.weights.h5", tmp))
+    return None
+
+
 def model_from_run(plan: Plan, logged: Any, run_id: str) -> Any:
-    """The torch model of ``plan`` with the weights of a model logged by ``specdsl train``."""
+    """The torch model of ``plan`` with the weights of a model logged by ``specdsl train`` (or of the checkpoint
+    an interrupted run logged: a state_dict, or a Keras checkpoint's arrays)."""
+    from ..weights import Weights, load_into
+
     model = get_backend("torch").build(plan)
-    if hasattr(logged, "get_weights") and not hasattr(logged, "state_dict"):  # Keras
+    if isinstance(logged, Weights):
+        load_into(model, plan, logged)
+    elif isinstance(logged, dict):
+        _load_state(model, logged, f"the checkpoint of MLflow run {run_id}")
+    elif hasattr(logged, "get_layer") and hasattr(logged, "layers"):  # Keras: on torch, a Module too
         keras_to_torch(plan, logged, model)
     else:
         _load_state(model, dict(logged.state_dict()), f"the model of MLflow run {run_id}")
     model.eval()
     return model
+
+
+def run_model(
+    run: str,
+    spec: str | os.PathLike | None = None,
+    *,
+    backend: str = "torch",
+    tracking_uri: str | None = None,
+    command: str = "compile",
+) -> tuple[Plan, Any]:
+    """The plan of an MLflow run of ``specdsl train`` (of the spec it logged, or of ``spec``) and ``backend``'s
+    model of it holding the weights of the model the run logged (or of the checkpoint it logged when stopped
+    before). An unknown run, a run with no model or weights that do not fit are one TrainError.
+
+        >>> plan, model = run_model("3f2a...", backend="keras", tracking_uri="sqlite:///mlflow.db")
+    """
+    from ..plan import plan as make_plan
+    from ..spec import load
+    from ..weights import get_arrays, set_arrays
+
+    text, logged, _ = load_run(run, tracking_uri, command)
+    the_plan = make_plan(load(text, file=f"MLflow run {run}: spec") if spec is None else load(spec))
+    model = model_from_run(the_plan, logged, run)
+    if backend != "torch":
+        model = set_arrays(get_backend(backend).build(the_plan), the_plan, get_arrays(model, the_plan))
+    return the_plan, model
 
 
 def load_trained(

@@ -10,7 +10,8 @@ environment already names a backend (a user's setting is respected), so TensorFl
 
 The model is channels-last (NHWC), as the spec's shapes are. Layers Keras lacks (``bias``, and 'same' average
 pooling with uneven padding, where Keras' torch backend deviates) are small custom layers registered under the
-``specdsl`` package, so ``.keras`` files holding them load once this package is imported.
+``specdsl`` package; ``export(..., "keras")`` writes them as Keras' built-in layers computing the same
+(``_portable``), so the ``.keras`` files it writes load with plain ``keras.saving.load_model``, without specdsl.
 """
 
 import os

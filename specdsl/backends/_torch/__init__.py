@@ -7,6 +7,7 @@
     >>> model = torch_backend.build(plan)              # nn.Module; input (N, 1, 32, 32), channels first
     >>> text = torch_backend.source(plan)              # Python that imports only torch
     >>> torch_backend.export(plan, "out/", "onnx")     # out/lenet5.onnx, checked and run back
+    >>> torch_backend.export(plan, "nhwc.onnx", "onnx", layout="nhwc")  # input (N, 32, 32, 1), as Keras'
 
 Every layer kind has one builder in ``BUILDERS`` (``_builders.py``); the model matches the plan exactly: each
 node's output shape (channels moved first), ``sum(p.numel() for p in model.parameters()) == plan.trainable`` and
@@ -20,7 +21,7 @@ from . import _modules as modules  # the modules beyond torch.nn its models are 
 from ._builders import BUILDERS, build_node, register_builder
 from ._builders import _transpose_axis as transpose_axis
 from ._built import AS_IS, Built, Layout, ModuleCall, call
-from ._export import FORMATS, example_input, export
+from ._export import FORMATS, LAYOUTS, ChannelsLast, channels_last, example_input, export
 from ._model import SpecModel, attribute_names, build, torch_shape
 from ._source import class_name, source
 
@@ -28,7 +29,9 @@ __all__ = [
     "AS_IS",
     "BUILDERS",
     "FORMATS",
+    "LAYOUTS",
     "Built",
+    "ChannelsLast",
     "Layout",
     "ModuleCall",
     "SpecModel",
@@ -36,6 +39,7 @@ __all__ = [
     "build",
     "build_node",
     "call",
+    "channels_last",
     "class_name",
     "example_input",
     "export",

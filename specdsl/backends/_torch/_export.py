@@ -19,6 +19,7 @@ from ._model import build, torch_shape
 from ._source import source
 
 FORMATS = ("source", "onnx", "torchscript", "export")
+LAYOUTS = ("nchw", "nhwc")  # the input layouts an exported file can take: torch's, or Keras' channels-last
 SUFFIXES = {"source": ".py", "onnx": ".onnx", "torchscript": ".pt", "export": ".pt2"}
 RTOL, ATOL = 1e-4, 1e-5
 
@@ -35,6 +36,7 @@ def export(
     format: str,
     model: nn.Module | None = None,
     *,
+    layout: str | None = None,
     verify: bool = True,
     dynamo: bool | None = None,
 ) -> Path:
@@ -46,6 +48,10 @@ def export(
     (``torch.export``, ``.pt2``). A path without a suffix gets the format's (``.py``, ``.onnx``, ``.pt``, ``.pt2``).
     ``model`` is the module to write (e.g. a trained one; traced in eval mode and left in the mode it was in); by
     default a fresh :func:`build` of the plan. The batch axis stays dynamic in ONNX and torch.export files.
+    ``layout`` is the input layout of the file: ``"nchw"`` (default, torch's: (N, C, H, W)) or ``"nhwc"``
+    (Keras', channels last: the file takes (N, H, W, C), as the Keras model of the plan does, and gives every
+    output of more than one axis besides the batch's channels last too, so that it computes exactly what the Keras
+    model computes; the channels are moved inside the file, see :class:`ChannelsLast`).
     With ``verify`` (the default), the written file is loaded back and run on a random batch of another size (ONNX
     with onnxruntime, when installed), and its outputs must equal the model's within 1e-4 relative. ``dynamo``
     picks torch's ONNX exporter: True for the torch.export-based one (needs onnxscript), False for the
@@ -53,9 +59,18 @@ def export(
 
         >>> export(plan, "out/", "onnx")
         PosixPath('out/lenet5.onnx')
+        >>> export(plan, "lenet5_nhwc.onnx", "onnx", layout="nhwc")  # input (N, 32, 32, 1)
     """
     if format not in FORMATS:
         raise BackendError(f"the torch backend exports to {', '.join(FORMATS)}, but got format={format!r}.")
+    if layout not in (None, *LAYOUTS):
+        raise BackendError(f"an exported file's input layout is nchw or nhwc, but got layout={layout!r}.")
+    if layout == "nhwc" and format == "source":
+        raise BackendError(
+            "generated source builds the torch model, which takes NCHW input; the nhwc layout is for exported "
+            f"files ({', '.join(FORMATS[1:])}).",
+            hint="Give --format onnx (or torchscript, export) with --layout nhwc, or --backend keras for source.",
+        )
     path = Path(path)
     if path.is_dir():
         path = path / f"{file_stem(plan.name)}{SUFFIXES[format]}"
@@ -73,6 +88,10 @@ def export(
     was_training = model.training
     x = example_input(plan, batch=2)  # what the file is written with
     probe = example_input(plan, batch=3, seed=1)  # what it is checked on
+    inner = model
+    if layout == "nhwc":
+        model = ChannelsLast(model, plan)
+        x, probe = channels_last(x), channels_last(probe)
     try:
         with torch.no_grad():
             model.eval()
@@ -90,8 +109,29 @@ def export(
             if verify and run is not None:
                 _compare(format, path, [t.numpy() for t in _as_list(model(probe))], _as_list(run(probe)))
     finally:
-        model.train(was_training)
+        inner.train(was_training)
     return path
+
+
+def channels_last(t: torch.Tensor) -> torch.Tensor:
+    """A tensor in torch's layout (N, C, ...) with its channels moved last: (N, ..., C)."""
+    return t.permute(0, *range(2, t.dim()), 1).contiguous() if t.dim() > 2 else t
+
+
+class ChannelsLast(nn.Module):
+    """A model of a plan taking channels-last input, (N, H, W, C) as Keras models do, and giving each output of more
+    than one axis besides the batch channels last as well: what the Keras model of the plan computes, with torch's
+    modules. ``model`` (torch's layout) is its one submodule, ``model``."""
+
+    def __init__(self, model: nn.Module, plan: Plan):
+        super().__init__()
+        self.model = model
+        rank = len(plan.input_shape) + 1
+        self.to_torch = (0, rank - 1, *range(1, rank - 1))  # (N, ..., C) -> (N, C, ...)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor | tuple[torch.Tensor, ...]:
+        outputs = [channels_last(y) for y in _as_list(self.model(x.permute(*self.to_torch)))]
+        return outputs[0] if len(outputs) == 1 else tuple(outputs)
 
 
 def _onnx(plan: Plan, model: nn.Module, x: torch.Tensor, path: Path, dynamo: bool | None):
