@@ -164,6 +164,10 @@ def compile_(
                 from ..weights import load_into
 
                 model = load_into(be.build(plan), plan, weights)
+            elif any(bb.weights is not None for bb in plan.spec.backbones):
+                from ..weights import load_backbones
+
+                model = load_backbones(be.build(plan), plan)
             path = be.export(plan, output, format, model=model)
     except SpecdslError as e:
         raise fail(e) from None

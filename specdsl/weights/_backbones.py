@@ -101,15 +101,15 @@ def pretrained_file(bb: Any, *, progress: bool = True, cache: Path | None = None
     mirror = os.environ.get(MIRROR_ENV)
     urls = [f"{mirror.rstrip('/')}/{name}"] if mirror else [KERAS_BASE + folder + name]
     dest = (cache or user_cache_root() / "weights") / name
-    return download(
-        urls,
-        dest,
-        checksum,
-        progress=progress,
-        error=WeightsError,
-        hint=f"Set {MIRROR_ENV} to a folder URL that serves {name}, or download it yourself and give its "
-        "path: `weights: PATH`.",
-    )
+    try:
+        return download(urls, dest, checksum, progress=progress, error=WeightsError)
+    except WeightsError as e:
+        raise _error(
+            bb,
+            e.message,
+            f"Set {MIRROR_ENV} to a folder URL that serves {name}, or download it yourself and give its path: "
+            "`weights: PATH`.",
+        ) from None
 
 
 def backbone_arrays(plan: Plan, bb: Any, source: str | os.PathLike) -> dict[str, list[np.ndarray]]:
@@ -169,7 +169,7 @@ def _from_keras(nodes: list[PlanNode], weights: Weights, bb: Any) -> dict[str, l
 def _checked(node: PlanNode, lw: LayerWeights, source: str, bb: Any, how: str) -> list[np.ndarray]:
     if [s for _, s in keras_weights(node)] != list(lw.shapes):
         e = _shape_error(node, lw, source, how)
-        raise _error(bb, f"{e.message} ({_at(node)})", e.hint)
+        raise _error(bb, f"{e.message.removesuffix('.')} ({_at(node)}).", e.hint)
     return list(lw.arrays)
 
 
