@@ -121,7 +121,14 @@ def expand_backbone(ex: Expander, args: Any, loc: Loc, path: str, scope: Any, pr
     _input_named_input(raw, file)
     layers = raw["layers"]
     if not include_top:
-        layers = layers[: top_index(raw, file, required=True)]
+        layers = layers[: top_index(raw, file, required=where)]
+        if not layers:
+            raise SpecError(
+                "is all top (its first layer starts its top), so `include_top: false` leaves no layer.",
+                loc=Loc(file),
+                path=where,
+                hint="Use it with its top, or name where its top starts: `top: NAME`.",
+            )
     globals_ = _params(raw, args, file, ex.file, network, where)
     blocks = parse_blocks(raw.get("blocks"), file)
     block_name = network if network not in blocks else f"{network}_backbone"
@@ -167,9 +174,10 @@ def expand_backbone(ex: Expander, args: Any, loc: Loc, path: str, scope: Any, pr
     return out
 
 
-def top_index(raw: dict, file: str, *, required: bool = False) -> int:
+def top_index(raw: dict, file: str, *, required: str | None = None) -> int:
     """The index of the first top-level layer of a spec's top: the one its ``top:`` names, else its first flatten
-    or global pooling layer; ``len(layers)`` when it has neither (an error when ``required``)."""
+    or global pooling layer; ``len(layers)`` when it has neither (an error at the use ``required`` names, when
+    given)."""
     layers = raw["layers"]
     top = raw.get("top")
     if top is not None:
@@ -186,11 +194,12 @@ def top_index(raw: dict, file: str, *, required: bool = False) -> int:
     for i, item in enumerate(layers):
         if _item_kind(item) in TOP_KINDS:
             return i
-    if required:
+    if required is not None:
         raise SpecError(
             "has no top to drop (no top-level flatten or global pooling layer), so `include_top: false` "
             "cannot cut it.",
             loc=Loc(file),
+            path=required,
             hint="Name the first layer of its top in the spec: `top: NAME`.",
         )
     return len(layers)
