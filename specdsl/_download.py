@@ -6,6 +6,7 @@ which error a failed download is and how to get the file another way.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import os
 import sys
@@ -13,6 +14,7 @@ import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from .errors import DataError, SpecdslError
 
@@ -102,9 +104,7 @@ def download(
     for url in urls:
         for attempt in range(retries):
             try:
-                atomic_write(
-                    dest, lambda tmp, url=url: _fetch_checked(url, tmp, algorithm, expected, progress)
-                )
+                atomic_write(dest, functools.partial(_fetch_to, url, algorithm, expected, progress))
                 return dest
             except _ChecksumMismatch as e:
                 failures.append(f"{url}: {e}")
@@ -120,6 +120,10 @@ def download(
                     break
             time.sleep(0.5 * 2**attempt)
     raise error(f"could not download {dest.name}: " + "; ".join(failures) + ".", hint=hint)
+
+
+def _fetch_to(url: str, algorithm: str, expected: str, progress: bool, tmp: Path) -> None:
+    _fetch_checked(url, tmp, algorithm, expected, progress)
 
 
 def _fetch_checked(url: str, tmp: Path, algorithm: str, expected: str, progress: bool) -> None:
@@ -147,7 +151,7 @@ class _Progress:
     def __init__(self, label: str, total: int | None, *, enabled: bool):
         self.label, self.total, self.enabled = label, total, enabled
         self.done = 0
-        self._bar = None
+        self._bar: Any = None
 
     def __enter__(self) -> _Progress:
         if not self.enabled:

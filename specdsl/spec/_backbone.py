@@ -109,7 +109,8 @@ def expand_backbone(ex: Expander, args: Any, loc: Loc, path: str, scope: Any, pr
     raw = load_file(file)
     if not isinstance(raw, dict) or not isinstance(raw.get("layers"), list) or not raw["layers"]:
         raise SpecError(
-            "is not a spec a backbone can use: it needs `input:` and a non-empty `layers:` list.", loc=Loc(file)
+            "is not a spec a backbone can use: it needs `input:` and a non-empty `layers:` list.",
+            loc=Loc(file),
         )
     if has_distributions(raw):
         raise SpecError(
@@ -148,8 +149,8 @@ def expand_backbone(ex: Expander, args: Any, loc: Loc, path: str, scope: Any, pr
         if key not in OWN_KEYS:  # name, inputs, and a block use's other keys
             use[key] = value
             if isinstance(args, LocDict):
-                use.key_locs[key] = args.loc_of(key)
-                use.value_locs[key] = args.loc_of(key, value=True)
+                use.key_locs[key] = args.loc_of(key) or loc
+                use.value_locs[key] = args.loc_of(key, value=True) or loc
     saved = (ex.file, ex.blocks, ex.globals, ex.block_sizes)
     ex.file, ex.blocks, ex.globals, ex.block_sizes = file, {**blocks, block_name: body}, globals_, {}
     start = len(ex.entries)
@@ -308,4 +309,3 @@ def _params(raw: dict, args: dict, file: str, using: str, network: str, where: s
         )
     check_keys(given, tuple(params), f"the params of backbone `{network}`", using)
     return {**params, **given}
-

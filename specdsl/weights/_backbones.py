@@ -59,7 +59,8 @@ PRETRAINED: dict[str, tuple[str, str, str, str, str]] = {
     ),
 }
 UNCHECKED = {
-    "mobilenetv2": KERAS_BASE + "mobilenet_v2/mobilenet_v2_weights_tf_dim_ordering_tf_kernels_ALPHA_ROWS_no_top.h5"
+    "mobilenetv2": KERAS_BASE
+    + "mobilenet_v2/mobilenet_v2_weights_tf_dim_ordering_tf_kernels_ALPHA_ROWS_no_top.h5"
 }
 """Networks Keras publishes weights of without a checksum: specdsl downloads nothing it cannot check."""
 TORCH_SUFFIXES = (".pth", ".pt")

@@ -81,7 +81,10 @@ def test_the_top_a_spec_names_is_dropped(tmp_path):
 
 def test_the_default_top_starts_at_the_first_flatten_or_global_pooling():
     plan = specdsl.check(
-        {"input": [64, 64, 3], "layers": [{"backbone": {"spec": "resnet50", "include_top": False, "name": "base"}}]}
+        {
+            "input": [64, 64, 3],
+            "layers": [{"backbone": {"spec": "resnet50", "include_top": False, "name": "base"}}],
+        }
     )
     names = [n.name for n in plan.layers]
     assert names[0] == "zero_padding2d" and "base_conv1_conv" in names
@@ -98,8 +101,8 @@ def test_the_default_top_starts_at_the_first_flatten_or_global_pooling():
         ),
         (
             "  - backbone: {spec: tiny.yaml, include_top: false}\n",
-            "tiny.yaml: layers[0] (backbone): has no top to drop (no top-level flatten or global pooling layer), so `include_top: false` "
-            "cannot cut it. Name the first layer of its top in the spec: `top: NAME`.",
+            "tiny.yaml: layers[0] (backbone): has no top to drop (no top-level flatten or global pooling "
+            "layer), so `include_top: false` cannot cut it. Name the first layer of its top in the spec: `top: NAME`.",
         ),
         (
             "  - backbone: {spec: tiny.yaml, weights: imagenet}\n",
