@@ -21,18 +21,16 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from .._text import shown
 from ..errors import Loc, PluginError, SpecError
 from ._blocks import Block, parse_blocks
 from ._draw import has_distributions
+from ._expand import Expander
 from ._kinds import canonical_kind
 from ._located import check_keys, loc_of, suggest, type_name
 from ._yaml import LocDict, load_file
-
-if TYPE_CHECKING:
-    from ._expand import Expander
 
 BACKBONE = "backbone"
 OWN_KEYS = ("spec", "include_top", "weights", "params")
@@ -67,6 +65,24 @@ class Backbone:
         return f"{self.path} (backbone {self.network})"
 
 
+class BackboneExpander(Expander):
+    """The :class:`Expander` that expands ``- backbone: {...}`` items too, keeping them in :attr:`backbones`."""
+
+    def __init__(self, *args: Any, **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        self.backbones: list[Backbone] = []
+
+    def item(self, item: Any, loc: Loc, path: str, scope: Any, prev: str) -> str:
+        if (
+            item == BACKBONE
+            or isinstance(item, dict)
+            and (item.get("kind") == BACKBONE if "kind" in item else len(item) == 1 and BACKBONE in item)
+        ):
+            _, args, key_loc = self.form(item, loc, path)
+            return expand_backbone(self, args, key_loc, path, scope, prev)
+        return super().item(item, loc, path, scope, prev)
+
+
 def zoo_dir() -> Path:
     """The folder of the bundled networks: ``specdsl/zoo`` in an installed package, ``examples/`` in a clone."""
     here = Path(__file__).resolve().parents[1]
@@ -80,7 +96,7 @@ def zoo_names() -> list[str]:
     return sorted(p.stem for p in folder.glob("*.yaml")) if folder.is_dir() else []
 
 
-def expand_backbone(ex: Expander, args: Any, loc: Loc, path: str, scope: Any, prev: str) -> str:
+def expand_backbone(ex: BackboneExpander, args: Any, loc: Loc, path: str, scope: Any, prev: str) -> str:
     """Expand one ``- backbone: {...}`` into ``ex.entries``; record it in ``ex.backbones``; return its output."""
     where = f"{path} ({BACKBONE})"
     if not isinstance(args, dict):

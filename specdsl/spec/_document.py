@@ -23,10 +23,10 @@ from typing import Any
 from .._text import shown
 from ..errors import Loc, SpecError
 from ._aliases import misplaced
-from ._backbone import Backbone, top_index
+from ._backbone import Backbone, BackboneExpander, top_index
 from ._blocks import Scope, parse_blocks
 from ._draw import Draw, Sampler
-from ._expand import Expander, LayerEntry
+from ._expand import LayerEntry
 from ._located import check_keys, loc_of, suggest, type_name, validate_model
 from ._sections import SECTIONS, InputSpec, Limits
 from ._yaml import load_file, load_text
@@ -110,7 +110,7 @@ def _from_tree(raw: Any, file: str, sampler: Sampler | None) -> ModelSpec:
     variables = _top_params(raw.get("params"), file)
     blocks = parse_blocks(raw.get("blocks"), file)
 
-    ex = Expander(file, blocks, variables, (inp.name, tuple(inp.shape), loc_of(raw, "input", file)))
+    ex = BackboneExpander(file, blocks, variables, (inp.name, tuple(inp.shape), loc_of(raw, "input", file)))
     top = Scope(None, "", variables, inp.name, isolated=True)
     top.names[inp.name] = inp.name
     ex.used.add(inp.name)

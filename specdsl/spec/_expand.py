@@ -18,7 +18,6 @@ from .._text import shown
 from ..errors import Loc, PluginError, SpecError
 from . import _expr
 from ._aliases import keras_arguments
-from ._backbone import BACKBONE, expand_backbone
 from ._blocks import PREV, Block, Scope, not_reserved, valid_name
 from ._bounds import Bounds
 from ._kinds import ALIASES, LAYERS, LayerSpec, canonical_kind
@@ -66,7 +65,6 @@ class Expander(Bounds):
         # id -> mapping or list that holds no reference, kept so that its id stays its own: a repeat's body or
         # a block's is read once, not for every pass or use.
         self.unchanged: dict[int, Any] = {}
-        self.backbones: list = []  # the backbones used (_backbone.Backbone), in order
 
     # -- names
 
@@ -154,8 +152,6 @@ class Expander(Bounds):
         key, args, key_loc = self.form(item, loc, path)
         if key == "repeat":
             return self.repeat(item, loc, path, scope, prev)
-        if key == BACKBONE:
-            return expand_backbone(self, args, key_loc, path, scope, prev)
         try:
             kind = None if key in self.blocks else canonical_kind(key)
         except (
@@ -165,7 +161,7 @@ class Expander(Bounds):
         if kind is None and key in self.blocks:
             return self.block(self.blocks[key], args, key_loc, path, scope, prev)
         if kind is None:
-            choices = sorted([*LAYERS, *ALIASES, *self.blocks, "repeat", BACKBONE])
+            choices = sorted([*LAYERS, *ALIASES, *self.blocks, "repeat"])
             hint = suggest(key, choices)
             raise SpecError(
                 f"unknown layer kind `{shown(key)}`; {hint + ' ' if hint else ''}"
