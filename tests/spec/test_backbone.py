@@ -145,3 +145,18 @@ def test_the_bundled_networks_are_the_examples():
 
     assert zoo_dir() == ROOT / "examples"
     assert zoo_names() == sorted(p.stem for p in (ROOT / "examples").glob("*.yaml"))
+
+
+def test_trainable_false_on_the_use_freezes_the_backbone():
+    pytest.importorskip("specdsl.spec._trainable")  # a block use's `trainable:`, which the backbone passes on
+    plan = specdsl.check(
+        {
+            "input": [32, 32, 3],
+            "layers": [
+                {"backbone": {"spec": "vgg16", "include_top": False, "trainable": False, "name": "base"}},
+                "global_avgpool2d",
+                {"dense": {"units": 2}},
+            ],
+        }
+    )
+    assert (plan.params, plan.trainable, plan.non_trainable) == (14_715_714, 1026, 14_714_688)

@@ -343,3 +343,22 @@ def test_networks_without_checked_published_weights(network, message):
     with pytest.raises(WeightsError) as e:
         specdsl.build(plan, "torch")
     assert e.value.message == message
+
+
+def test_compile_exports_the_model_with_the_backbone_weights(tmp_path):
+    from typer.testing import CliRunner
+
+    from specdsl.cli import app
+
+    lenet = specdsl.check("examples/lenet5.yaml")
+    h5 = _legacy_h5(specdsl.build(lenet, "keras"), tmp_path / "lenet5.h5")
+    spec = _spec(tmp_path, "input: [32, 32, 1]\nlayers:\n  - backbone: {spec: lenet5, weights: lenet5.h5}\n")
+    out = tmp_path / "net.keras"
+    result = CliRunner().invoke(app, ["compile", str(spec), "-b", "keras", "-f", "keras", "-o", str(out)])
+    assert result.exit_code == 0, result.output
+    written = W.read(out).layers
+    published = W.read(h5).layers
+    assert len(written) == len(published) == 5
+    for mine, theirs in zip(written, published):
+        for a, b in zip(mine.arrays, theirs.arrays, strict=True):
+            np.testing.assert_array_equal(a, b)
