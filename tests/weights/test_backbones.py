@@ -362,3 +362,33 @@ def test_compile_exports_the_model_with_the_backbone_weights(tmp_path):
     for mine, theirs in zip(written, published):
         for a, b in zip(mine.arrays, theirs.arrays, strict=True):
             np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.parametrize("backend", ["torch", "keras"])
+def test_train_starts_from_the_backbone_weights(backend, digits, tmp_path):
+    from specdsl.train import fit
+
+    stem = {
+        "input": [8, 8, 1],
+        "layers": [{"conv2d": {"filters": 4, "kernel": 3, "padding": "same"}}, "flatten"],
+    }
+    stem_plan = specdsl.check(stem)
+    W.save(specdsl.build(stem_plan, "torch"), stem_plan, tmp_path / "stem.npz")
+    (tmp_path / "stem.yaml").write_text(yaml_dump(stem))
+    spec = _spec(
+        tmp_path,
+        "input: [8, 8, 1]\nlayers:\n  - backbone: {spec: stem.yaml, include_top: false, weights: stem.npz}\n"
+        "  - flatten\n  - dense: {units: 10, activation: softmax}\n"
+        "train: {optimizer: {name: sgd, lr: 1.0e-9}, epochs: 1, batch_size: 64}\n",
+    )
+    plan = specdsl.check(spec)
+    result = fit(plan, dataset=digits, backend=backend)
+    trained = W.get_arrays(result.model, plan)["conv2d"]
+    for a, b in zip(trained, W.read(tmp_path / "stem.npz").layers[0].arrays, strict=True):
+        np.testing.assert_allclose(a, b, atol=1e-6)
+
+
+def yaml_dump(doc: dict) -> str:
+    import yaml
+
+    return yaml.safe_dump(doc)
