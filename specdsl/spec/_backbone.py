@@ -325,3 +325,35 @@ def _params(raw: dict, args: dict, file: str, using: str, network: str, where: s
         )
     check_keys(given, tuple(params), f"the params of backbone `{network}`", using)
     return {**params, **given}
+
+
+def backbone_schema(text: dict[str, Any]) -> dict[str, Any]:
+    """The JSON Schema of a ``- backbone: {...}`` item (``text``: the schema of a text value)."""
+    return {
+        "type": "object",
+        "description": "Another spec used as a block: a bundled network or a spec file, with or without its top, "
+        "with pretrained weights.",
+        "examples": [
+            {BACKBONE: {"spec": "vgg16", "include_top": False, "weights": PRETRAINED, "name": "base"}}
+        ],
+        "properties": {
+            BACKBONE: {
+                "type": "object",
+                "properties": {
+                    "spec": {
+                        **text,
+                        "description": "A bundled network (vgg16, resnet50, ...) or a spec file.",
+                    },
+                    "include_top": {"type": "boolean", "description": "false: drop the network's top."},
+                    "weights": {
+                        "anyOf": [text, {"type": "null"}],
+                        "description": "`imagenet`, or a weights file (.h5, .keras, .pth, .npz) relative to the spec.",
+                    },
+                    "params": {"type": "object", "description": "Values for the network's `params`."},
+                },
+                "required": ["spec"],
+            }
+        },
+        "required": [BACKBONE],
+        "additionalProperties": False,
+    }
