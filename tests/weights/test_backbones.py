@@ -174,7 +174,7 @@ def test_torchvision_state_dict_with_its_classifier_loads_without_top(tmp_path):
         conv.set_weights([kernel, bias])
         state[f"features.{index}.weight"] = torch.from_numpy(kernel.transpose(3, 2, 0, 1).copy())
         state[f"features.{index}.bias"] = torch.from_numpy(bias)
-    for i, (n_out, n_in) in enumerate([(4096, 25088), (4096, 4096), (1000, 4096)]):
+    for i, (n_out, n_in) in enumerate([(64, 512), (64, 64), (10, 64)]):  # a classifier, small here
         state[f"classifier.{3 * i}.weight"] = torch.zeros(n_out, n_in)
         state[f"classifier.{3 * i}.bias"] = torch.zeros(n_out)
     pth = tmp_path / "vgg16-397923af.pth"
@@ -186,11 +186,13 @@ def test_torchvision_state_dict_with_its_classifier_loads_without_top(tmp_path):
     np.testing.assert_allclose(k, want, atol=1e-4)
     np.testing.assert_allclose(t, want, atol=1e-4)
 
-    # with its top the classifier must fit: 25088 = 7 * 7 * 512 inputs need a 224x224 input
-    top = text.replace("include_top: false", "include_top: true").replace("[32, 32, 3]", "[224, 224, 3]")
+    # with its top, the classifier is matched too: the first dense takes the 1x1x512 features
+    top = text.replace("include_top: false", "include_top: true")
     plan = specdsl.check(_spec(tmp_path, top))
-    arrays = W.backbone_arrays(plan, plan.spec.backbones[0], pth)
-    assert [a.shape for a in arrays["dense"]] == [(25088, 4096), (4096,)]
+    with pytest.raises(
+        WeightsError, match=r"`dense`'s kernel is `weight` \(4096, 512\) in torch's layout, but"
+    ):
+        W.backbone_arrays(plan, plan.spec.backbones[0], pth)
 
     del state["features.28.bias"]
     torch.save(state, pth)
@@ -198,7 +200,7 @@ def test_torchvision_state_dict_with_its_classifier_loads_without_top(tmp_path):
         specdsl.build(specdsl.check(_spec(tmp_path, text)), "keras")
     assert e.value.message == (
         "backbone `vgg16`: `conv2d_12`'s bias is `bias` (512,) in torch's layout, but the tensor of "
-        f"{pth} there is `classifier.0.weight` (4096, 25088), matched in order "
+        f"{pth} there is `classifier.0.weight` (64, 512), matched in order "
         f"(layers[0].vgg16.layers[4].vgg_block.layers[0].repeat[2].layers[0] at "
         f"{Path(specdsl.check(_spec(tmp_path, text)).spec.backbones[0].spec_file)}:10:13)."
     )
