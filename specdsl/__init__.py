@@ -57,8 +57,10 @@ def check(source: str | os.PathLike | dict) -> Plan:
 
 
 def build(source: str | os.PathLike | dict | ModelSpec | Plan, backend: str = "torch", **options: Any) -> Any:
-    """Build the model of a spec: ``backend="torch"`` gives an ``nn.Module``, ``"keras"`` a Keras model."""
+    """Build the model of a spec: ``backend="torch"`` gives an ``nn.Module``, ``"keras"`` a Keras model, with the
+    weights its backbones ask for (``- backbone: {spec: vgg16, weights: imagenet}``) loaded."""
     from .backends import get_backend
+    from .weights import load_backbones
 
     if isinstance(source, Plan):
         the_plan = source
@@ -66,4 +68,4 @@ def build(source: str | os.PathLike | dict | ModelSpec | Plan, backend: str = "t
         the_plan = plan(source)
     else:
         the_plan = check(source)
-    return get_backend(backend).build(the_plan, **options)
+    return load_backbones(get_backend(backend).build(the_plan, **options), the_plan)

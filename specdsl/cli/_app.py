@@ -211,6 +211,10 @@ def compile_(
                 from ..weights import load_into
 
                 model = load_into(be.build(plan), plan, weights)
+            elif model is None and any(bb.weights is not None for bb in plan.spec.backbones):
+                from ..weights import load_backbones
+
+                model = load_backbones(be.build(plan), plan)
             path = be.export(plan, output, format, model=model, layout=layout.value if layout else None)
     except SpecdslError as e:
         raise fail(e) from None

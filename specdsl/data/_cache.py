@@ -4,10 +4,10 @@ file is rebuilt."""
 from __future__ import annotations
 
 import os
-import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
+from .._download import atomic_write
 from ..errors import DataError
 from ._dataset import Arrays
 
@@ -24,23 +24,6 @@ def cache_root(cache_dir: str | os.PathLike | None = None) -> Path:
     if env:
         return Path(env).expanduser()
     return Path.home() / ".cache" / "specdsl"
-
-
-def atomic_write(dest: Path, write: Callable[[Path], None]) -> None:
-    """Call ``write(tmp)`` on a temporary file beside ``dest``, then rename it into place.
-
-    A reader never sees a half-written file, and nothing is left behind if ``write`` fails.
-    """
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=".part")
-    os.close(fd)
-    try:
-        write(Path(tmp))
-        os.chmod(tmp, 0o644)  # mkstemp makes it private; a cache is fine to share
-        os.replace(tmp, dest)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
 
 
 def save_arrays(dest: Path, arrays: Arrays) -> None:

@@ -17,12 +17,16 @@ the last three on a tree already read):
    becomes one :class:`~specdsl.errors.SpecError` at the text that caused it (``_located``). The warning codes a
    layer's ``silence:`` may name are in ``_warnings``.
 
+A ``backbone:`` item (another spec used as a block, a bundled network of ``zoo_names()`` or a spec file, with or
+without its top, recorded in ``ModelSpec.backbones`` with the weights it asks for) is expanded by ``_backbone``.
+
 Around them: the entry points and :class:`ModelSpec` (``_document``), the JSON Schema for editors and CI
 (``_schema``; its value places, distributions and references in ``_schema_values``), and the validators kept
 between processes (``_validators``).
 """
 
 from . import _layers as layers  # the layer kinds' models (Conv2D, ...), for the rules' and builders' types
+from ._backbone import Backbone, zoo_names
 from ._bounds import MAX_EXPR_OPERATIONS, MAX_LAYERS, MAX_NESTING
 from ._document import ModelSpec, from_tree, gc_paused, load
 from ._draw import DIST_KINDS, Draw, RandomSampler, Sampler, has_distributions, is_distribution
@@ -89,6 +93,7 @@ __all__ = [
     "SECTIONS",
     "SHAPE_INFERENCE",
     "Augment",
+    "Backbone",
     "DataSpec",
     "Draw",
     "EarlyStopping",
@@ -126,4 +131,5 @@ __all__ = [
     "register_shape_inference",
     "suggest",
     "validate_model",
+    "zoo_names",
 ]

@@ -53,7 +53,7 @@ def parse_blocks(raw: Any, file: str) -> dict[str, Block]:
             raise SpecError(
                 f"block name `{shown(name)}` must be an identifier (letters, digits, _).", loc=loc
             )
-        if name in LAYERS or name in ALIASES or name == "repeat":
+        if name in LAYERS or name in ALIASES or name in ("repeat", "backbone"):
             raise SpecError(f"block name `{name}` is already a layer kind; choose another name.", loc=loc)
         if not isinstance(body, dict):
             raise SpecError(

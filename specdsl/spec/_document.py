@@ -23,14 +23,15 @@ from typing import Any
 from .._text import shown
 from ..errors import Loc, SpecError
 from ._aliases import misplaced
+from ._backbone import Backbone, BackboneExpander, top_index
 from ._blocks import Scope, parse_blocks
 from ._draw import Draw, Sampler
-from ._expand import Expander, LayerEntry
+from ._expand import LayerEntry
 from ._located import check_keys, loc_of, suggest, type_name, validate_model
 from ._sections import SECTIONS, InputSpec, Limits
 from ._yaml import load_file, load_text
 
-TOP_KEYS = ("name", "description", "input", "params", "blocks", "layers", "outputs", *SECTIONS)
+TOP_KEYS = ("name", "description", "input", "params", "blocks", "layers", "outputs", "top", *SECTIONS)
 
 
 @contextmanager
@@ -65,6 +66,7 @@ class ModelSpec:
     params: dict[str, Any] = field(default_factory=dict)  # search parameters drawn, by name
     raw: Any = None  # the document after distributions were drawn (a concrete spec)
     input_loc: Loc | None = None
+    backbones: list[Backbone] = field(default_factory=list)  # the other specs used as blocks, in order
 
     @property
     def is_search_space(self) -> bool:
@@ -108,13 +110,15 @@ def _from_tree(raw: Any, file: str, sampler: Sampler | None) -> ModelSpec:
     variables = _top_params(raw.get("params"), file)
     blocks = parse_blocks(raw.get("blocks"), file)
 
-    ex = Expander(file, blocks, variables, (inp.name, tuple(inp.shape), loc_of(raw, "input", file)))
+    ex = BackboneExpander(file, blocks, variables, (inp.name, tuple(inp.shape), loc_of(raw, "input", file)))
     top = Scope(None, "", variables, inp.name, isolated=True)
     top.names[inp.name] = inp.name
     ex.used.add(inp.name)
     layers = raw["layers"]
     if not isinstance(layers, list) or not layers:
         raise SpecError("`layers` must be a non-empty list of layers.", loc=loc_of(raw, "layers", file))
+    if "top" in raw:  # where its top starts, when it is a backbone with include_top: false
+        top_index(raw, file)
     ex.foresee(layers, "layers")
     last = ex.sequence(layers, "layers", top, inp.name)
     outputs = _outputs(raw, top, last, file)
@@ -141,6 +145,7 @@ def _from_tree(raw: Any, file: str, sampler: Sampler | None) -> ModelSpec:
         params=drawn,
         raw=raw,
         input_loc=loc_of(raw, "input", file),
+        backbones=ex.backbones,
     )
 
 

@@ -27,6 +27,7 @@ from pydantic import BaseModel
 
 from .._plugins import load_plugins
 from ._aliases import ACTIVATION_ARGUMENTS, ACTIVATION_LAYERS, KERAS_ARGUMENTS, Only
+from ._backbone import backbone_schema
 from ._blocks import PREV
 from ._draw import DIST_KINDS
 from ._kinds import ALIASES, LAYERS, LayerKind
@@ -34,7 +35,12 @@ from ._schema_values import Places
 from ._sections import SECTIONS, InputSpec
 from ._types import ACTIVATIONS, NAME_PATTERN
 
-_RESERVED_KEYS = ("repeat", "kind", *DIST_KINDS)  # keys a layer item may have that are not kinds nor blocks
+_RESERVED_KEYS = (
+    "repeat",
+    "backbone",
+    "kind",
+    *DIST_KINDS,
+)  # keys a layer item may have that are not kinds nor blocks
 _TEXT = {"type": ["string", "number", "boolean", "null"]}
 
 
@@ -112,6 +118,11 @@ def json_schema() -> dict[str, Any]:
                 [{"conv2d": {"filters": 32, "kernel": 3, "activation": "relu"}}, {"maxpool2d": 2}, "flatten"]
             ],
             "$ref": "#/$defs/layers.with_blocks",
+        },
+        "top": {
+            "description": "Where the model's top starts, which a backbone with `include_top: false` drops: the "
+            "`name` of a top-level layer (default: the first flatten or global pooling layer).",
+            **places.place(_TEXT, refs=False, hint="text"),
         },
         "outputs": {
             "description": "The layers whose outputs are the model's (default: the last layer).",
@@ -334,7 +345,10 @@ def _layer_defs(places: Places, kinds: _Kinds, *, blocks: bool) -> None:
         "required": ["repeat", "layers"],
         "additionalProperties": False,
     }
-    item = {"anyOf": [*bare, one_key, *tagged, {"$ref": f"#/$defs/repeat{tail}"}]}
+    places.defs["backbone"] = backbone_schema(places.place(_TEXT, refs=False, hint="text"))
+    item = {
+        "anyOf": [*bare, one_key, *tagged, {"$ref": f"#/$defs/repeat{tail}"}, {"$ref": "#/$defs/backbone"}]
+    }
     places.place(item, refs=True, hint="layer", name=f"layer{tail}")
     places.defs[f"layer{tail}"]["description"] = "One layer, a repeat" + (
         ", or a block's use." if blocks else "."

@@ -144,6 +144,7 @@ def fit(
 
 def _run(plan, model, dataset, train, data, cbs, backend, kwargs) -> TrainResult:
     from ..backends import get_backend
+    from ..weights import load_backbones  # the weights of its backbones, where it asks for them
 
     if backend == "torch":
         import torch
@@ -152,7 +153,7 @@ def _run(plan, model, dataset, train, data, cbs, backend, kwargs) -> TrainResult
 
         if model is None:
             torch.manual_seed(train.seed)
-            model = get_backend("torch").build(plan)
+            model = load_backbones(get_backend("torch").build(plan), plan)
         return _torch.run(plan, model, dataset, train, data, cbs, **kwargs)
 
     keras_backend = get_backend("keras")  # sets KERAS_BACKEND=torch unless the environment names a backend
@@ -170,7 +171,7 @@ def _run(plan, model, dataset, train, data, cbs, backend, kwargs) -> TrainResult
             previous = keras.config.dtype_policy()
             keras.config.set_dtype_policy(policy or previous)  # the layers built now compute in it
             try:
-                model = keras_backend.build(plan)
+                model = load_backbones(keras_backend.build(plan), plan)
             finally:
                 keras.config.set_dtype_policy(previous)
         return _keras.run(plan, model, dataset, train, data, cbs, **kwargs)

@@ -15,6 +15,10 @@ name (``specdsl-weights``), its version (1), the model's name and each layer's k
 keras.applications publishes) and matches their layers to the plan by structure: by name where the file names
 every node, else in order. A file that does not fit is one :class:`~specdsl.WeightsError` located at the first
 node that differs, with both shapes. torch and keras are imported only for a model of theirs.
+
+:func:`load_backbones` loads the weights a spec's backbones ask for (``- backbone: {spec: vgg16, weights:
+imagenet}``: Keras' published file, downloaded and checked, or a Keras, specdsl or torch state dict file) into the
+model built from its plan (``_backbones``); :func:`specdsl.build` calls it.
 """
 
 from __future__ import annotations
@@ -27,6 +31,7 @@ from typing import Any
 import numpy as np
 
 from ..plan import Plan
+from ._backbones import MIRROR_ENV, PRETRAINED, backbone_arrays, load_backbones, pretrained_file
 from ._files import FORMAT, VERSION, LayerWeights, Weights, read, write_npz
 from ._fit import check_arrays, fit, weighted_nodes
 from ._layout import keras_weights
@@ -34,14 +39,19 @@ from ._models import get_arrays, set_arrays
 
 __all__ = [
     "FORMAT",
+    "MIRROR_ENV",
+    "PRETRAINED",
     "VERSION",
     "LayerWeights",
     "Weights",
+    "backbone_arrays",
     "fit",
     "get_arrays",
     "keras_weights",
+    "load_backbones",
     "load_into",
     "read",
+    "pretrained_file",
     "save",
     "set_arrays",
     "weighted_nodes",

@@ -47,13 +47,20 @@ def get_arrays(model: Any, plan: Plan) -> dict[str, list[np.ndarray]]:
     raise WeightsError(_not_a_model(model))
 
 
-def set_arrays(model: Any, plan: Plan, arrays: Mapping[str, Sequence[np.ndarray]]) -> Any:
-    """Put each weighted node's arrays (Keras' layout) into ``model``, cast to its dtype. Returns ``model``."""
+def set_arrays(
+    model: Any,
+    plan: Plan,
+    arrays: Mapping[str, Sequence[np.ndarray]],
+    nodes: Sequence[PlanNode] | None = None,
+) -> Any:
+    """Put each weighted node's arrays (Keras' layout) into ``model``, cast to its dtype. Returns ``model``.
+
+    ``nodes``: only these weighted nodes (a backbone's), the others keeping their weights; default: every one."""
     if is_torch(model):
         import torch
 
         state = model.state_dict()  # shares storage with the module's parameters and buffers
-        for node, entries in _torch_entries(plan):
+        for node, entries in _torch_entries(plan, nodes):
             for (key, layout), array in zip(entries, arrays[node.name], strict=True):
                 target = _tensor(state, node, key)
                 value = np.array(
@@ -69,7 +76,7 @@ def set_arrays(model: Any, plan: Plan, arrays: Mapping[str, Sequence[np.ndarray]
         return model
     if is_keras(model):
         layers = _keras_layers(model, plan)
-        for node in weighted_nodes(plan):
+        for node in weighted_nodes(plan) if nodes is None else nodes:
             layer = layers[node.name]
             dtypes = [w.dtype for w in layer.weights]
             try:
@@ -82,10 +89,10 @@ def set_arrays(model: Any, plan: Plan, arrays: Mapping[str, Sequence[np.ndarray]
     raise WeightsError(_not_a_model(model))
 
 
-def _torch_entries(plan: Plan):
+def _torch_entries(plan: Plan, nodes: Sequence[PlanNode] | None = None):
     torch_backend: Any = get_backend("torch")  # its builders say which tensors hold each node's weights
     names = torch_backend.attribute_names(plan)
-    for node in weighted_nodes(plan):
+    for node in weighted_nodes(plan) if nodes is None else nodes:
         yield (
             node,
             [(f"{names[node.name]}.{key}", layout) for key, layout in torch_backend.build_node(node).keras],
