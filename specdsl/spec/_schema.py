@@ -212,7 +212,7 @@ class _Kinds:
         for cls, names in classes.items():
             _, function, defaults = ACTIVATION_LAYERS[names[0]]
             own = _keras_arguments(places, ACTIVATION_ARGUMENTS.get(cls, {}))
-            keep = ("name", "inputs", "silence", *KERAS_ARGUMENTS.get("activation", {}))
+            keep = ("name", "inputs", "silence", "trainable", *KERAS_ARGUMENTS.get("activation", {}))
             args: dict[str, Any] = {
                 "type": "object",
                 "properties": {

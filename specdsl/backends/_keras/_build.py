@@ -78,6 +78,10 @@ def apply(step: Step, inputs: list, dtype: str | None = None):
     else:  # a plug-in's own layer class
         cls = call.cls
     extra = {"dtype": dtype} if dtype else {}
+    if step.node.layer is not None and not step.node.layer.trainable:
+        extra["trainable"] = (
+            False  # frozen: its weights non-trainable, a BatchNormalization in inference mode
+        )
     try:
         layer = cls(*call.args, **call.kwargs, name=step.name, **extra)
         return layer(inputs if len(inputs) > 1 else inputs[0])
