@@ -111,7 +111,8 @@ def _count(n: int, one: str, many: str) -> str:
 def _check_frozen(plan: Plan, name: str, still: list[str], i: int, path: str) -> None:
     layers = [n.name for n in plan.layers]
     loc = stage_loc(plan, i, "unfreeze")
-    shown = ", ".join(still[:8]) + (", ..." if len(still) > 8 else "") if still else "none"
+    weighted = [n for n in still if plan[n].params]
+    shown = ", ".join(weighted[:8]) + (", ..." if len(weighted) > 8 else "") if weighted else "none"
     if name not in layers:
         near = difflib.get_close_matches(name, layers, n=1)
         raise SpecError(
@@ -119,7 +120,7 @@ def _check_frozen(plan: Plan, name: str, still: list[str], i: int, path: str) ->
             + (f"; did you mean `{near[0]}`?" if near else "."),
             loc=loc,
             path=path,
-            hint=f"Frozen layers: {shown}.",
+            hint=f"Frozen layers with weights: {shown}.",
         )
     if name not in still:
         why = (
@@ -131,7 +132,7 @@ def _check_frozen(plan: Plan, name: str, still: list[str], i: int, path: str) ->
             f"`unfreeze` names `{name}`, which is not frozen: {why}.",
             loc=loc,
             path=path,
-            hint=f"Frozen layers: {shown}.",
+            hint=f"Frozen layers with weights: {shown}.",
         )
 
 
