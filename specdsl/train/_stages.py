@@ -123,9 +123,10 @@ def _check_frozen(plan: Plan, name: str, still: list[str], i: int, path: str) ->
             hint=f"Frozen layers with weights: {shown}.",
         )
     if name not in still:
+        layer = plan[name].layer
         why = (
             "it trains from the start (no `trainable: false`)"
-            if plan[name].layer is None or plan[name].layer.trainable
+            if layer is None or layer.trainable
             else "an earlier stage unfroze it"
         )
         raise SpecError(
