@@ -232,3 +232,22 @@ train:
     assert list(report.reasons.values()) == [report.invalid]
     drawn = {load(path, sampler=RandomSampler(seed)).train.stages[1].unfreeze for seed in range(30)}
     assert drawn == {0, 1, 2, 3}
+
+
+def test_the_train_command_takes_epochs_as_a_budget_over_the_stages(tmp_path):
+    import io
+
+    import yaml
+    from rich.console import Console
+
+    from specdsl.cli._train import run_train
+
+    path = tmp_path / "staged.yaml"
+    path.write_text(yaml.safe_dump(spec(stages=[{"epochs": 1}, {"epochs": 3, "unfreeze": "all"}])))
+    out = Console(file=io.StringIO(), width=120, color_system=None)
+    options = {"data": None, "batch_size": None, "backend": None, "seed": None, "output": tmp_path / "out"}
+    options.update(tracking_uri=None, experiment=None, track=False)
+    assert run_train(path, epochs=2, limit=300, console=out, **options) == 0
+    text = out.file.getvalue()
+    assert "2 epochs, batch 64" in text
+    assert "epoch 2/2  loss " in text and "epoch 3/" not in text
