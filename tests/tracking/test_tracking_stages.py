@@ -38,6 +38,9 @@ def test_stages_are_one_run_with_the_stage_per_epoch(tmp_path, digits):
         def history(key):
             return sorted((m.step, m.value) for m in client.get_metric_history(run.run_id, key))
 
+        params = client.get_run(run.run_id).data.params
+        assert (params["train.stages.0.epochs"], params["train.stages.1.unfreeze"]) == ("1", "all")
+        assert params["train.stages.1.learning_rate"] == "0.0001" and params["train.epochs"] == "3"
         assert history("stage") == [(0, 1.0), (1, 2.0), (2, 2.0)]
         assert [v for _, v in history("lr")] == pytest.approx([0.003, 1e-4, 1e-4])
         assert [s for s, _ in history("loss")] == [0, 1, 2]
