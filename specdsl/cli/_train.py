@@ -90,11 +90,13 @@ def run_train(
     )
 
     plan = check(spec)
+    # with train.stages, --epochs is a budget over the stages (fit's epochs), not the section's sum
+    budget = epochs if plan.spec.train is not None and plan.spec.train.stages else None
     train = section_override(
         plan.spec.train or TrainSpec(),
         "train",
         plan.spec.file,
-        epochs=epochs,
+        epochs=None if budget else epochs,
         batch_size=batch_size,
         backend=backend,
         seed=seed,
@@ -109,7 +111,7 @@ def run_train(
     precision = "" if train.precision == "fp32" else f" in {train.precision}"
     console.print(
         f"[bold]{markup(plan.name)}[/]: {plan.params:,} parameters, {plan.flops / 1e6:,.1f} MFLOPs per image; "
-        f"{train.backend} on {where}{auto}{precision}, {train.epochs} epochs, batch {train.batch_size}, "
+        f"{train.backend} on {where}{auto}{precision}, {budget or train.epochs} epochs, batch {train.batch_size}, "
         f"{train.optimizer.name} lr {train.optimizer.lr:g}",
         highlight=False,
     )
@@ -151,7 +153,13 @@ def run_train(
                     highlight=False,
                 )
             result = fit(
-                plan, dataset=dataset, train=train, data=data_spec, callbacks=callbacks, checkpoint_dir=folder
+                plan,
+                dataset=dataset,
+                train=train,
+                data=data_spec,
+                callbacks=callbacks,
+                checkpoint_dir=folder,
+                epochs=budget,
             )
             progress.close()
             if tracker is not None:

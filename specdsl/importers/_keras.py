@@ -259,7 +259,7 @@ def _args(
             raise Unsupported(f"axis={axis}: normalization is over the last (channel) axis")
         used.add("axis")
     for field, info in model.model_fields.items():
-        if field in ("kind", "name", "inputs") or (field == "axis" and channel_axis):
+        if field in ("kind", "name", "inputs", "trainable") or (field == "axis" and channel_axis):
             continue
         for key in (field, *_aliases(info)):
             if key in config:

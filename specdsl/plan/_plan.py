@@ -168,6 +168,8 @@ def _plan(spec: ModelSpec) -> Plan:
         except RuleError as e:
             raise _refused(e, entry, nodes) from None
         shape, trainable, non_trainable, node_flops, node_warnings, resolved = out
+        if not layer.trainable:  # frozen: every weight non-trainable, as Keras counts a frozen layer
+            trainable, non_trainable = 0, trainable + non_trainable
         if node_warnings:
             silenced = layer.silence or ()
             warnings.extend(

@@ -12,6 +12,12 @@ def _shape(node: PlanNode) -> str:
     return "(" + ", ".join(["None", *map(str, node.shape)]) + ")"
 
 
+def label(node: PlanNode) -> str:
+    """A layer's name and Keras class, and ``frozen`` for a layer with weights that says ``trainable: false``."""
+    frozen = ", frozen" if node.params and node.layer is not None and not node.layer.trainable else ""
+    return f"{node.name} ({node.keras_class}{frozen})"
+
+
 def _si(n: int) -> str:
     for unit, size in (("G", 1e9), ("M", 1e6), ("K", 1e3)):
         if n >= size:
@@ -33,7 +39,7 @@ def summary_rows(plan: Plan) -> list[dict[str, Any]]:
     """One row per layer (the input included): name, type, output shape, params, FLOPs, activation bytes, inputs."""
     return [
         {
-            "layer": f"{node.name} ({node.keras_class})",
+            "layer": label(node),
             "name": node.name,
             "type": node.keras_class,
             "output_shape": _shape(node),
@@ -73,7 +79,7 @@ def summary_cells(plan: Plan) -> tuple[list[str], list[list[str]]]:
     cells = []
     for node in plan.nodes:
         row = [
-            f"{node.name} ({node.keras_class})",
+            label(node),
             _shape(node),
             f"{node.params:,}",
             f"{node.flops:,}",

@@ -132,7 +132,7 @@ _ORDER = (
     "groups",
 )
 _QUIET = frozenset(
-    {"kind", "name", "inputs", "kernel_initializer", "epsilon", "momentum", "silence"}
+    {"kind", "name", "inputs", "kernel_initializer", "epsilon", "momentum", "silence", "trainable"}
 )  # details, not shown
 
 

@@ -53,7 +53,6 @@ _NO_REGULARIZER = Only((None,), "specdsl regularizes through train.optimizer.wei
 _NO_CONSTRAINT = Only((None,), "specdsl has no weight constraints")
 _NO_SEED = Only((None,), "train.seed seeds every layer")
 _LAYER = {  # keras.layers.Layer's own arguments
-    "trainable": Only((True,), "every layer of a spec trains"),
     "dtype": Only((None, "float32"), "precision is train.precision"),
     "input_shape": Only(
         (None,), "the spec's input shape is its top-level `input:`", "Write it as the spec's `input:`."
@@ -210,7 +209,13 @@ def _activation(
     if activation is not None:
         cls, function, defaults = activation
         for key in out:
-            if key in ("function", "activation") or key not in (*defaults, "name", "inputs", "silence"):
+            if key in ("function", "activation") or key not in (
+                *defaults,
+                "name",
+                "inputs",
+                "silence",
+                "trainable",
+            ):
                 raise SpecError(
                     f"unknown argument `{shown(str(key))}` of Keras' {cls} (`{written}` is the activation "
                     f"{function}); it takes {', '.join(defaults)}.",

@@ -23,6 +23,7 @@ from ._bounds import Bounds
 from ._kinds import ALIASES, LAYERS, LayerSpec, canonical_kind
 from ._located import check_keys, file_loc, loc_of, located, suggest, type_name
 from ._shapes import Shapes
+from ._trainable import freezes, frozen
 from ._yaml import LocDict, LocList
 
 
@@ -65,6 +66,7 @@ class Expander(Bounds):
         # id -> mapping or list that holds no reference, kept so that its id stays its own: a repeat's body or
         # a block's is read once, not for every pass or use.
         self.unchanged: dict[int, Any] = {}
+        self.frozen = False  # inside a block use or repeat with `trainable: false`
 
     # -- names
 
@@ -215,7 +217,10 @@ class Expander(Bounds):
         )
 
     def repeat(self, item: dict, loc: Loc, path: str, scope: Scope, prev: str) -> str:
-        check_keys(item, ("repeat", "layers", "name"), "a repeat", self.file, required=("layers",))
+        check_keys(
+            item, ("repeat", "layers", "name", "trainable"), "a repeat", self.file, required=("layers",)
+        )
+        outer_frozen, self.frozen = self.frozen, self.frozen or freezes(item, "a repeat", self.file, path)
         times = self.subst(item["repeat"], scope.variables, loc_of(item, "repeat", self.file), path)
         if not isinstance(times, int) or isinstance(times, bool) or times < 0:
             raise SpecError(
@@ -253,7 +258,7 @@ class Expander(Bounds):
             prev = self.sequence(body_i, f"{path}.repeat[{i}].layers", inner, prev)
             if self.nodes == before:  # a pass without layers costs as much as a layer
                 self.count(loc, path)
-        self.weight = outer
+        self.weight, self.frozen = outer, outer_frozen
         self.depth -= 1
         if name is not None:
             name_loc = loc_of(item, "name", self.file)
@@ -290,7 +295,7 @@ class Expander(Bounds):
         name = args.get("name")
         inputs = args.get("inputs")
         for key, value in args.items():
-            if key in ("name", "inputs"):
+            if key in ("name", "inputs", "trainable"):
                 continue
             if key not in block.params:
                 hint = suggest(key, list(block.params))
@@ -324,6 +329,7 @@ class Expander(Bounds):
         variables = ChainMap(values, self.globals)  # not a copy: a spec may have thousands of parameters
         inner = Scope(scope, f"{instance}_", variables, prev, isolated=True)
         self.stack.append(block.name)
+        outer_frozen, self.frozen = self.frozen, self.frozen or freezes(args, "a block use", self.file, path)
         try:
             self.enter(loc, path)
             body = self.subst(block.layers, variables, block.loc, f"{path}.{block.name}")
@@ -340,6 +346,7 @@ class Expander(Bounds):
                 out = resolved
         finally:
             self.stack.pop()
+            self.frozen = outer_frozen
             self.depth -= 1
         if self.nodes == before:  # a use without layers costs as much as a layer
             self.count(loc, path)
@@ -406,7 +413,8 @@ class Expander(Bounds):
                 raise located(e, info.model, data, None, None, self.file, where) from None
             if key is not None:
                 self.specs[key] = spec
-        # inputs
+        if self.frozen:
+            spec = frozen(spec)
         if spec.inputs is not None:
             if not spec.inputs:
                 raise SpecError(
@@ -444,9 +452,8 @@ class Expander(Bounds):
         return name
 
 
-_new_entry = (
-    tuple.__new__
-)  # a LayerEntry made as its _make() makes it: several times faster than LayerEntry(...)
+# a LayerEntry made as its _make() makes it: several times faster than LayerEntry(...)
+_new_entry = tuple.__new__
 
 
 _KEY_TYPES = (int, str, bool, type(None))

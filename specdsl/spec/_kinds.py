@@ -97,6 +97,11 @@ class LayerSpec(StrictModel):
     silence: list[WarningCode] | None = Field(
         default=None, description="Codes of the warnings this layer means (e.g. [drops-rows]), not printed."
     )
+    trainable: bool = Field(
+        default=True,
+        description="false: the layer is frozen (its weights are non-trainable, a batch norm normalizes by its "
+        "moving statistics and keeps them), as Keras' `layer.trainable = False`.",
+    )
 
     @field_validator("inputs", mode="before", json_schema_input_type=str | list[str] | None)
     @classmethod

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import difflib
 import functools
+import typing
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
@@ -149,16 +150,28 @@ def _is_union_tag(part: Any) -> bool:
     return isinstance(part, str) and ("[" in part or part in _UNION_TAGS or part[:1].isupper())
 
 
+def _model_in(ann: Any) -> type[BaseModel] | None:
+    """The model an annotation holds: itself, or the one in its union or list (``list[Stage] | None``)."""
+    if isinstance(ann, type) and issubclass(ann, BaseModel):
+        return ann
+    for arg in typing.get_args(ann):
+        found = _model_in(arg)
+        if found is not None:
+            return found
+    return None
+
+
 def _field_names(model: type[BaseModel], loc: tuple) -> list[str]:
     """Names a user may write at the error's place (for suggestions), aliases included."""
     target = model
     for part in loc[:-1]:
-        info = target.model_fields.get(part) if isinstance(part, str) else None
-        ann = getattr(info, "annotation", None)
-        if isinstance(ann, type) and issubclass(ann, BaseModel):
-            target = ann
-        else:
+        if isinstance(part, int) or _is_union_tag(part):  # an item of a list, a member of a union
+            continue
+        info = target.model_fields.get(part)
+        inner = _model_in(getattr(info, "annotation", None))
+        if inner is None:
             break
+        target = inner
     # In the order the kind's own class declares them, then its bases' (the common `name`, `inputs` last).
     order: list[str] = []
     for cls in target.__mro__:

@@ -223,7 +223,7 @@ class _Kinds:
         for cls, names in classes.items():
             _, function, defaults = ACTIVATION_LAYERS[names[0]]
             own = _keras_arguments(places, ACTIVATION_ARGUMENTS.get(cls, {}))
-            keep = ("name", "inputs", "silence", *KERAS_ARGUMENTS.get("activation", {}))
+            keep = ("name", "inputs", "silence", "trainable", *KERAS_ARGUMENTS.get("activation", {}))
             args: dict[str, Any] = {
                 "type": "object",
                 "properties": {
@@ -341,6 +341,7 @@ def _layer_defs(places: Places, kinds: _Kinds, *, blocks: bool) -> None:
             },
             "layers": {"$ref": f"#/$defs/layers{tail}", "description": "The layers of one pass."},
             "name": _name({"$ref": _name_place(places)["$ref"]}),
+            "trainable": _trainable(places),
         },
         "required": ["repeat", "layers"],
         "additionalProperties": False,
@@ -399,6 +400,14 @@ def _inputs(places: Places, info: LayerKind) -> dict[str, Any]:
     }
 
 
+def _trainable(places: Places) -> dict[str, Any]:
+    """A repeat's or block use's ``trainable``: false freezes every layer inside it."""
+    return {
+        **places.place({"type": "boolean"}, refs=True, hint="trainable"),
+        "description": "false: every layer inside it is frozen (true: each layer as it says).",
+    }
+
+
 def _block_use(places: Places) -> dict[str, Any]:
     return places.place(
         {
@@ -412,6 +421,7 @@ def _block_use(places: Places) -> dict[str, Any]:
                         "inputs": {
                             "description": "The one layer the block reads (default: the layer before it)."
                         },
+                        "trainable": _trainable(places),
                     },
                     "propertyNames": {"pattern": NAME_PATTERN},
                 },

@@ -236,6 +236,50 @@ class EarlyStopping(Section):
     restore_best: bool = True
 
 
+class Stage(Section):
+    """One stage of a staged fine-tune (``train.stages``): its epochs, the frozen layers it unfreezes when it
+    begins, and the optimizer it trains with (default: the train section's, at ``learning_rate`` if given)."""
+
+    epochs: PosInt = Field(description="Epochs of this stage; the run's epochs count on across the stages.")
+    unfreeze: Annotated[int, Field(ge=0, strict=True)] | Literal["all"] | list[Name] | None = Field(
+        default=None,
+        description="Layers unfrozen when the stage begins: N, the last N frozen layers with weights (counted "
+        "from the output); all; or a list of layer names.",
+    )
+    learning_rate: float | None = Field(
+        default=None,
+        gt=0,
+        validation_alias=AliasChoices("learning_rate", "lr"),
+        description="The stage's rate.",
+    )
+    optimizer: Optimizer | Literal["adam", "adamw", "sgd", "rmsprop"] | None = Field(
+        default=None, description="The stage's optimizer (default: the train section's)."
+    )
+
+    @field_validator("optimizer", mode="before")
+    @classmethod
+    def _named(cls, value: Any) -> Any:
+        return {"name": value} if isinstance(value, str) else value
+
+    @field_validator("unfreeze", mode="before")
+    @classmethod
+    def _what(cls, value: Any) -> Any:
+        count = isinstance(value, int) and not isinstance(value, bool) and value >= 0
+        names = isinstance(value, list) and all(isinstance(v, str) for v in value)
+        if not (value is None or count or value == "all" or names):
+            raise ValueError(
+                f"takes a count >= 0 (the last N frozen layers with weights), all, or a list of layer names, "
+                f"but got {_short(value)}"
+            )
+        return value
+
+    def optimizer_of(self, train: TrainSpec) -> Optimizer:
+        """The optimizer this stage trains with."""
+        o = self.optimizer if isinstance(self.optimizer, Optimizer) else train.optimizer
+        assert isinstance(o, Optimizer)
+        return o if self.learning_rate is None else o.model_copy(update={"lr": self.learning_rate})
+
+
 # Default factories are named functions, not lambdas: a validator's schema refers to them by name, and so can be
 # kept between processes (see _validators).
 def _accuracy() -> list[Literal["accuracy", "top5_accuracy"]]:
@@ -270,6 +314,30 @@ class TrainSpec(Section):
         default="fp32",
         description="fp32, or mixed precision by autocast: bf16, or fp16 with a gradient scaler.",
     )
+    stages: list[Stage] | None = Field(
+        default=None,
+        min_length=1,
+        description="A staged fine-tune: stages trained one after the other in one run (epochs counting on), "
+        "each unfreezing layers and setting its learning rate; `epochs` is then the stages' sum.",
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _staged_epochs(cls, data: Any) -> Any:
+        """With stages, ``epochs`` is the sum of theirs (written as well, it must be that sum)."""
+        stages = data.get("stages") if isinstance(data, dict) else None
+        if not isinstance(stages, list) or not stages or not all(isinstance(s, dict) for s in stages):
+            return data
+        counts = [s.get("epochs") for s in stages]
+        if not all(isinstance(n, int) and not isinstance(n, bool) and n > 0 for n in counts):
+            return data
+        total = sum(counts)
+        if "epochs" in data and data["epochs"] != total:
+            raise ValueError(
+                f"with `stages`, `epochs` is the sum of the stages' epochs ({total}), but got "
+                f"epochs: {_short(data['epochs'])}; leave `epochs` out"
+            )
+        return {**data, "epochs": total}
 
     @field_validator("device")
     @classmethod

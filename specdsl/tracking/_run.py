@@ -60,6 +60,10 @@ def _flatten(prefix: str, value: Any, out: dict[str, str]) -> None:
         for k, v in value.items():
             _flatten(f"{prefix}.{k}" if prefix else str(k), v, out)
         return
+    if isinstance(value, (list, tuple)) and value and all(isinstance(v, dict) for v in value):
+        for i, v in enumerate(value):  # train.stages: train.stages.1.unfreeze, as a search names its draws
+            _flatten(f"{prefix}.{i}", v, out)
+        return
     if isinstance(value, (list, tuple)):
         value = list(value)
     out[prefix] = str(value)[:PARAM_MAX]

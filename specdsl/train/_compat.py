@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 from ..errors import DataError, Loc, SpecError, TrainError
 from ..plan import Plan, PlanNode, fmt
 from ..spec import DataSpec, LocDict, TrainSpec
+from ._stages import stage_plans
 
 if TYPE_CHECKING:
     from ..data import Dataset
@@ -205,6 +206,8 @@ def check_compatible(
                 path="train.early_stopping.monitor",
                 hint=f"Monitor `{monitor[4:]}`, or give `data.split` a val fraction.",
             )
+    if train.stages:
+        stage_plans(plan, train)  # what each stage unfreezes must be frozen layers of the model
 
 
 def _dataset_facts(plan: Plan, data: Any) -> tuple[str | None, int | None, bool | None]:

@@ -21,6 +21,7 @@ from ._checkpoint import checkpoint_failure
 from ._metrics import EPSILON
 from ._result import NonFiniteLoss, TrainResult
 from ._schedule import LrSchedule, Monitor, out_of_time
+from ._stages import StageRunner, stage_plans
 
 CHECKPOINT = "best.weights.h5"
 POLICIES = {"fp32": None, "bf16": "mixed_bfloat16", "fp16": "mixed_float16"}
@@ -133,11 +134,9 @@ def run(
     eval_bs = eval_batch_size(plan, train.batch_size)
     spec_augment = data.augment if data is not None else Augment()
 
-    optimizer = _optimizer(keras, train)
-    if train.precision == "fp16":
-        optimizer = keras.optimizers.LossScaleOptimizer(optimizer)
-    model.compile(optimizer=optimizer, loss=loss, metrics=metrics)
-    schedule = LrSchedule(train.schedule, train.optimizer.lr, epochs)
+    stages = StageRunner(stage_plans(plan, train), epochs)
+    staged = bool(train.stages)
+    cur: dict[str, Any] = {}  # the stage being fitted: its schedule, first and last epoch
     restore = train.early_stopping.restore_best if train.early_stopping is not None else True
     state: dict[str, Any] = {"best": None, "checkpoint": None, "stop_reason": None, "train_seconds": 0.0}
     history: list[dict[str, float]] = []
@@ -151,13 +150,13 @@ def run(
             self.epoch = epoch
             self.t0 = time.perf_counter()
             self.t_train = None
-            self.lr = schedule.epoch_lr(epoch)
+            self.lr = cur["schedule"].epoch_lr(epoch - cur["started"])
             self.model.optimizer.learning_rate = self.lr
             callbacks.epoch_begin(epoch)
 
         def on_train_batch_begin(self, batch, logs=None):
-            if schedule.in_warmup(self.epoch):
-                self.lr = schedule.step_lr(self.epoch, batch, steps)
+            if cur["schedule"].in_warmup(self.epoch - cur["started"]):
+                self.lr = cur["schedule"].step_lr(self.epoch - cur["started"], batch, steps)
                 self.model.optimizer.learning_rate = self.lr
 
         def on_train_batch_end(self, batch, logs=None):
@@ -183,11 +182,13 @@ def run(
             ours["lr"] = float(self.lr)
             ours["epoch_seconds"] = time.perf_counter() - self.t0
             ours["images_per_s"] = n / t_train if t_train > 0 else 0.0
+            if staged:
+                ours["stage"] = float(stages.stage.number)
             asked_to_stop = callbacks.epoch_end(epoch, ours)
             history.append(ours)
             value = ours.get(monitor.monitor, math.nan)
             improved, stop = monitor.update(epoch, value)
-            schedule.end_epoch(value, monitor.mode)
+            cur["schedule"].end_epoch(value, monitor.mode)
             if improved:
                 state["best"] = [np.array(w) for w in self.model.get_weights()]
                 if checkpoint_dir is not None:
@@ -201,12 +202,12 @@ def run(
             if stop:
                 state["stop_reason"] = "early_stopping"
                 self.model.stop_training = True
-            elif asked_to_stop and epoch < epochs - 1:
+            elif asked_to_stop and epoch < cur["final"]:
                 state["stop_reason"] = "callback"
                 self.model.stop_training = True
             elif (
                 out_of_time(time.perf_counter() - start, time.perf_counter() - self.t0, max_seconds)
-                and epoch < epochs - 1
+                and epoch < cur["final"]
             ):
                 state["stop_reason"] = "max_seconds"
                 self.model.stop_training = True
@@ -220,6 +221,7 @@ def run(
     )
     callbacks.train_begin(info)
     adapter = Adapter()
+    fit_kwargs: dict[str, Any]
     if spec_augment != Augment():  # any augmentation asked for
         import torch
 
@@ -233,26 +235,41 @@ def run(
             torch.tensor(255 * scale + offset, dtype=torch.float32),
         )
         batches = _batches_class(keras)(x_train, y_train, train.batch_size, augmenter, train.seed)
-        model.fit(
-            batches,
-            epochs=epochs,
-            validation_data=validation,
-            validation_batch_size=eval_bs,
-            verbose=0,
-            callbacks=[adapter],
-        )
+        fit_kwargs = {"x": batches}
     else:
+        fit_kwargs = {"x": x_train, "y": y_train, "batch_size": train.batch_size, "shuffle": True}
+    epoch = 0
+    while epoch < epochs and not stages.finished:
+        stage = stages.advance(epoch)
+        assert stage is not None
+        for name in stage.unfreeze:  # Keras takes a change of trainable at the next compile
+            model.get_layer(name).trainable = True
+        optimizer = _optimizer(keras, stage.train)
+        if train.precision == "fp16":
+            optimizer = keras.optimizers.LossScaleOptimizer(optimizer)
+        model.compile(optimizer=optimizer, loss=loss, metrics=metrics)
+        span = stages.span()
+        last = stages.index == len(stages.stages) - 1
+        cur.update(
+            schedule=LrSchedule(train.schedule, stage.optimizer.lr, span),
+            started=epoch,
+            final=epoch + span - 1 if last else epochs,
+        )
+        monitor.wait = 0
+        state["stop_reason"] = None
         model.fit(
-            x_train,
-            y_train,
-            batch_size=train.batch_size,
-            epochs=epochs,
+            **fit_kwargs,
+            initial_epoch=epoch,
+            epochs=epoch + span,
             validation_data=validation,
             validation_batch_size=eval_bs,
-            shuffle=True,
             verbose=0,
             callbacks=[adapter],
         )
+        epoch = len(history)
+        stages.left = 0  # the stage's epochs are done, or it stopped
+        if state["stop_reason"] is not None and (state["stop_reason"] != "early_stopping" or last):
+            break
 
     if restore and state["best"] is not None:
         model.set_weights(state["best"])

@@ -25,6 +25,7 @@ import torch
 from torch import nn
 
 from ..data import MappedImages
+from ..errors import TrainError
 from ..spec import Augment, DataSpec, TrainSpec
 from ._augment import Augmenter
 from ._batches import Batches, eval_batch_size, normalization, to_labels, to_tensor
@@ -34,6 +35,7 @@ from ._device import resolve_device
 from ._metrics import EPSILON, evaluate, logits_mode, make_correct, make_loss, sum_dtype
 from ._result import NonFiniteLoss, TrainResult
 from ._schedule import LrSchedule, Monitor, out_of_time
+from ._stages import StageRunner, stage_plans
 from ._stream import StreamBatches, normalizer, stream_eval_batch_size
 
 CHECKPOINT = "best.pt"
@@ -86,6 +88,19 @@ def _save(state: dict[str, torch.Tensor], folder: Path, meta: dict[str, Any]) ->
         tmp.unlink(missing_ok=True)
         raise checkpoint_failure(e, path, sum(t.numel() * t.element_size() for t in state.values())) from None
     return path
+
+
+def unfreeze(model: nn.Module, names: tuple[str, ...]) -> None:
+    """Unfreeze the layers a stage names (specdsl's model: :meth:`SpecModel.freeze`)."""
+    if not names:
+        return
+    freeze = getattr(model, "freeze", None)
+    if freeze is None:
+        raise TrainError(
+            f"train.stages unfreezes layers, which needs the model specdsl builds, but got a "
+            f"{type(model).__name__}; leave `model=` out of fit()."
+        )
+    freeze(list(names), frozen=False)
 
 
 def _autocast(device: torch.device, precision: str) -> Callable[[], contextlib.AbstractContextManager]:
@@ -156,9 +171,8 @@ def run(
     has_val = len(y_val) > 0
 
     model.to(device=device, memory_format=fmt)
-    params = [p for p in model.parameters() if p.requires_grad]
-    optimizer, decay = make_optimizer(params, train)
-    schedule = LrSchedule(train.schedule, train.optimizer.lr, epochs)
+    stages = StageRunner(stage_plans(plan, train), epochs)
+    staged = bool(train.stages)
     restore = train.early_stopping.restore_best if train.early_stopping is not None else True
     batch_logs = bool(callbacks.batches)
     autocast = _autocast(device, train.precision)
@@ -187,10 +201,20 @@ def run(
         loss_fn = make_loss(train, logits)
         correct_fn = make_correct(train, logits)
         for epoch in range(epochs):
+            if stages.finished:  # the last stage ended early
+                break
+            stage = stages.advance(epoch)
+            if stage is not None:  # a fresh optimizer over what trains now, the schedule from its start
+                unfreeze(model, stage.unfreeze)
+                params = [p for p in model.parameters() if p.requires_grad]
+                optimizer, decay = make_optimizer(params, stage.train)
+                schedule = LrSchedule(train.schedule, stage.optimizer.lr, stages.span())
+                monitor.wait = 0
             callbacks.epoch_begin(epoch)
             t0 = time.perf_counter()
-            lr = schedule.epoch_lr(epoch)
-            warm = schedule.in_warmup(epoch)
+            e = stages.local
+            lr = schedule.epoch_lr(e)
+            warm = schedule.in_warmup(e)
             for group in optimizer.param_groups:
                 group["lr"] = lr
             counts: dict[str, torch.Tensor] = {}
@@ -198,7 +222,7 @@ def run(
             checked = 0
             for step, (xb, yb) in enumerate(batches.epoch()):
                 if warm:
-                    lr = schedule.step_lr(epoch, step, steps)
+                    lr = schedule.step_lr(e, step, steps)
                     for group in optimizer.param_groups:
                         group["lr"] = lr
                 with autocast():
@@ -251,6 +275,8 @@ def run(
             logs["lr"] = float(lr)
             logs["epoch_seconds"] = time.perf_counter() - t0
             logs["images_per_s"] = n / t_train if t_train > 0 else 0.0
+            if staged:
+                logs["stage"] = float(stages.stage.number)
             asked_to_stop = callbacks.epoch_end(epoch, logs)
             history.append(logs)
             value = logs.get(monitor.monitor, math.nan)
@@ -269,14 +295,14 @@ def run(
                             "spec": plan.spec.file,
                         },
                     )
-            if stop:
+            if stop and not stages.end_stage():
                 stop_reason = "early_stopping"
                 break
-            if asked_to_stop and epoch < epochs - 1:
+            if asked_to_stop and epoch < epochs - 1 and not stages.finished:
                 stop_reason = "callback"
                 break
             now = time.perf_counter()
-            if out_of_time(now - start, now - t0, max_seconds) and epoch < epochs - 1:
+            if out_of_time(now - start, now - t0, max_seconds) and epoch < epochs - 1 and not stages.finished:
                 stop_reason = "max_seconds"
                 break
 

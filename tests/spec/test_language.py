@@ -69,7 +69,8 @@ def test_json_errors_are_located(tmp_path):
         specdsl.check(path)
     assert str(e.value) == (
         f"{path}:4:31: layers[0] (conv2d): unknown argument `kernl`; did you mean `kernel`? Valid: filters, kernel, "
-        "strides, dilation, groups, padding, use_bias, activation, kernel_initializer, name, inputs, silence."
+        "strides, dilation, groups, padding, use_bias, activation, kernel_initializer, name, inputs, silence, "
+        "trainable."
     )
 
 

@@ -77,7 +77,11 @@ def apply(step: Step, inputs: list, dtype: str | None = None):
         cls = CUSTOM_LAYERS.get(call.cls) or getattr(keras.layers, call.cls)
     else:  # a plug-in's own layer class
         cls = call.cls
-    extra = {"dtype": dtype} if dtype else {}
+    extra: dict[str, Any] = {"dtype": dtype} if dtype else {}
+    if step.node.layer is not None and not step.node.layer.trainable:
+        extra["trainable"] = (
+            False  # frozen: its weights non-trainable, a BatchNormalization in inference mode
+        )
     try:
         layer = cls(*call.args, **call.kwargs, name=step.name, **extra)
         return layer(inputs if len(inputs) > 1 else inputs[0])

@@ -77,6 +77,8 @@ def source(plan: Plan) -> str:
         args = [_literal(a) for a in call.args]
         args += [f"{key}={_literal(value)}" for key, value in call.kwargs.items()]
         args.append(f"name={_literal(step.name)}")
+        if step.node.layer is not None and not step.node.layer.trainable:
+            args.append("trainable=False")
         ins = [names[i] for i in step.inputs]
         operand = f"[{', '.join(ins)}]" if len(ins) > 1 else ins[0]
         body.append(_assign(names[step.name], factory, args, operand))

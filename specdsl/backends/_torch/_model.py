@@ -34,6 +34,7 @@ def attribute_names(plan: Plan) -> dict[str, str]:
         "names",
         "_init",
         "_free",
+        "_frozen",
         "self",
         "torch",
         "nn",
@@ -85,6 +86,28 @@ class SpecModel(nn.Module):
             tuple(name for name in dict.fromkeys(node.inputs) if last_use[name] == i)
             for i, node in enumerate(plan.layers)
         ]
+        self._frozen: set[str] = set()
+        self.freeze(
+            [node.name for node in plan.layers if node.layer is not None and not node.layer.trainable]
+        )
+
+    def freeze(self, names: list[str], frozen: bool = True) -> None:
+        """Freeze the layers named (``frozen=False``: unfreeze them): their parameters' ``requires_grad``, and a
+        frozen layer's batch norms stay in eval mode (normalizing by their running statistics, which stay as
+        they are), as Keras runs a frozen BatchNormalization, whatever ``train()`` says."""
+        # a set of node names, plain data: the model pickles
+        self._frozen = self._frozen | set(names) if frozen else self._frozen - set(names)
+        for name in names:
+            getattr(self, self.names[name]).requires_grad_(not frozen)
+        self.train(self.training)
+
+    def train(self, mode: bool = True) -> SpecModel:
+        super().train(mode)
+        for name in getattr(self, "_frozen", ()):  # (nn.Module's __init__ calls train() before it is set)
+            for module in getattr(self, self.names[name]).modules():
+                if isinstance(module, nn.modules.batchnorm._BatchNorm):
+                    module.eval()
+        return self
 
     def forward(self, x: torch.Tensor) -> torch.Tensor | tuple[torch.Tensor, ...]:
         values = {self.plan.nodes[0].name: x}

@@ -17,6 +17,7 @@ from ._model import attribute_names, is_merge, torch_shape
 
 INDENT = "    "
 MODULE_NAMES = ("F", "nn", "torch", "math", "MODEL_NAME", "DESCRIPTION", "SPEC_FILE")  # what the file defines
+TRAINABLE = " if p.requires_grad"  # what the generated script counts as trainable, when layers are frozen
 
 
 def class_name(plan: Plan, helpers: Iterable[str] = ()) -> str:
@@ -72,7 +73,9 @@ def source(plan: Plan) -> str:
         f"Input {_shape_text(inp.shape)} (channels first; the spec's {fmt(inp.shape)}); output {out_text}.",
         f"Parameters: {plan.trainable:,} trainable"
         + (
-            f", and {plan.non_trainable:,} non-trainable BatchNorm statistics (buffers)."
+            f", and {plan.non_trainable:,} non-trainable (frozen layers' parameters, BatchNorm statistics)."
+            if any(n.layer is not None and not n.layer.trainable and n.params for n in plan.layers)
+            else f", and {plan.non_trainable:,} non-trainable BatchNorm statistics (buffers)."
             if plan.non_trainable
             else "."
         ),
@@ -109,6 +112,10 @@ def source(plan: Plan) -> str:
         f"{INDENT * 2}super().__init__()",
     ]
     lines += [f"{INDENT * 2}self.{names[n.name]} = {built[n.name].module.code()}" for n in plan.layers]
+    frozen = [
+        names[n.name] for n in plan.layers if n.layer is not None and not n.layer.trainable and n.params
+    ]
+    lines += [f"{INDENT * 2}self.{attr}.requires_grad_(False)  # trainable: false" for attr in frozen]
     if init_lines:
         lines += [
             f"{INDENT * 2}self.reset_parameters()",
@@ -118,6 +125,17 @@ def source(plan: Plan) -> str:
             'biases at 0."""',
         ]
         lines += [f"{INDENT * 2}{line}" for line in init_lines]
+    if frozen:  # a frozen layer's batch norms normalize by their running statistics, and keep them
+        lines += [
+            "",
+            f"{INDENT}def train(self, mode=True):",
+            f"{INDENT * 2}super().train(mode)",
+            f"{INDENT * 2}for layer in ({', '.join(f'self.{a}' for a in frozen)},):",
+            f"{INDENT * 3}for module in layer.modules():",
+            f"{INDENT * 4}if isinstance(module, nn.modules.batchnorm._BatchNorm):",
+            f"{INDENT * 5}module.eval()",
+            f"{INDENT * 2}return self",
+        ]
     lines += ["", f"{INDENT}def forward(self, {names[inp.name]}):"]
     for node in plan.layers:
         args = [names[i] for i in node.inputs]
@@ -132,7 +150,8 @@ def source(plan: Plan) -> str:
         "",
         'if __name__ == "__main__":',
         f"{INDENT}model = {cls}().eval()",
-        f'{INDENT}print(f"{{sum(p.numel() for p in model.parameters()):,}} trainable parameters")',
+        f'{INDENT}print(f"{{sum(p.numel() for p in model.parameters(){TRAINABLE if frozen else ""}):,}} '
+        'trainable parameters")',
         f"{INDENT}x = torch.randn({batch_shape})",
         f"{INDENT}with torch.no_grad():",
         f"{INDENT * 2}y = model(x)",
