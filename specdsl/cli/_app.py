@@ -199,6 +199,15 @@ def compile_(
         else:
             plan = check(spec)  # type: ignore[arg-type]  # not None without --run
         if format == "source":
+            pretrained = [bb for bb in plan.spec.backbones if bb.weights is not None]
+            if pretrained:  # the source is the architecture; say so rather than drop the weights unsaid
+                err.print(
+                    f"note: the generated source builds {plan.name} freshly initialized; its backbone's weights "
+                    f"({', '.join(str(bb.weights) for bb in pretrained)}) are loaded by specdsl.build or a "
+                    "compiled model file (--format "
+                    f"{be.FORMATS[1]} -o PATH), or into the source's model with specdsl.weights.load_backbones.",
+                    markup=False,
+                )
             text = be.source(plan)
             if output is None:
                 sys.stdout.write(text)

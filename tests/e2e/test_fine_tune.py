@@ -85,7 +85,9 @@ def test_a_backbone_trained_here_fine_tunes_frozen_then_unfrozen_on_another_data
 
     (tmp_path / "head.yaml").write_text(yaml.safe_dump(fine_tune_spec("ckpt/best.pt"), sort_keys=False))
     plan = specdsl.check(tmp_path / "head.yaml")
-    frozen = 8 * 9 + 8 + 4 * 8 + 16 * 8 * 9 + 16  # both convs and the batch norm (its gamma, beta and statistics)
+    frozen = (
+        8 * 9 + 8 + 4 * 8 + 16 * 8 * 9 + 16
+    )  # both convs and the batch norm (its gamma, beta and statistics)
     head = 400 * 32 + 32 + 32 * 10 + 10
     assert (plan.trainable, plan.non_trainable) == (head, frozen)
 
@@ -101,7 +103,9 @@ def test_a_backbone_trained_here_fine_tunes_frozen_then_unfrozen_on_another_data
     assert [h["stage"] for h in result.history] == [1, 2]
     begin, after_head, after_all = snaps.states
     for mine, theirs in zip(ours, BASE_WEIGHTS, strict=True):
-        np.testing.assert_array_equal(after_head[mine], saved[theirs].numpy(), err_msg=mine)  # frozen: untouched
+        np.testing.assert_array_equal(
+            after_head[mine], saved[theirs].numpy(), err_msg=mine
+        )  # frozen: untouched
     assert not np.array_equal(after_head["head.weight"], begin["head.weight"])  # the head trained in stage 1
     changed = [m for m in ours if not np.array_equal(after_all[m], after_head[m])]
     assert changed == ours  # stage 2 unfroze everything: every weight and statistic of the backbone moved

@@ -366,6 +366,22 @@ def test_compile_exports_the_model_with_the_backbone_weights(tmp_path):
             np.testing.assert_array_equal(a, b)
 
 
+def test_compile_to_source_says_the_backbone_weights_are_not_in_it(tmp_path):
+    from typer.testing import CliRunner
+
+    from specdsl.cli import app
+
+    spec = _spec(tmp_path, "input: [32, 32, 1]\nlayers:\n  - backbone: {spec: lenet5, weights: lenet5.h5}\n")
+    result = CliRunner().invoke(app, ["compile", str(spec), "-b", "torch", "-o", str(tmp_path / "net.py")])
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "net.py").read_text().startswith('"""')
+    note = " ".join(result.stderr.split())
+    assert note.startswith(
+        f"note: the generated source builds {spec.stem} freshly initialized; its backbone's weights "
+        f"({tmp_path / 'lenet5.h5'}) are loaded by specdsl.build or a compiled model file (--format "
+    ), note
+
+
 @pytest.mark.parametrize("backend", ["torch", "keras"])
 def test_train_starts_from_the_backbone_weights(backend, digits, tmp_path):
     from specdsl.train import fit
