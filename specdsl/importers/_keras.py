@@ -6,7 +6,8 @@ of that class becomes that kind, its config keys mapped onto the kind's fields b
 hold Keras' default (else the layer is reported), except those that change neither the counts nor the function
 (initializers other than the kernel's, regularizers, constraints, dtype, seed). A few Keras classes have no kind
 of their own and map onto one (ReLU, LeakyReLU, ELU, Softmax -> activation; Identity -> nothing). Nested models
-are inlined, their layers named ``outer_inner``.
+are inlined, their layers named ``outer_inner``. The built-in layers that the Keras backend's portable ``.keras``
+files write a bias or an uneven 'same' average pooling as fold back into that one layer (``_keras_portable``).
 """
 
 from __future__ import annotations
