@@ -126,11 +126,14 @@ def test_alphago_compiled_by_the_cli_imports_to_the_same_counts(tmp_path):
     assert "  - bias: position\n" in out.read_text()
 
 
-def _bias_like(equation="abcd,bcd->abcd", bias_axes=None, ones=(0.0, 1.0), names=("b_ones", "b", "b_add")):
+def _bias_like(
+    equation="abcd,bcd->abcd", bias_axes=None, ones=(0.0, 1.0), names=("b_ones", "b", "b_add"), also_out=False
+):
     inp = keras.Input((4, 4, 2), name="img")
     o = keras.layers.Rescaling(*ones, name=names[0])(inp)
     kernel = keras.layers.EinsumDense(equation, output_shape=(4, 4, 2), bias_axes=bias_axes, name=names[1])(o)
-    return keras.Model(inp, keras.layers.Add(name=names[2])([inp, kernel]))
+    out = keras.layers.Add(name=names[2])([inp, kernel])
+    return keras.Model(inp, [out, kernel] if also_out else out)
 
 
 @pytest.mark.parametrize(
@@ -140,6 +143,7 @@ def _bias_like(equation="abcd,bcd->abcd", bias_axes=None, ones=(0.0, 1.0), names
         pytest.param(lambda: _bias_like(equation="abcd,cd->abcd"), id="equation"),
         pytest.param(lambda: _bias_like(ones=(0.0, 2.0)), id="not-ones"),
         pytest.param(lambda: _bias_like(names=("ones", "b", "b_add")), id="names"),
+        pytest.param(lambda: _bias_like(also_out=True), id="read-elsewhere"),
     ],
 )
 def test_an_einsum_dense_of_another_shape_stays_refused(model):
