@@ -15,13 +15,14 @@ flat form is written. What the language cannot express is one :class:`~specdsl.S
 layer (a Keras layer's name and class, an ONNX node's name and op type, a torch module's path or function).
 
 The modules: ``_sources`` (what a SOURCE names: a file read as data, or ``module:attribute`` run); the importers,
-each giving a :class:`Graph` (``_graph``): ``_keras`` (Keras models, layer by layer, reading Keras' private
-graph through ``specdsl._compat._keras``), ``_onnx`` (ONNX files) and ``_fx`` (torch modules traced with
-torch.fx: ``_fx_modules`` maps modules, ``_fx_functions`` functions and methods, ``_fx_writer`` holds what they
-share); the tensor-level graph that ONNX and torch.fx lower to spec layers: ``_ops`` (operators, values, the
-handler registry), ``_ops_lower`` (the walk), ``_ops_windows`` and ``_ops_tensors`` (the handlers), ``_ops_fold``
-(what a spec writes as one layer); and the spec text: ``_spec`` (the flat form) and the compact form, ``_compact``
-(written out) with ``_compact_passes``, ``_compact_items`` and ``_compact_params``.
+each giving a :class:`Graph` (``_graph``): ``_keras`` (Keras models, layer by layer, reading Keras' private graph
+through ``specdsl._compat._keras``; ``_keras_portable`` folds the built-in layers that portable ``.keras`` files
+write specdsl's own as back into one bias or average pooling), ``_onnx`` (ONNX files) and ``_fx`` (torch modules
+traced with torch.fx: ``_fx_modules`` maps modules, ``_fx_functions`` functions and methods, ``_fx_writer`` holds
+what they share); the tensor-level graph that ONNX and torch.fx lower to spec layers: ``_ops`` (operators, values,
+the handler registry), ``_ops_lower`` (the walk), ``_ops_windows`` and ``_ops_tensors`` (the handlers),
+``_ops_fold`` (what a spec writes as one layer); and the spec text: ``_spec`` (the flat form) and the compact form,
+``_compact`` (written out) with ``_compact_passes``, ``_compact_items`` and ``_compact_params``.
 """
 
 from __future__ import annotations

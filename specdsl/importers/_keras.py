@@ -6,7 +6,8 @@ of that class becomes that kind, its config keys mapped onto the kind's fields b
 hold Keras' default (else the layer is reported), except those that change neither the counts nor the function
 (initializers other than the kernel's, regularizers, constraints, dtype, seed). A few Keras classes have no kind
 of their own and map onto one (ReLU, LeakyReLU, ELU, Softmax -> activation; Identity -> nothing). Nested models
-are inlined, their layers named ``outer_inner``.
+are inlined, their layers named ``outer_inner``. The built-in layers that the Keras backend's portable ``.keras``
+files write a bias or an uneven 'same' average pooling as fold back into that one layer (``_keras_portable``).
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from ..errors import SourceError
 from ..plan import same_padding
 from ..spec import ACTIVATIONS, INITIALIZERS, LAYERS
 from ._graph import Graph, Layer, Problems
+from ._keras_portable import DIVIDE, EINSUM, PAD1D, fold_portable
 
 
 def keras_kinds() -> dict[str, str]:
@@ -88,7 +90,8 @@ def from_keras(model: Any, source: str) -> Graph:
     input_name = _input_name(inputs[0])
     walker = _Walker(problems)
     outputs = walker.walk(graph_model, [input_name], "")
-    layers = _fold_paddings(walker.layers, outputs, problems)
+    layers = fold_portable(walker.layers, outputs, walker.shapes, problems)
+    layers = _fold_paddings(layers, outputs, problems)
     problems.raise_if_any()
     trainable = sum(math.prod(w.shape) for w in model.trainable_weights)
     total = sum(math.prod(w.shape) for w in model.weights)
@@ -124,6 +127,7 @@ class _Walker:
         self.problems = problems
         self.layers: list[Layer] = []
         self.frozen: list[str] = []
+        self.shapes: dict[str, tuple[int, ...]] = {}  # each layer's input shape
 
     def walk(self, model: Any, feeds: list[str], prefix: str) -> list[str]:
         """Spec layers for every call in ``model``'s graph that its outputs need; returns their names.
@@ -167,6 +171,10 @@ class _Walker:
             return [name]
         if cls == "Identity":
             return [in_names[0]]
+        if cls == "Divide" and len(ins) == 2:
+            # part of an average pooling in a portable file, or reported (see _keras_portable)
+            self.layers.append(Layer(DIVIDE, {}, name, in_names, [], where))
+            return [name]
         if not isinstance(op, keras.layers.Layer):
             self.problems.add(where, "a keras.ops call", group=cls)
             return [name]
@@ -184,6 +192,7 @@ class _Walker:
             last = i == len(steps) - 1
             step_name = name if last else f"{name}_{kind}"
             self.layers.append(Layer(kind, args, step_name, inputs, weights if last else [], where))
+            self.shapes.setdefault(step_name, in_shape)
             inputs = [step_name]
         return [name]
 
@@ -411,7 +420,14 @@ def _pad1d(layer, config, in_shape):
     return [(PAD1D, {"padding": list(pad) if isinstance(pad, (list, tuple)) else [pad, pad]})]
 
 
-PAD1D = "<zero_padding1d>"  # not a kind: folded into the conv1d it feeds, or reported
+@_special("EinsumDense")
+def _einsum_dense(layer, config, in_shape):
+    # a bias in a portable file (see _keras_portable), or reported
+    keys = ("equation", "output_shape", "bias_axes", "activation", "lora_rank")
+    return [(EINSUM, {key: config.get(key) for key in keys})]
+
+
+# PAD1D (from _keras_portable) is not a kind: folded into the conv1d it feeds, or reported
 
 
 # ---------------------------------------------------------------------------------------------------------------
