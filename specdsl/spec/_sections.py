@@ -270,6 +270,16 @@ class TrainSpec(Section):
         default="fp32",
         description="fp32, or mixed precision by autocast: bf16, or fp16 with a gradient scaler.",
     )
+    channels_last: Literal["auto", True, False] = Field(
+        default="auto",
+        description="The torch loop's memory format for the model and batches: channels_last (NHWC strides) or "
+        "not; auto: on the CPU, and on CUDA in bf16 or fp16, where it was measured faster.",
+    )
+    compile: bool = Field(
+        default=False,
+        strict=True,
+        description="torch.compile the model in the torch loop: worth it for long runs (the first steps compile).",
+    )
 
     @field_validator("device")
     @classmethod
