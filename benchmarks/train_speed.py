@@ -1,35 +1,44 @@
-"""Training throughput of specdsl.train.fit against a hand-written PyTorch loop and Keras' fit, in one run.
+"""Training throughput of specdsl.train.fit against hand-written PyTorch loops and Keras' fit, in one run.
 
-    python benchmarks/train_speed.py [--images 1280] [--windows 3] [--rounds 5] [--threads N] [--device D]
-        [--precision fp32|bf16|fp16]
+    python benchmarks/train_speed.py [--model mnist|resnet50|all] [--device D] [--precision fp32|bf16|fp16]
+        [--images N] [--batch B] [--size S] [--windows 3] [--rounds 5] [--threads N] [--quick] [--json PATH]
 
-The model is the MNIST lab CNN (28x28x1: conv 64 3x3 relu, conv 32 3x3 relu, flatten, dense 10 softmax) at batch
-128, on MNIST from specdsl.data (digits resized to 28x28 when MNIST cannot be had). Every contender trains the
-same model (specdsl.build) on the same images, built once and trained on across rounds. In each round each
-contender runs one warm-up epoch and ``--windows`` timed epochs of ``--images`` images, the contenders one after
-the other; the best window of each is the headline (other processes on a shared machine only ever slow a
-window down), the median is shown beside it. Printed:
+Models: ``mnist``, the MNIST lab CNN (28x28x1: conv 64 3x3 relu, conv 32 3x3 relu, flatten, dense 10 softmax) at
+batch 128 on MNIST from specdsl.data (digits resized to 28x28 when MNIST cannot be had); ``resnet50``,
+examples/resnet50.yaml (Keras' ResNet50, 1,000 classes) at ``--size`` (224) on synthetic batches (random uint8
+images and labels) at batch 64. Every contender trains the same model (specdsl.build) on the same images, built
+once and trained on across rounds. In each round each contender runs one warm-up epoch and ``--windows`` timed
+epochs of ``--images`` images, the contenders one after the other; the best window of each is the headline
+(other processes on a shared machine only ever slow a window down), the median is shown beside it.
 
-- images/s of each, and the ratios fit / plain loop (target >= 0.95) and fit / Keras (target >= 1.3);
-- the FLOP/s of a large float32 matmul measured in the same run, and the fraction of it the training step
-  reaches, with a training step taken as 3x the plan's forward FLOPs per image;
-- the same plain loop with channels_last tensors and model, for the memory-format choice in specdsl/train/_torch.py.
+Contenders: ``fit`` (specdsl.train.fit, ``train.channels_last: auto``, the precision asked); ``plain`` and
+``plain_cl`` (what a PyTorch user writes: tensors on the device, randperm batches, Adam as Keras sets it, autocast
+and a gradient scaler for fp16, in NCHW and in channels_last: the hand-written AMP + channels_last loop is the
+target's reference); ``keras`` (Keras 3's fit on its torch backend, in the precision's dtype policy). Printed:
 
-``--device`` (a ``train.device`` value, default auto) and ``--precision`` apply to every contender: fit takes them
-as ``train.device`` / ``train.precision``, the plain loops move model and data there and autocast as fit does,
-Keras fits inside ``keras.device``.
+- images/s of each; fit / plain_cl (target >= 0.95), fit / plain, fit / keras (target >= 1.3);
+- the FLOP/s of a large matmul on the device in the precision's dtype (fp32 matmuls on CUDA in full fp32:
+  torch's default, no TF32), and the fraction of it fit's training step reaches, a step taken as 3x the plan's
+  forward FLOPs per image.
+
+``--quick`` is a tiny configuration that runs anywhere in seconds (the smoke test's): 64 images, batch 16,
+ResNet-50 at 32x32, one round of one window, a 512x512 matmul. ``--json`` writes the summary.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import json
 import os
 import statistics
 import time
+from pathlib import Path
 
 os.environ.setdefault("KERAS_BACKEND", "torch")
 
-SPEC = {
+ROOT = Path(__file__).resolve().parents[1]
+MNIST_SPEC = {
     "name": "mnist_lab_cnn",
     "input": [28, 28, 1],
     "layers": [
@@ -40,10 +49,20 @@ SPEC = {
     ],
     "train": {"optimizer": "adam", "loss": "sparse_categorical_crossentropy", "batch_size": 128},
 }
-BATCH = 128
+DEFAULTS = {"mnist": {"batch": 128, "images": 1280}, "resnet50": {"batch": 64, "images": 640}}
 
 
-def load(n: int):
+def resnet_plan(size: int):
+    import yaml
+
+    import specdsl
+
+    doc = yaml.safe_load((ROOT / "examples" / "resnet50.yaml").read_text())
+    doc["input"] = [size, size, 3]
+    return specdsl.check(doc)
+
+
+def load_mnist(n: int):
     from specdsl.data import Dataset, load_dataset
     from specdsl.errors import DataError
 
@@ -53,23 +72,39 @@ def load(n: int):
         print(f"MNIST not available ({e.message}); using digits resized to 28x28")
         ds = load_dataset("digits", image_size=(28, 28), split=(0.98, 0.01, 0.01))
     x, y = ds.x_train[:n], ds.y_train[:n]
-    empty_x, empty_y = x[:0], y[:0]
-    return Dataset(ds.name, x, y, empty_x, empty_y, empty_x, empty_y, ds.class_names), ds.name
+    return Dataset(ds.name, x, y, x[:0], y[:0], x[:0], y[:0], ds.class_names)
 
 
-def bench_fit(plan, ds, model, windows: int, device: str, precision: str) -> list[float]:
+def synthetic(n: int, shape: tuple[int, int, int], classes: int):
+    import numpy as np
+
+    from specdsl.data import Dataset
+
+    rng = np.random.default_rng(0)
+    x = rng.integers(0, 256, (n, *shape), dtype=np.uint8)
+    y = rng.integers(0, classes, n).astype(np.int64)
+    return Dataset("synthetic", x, y, x[:0], y[:0], x[:0], y[:0], [str(i) for i in range(classes)])
+
+
+def sync(device: str) -> None:
+    import torch
+
+    if device.startswith("cuda"):
+        torch.cuda.synchronize()
+
+
+def bench_fit(plan, ds, model, windows: int, batch: int, device: str, precision: str) -> list[float]:
     from specdsl.spec import TrainSpec
     from specdsl.train import fit
 
-    train = TrainSpec(epochs=windows + 1, batch_size=BATCH, device=device, precision=precision)
+    train = TrainSpec(epochs=windows + 1, batch_size=batch, device=device, precision=precision)
     result = fit(plan, dataset=ds, train=train, model=model)
     return [h["images_per_s"] for h in result.history[1:]]  # the first epoch warms up
 
 
-def make_plain(plan, ds, device: str, precision: str, channels_last: bool = False):
-    """What a PyTorch user writes for this model: tensors in memory, randperm batches, Adam as Keras sets it."""
-    import contextlib
-
+def make_plain(plan, ds, batch: int, device: str, precision: str, channels_last: bool):
+    """What a PyTorch user writes for this model: tensors on the device, randperm batches, Adam as Keras sets it,
+    autocast (and a gradient scaler for fp16), optionally channels_last model and data."""
     import torch
     import torch.nn.functional as F
 
@@ -90,10 +125,11 @@ def make_plain(plan, ds, device: str, precision: str, channels_last: bool = Fals
     n = len(y)
 
     def epoch() -> float:
+        sync(device)
         t0 = time.perf_counter()
         perm = torch.randperm(n, generator=g).to(x.device)
-        for lo in range(0, n, BATCH):
-            idx = perm[lo : lo + BATCH]
+        for lo in range(0, n, batch):
+            idx = perm[lo : lo + batch]
             with autocast():
                 out = model(x[idx])
             loss = F.nll_loss(torch.log(out.float().clamp(1e-7, 1 - 1e-7)), y[idx])
@@ -105,8 +141,7 @@ def make_plain(plan, ds, device: str, precision: str, channels_last: bool = Fals
             else:
                 loss.backward()
                 opt.step()
-        if x.device.type == "cuda":
-            torch.cuda.synchronize()
+        sync(device)
         return n / (time.perf_counter() - t0)
 
     def run(windows: int) -> list[float]:
@@ -116,18 +151,26 @@ def make_plain(plan, ds, device: str, precision: str, channels_last: bool = Fals
     return run
 
 
-def make_keras(plan, ds, device: str):
+def make_keras(plan, ds, batch: int, device: str, precision: str):
     import keras
     import numpy as np
 
     import specdsl
+    from specdsl.train._keras import POLICIES, keras_device
 
     keras.utils.set_random_seed(0)
-    with keras.device(device):
-        model = specdsl.build(plan, backend="keras")
-    model.compile(
-        optimizer=keras.optimizers.Adam(1e-3), loss="sparse_categorical_crossentropy", metrics=["accuracy"]
-    )
+    where = keras_device(keras, device)
+    previous = keras.config.dtype_policy()
+    keras.config.set_dtype_policy(POLICIES[precision] or previous)
+    try:
+        with keras.device(where):
+            model = specdsl.build(plan, backend="keras")
+    finally:
+        keras.config.set_dtype_policy(previous)
+    optimizer = keras.optimizers.Adam(1e-3)
+    if precision == "fp16":
+        optimizer = keras.optimizers.LossScaleOptimizer(optimizer)
+    model.compile(optimizer=optimizer, loss="sparse_categorical_crossentropy", metrics=["accuracy"])
     x = ds.x_train.astype(np.float32) / 255
 
     def run(windows: int) -> list[float]:
@@ -135,76 +178,74 @@ def make_keras(plan, ds, device: str):
 
         class Timer(keras.callbacks.Callback):
             def on_epoch_begin(self, epoch, logs=None):
+                sync(device)
                 self.t0 = time.perf_counter()
 
             def on_epoch_end(self, epoch, logs=None):
+                sync(device)
                 times.append(time.perf_counter() - self.t0)
 
-        with keras.device(device):
-            model.fit(x, ds.y_train, batch_size=BATCH, epochs=windows + 1, verbose=0, callbacks=[Timer()])
+        with keras.device(where):
+            model.fit(x, ds.y_train, batch_size=batch, epochs=windows + 1, verbose=0, callbacks=[Timer()])
         return [len(ds.y_train) / t for t in times[1:]]
 
     return run
 
 
-def matmul_flops(n: int = 2048, repeats: int = 5) -> float:
+def matmul_flops(device: str, precision: str, n: int, repeats: int = 5) -> float:
+    """The best FLOP/s of an n x n matmul on ``device`` in the precision's dtype (fp32 for fp32)."""
     import torch
 
-    a, b = torch.randn(n, n), torch.randn(n, n)
+    dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(precision, torch.float32)
+    if device == "cpu" and dtype == torch.float16:
+        dtype = torch.float32  # a CPU has no fast fp16 matmul: fp32 is the rate to compare with
+    a = torch.randn(n, n, device=device, dtype=dtype)
+    b = torch.randn(n, n, device=device, dtype=dtype)
     torch.mm(a, b)
+    sync(device)
     best = float("inf")
     for _ in range(repeats):
         t0 = time.perf_counter()
         torch.mm(a, b)
+        sync(device)
         best = min(best, time.perf_counter() - t0)
     return 2 * n**3 / best
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument(
-        "--images", type=int, default=1280, help="images per timed window (default 1280 = 10 batches)"
-    )
-    parser.add_argument("--windows", type=int, default=3, help="timed windows per contender and round")
-    parser.add_argument("--rounds", type=int, default=5, help="rounds, the contenders interleaved in each")
-    parser.add_argument(
-        "--threads", type=int, default=None, help="torch.set_num_threads (default: torch's own)"
-    )
-    parser.add_argument("--device", default="auto", help="a train.device value (default auto)")
-    parser.add_argument("--precision", default="fp32", choices=["fp32", "bf16", "fp16"])
-    args = parser.parse_args()
-
+def bench_model(name: str, args, device: str) -> dict:
     import torch
 
     import specdsl
 
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    from specdsl.train import device_name
-
-    plan = specdsl.check(SPEC)
-    device = device_name(args.device)
-    ds, name = load(args.images)
+    batch = args.batch or DEFAULTS[name]["batch"]
+    images = args.images or DEFAULTS[name]["images"]
+    if name == "mnist":
+        plan = specdsl.check(MNIST_SPEC)
+        ds = load_mnist(images)
+    else:
+        plan = resnet_plan(args.size)
+        ds = synthetic(images, (args.size, args.size, 3), plan.output_shape[-1])
     print(
-        f"{plan.name}: {plan.params:,} parameters, {plan.flops / 1e6:.2f} MFLOPs forward per image; "
-        f"{name}, {len(ds.y_train):,} images per window, batch {BATCH}, torch {torch.__version__}, "
-        f"{torch.get_num_threads()} threads, {device} in {args.precision}, "
-        f"load average {os.getloadavg()[0]:.1f} at the start"
+        f"{plan.name} at {'x'.join(map(str, plan.input_shape))}: {plan.params:,} parameters, "
+        f"{plan.flops / 1e6:,.2f} MFLOPs forward per image; {ds.name}, {len(ds.y_train):,} images per window, "
+        f"batch {batch}, torch {torch.__version__}, {torch.get_num_threads()} threads, {device} in "
+        f"{args.precision}, load average {os.getloadavg()[0]:.1f} at the start",
+        flush=True,
     )
-
-    runs: dict[str, list[float]] = {"fit": [], "plain": [], "keras": [], "plain_cl": []}
     fit_model = specdsl.build(plan)
     contenders = {
-        "fit": lambda w: bench_fit(plan, ds, fit_model, w, device, args.precision),
-        "plain": make_plain(plan, ds, device, args.precision),
-        "keras": make_keras(plan, ds, device),
-        "plain_cl": make_plain(plan, ds, device, args.precision, channels_last=True),
+        "fit": lambda w: bench_fit(plan, ds, fit_model, w, batch, device, args.precision),
+        "plain_cl": make_plain(plan, ds, batch, device, args.precision, channels_last=True),
+        "plain": make_plain(plan, ds, batch, device, args.precision, channels_last=False),
     }
+    if not args.no_keras:
+        contenders["keras"] = make_keras(plan, ds, batch, device, args.precision)
+    runs: dict[str, list[float]] = {k: [] for k in contenders}
     flops: list[float] = []
     for r in range(args.rounds):
-        for name, run in contenders.items():
-            runs[name].extend(run(args.windows))
-        flops.append(matmul_flops())
+        for key, run in contenders.items():
+            runs[key].extend(run(args.windows))
+        flops.append(matmul_flops(device, args.precision, args.matmul))
         print(
             f"  round {r + 1}: "
             + ", ".join(f"{k} {max(v[-args.windows :]):,.0f}" for k, v in runs.items())
@@ -214,26 +255,98 @@ def main() -> None:
     best = {k: max(v) for k, v in runs.items()}
     median = {k: statistics.median(v) for k, v in runs.items()}
     peak = max(flops)
-    step_flops = 3 * plan.flops
+    step = 3 * plan.flops * best["fit"]
+    ratios = {
+        "fit/plain_cl": best["fit"] / best["plain_cl"],
+        "fit/plain": best["fit"] / best["plain"],
+        **({"fit/keras": best["fit"] / best["keras"]} if "keras" in best else {}),
+    }
     print(f"best window of {len(runs['fit'])} per contender (median in brackets):")
-    print(f"specdsl.train.fit      {best['fit']:8,.0f} images/s ({median['fit']:,.0f})")
+    print(f"specdsl.train.fit          {best['fit']:9,.1f} images/s ({median['fit']:,.1f})")
     print(
-        f"plain PyTorch loop     {best['plain']:8,.0f} images/s ({median['plain']:,.0f})   "
-        f"fit / plain = {best['fit'] / best['plain']:.2f} (target >= 0.95)"
+        f"plain AMP + channels_last  {best['plain_cl']:9,.1f} images/s ({median['plain_cl']:,.1f})   "
+        f"fit / plain_cl = {ratios['fit/plain_cl']:.2f} (target >= 0.95)"
     )
     print(
-        f"Keras fit (torch)      {best['keras']:8,.0f} images/s ({median['keras']:,.0f})   "
-        f"fit / keras = {best['fit'] / best['keras']:.2f} (target >= 1.3)"
+        f"plain AMP, NCHW            {best['plain']:9,.1f} images/s ({median['plain']:,.1f})   "
+        f"fit / plain = {ratios['fit/plain']:.2f}; channels_last / NCHW = "
+        f"{best['plain_cl'] / best['plain']:.2f}"
     )
+    if "keras" in best:
+        print(
+            f"Keras fit (torch)          {best['keras']:9,.1f} images/s ({median['keras']:,.1f})   "
+            f"fit / keras = {ratios['fit/keras']:.2f} (target >= 1.3)"
+        )
+    dtype = (
+        "fp32"
+        if args.precision == "fp32" or (device == "cpu" and args.precision == "fp16")
+        else args.precision
+    )
+    print(f"matmul {args.matmul}x{args.matmul} {dtype}  {peak / 1e9:9,.1f} GFLOP/s")
     print(
-        f"plain, channels_last   {best['plain_cl']:8,.0f} images/s ({median['plain_cl']:,.0f})   "
-        f"channels_last / NCHW = {best['plain_cl'] / best['plain']:.2f}"
+        f"training step              {step / 1e9:9,.1f} GFLOP/s (3 x {plan.flops / 1e6:,.2f} MFLOPs per image) "
+        f"= {step / peak:.1%} of the matmul's"
     )
-    print(f"matmul 2048x2048 fp32  {peak / 1e9:8,.1f} GFLOP/s")
-    print(
-        f"training step          {best['fit'] * step_flops / 1e9:8,.1f} GFLOP/s (3 x {plan.flops / 1e6:.2f} MFLOPs per "
-        f"image) = {best['fit'] * step_flops / peak:.0%} of the matmul's"
+    return {
+        "model": plan.name,
+        "input": list(plan.input_shape),
+        "batch": batch,
+        "images": len(ds.y_train),
+        "device": device,
+        "precision": args.precision,
+        "best": best,
+        "median": median,
+        "ratios": ratios,
+        "matmul_flops": peak,
+        "step_flops": step,
+        "fraction_of_matmul": step / peak,
+    }
+
+
+def main(argv: list[str] | None = None) -> dict:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--model", default="mnist", choices=["mnist", "resnet50", "all"])
+    parser.add_argument(
+        "--images", type=int, default=None, help="images per timed window (mnist 1280, resnet 640)"
     )
+    parser.add_argument("--batch", type=int, default=None, help="batch size (mnist 128, resnet50 64)")
+    parser.add_argument(
+        "--size", type=int, default=224, help="ResNet-50's input height and width (default 224)"
+    )
+    parser.add_argument("--windows", type=int, default=3, help="timed windows per contender and round")
+    parser.add_argument("--rounds", type=int, default=5, help="rounds, the contenders interleaved in each")
+    parser.add_argument(
+        "--matmul", type=int, default=None, help="matmul size (default 8192 on CUDA, else 2048)"
+    )
+    parser.add_argument(
+        "--threads", type=int, default=None, help="torch.set_num_threads (default: torch's own)"
+    )
+    parser.add_argument("--device", default="auto", help="a train.device value (default auto)")
+    parser.add_argument("--precision", default="fp32", choices=["fp32", "bf16", "fp16"])
+    parser.add_argument("--no-keras", action="store_true", help="leave Keras' fit out")
+    parser.add_argument("--quick", action="store_true", help="a tiny configuration that runs in seconds")
+    parser.add_argument("--json", type=Path, default=None, help="write the summary to this file")
+    args = parser.parse_args(argv)
+
+    import torch
+
+    from specdsl.train import device_name
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    device = device_name(args.device)
+    if args.quick:
+        args.images, args.batch, args.rounds, args.windows = args.images or 64, args.batch or 16, 1, 1
+        args.size = 32 if args.size == 224 else args.size
+        args.matmul = args.matmul or 512
+    args.matmul = args.matmul or (8192 if device.startswith("cuda") else 2048)
+    if device.startswith("cuda"):
+        print(f"GPU: {torch.cuda.get_device_name(device)}")
+    models = ["mnist", "resnet50"] if args.model == "all" else [args.model]
+    summary = {"models": [bench_model(m, args, device) for m in models]}
+    if args.json is not None:
+        args.json.write_text(json.dumps(summary, indent=2) + "\n")
+    return summary
 
 
 if __name__ == "__main__":

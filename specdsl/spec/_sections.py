@@ -321,6 +321,17 @@ class TrainSpec(Section):
         "each unfreezing layers and setting its learning rate; `epochs` is then the stages' sum.",
     )
 
+    channels_last: Literal["auto", True, False] = Field(
+        default="auto",
+        description="The torch loop's memory format for the model and batches: channels_last (NHWC strides) or "
+        "not; auto: on the CPU, and on CUDA in bf16 or fp16, where it was measured faster.",
+    )
+    compile: bool = Field(
+        default=False,
+        strict=True,
+        description="torch.compile the model in the torch loop: worth it for long runs (the first steps compile).",
+    )
+
     @model_validator(mode="before")
     @classmethod
     def _staged_epochs(cls, data: Any) -> Any:

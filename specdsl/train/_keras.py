@@ -14,14 +14,17 @@ from typing import Any
 
 import numpy as np
 
+from ..data import MappedImages
 from ..spec import Augment, DataSpec, TrainSpec
 from ._batches import eval_batch_size, normalization
 from ._callbacks import CallbackList
 from ._checkpoint import checkpoint_failure
+from ._keras_data import batches_class
 from ._metrics import EPSILON
 from ._result import NonFiniteLoss, TrainResult
 from ._schedule import LrSchedule, Monitor, out_of_time
 from ._stages import StageRunner, stage_plans
+from ._stream import stream_eval_batch_size
 
 CHECKPOINT = "best.weights.h5"
 POLICIES = {"fp32": None, "bf16": "mixed_bfloat16", "fp16": "mixed_float16"}
@@ -74,33 +77,6 @@ def _loss_and_labels(keras: Any, train: TrainSpec, num_classes: int):
     return keras.losses.SparseCategoricalCrossentropy(), metrics, lambda y: y.astype(np.int64)
 
 
-def _batches_class(keras: Any):
-    class AugmentedBatches(keras.utils.PyDataset):
-        """Shuffled, augmented training batches (the torch augmentation, on NHWC arrays)."""
-
-        def __init__(self, x, y, batch_size: int, augment, seed: int):
-            super().__init__()
-            self.x, self.y, self.batch_size, self.augment = x, y, batch_size, augment
-            self.rng = np.random.default_rng(seed)
-            self.order = self.rng.permutation(len(y))
-
-        def __len__(self) -> int:
-            return math.ceil(len(self.y) / self.batch_size)
-
-        def __getitem__(self, i: int):
-            import torch
-
-            idx = self.order[i * self.batch_size : (i + 1) * self.batch_size]
-            xb = torch.from_numpy(self.x[idx]).permute(0, 3, 1, 2)
-            xb = self.augment(xb).permute(0, 2, 3, 1).contiguous().numpy()
-            return xb, self.y[idx]
-
-        def on_epoch_end(self) -> None:
-            self.order = self.rng.permutation(len(self.y))
-
-    return AugmentedBatches
-
-
 def run(
     plan: Any,
     model: Any,
@@ -122,16 +98,27 @@ def run(
     scale, offset = normalization(dataset.x_train, normalize)
     s, o = scale.astype(np.float32), offset.astype(np.float32)
 
-    def prep(x: np.ndarray) -> np.ndarray:  # memory-mapped images (storage: disk) are read into memory here
+    # memory-mapped images (storage: disk) are read a batch at a time, by a keras.utils.PyDataset
+    mapped = isinstance(dataset.x_train, MappedImages)
+    ImageBatches = batches_class(keras)
+
+    def prep(x: np.ndarray) -> np.ndarray:
         return np.asarray(x).astype(np.float32) * s + o
 
     loss, metrics, labels = _loss_and_labels(keras, train, dataset.num_classes)
-    x_train, y_train = prep(dataset.x_train), labels(dataset.y_train)
+    y_train = labels(dataset.y_train)
     has_val = len(dataset.y_val) > 0
-    validation = (prep(dataset.x_val), labels(dataset.y_val)) if has_val else None
     n = len(y_train)
     steps = math.ceil(n / train.batch_size)
     eval_bs = eval_batch_size(plan, train.batch_size)
+    if mapped:  # each evaluation batch is read into memory: bound its images too
+        eval_bs = stream_eval_batch_size(eval_bs, train.batch_size, dataset.image_shape)
+
+    def split(x: Any, y: np.ndarray) -> Any:
+        """An evaluation split as fit and evaluate take it: arrays, or batches read from the map in order."""
+        return ImageBatches(x, labels(y), eval_bs, scale, offset) if mapped else (prep(x), labels(y))
+
+    validation = split(dataset.x_val, dataset.y_val) if has_val else None
     spec_augment = data.augment if data is not None else Augment()
 
     stages = StageRunner(stage_plans(plan, train), epochs)
@@ -221,7 +208,7 @@ def run(
     )
     callbacks.train_begin(info)
     adapter = Adapter()
-    fit_kwargs: dict[str, Any]
+    augmenter = None
     if spec_augment != Augment():  # any augmentation asked for
         import torch
 
@@ -234,10 +221,20 @@ def run(
             torch.tensor(offset, dtype=torch.float32),
             torch.tensor(255 * scale + offset, dtype=torch.float32),
         )
-        batches = _batches_class(keras)(x_train, y_train, train.batch_size, augmenter, train.seed)
-        fit_kwargs = {"x": batches}
+    fit_kwargs: dict[str, Any]
+    if augmenter is not None or mapped:
+        batches = ImageBatches(
+            dataset.x_train, y_train, train.batch_size, scale, offset, seed=train.seed, augment=augmenter
+        )
+        fit_kwargs = {"x": batches, "validation_batch_size": None if mapped else eval_bs}
     else:
-        fit_kwargs = {"x": x_train, "y": y_train, "batch_size": train.batch_size, "shuffle": True}
+        fit_kwargs = {
+            "x": prep(dataset.x_train),
+            "y": y_train,
+            "batch_size": train.batch_size,
+            "shuffle": True,
+            "validation_batch_size": eval_bs,
+        }
     epoch = 0
     while epoch < epochs and not stages.finished:
         stage = stages.advance(epoch)
@@ -262,7 +259,6 @@ def run(
             initial_epoch=epoch,
             epochs=epoch + span,
             validation_data=validation,
-            validation_batch_size=eval_bs,
             verbose=0,
             callbacks=[adapter],
         )
@@ -275,9 +271,11 @@ def run(
         model.set_weights(state["best"])
     test = None
     if len(dataset.y_test):
-        got = model.evaluate(
-            prep(dataset.x_test), labels(dataset.y_test), batch_size=eval_bs, verbose=0, return_dict=True
-        )
+        test_split = split(dataset.x_test, dataset.y_test)
+        if mapped:
+            got = model.evaluate(test_split, verbose=0, return_dict=True)
+        else:
+            got = model.evaluate(*test_split, batch_size=eval_bs, verbose=0, return_dict=True)
         test = {k: float(got[k]) for k in keys if k in got}
     best_epoch = monitor.best_epoch if monitor.best_epoch >= 0 else len(history) - 1
     result = TrainResult(

@@ -35,16 +35,12 @@ from ._device import resolve_device
 from ._metrics import EPSILON, evaluate, logits_mode, make_correct, make_loss, sum_dtype
 from ._result import NonFiniteLoss, TrainResult
 from ._schedule import LrSchedule, Monitor, out_of_time
+from ._speed import compile_errors, compile_failure, compiled, use_channels_last
 from ._stages import StageRunner, stage_plans
 from ._stream import StreamBatches, normalizer, stream_eval_batch_size
 
 CHECKPOINT = "best.pt"
 
-# channels_last (NHWC strides for the model's 4-D weights and the batches) was measured on this 2-core CPU
-# with torch 2.13 on the MNIST lab CNN at batch 128, NCHW and channels_last steps interleaved 40 times on a
-# shared machine: best step 77 ms instead of 106 ms with 2 threads (median 151 vs 171), 120 vs 152 ms with
-# 1 thread (median 138 vs 171). So training runs in it; the model is handed back in the default format.
-CHANNELS_LAST = True
 CHECK_EVERY = 50  # steps between looks at the losses on an accelerator (each one a wait for the device)
 CPU_CHECK_EVERY = 1  # every step: reading a loss on the CPU costs nothing
 
@@ -111,6 +107,18 @@ def _autocast(device: torch.device, precision: str) -> Callable[[], contextlib.A
     return lambda: torch.autocast(device.type, dtype=dtype)
 
 
+@contextlib.contextmanager
+def _compiling(on: bool):
+    """torch.compile's failures inside the block as one TrainError (when ``train.compile`` is on)."""
+    if not on:
+        yield
+        return
+    try:
+        yield
+    except compile_errors() as e:
+        raise compile_failure(e) from None
+
+
 def run(
     plan: Any,
     model: nn.Module,
@@ -140,7 +148,9 @@ def run(
         torch.tensor(offset, dtype=torch.float32, device=device),
         torch.tensor(255 * scale + offset, dtype=torch.float32, device=device),
     )
-    fmt = torch.channels_last if CHANNELS_LAST else torch.contiguous_format
+    # the model is handed back in the default format
+    channels_last = use_channels_last(train.channels_last, device.type, train.precision)
+    fmt = torch.channels_last if channels_last else torch.contiguous_format
     # memory-mapped images (data.storage: disk) are read a batch at a time, normalized on the device
     prepare = normalizer(scale, offset, device) if isinstance(dataset.x_train, MappedImages) else None
 
@@ -192,14 +202,18 @@ def run(
         model=model,
         device=str(device),
         precision=train.precision,
+        channels_last=channels_last,
+        compile=train.compile,
         normalization={"scale": scale.tolist(), "offset": offset.tolist()},
     )
     model.train()
     callbacks.train_begin(info)
 
-    with logits_mode(model, plan) as logits:
+    with logits_mode(model, plan) as logits, _compiling(train.compile):
         loss_fn = make_loss(train, logits)
         correct_fn = make_correct(train, logits)
+        # compiled once its last activation is set aside; evaluation runs the model itself (same parameters)
+        forward = compiled(model) if train.compile else model
         for epoch in range(epochs):
             if stages.finished:  # the last stage ended early
                 break
@@ -226,7 +240,7 @@ def run(
                     for group in optimizer.param_groups:
                         group["lr"] = lr
                 with autocast():
-                    out = model(xb)
+                    out = forward(xb)
                 out = out.float()
                 loss = loss_fn(out, yb)
                 losses[step] = loss.detach()

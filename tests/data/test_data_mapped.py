@@ -142,6 +142,8 @@ def test_auto_maps_what_would_pass_a_gibibyte_of_float32():
     assert AUTO_DISK_BYTES == 1024**3
     assert resolve_storage("auto", 25_000, (150, 150, 3)) == "disk"  # 6.7 GB as float32
     assert resolve_storage("auto", 50_000, (32, 32, 3)) == "memory"  # CIFAR-10: 614 MB
+    assert resolve_storage("auto", 60_000, (32, 32, 3)) == "memory"  # CIFAR-10 with its test set: 737 MB
+    assert resolve_storage("auto", 70_000, (28, 28, 1)) == "memory"  # MNIST, every split: 220 MB
     assert resolve_storage("auto", 89_478, (1000, 1, 3)) == "memory"  # 1,073,736,000 bytes
     assert resolve_storage("auto", 89_479, (1000, 1, 3)) == "disk"  # 1,073,748,000 bytes
     assert resolve_storage("memory", 10**9, (150, 150, 3)) == "memory"

@@ -99,6 +99,8 @@ def test_spec_params_flatten_the_sections_and_the_totals(tmp_path):
         "train.device": "auto",
         "train.precision": "fp32",
         "train.stages": "None",
+        "train.channels_last": "auto",
+        "train.compile": "False",
         "data.dataset": "digits",
         "data.path": "None",
         "data.image_size": "None",
