@@ -13,8 +13,8 @@ value took part in ranking it, so it is left out of the estimate). What was meas
 The re-evaluations run in this process after the workers end, with the torch threads of worker 0 (its share of
 the cores, :func:`worker_threads`): a trial's training time is then what its re-evaluation costs, for the
 deadline. Measured on a busy 2-core machine, a small Fashion-MNIST CNN trained 2.6x faster on one thread than on
-two (191 vs 73 img/s, medians of 3 interleaved runs: ``benchmarks/reevaluation_threads.py``), so the share is the
-faster choice too.
+two (medians of 3 interleaved runs: 191 vs 73 img/s, and 225 vs 109 in a second measurement;
+``benchmarks/reevaluation_threads.py``), so the share is the faster choice too.
 """
 
 from __future__ import annotations
