@@ -105,7 +105,8 @@ def run_search(
         from ..train import device_name
 
         device_name(opts.device)  # a device this machine lacks: one error before the study, not one a trial
-    spec_device = (tree.get("train") or {}).get("device") if isinstance(tree, dict) else None
+    train = tree.get("train") if isinstance(tree, dict) else None
+    spec_device = train.get("device") if isinstance(train, dict) else None  # a distribution: auto's rule
     workers, workers_why = resolve_workers(
         opts.workers, opts.device or (spec_device if isinstance(spec_device, str) else "auto")
     )
