@@ -19,7 +19,8 @@ up to 64, optional batch norm, 2x2 max pooling; dropout 0-0.5; dense 64/128/256;
    batch norm, dropout, global pooling or flatten, cosine schedule) with the lectures' augmentation.
 
 Reported: best validation accuracy, the test accuracy of the best model, trials and seconds per trial, and for
-specdsl the per-trial overhead: everything a trial spends outside training (Optuna's ask, sampling and tell,
+specdsl (with ``--workers auto``, the default: its workers count is in the table's header) the per-trial
+overhead: everything a trial spends outside training (Optuna's ask, sampling and tell,
 expanding and planning, MLflow, the pruner), as a share of the trial's time averaged over trials (target < 3 %),
 and summed over the whole search.
 ``--data fashion``: the same space (``benchmarks/fashion_reference.yaml``) on small data, 1,000 Fashion-MNIST
@@ -335,7 +336,13 @@ def main() -> int:
                     f"{r['name']} val {r['val']:.3f} test {_f(r['test'])}" for r in rows if r["seed"] == seed
                 )
             )
-    print(f"\n{task.title}, {budget:.0f} s per run on {os.cpu_count()} cores, seeds 0-{args.seeds - 1}")
+    from specdsl.search import resolve_workers
+
+    workers, why = resolve_workers("auto")  # what run_search's default runs, as its runs above did
+    print(
+        f"\n{task.title}, {budget:.0f} s per run on {os.cpu_count()} cores, seeds 0-{args.seeds - 1}; "
+        f"specdsl with {workers} worker{'s' if workers != 1 else ''} (--workers auto: {why})"
+    )
     print(
         f"{'':28s} {'seed':>4s} {'best val':>9s} {'reported':>9s} {'test':>7s} {'test*':>7s} {'trials':>7s} "
         f"{'s/trial':>8s} {'s/epoch':>8s} {'overhead':>9s} {'of time':>8s}"

@@ -15,6 +15,9 @@ if str(TESTS) not in sys.path:
 from support import EXAMPLES  # noqa: E402
 
 os.environ.setdefault("KERAS_BACKEND", "torch")
+# `--workers auto` (the search's default) means one process: the tests that spawn workers ask for them by count, and
+# tests/search/test_search_workers.py checks the rule without this
+os.environ["SPECDSL_WORKERS"] = "1"
 
 # the digits data and one-thread torch for the train, tracking and report tests (tests/train_fixtures.py)
 pytest_plugins = ["train_fixtures"]

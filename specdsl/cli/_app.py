@@ -300,12 +300,12 @@ def search(
     resume: bool = typer.Option(
         True, "--resume/--new", help="Continue the study of the same name (default) or start anew."
     ),
-    workers: int = typer.Option(
-        1,
+    workers: str = typer.Option(
+        "auto",
         "--workers",
         "-w",
-        min=1,
-        help="Worker processes on this machine: worker i on GPU i mod G, or its share of the CPU cores.",
+        help="Worker processes on this machine: worker i on GPU i mod G, or its share of the CPU cores; auto "
+        "(default: $SPECDSL_WORKERS, else one a GPU, one on MPS, one a CPU core up to 4) or a count.",
     ),
     device: str | None = typer.Option(
         None,

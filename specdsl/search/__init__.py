@@ -17,7 +17,8 @@ The modules, along the way a search goes:
 - ``_study``: :func:`run_search`, setting a study up, running its workers and closing it.
 - ``_setup``: the section's sampler and pruner as Optuna objects; ``_storage``: Optuna storages, dead workers'
   trials, the lock every worker takes to ask for a trial.
-- ``_workers``: the worker loop and its processes; ``_trial``: one trial (``Objective``), ``_pruning``: its
+- ``_workers``: the worker loop and its processes, and how many (:func:`resolve_workers`: ``--workers auto``
+  or ``$SPECDSL_WORKERS``); ``_trial``: one trial (``Objective``), ``_pruning``: its
   epochs reported to the pruner, MLflow and the progress; ``_progress``: what a running study shows.
 - ``_results``: what a study did (:class:`StudyResult`, :func:`best_trial`) and what it cost besides training.
 - ``_freeze``: a trial frozen into a concrete spec (:func:`freeze`, :func:`frozen_text`, :func:`freeze_best`).
@@ -42,6 +43,7 @@ from ._space import (
 )
 from ._storage import DEFAULT_STORAGE
 from ._study import run_search
+from ._workers import resolve_workers
 
 __all__ = [
     "DEFAULT_STORAGE",
@@ -61,5 +63,6 @@ __all__ = [
     "param_name",
     "parse_duration",
     "read_search",
+    "resolve_workers",
     "run_search",
 ]

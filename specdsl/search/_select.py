@@ -9,14 +9,22 @@ best mean of its fresh values is chosen, and that mean with its spread is the es
 value took part in ranking it, so it is left out of the estimate). What was measured is kept in the study
 (``specdsl.reevaluated`` per trial, ``specdsl.chosen``), so a resumed study re-trains nothing twice, and
 :func:`~specdsl.search.best_trial` returns the chosen trial.
+
+The re-evaluations run in this process after the workers end, with the torch threads of worker 0 (its share of
+the cores, :func:`worker_threads`): a trial's training time is then what its re-evaluation costs, for the
+deadline. Measured on a busy 2-core machine, a small Fashion-MNIST CNN trained 2.6x faster on one thread than on
+two (medians of 3 interleaved runs: 191 vs 73 img/s, and 225 vs 109 in a second measurement;
+``benchmarks/reevaluation_threads.py``), so the share is the faster choice too.
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import math
 import statistics
 import time
+from collections.abc import Iterator
 from typing import Any
 
 from ._config import CHOSEN_ATTR, REEVALUATED_ATTR, REJECTED, RESULT, StudyConfig
@@ -88,6 +96,26 @@ def resplit(ds: Any, seed: int) -> Any:
     return dataclasses.replace(
         ds, x_train=take(train_idx), y_train=y[train_idx], x_val=take(val_idx), y_val=y[val_idx]
     )
+
+
+@contextlib.contextmanager
+def worker_threads(cfg: StudyConfig) -> Iterator[int | None]:
+    """torch's threads in this process set to worker 0's (``cfg.workers`` > 1; one worker keeps torch's own, as
+    its trials did) for the block, and put back after it; yields the count set, or None."""
+    if cfg.workers <= 1:
+        yield None
+        return
+    import torch
+
+    from ..train import device_for_worker
+
+    before = torch.get_num_threads()
+    threads = device_for_worker(0, cfg.workers, cfg.device or "auto").threads
+    torch.set_num_threads(threads)
+    try:
+        yield threads
+    finally:
+        torch.set_num_threads(before)
 
 
 @dataclasses.dataclass

@@ -56,12 +56,12 @@ from ._config import (
 from ._freeze import frozen_text
 from ._progress import Progress, row_of
 from ._results import StudyResult, study_result
-from ._select import reevaluate, select_top
+from ._select import reevaluate, select_top, worker_threads
 from ._setup import quiet_optuna
 from ._space import check_space, distributions, parse_duration, read_search, read_space
 from ._storage import DEFAULT_STORAGE, display_url, fail_dead_trials, open_storage, study_store_error
 from ._trial import reason_of
-from ._workers import admitted, run_workers, work
+from ._workers import admitted, resolve_workers, run_workers, work, workers_line
 
 # the options that are fields of the search section too (checked as the section's own values are)
 _SECTION_OPTIONS = ("trials", "storage", "study_name", "seed", "tracking_uri", "experiment")
@@ -79,8 +79,9 @@ def run_search(
 
     Settings come from the space's ``search:`` section; ``options`` win over it, and keyword arguments named
     as the fields of :class:`SearchOptions` (``trials=20``, ``timeout="15m"``, ...) win over ``options``.
-    Rerunning the same call resumes the study. ``workers`` > 1 runs that many processes on this machine
-    sharing the storage; more machines join by running the same command on the same PostgreSQL storage.
+    Rerunning the same call resumes the study. ``workers`` processes on this machine share the storage (the
+    default ``auto``: ``$SPECDSL_WORKERS``, else one a GPU, one on MPS, one a CPU core up to 4, and no more
+    than the trials); more machines join by running the same command on the same PostgreSQL storage.
     ``console`` (a rich Console) shows the progress and the summary. ``plots=False`` (or the environment
     variable ``SPECDSL_PLOTS=0``) skips Optuna's plots at the end (they need plotly, and take seconds to
     import and draw).
@@ -100,12 +101,17 @@ def run_search(
         updates["timeout"] = max(1, math.ceil(parse_duration(opts.timeout)))
     search = _with_options(search, updates, file)
     timeout_s = parse_duration(search.timeout)
-    if opts.workers < 1:
-        raise SearchError(f"`workers` must be at least 1, but got {opts.workers}.")
     if opts.device is not None:
         from ..train import device_name
 
         device_name(opts.device)  # a device this machine lacks: one error before the study, not one a trial
+    train = tree.get("train") if isinstance(tree, dict) else None
+    spec_device = train.get("device") if isinstance(train, dict) else None  # a distribution: auto's rule
+    workers, workers_why = resolve_workers(
+        opts.workers, opts.device or (spec_device if isinstance(spec_device, str) else "auto")
+    )
+    if workers_why is not None and search.trials is not None and search.trials < workers:
+        workers, workers_why = search.trials, f"as many as the {search.trials} trials"
     quick = check_space(file, samples=30, seed=search.seed or 0, tree=tree)
     if quick.all_invalid and not quick.distributions and quick.first_error is not None:
         raise quick.first_error  # a fixed spec: its own error, said once
@@ -180,7 +186,7 @@ def run_search(
             STORAGE_TAG: display_url(url),
             "trials": search.trials,
             "timeout": timeout_s,
-            "workers": opts.workers,
+            "workers": workers,
             "epochs": opts.epochs,
             "limit": opts.limit,
             "host": socket.gethostname(),
@@ -220,7 +226,7 @@ def run_search(
             epochs=opts.epochs,
             limit=opts.limit,
             seed=search.seed,
-            workers=opts.workers,
+            workers=workers,
             device=opts.device,
             parent_pid=os.getpid(),
             fit_epochs=opts.fit_epochs and opts.epochs is None and timeout_s is not None,
@@ -232,7 +238,7 @@ def run_search(
             directions=directions,
             budget=search.trials,
             timeout=timeout_s,
-            workers=opts.workers,
+            workers=workers,
         )
         progress.replace([row_of(t) for t in study.get_trials(deepcopy=False)])
         progress.printed.update(progress.rows)  # lines only for trials finished from now on
@@ -251,8 +257,10 @@ def run_search(
                 f"study {name} on {display_url(url)}: {search.sampler} sampler, {pruning}, "
                 f"{len(dists)} parameters; MLflow experiment {exp_name} at {uri}"
             )
+            if (line := workers_line(workers, workers_why)) is not None:
+                progress.say(line)
             try:
-                if opts.workers == 1:
+                if workers == 1:
                     state = work(cfg, progress)
                 else:
                     state = run_workers(cfg, study, progress)
@@ -263,9 +271,15 @@ def run_search(
                             f"the {search.trials}-trial cap was reached with {left:.0f} s of the {timeout_s:.0f} s "
                             "budget left: raise --trials to let the budget decide."
                         )
-                chosen = reevaluate(
-                    study, cfg, search, top, None if timeout_s is None else started + timeout_s, progress.say
-                )
+                with worker_threads(cfg):  # worker 0's threads, as its trials trained
+                    chosen = reevaluate(
+                        study,
+                        cfg,
+                        search,
+                        top,
+                        None if timeout_s is None else started + timeout_s,
+                        progress.say,
+                    )
             except KeyboardInterrupt:
                 interrupted = True
                 progress.say(

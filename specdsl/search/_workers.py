@@ -2,7 +2,8 @@
 this process and, with ``--workers N``, N - 1 more in spawned processes sharing the study's storage
 (:func:`run_workers`). Asking for a trial and checking the budget happen under one lock of every worker of
 the study (``BudgetLock``), so a study trains its ``trials``, not one more. A trial is told to Optuna whatever
-happens to it; a store that fails stops the worker.
+happens to it; a store that fails stops the worker. How many workers ``--workers auto`` runs:
+:func:`resolve_workers` (the environment variable ``SPECDSL_WORKERS``, else ``specdsl.train.workers_here``).
 """
 
 from __future__ import annotations
@@ -31,6 +32,51 @@ from ._storage import (
     study_store_error,
 )
 from ._trial import Objective
+
+WORKERS_ENV = "SPECDSL_WORKERS"  # what --workers auto means where it is set: a count (or auto)
+
+
+def _count(value: Any, what: str, hint: str) -> int | None:
+    """``value`` as a worker count (an int, or the text of one), None for ``auto``; a SearchError otherwise."""
+    if isinstance(value, str) and value.strip().lower() == "auto":
+        return None
+    try:
+        n = value if isinstance(value, int) and not isinstance(value, bool) else int(str(value).strip())
+    except ValueError:
+        n = 0
+    if n < 1:
+        raise SearchError(f"{what} must be auto or a whole number at least 1, but got {value!r}.", hint=hint)
+    return n
+
+
+def resolve_workers(asked: int | str, device: str = "auto") -> tuple[int, str | None]:
+    """The worker processes of a study and, for ``auto``, why that many: ``asked`` as given when a count; for
+    ``auto`` the count in ``$SPECDSL_WORKERS`` where set, else ``specdsl.train.workers_here(device)`` (one a GPU,
+    one on MPS, one a CPU core up to 4)."""
+    n = _count(asked, "`workers` (--workers)", "Pass --workers auto, or a count such as --workers 2.")
+    if n is not None:
+        return n, None
+    env = os.environ.get(WORKERS_ENV, "").strip()
+    if env:
+        n = _count(env, f"${WORKERS_ENV}", f"Set {WORKERS_ENV} to auto or a count such as 2, or unset it.")
+        if n is not None:
+            return n, f"{WORKERS_ENV}={n}"
+    from ..train import workers_here
+
+    return workers_here(device)
+
+
+def workers_line(n: int, why: str | None) -> str | None:
+    """What the progress says of the workers once: for ``auto``, how many and why.
+
+    >>> workers_line(2, "one a core")
+    '2 workers (one a core: --workers N sets them)'
+    >>> workers_line(1, "one on MPS"), workers_line(3, None)
+    ('1 worker (one on MPS: --workers N sets them)', None)
+    """
+    if why is None:
+        return None
+    return f"{n} worker{'s' if n != 1 else ''} ({why}: --workers N sets them)"
 
 
 def admitted(study: Any) -> int:

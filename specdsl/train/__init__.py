@@ -14,7 +14,8 @@ and ``--limit``). ``training_memory`` estimates what training a plan
 takes, and a ``MemoryGuard`` callback stops a run whose process passes a memory bound (``OutOfMemory``, as
 for an allocation that fails: ``allocation_failure``). ``device_name`` says what ``train.device`` means on
 this machine, and ``device_for_worker`` where search worker i of n trains (GPU i mod G, or its share of the
-CPU cores; ``placement`` is the same rule with the counts given). The ``specdsl train`` command is in
+CPU cores; ``placement`` is the same rule with the counts given); ``workers_here`` how many workers
+``--workers auto`` runs (``auto_workers``: the rule with the counts given). The ``specdsl train`` command is in
 ``specdsl.cli._train``.
 
 The modules: ``_fit`` (the entry point: checks, data, then a backend's loop); ``_torch`` (the torch loop
@@ -43,12 +44,14 @@ _WHERE = {
     "log_keys": "_compat",
     "output_activation": "_compat",
     "Placement": "_device",
+    "auto_workers": "_device",
     "available_devices": "_device",
     "device_for_worker": "_device",
     "device_name": "_device",
     "placement": "_device",
     "usable_cores": "_device",
     "resolve_device": "_device",
+    "workers_here": "_device",
     "fit": "_fit",
     "logits_mode": "_metrics",
     "MemoryEstimate": "_memory",
@@ -76,12 +79,14 @@ if TYPE_CHECKING:
     from ._compat import check_compatible, load_for, log_keys, output_activation
     from ._device import (
         Placement,
+        auto_workers,
         available_devices,
         device_for_worker,
         device_name,
         placement,
         resolve_device,
         usable_cores,
+        workers_here,
     )
     from ._fit import fit
     from ._memory import (
@@ -128,6 +133,7 @@ __all__ = [
     "ProgressCallback",
     "TrainResult",
     "allocation_failure",
+    "auto_workers",
     "available_devices",
     "check_compatible",
     "data_override",
@@ -150,4 +156,5 @@ __all__ = [
     "to_tensor",
     "training_memory",
     "usable_cores",
+    "workers_here",
 ]

@@ -3,6 +3,7 @@
 ``auto`` picks CUDA, then MPS, then the CPU. A device that is asked for by name and is not there is one
 :class:`TrainError` naming the devices this machine has. ``placement`` is pure (the device count and cores are
 its arguments), so the search's worker placement is tested without a GPU; ``device_for_worker`` counts them.
+:func:`auto_workers` is the rule of ``--workers auto`` (pure too; ``workers_here`` counts for it).
 """
 
 from __future__ import annotations
@@ -126,6 +127,45 @@ def placement(i: int, n_workers: int, device: str, *, gpus: int, cores: int, mps
     if device == "auto":
         return Placement("mps" if mps else "cpu", threads)
     return Placement(device, threads)
+
+
+MAX_AUTO_CPU_WORKERS = 4  # ``--workers auto`` on a CPU: one worker a core, at most this many
+
+
+def auto_workers(device: str, *, gpus: int, cores: int, mps: bool = False) -> tuple[int, str]:
+    """How many search workers ``--workers auto`` runs, and why in words: one a GPU where ``device`` (a
+    ``train.device`` value) lets the workers go round the ``gpus``; one on a named ``cuda:N`` or on MPS (one
+    device, shared); on the CPU one a core, at most :data:`MAX_AUTO_CPU_WORKERS` (then each its share of the
+    cores as threads). Small CNNs scale badly across threads: on 2 cores, two one-thread workers trained
+    4-6x the trials of one two-thread worker.
+
+        >>> auto_workers("auto", gpus=2, cores=16)
+        (2, 'one a GPU')
+        >>> auto_workers("auto", gpus=0, cores=2)
+        (2, 'one a core')
+        >>> auto_workers("cpu", gpus=1, cores=16)
+        (4, 'at most 4 on the CPU, each 4 of its 16 cores')
+        >>> auto_workers("auto", gpus=0, cores=8, mps=True)
+        (1, 'one on MPS')
+    """
+    if device in ("auto", "cuda") and gpus:
+        return gpus, "one a GPU"
+    if _CUDA.fullmatch(device):
+        return 1, f"one on {device}"
+    if device == "mps" or (device == "auto" and mps):
+        return 1, "one on MPS"
+    cores = max(1, cores)
+    if cores <= MAX_AUTO_CPU_WORKERS:
+        return cores, "one a core"
+    n = MAX_AUTO_CPU_WORKERS
+    share = f"{cores // n}" if cores % n == 0 else f"{cores // n}-{cores // n + 1}"
+    return n, f"at most {n} on the CPU, each {share} of its {cores} cores"
+
+
+def workers_here(device: str = "auto") -> tuple[int, str]:
+    """:func:`auto_workers` on this machine (its CUDA devices, MPS and usable cores)."""
+    gpus, mps = _counts()
+    return auto_workers(device, gpus=gpus, cores=usable_cores(), mps=mps)
 
 
 def device_for_worker(i: int, n_workers: int, device: str = "auto") -> Placement:

@@ -20,20 +20,26 @@ LONG = DEEP.replace("{int: [1, 5], name: convs}", "1").replace("epochs: 1,", "ep
 
 
 @pytest.mark.parametrize(
-    ("epoch_s", "left_s", "planned", "warmup", "fitted"),
+    ("epoch_s", "left_s", "planned", "warmup", "workers", "fitted"),
     [
-        (30.0, 800.0, 50, 0, 3),  # a busy 2-core machine: 8 trials of 3 epochs in 800 s
-        (2.0, 800.0, 50, 0, 50),  # a quiet one: the spec's epochs fit
-        (5.0, 800.0, 50, 0, 20),
-        (100.0, 800.0, 50, 0, 2),  # never fewer than 2 ...
-        (100.0, 800.0, 50, 3, 4),  # ... nor than the warm-up before pruning, plus one
-        (100.0, 800.0, 1, 0, 1),  # nor more than the spec asks
-        (0.0, 800.0, 12, 0, 12),
+        (30.0, 800.0, 50, 0, 1, 3),  # a busy 2-core machine: 8 trials of 3 epochs in 800 s
+        (2.0, 800.0, 50, 0, 1, 50),  # a quiet one: the spec's epochs fit
+        (5.0, 800.0, 50, 0, 1, 20),
+        (100.0, 800.0, 50, 0, 1, 2),  # never fewer than 2 ...
+        (100.0, 800.0, 50, 3, 1, 4),  # ... nor than the warm-up before pruning, plus one
+        (100.0, 800.0, 1, 0, 1, 1),  # nor more than the spec asks
+        (0.0, 800.0, 12, 0, 1, 12),
+        (30.0, 800.0, 50, 0, 2, 6),  # two workers in parallel: 16 trials of 6 epochs in 800 s
+        (30.0, 800.0, 50, 0, 4, 13),  # four: 800 * 4 // (8 * 30)
+        (5.0, 800.0, 50, 0, 4, 50),  # capped at the spec's epochs still
+        (100.0, 800.0, 50, 0, 2, 2),  # and 2 at least
     ],
 )
-def test_epochs_are_fitted_to_the_time_left(epoch_s, left_s, planned, warmup, fitted):
+def test_epochs_are_fitted_to_the_time_left_and_the_workers(
+    epoch_s, left_s, planned, warmup, workers, fitted
+):
     assert FULL_TRIALS == 8
-    assert fitted_epochs(epoch_s, left_s, planned, warmup) == fitted
+    assert fitted_epochs(epoch_s, left_s, planned, warmup, workers) == fitted
 
 
 def _run(path, tmp_path, **kwargs):

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from specdsl.train import Placement, device_for_worker, placement, usable_cores
+from specdsl.train import Placement, auto_workers, device_for_worker, placement, usable_cores, workers_here
 
 
 def test_workers_go_round_the_gpus():
@@ -53,3 +53,36 @@ def test_on_this_machine():
     assert got == placement(1, 2, "auto", gpus=gpus, cores=cores, mps=torch.backends.mps.is_available())
     if not gpus:
         assert got == Placement("cpu", max(1, cores // 2))
+
+
+@pytest.mark.parametrize(
+    ("device", "gpus", "cores", "mps", "expected"),
+    [
+        ("auto", 2, 16, False, (2, "one a GPU")),
+        ("cuda", 8, 4, False, (8, "one a GPU")),
+        ("auto", 1, 2, False, (1, "one a GPU")),
+        ("cuda:1", 2, 16, False, (1, "one on cuda:1")),
+        ("auto", 0, 8, True, (1, "one on MPS")),
+        ("mps", 0, 8, True, (1, "one on MPS")),
+        ("auto", 0, 1, False, (1, "one a core")),
+        ("auto", 0, 2, False, (2, "one a core")),  # measured: 4-6x the training of one two-thread worker
+        ("cpu", 4, 3, True, (3, "one a core")),  # the CPU asked for: its cores, whatever else is there
+        ("auto", 0, 4, False, (4, "one a core")),
+        ("auto", 0, 8, False, (4, "at most 4 on the CPU, each 2 of its 8 cores")),
+        ("cpu", 0, 18, False, (4, "at most 4 on the CPU, each 4-5 of its 18 cores")),
+        ("auto", 0, 0, False, (1, "one a core")),  # no count of cores: one worker still
+    ],
+)
+def test_auto_workers_table(device, gpus, cores, mps, expected):
+    assert auto_workers(device, gpus=gpus, cores=cores, mps=mps) == expected
+
+
+def test_auto_workers_on_this_machine_place_each_on_a_device():
+    import torch
+
+    gpus = torch.cuda.device_count() if torch.cuda.is_available() else 0
+    n, _ = workers_here()
+    if not gpus and not torch.backends.mps.is_available():
+        assert n == min(usable_cores(), 4)
+        # every CPU worker gets one thread at least, all of the cores among them
+        assert sum(device_for_worker(i, n).threads for i in range(n)) == max(usable_cores(), n)
