@@ -19,7 +19,7 @@ up to 64, optional batch norm, 2x2 max pooling; dropout 0-0.5; dense 64/128/256;
    batch norm, dropout, global pooling or flatten, cosine schedule) with the lectures' augmentation.
 
 Reported: best validation accuracy, the test accuracy of the best model, trials and seconds per trial, and for
-specdsl (with ``--workers auto``, the default: its workers count is in the table's header) the per-trial
+specdsl (with ``--workers N``, 1 by default, or ``auto``: its workers count is in the table's header) the per-trial
 overhead: everything a trial spends outside training (Optuna's ask, sampling and tell,
 expanding and planning, MLflow, the pruner), as a share of the trial's time averaged over trials (target < 3 %),
 and summed over the whole search.
@@ -203,7 +203,9 @@ def run_kerastuner(kind: str, budget: float, folder: Path, data, task: Task, see
     }
 
 
-def run_specdsl(name: str, space: Path, budget: float, folder: Path, seed: int = 0) -> dict:
+def run_specdsl(
+    name: str, space: Path, budget: float, folder: Path, seed: int = 0, workers: int | str = 1
+) -> dict:
     import optuna
 
     from specdsl.search import best_trial, run_search
@@ -219,6 +221,7 @@ def run_specdsl(name: str, space: Path, budget: float, folder: Path, seed: int =
         seed=seed,
         tracking_uri=f"sqlite:///{folder / 'mlflow.db'}",
         plots=False,
+        workers=workers,
     )
     seconds = time.time() - start
     study = optuna.load_study(study_name=f"{name} seed {seed}", storage=storage)
@@ -282,6 +285,11 @@ def main() -> int:
         "wide (specdsl on search_spaces/catsdogs.yaml); kerastuner and specdsl name both of a side (default: all four)",
     )
     parser.add_argument(
+        "--workers",
+        default="1",
+        help="specdsl's search workers: a count or auto (default 1, the search's default)",
+    )
+    parser.add_argument(
         "--seeds", type=int, default=1, help="runs of each with seeds 0..N-1: mean and spread (default 1)"
     )
     parser.add_argument(
@@ -327,9 +335,13 @@ def main() -> int:
                 if kind in runs:
                     rows.append(run_kerastuner(kind, budget, folder, data, task, seed))
             if "reference" in runs:
-                rows.append(run_specdsl("specdsl (same space)", task.space, budget, folder, seed))
+                rows.append(
+                    run_specdsl("specdsl (same space)", task.space, budget, folder, seed, args.workers)
+                )
             if "wide" in runs and task.wide is not None:
-                rows.append(run_specdsl("specdsl (wider, augmented)", task.wide, budget, folder, seed))
+                rows.append(
+                    run_specdsl("specdsl (wider, augmented)", task.wide, budget, folder, seed, args.workers)
+                )
             print(
                 f"seed {seed}: "
                 + "; ".join(
@@ -338,10 +350,11 @@ def main() -> int:
             )
     from specdsl.search import resolve_workers
 
-    workers, why = resolve_workers("auto")  # what run_search's default runs, as its runs above did
+    workers, why = resolve_workers(args.workers)  # what the runs above ran
     print(
         f"\n{task.title}, {budget:.0f} s per run on {os.cpu_count()} cores, seeds 0-{args.seeds - 1}; "
-        f"specdsl with {workers} worker{'s' if workers != 1 else ''} (--workers auto: {why})"
+        f"specdsl with {workers} worker{'s' if workers != 1 else ''}"
+        + (f" (--workers auto: {why})" if why else "")
     )
     print(
         f"{'':28s} {'seed':>4s} {'best val':>9s} {'reported':>9s} {'test':>7s} {'test*':>7s} {'trials':>7s} "

@@ -1,4 +1,4 @@
-"""How many workers a study runs: ``--workers auto`` (the default) resolved by ``$SPECDSL_WORKERS`` or the machine's
+"""How many workers a study runs: one by default; ``--workers auto`` resolved by ``$SPECDSL_WORKERS`` or the machine's
 devices and cores, a count as given, bad values refused; the re-evaluation's torch threads."""
 
 from __future__ import annotations
@@ -17,8 +17,8 @@ from specdsl.train import workers_here
 SPACES = Path(__file__).resolve().parent / "spaces"
 
 
-def test_auto_is_the_default():
-    assert SearchOptions().workers == "auto"
+def test_one_worker_is_the_default():
+    assert SearchOptions().workers == 1
 
 
 def test_a_count_is_kept_as_given(monkeypatch):
