@@ -168,6 +168,7 @@ def compile_(
                 "compile needs a spec file, or --run RUN_ID (whose logged spec it compiles).",
                 hint="specdsl compile model.yaml --format onnx -o model.onnx",
             )
+        checked = check(spec) if run is None else None  # a bad spec is refused before a framework is imported
         be = get_backend(backend.value)
         if format not in be.FORMATS:
             raise BackendError(f"the {backend.value} backend writes {', '.join(be.FORMATS)}, not `{format}`.")
@@ -197,7 +198,8 @@ def compile_(
 
             plan, model = run_model(run, spec, backend=backend.value, tracking_uri=tracking_uri)
         else:
-            plan = check(spec)  # type: ignore[arg-type]  # not None without --run
+            assert checked is not None  # checked above: there is no --run
+            plan = checked
         if format == "source":
             pretrained = [bb for bb in plan.spec.backbones if bb.weights is not None]
             if pretrained:  # the source is the architecture; say so rather than drop the weights unsaid

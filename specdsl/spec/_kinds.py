@@ -99,6 +99,7 @@ class LayerSpec(StrictModel):
     )
     trainable: bool = Field(
         default=True,
+        strict=True,
         description="false: the layer is frozen (its weights are non-trainable, a batch norm normalizes by its "
         "moving statistics and keeps them), as Keras' `layer.trainable = False`.",
     )

@@ -29,6 +29,7 @@ MESSAGE = (
 )
 PACKAGE = (
     "specdsl",
+    "examples",  # the wheel's specdsl.zoo (pyproject's package-dir)
     "pyproject.toml",
     "README.md",
     ".pre-commit-hooks.yaml",

@@ -216,8 +216,7 @@ def test_the_generated_sources_freeze_as_the_built_models_do():
     [
         (
             "  - dense: {units: 2, trainable: 3}",
-            "<string>:4:34: layers[0] (dense): `trainable`: input should be a valid boolean, unable to "
-            "interpret input (got 3).",
+            "<string>:4:34: layers[0] (dense): `trainable`: input should be a valid boolean (got 3).",
         ),
         (
             "  - repeat: 1\n    trainable: maybe\n    layers: [flatten]",

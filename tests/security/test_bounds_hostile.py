@@ -11,7 +11,9 @@ import textwrap
 from pathlib import Path
 
 HOSTILE = Path(__file__).resolve().parent / "hostile"
-CPU_SECONDS = 2.0
+CPU_SECONDS = (
+    3.0  # a guard against blow-ups: the heaviest case, a 7 MB flow list, takes 1.9 s on a quiet machine
+)
 PEAK_BYTES = 512 * 1024**2
 
 EXPECTED = {
