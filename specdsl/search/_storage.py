@@ -10,7 +10,7 @@ A journal file (``--storage journal:path.log``, Optuna's ``JournalFileBackend``)
 machine only, and no heartbeat (dead workers are still found by their process id).
 
 Every worker of a study takes one lock (:class:`BudgetLock`) to check the budget and ask for a trial: a file
-lock on SQLite and journal files, an advisory lock on PostgreSQL.
+lock on the folder of SQLite and journal files (not the file: see the class), an advisory lock on PostgreSQL.
 """
 
 from __future__ import annotations
@@ -213,9 +213,14 @@ def fail_dead_trials(study: Any) -> list[Any]:
 
 
 class BudgetLock:
-    """A lock every worker of a study takes to check the budget and ask for a trial: ``flock`` on the SQLite or
-    journal file (SQLite itself uses POSIX locks, which do not interact with flock), a PostgreSQL advisory lock
-    keyed by the study name. Other databases: no lock (the budget may be overshot by a trial per worker)."""
+    """A lock every worker of a study takes to check the budget and ask for a trial: ``flock`` on the folder that
+    holds the SQLite or journal file, a PostgreSQL advisory lock keyed by the study name. Other databases: no lock
+    (the budget may be overshot by a trial per worker).
+
+    The folder, not the database file: SQLite's own locks are POSIX locks, and a process loses all of them on a
+    file the moment it closes any descriptor of that file. A descriptor of the database opened for this lock and
+    closed at a worker's end let another worker that closed its connection take itself for the last one and
+    delete the ``-wal`` and ``-shm`` files under this process (whose next read failed: "disk I/O error")."""
 
     def __init__(self, url: str, study_name: str):
         self.url = url
@@ -233,7 +238,7 @@ class BudgetLock:
             path = self.url[len("journal:") :]
             path = path.removeprefix("//")
         if path and os.path.exists(path):
-            self.fd = os.open(path, os.O_RDONLY)
+            self.fd = os.open(os.path.dirname(os.path.abspath(path)), os.O_RDONLY)  # see the class
         elif self.url.startswith("postgresql"):
             import sqlalchemy
 
