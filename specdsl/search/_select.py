@@ -10,11 +10,12 @@ value took part in ranking it, so it is left out of the estimate). What was meas
 (``specdsl.reevaluated`` per trial, ``specdsl.chosen``), so a resumed study re-trains nothing twice, and
 :func:`~specdsl.search.best_trial` returns the chosen trial.
 
-The re-evaluations run in this process after the workers end, with the torch threads of worker 0 (its share of
-the cores, :func:`worker_threads`): a trial's training time is then what its re-evaluation costs, for the
-deadline. Measured on a busy 2-core machine, a small Fashion-MNIST CNN trained 2.6x faster on one thread than on
-two (medians of 3 interleaved runs: 191 vs 73 img/s, and 225 vs 109 in a second measurement;
-``benchmarks/reevaluation_threads.py``), so the share is the faster choice too.
+The re-evaluations run after the workers end: with one worker in this process, and with several in as many
+spawned processes at once, each with a worker's device and torch threads (its share of the cores), as the trials
+trained: a trial's training time is then what its re-evaluation costs, for the deadline. Measured on a busy
+2-core machine, a small Fashion-MNIST CNN trained 2.6x faster on one thread than on two (medians of 3
+interleaved runs: 191 vs 73 img/s, and 225 vs 109 in a second measurement; ``benchmarks/reevaluation_threads.py``),
+so two one-thread processes re-evaluate about twice as fast as this one would with both threads.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import math
+import os
 import statistics
 import time
 from collections.abc import Iterator
@@ -142,17 +144,135 @@ class Chosen:
         }
 
 
-def reevaluate(
-    study: Any, cfg: StudyConfig, search: Any, top: int, deadline: float | None, say: Any
-) -> Chosen | None:
-    """Re-evaluate the study's ``top`` complete trials (see the module) until ``deadline``; the chosen trial, kept
-    in the study, or None where there is nothing to choose between (one objective of an epoch metric, two complete
-    trials at least)."""
+@dataclasses.dataclass(frozen=True)
+class Job:
+    """One re-evaluation: trial ``number`` (its frozen spec ``text``) trained on fresh split ``repeat``."""
+
+    number: int
+    repeat: int
+    text: str
+    epochs: int | None
+    cost: float  # the trial's own training time: what the deadline must leave for it
+
+
+@dataclasses.dataclass(frozen=True)
+class Outcome:
+    """What a re-evaluation measured (``value``; None where it failed or was cut) and what to say of it."""
+
+    job: Job
+    value: float | None = None
+    n_val: int | None = None
+    skipped: bool = False
+    message: str | None = None
+    worker: int | None = None  # the re-evaluation process (several workers), None in this process
+
+
+def run_job(
+    job: Job,
+    objective: Any,
+    deadline: float | None,
+    metric: str,
+    maximize: bool,
+    device: Any = None,
+    worker: int | None = None,
+) -> Outcome:
+    """Train ``job`` once; any failure is its outcome (a re-evaluation that fails costs its value, never the
+    study). ``objective`` loads the data (once per process)."""
     from ..plan import plan
     from ..spec import load
     from ..train import fit
-    from ._freeze import frozen_text
+
+    if deadline is not None and time.time() + job.cost > deadline:
+        return Outcome(job, skipped=True, worker=worker)
+    try:
+        spec = load(job.text, file=f"trial {job.number}")
+        p = plan(spec)
+        ds = resplit(objective._dataset(p, spec), seed=1000 * job.repeat + job.number)
+        train = spec.train.model_copy(update={"seed": spec.train.seed + job.repeat})
+        left = None if deadline is None else max(deadline - time.time(), 1.0)
+        result = fit(p, dataset=ds, train=train, epochs=job.epochs, max_seconds=left, device=device)
+    except Exception as e:
+        return Outcome(
+            job, message=f"re-evaluating trial {job.number} failed: {type(e).__name__}: {e}", worker=worker
+        )
+    if getattr(result, "stop_reason", None) == "max_seconds":  # fewer epochs than the trial: not comparable
+        return Outcome(
+            job,
+            skipped=True,
+            worker=worker,
+            message=f"re-evaluating trial {job.number} was cut at the time limit; its value is not kept",
+        )
+    seen = [h[metric] for h in result.history if isinstance(h.get(metric), (int, float))]
+    if not seen:
+        return Outcome(job, worker=worker)
+    return Outcome(job, float(max(seen) if maximize else min(seen)), len(ds.y_val), worker=worker)
+
+
+def _in_this_process(jobs: list[Job], cfg: StudyConfig, *args: Any) -> Iterator[Outcome]:
     from ._trial import Objective
+
+    objective = Objective(cfg, tracker=None, progress=None)  # its data loading, without MLflow
+    for job in jobs:
+        yield run_job(job, objective, *args)
+
+
+def _pool_main(cfg: StudyConfig, index: int, jobs: Any, out: Any, args: tuple[Any, ...]) -> None:
+    """A re-evaluation process: worker ``index``'s device and threads, jobs until the queue's end."""
+    from ..train import device_for_worker
+    from ._trial import Objective
+    from ._workers import watch_parent
+
+    watch_parent(cfg.parent_pid)
+    placed = device_for_worker(index, cfg.workers, cfg.device or "auto")
+    import torch
+
+    torch.set_num_threads(placed.threads)
+    objective = Objective(cfg, tracker=None, progress=None)
+    try:
+        while (job := jobs.get()) is not None:
+            out.put(run_job(job, objective, *args, device=placed.device, worker=index))
+    except KeyboardInterrupt:  # Ctrl-C reaches the whole process group: the search says it once
+        os._exit(130)
+
+
+def _in_processes(jobs: list[Job], cfg: StudyConfig, *args: Any) -> Iterator[Outcome]:
+    """The jobs shared by ``cfg.workers`` spawned processes (each a worker's device and threads), outcomes as they
+    come; a process that dies costs its job only, and the end of all of them ends the wait."""
+    import multiprocessing
+    import queue
+
+    ctx = multiprocessing.get_context("spawn")
+    todo, out = ctx.Queue(), ctx.Queue()
+    n = min(cfg.workers, len(jobs))
+    for job in [*jobs, *([None] * n)]:
+        todo.put(job)
+    procs = [ctx.Process(target=_pool_main, args=(cfg, i, todo, out, args)) for i in range(n)]
+    for proc in procs:
+        proc.start()
+    try:
+        for _ in jobs:
+            while True:
+                try:
+                    yield out.get(timeout=1.0)
+                    break
+                except queue.Empty:
+                    if not any(proc.is_alive() for proc in procs) and out.empty():
+                        return
+    finally:
+        for proc in procs:
+            proc.join(timeout=5)
+            if proc.is_alive():
+                proc.terminate()
+
+
+def reevaluate(
+    study: Any, cfg: StudyConfig, search: Any, top: int, deadline: float | None, say: Any
+) -> Chosen | None:
+    """Re-evaluate the study's ``top`` complete trials (see the module) until ``deadline``: in this process, or
+    with several workers in as many processes at once (each a worker's device and threads); the chosen trial,
+    kept in the study, or None where there is nothing to choose between (one objective of an epoch metric, two
+    complete trials at least)."""
+    from ._freeze import frozen_text
 
     metric, direction = search.objectives[0].metric, search.objectives[0].direction
     if top < 2 or len(search.objectives) > 1 or metric in PLAN_METRICS or metric in FINAL_METRICS:
@@ -169,71 +289,71 @@ def reevaluate(
     if len(candidates) < 2:
         return None
     kept: dict[str, list[float]] = dict(study.user_attrs.get(REEVALUATED_ATTR) or {})
-    objective = Objective(cfg, tracker=None, progress=None)  # its data loading, without MLflow
     say(
         f"choosing the final model: the top {len(candidates)} trials by their validation curves "
         f"(#{', #'.join(str(t.number) for t in candidates)}) trained again on {search.select.repeats} fresh "
         f"train/validation splits each"
     )
-
-    def data_of(t: Any) -> tuple[Any, Any, Any]:
-        spec = load(frozen_text(study, t), file=f"trial {t.number}")
-        p = plan(spec)
-        return p, spec, objective._dataset(p, spec)  # loaded once, kept by the objective
-
-    skipped = 0
-    for r in range(1, search.select.repeats + 1):
-        for t in candidates:
-            fresh = kept.setdefault(str(t.number), [])
-            if len(fresh) >= r:
-                continue  # measured by an earlier run of the study
-            cost = float((t.user_attrs.get(RESULT) or {}).get("train_s") or 0.0)
-            if deadline is not None and time.time() + cost > deadline:
-                skipped += 1
-                continue
-            try:
-                p, spec, ds = data_of(t)
-                ds = resplit(ds, seed=1000 * r + t.number)
-                train = spec.train.model_copy(update={"seed": spec.train.seed + r})
-                epochs = (t.user_attrs.get(RESULT) or {}).get("epochs") or None
-                left = None if deadline is None else max(deadline - time.time(), 1.0)
-                result = fit(p, dataset=ds, train=train, epochs=epochs, max_seconds=left)
-            except Exception as e:  # a re-evaluation that fails costs its value, never the study
-                say(f"re-evaluating trial {t.number} failed: {type(e).__name__}: {e}")
-                continue
-            if (
-                getattr(result, "stop_reason", None) == "max_seconds"
-            ):  # fewer epochs than the trial: not comparable
-                skipped += 1
-                say(f"re-evaluating trial {t.number} was cut at the time limit; its value is not kept")
-                continue
-            seen = [h[metric] for h in result.history if isinstance(h.get(metric), (int, float))]
-            if not seen:
-                continue
-            value = float(max(seen) if maximize else min(seen))
-            fresh.append(value)
-            study.set_user_attr(REEVALUATED_ATTR, kept)
-            say(
-                f"re-evaluated trial {t.number} on split {r}: {metric} {value:.4f} (its search value {t.value:.4f})"
-            )
+    jobs = [  # breadth first; what an earlier run of the study measured is kept
+        Job(
+            t.number,
+            r,
+            frozen_text(study, t),
+            (t.user_attrs.get(RESULT) or {}).get("epochs") or None,
+            float((t.user_attrs.get(RESULT) or {}).get("train_s") or 0.0),
+        )
+        for r in range(1, search.select.repeats + 1)
+        for t in candidates
+        if len(kept.get(str(t.number), [])) < r
+    ]
+    searched = {t.number: float(t.value) for t in candidates}
+    run = _in_processes if cfg.workers > 1 and len(jobs) > 1 else _in_this_process
+    skipped, n_val = 0, None
+    for outcome in run(jobs, cfg, deadline, metric, maximize):
+        job = outcome.job
+        skipped += outcome.skipped
+        if outcome.message is not None:
+            say(outcome.message)
+        if outcome.value is None:
+            continue
+        kept.setdefault(str(job.number), []).append(outcome.value)
+        n_val = outcome.n_val
+        study.set_user_attr(REEVALUATED_ATTR, kept)
+        where = "" if outcome.worker is None else f" (worker {outcome.worker})"
+        say(
+            f"re-evaluated trial {job.number} on split {job.repeat}{where}: {metric} {outcome.value:.4f} "
+            f"(its search value {searched[job.number]:.4f})"
+        )
     measured = {t.number: kept.get(str(t.number), []) for t in candidates}
     if not any(measured.values()):
         return None
     accuracy = metric.endswith(("accuracy", "acc"))
     table = {
-        t.number: (float(t.value), statistics.fmean(measured[t.number]), len(measured[t.number]))
+        t.number: (searched[t.number], statistics.fmean(measured[t.number]), len(measured[t.number]))
         for t in candidates
         if measured[t.number]
     }
     sign = 1 if maximize else -1
     best = max(table, key=lambda n: (sign * table[n][1], -n))
-    n_val = len(data_of(candidates[0])[2].y_val)
+    if n_val is None and len(measured[best]) == 1 and accuracy:  # all measured earlier: the split's size
+        n_val = _val_size(study, candidates[0], cfg)
     mean, spread = estimate(measured[best], n_val, accuracy)
     chosen = Chosen(best, mean, spread, len(measured[best]), table[best][0], table)
     if skipped:
-        chosen.note = (
-            f"the time left held {sum(len(v) for v in measured.values())} of "
-            f"{len(candidates) * search.select.repeats} re-evaluations"
-        )
+        held = sum(len(v) for v in measured.values())
+        chosen.note = f"the time left held {held} of {len(candidates) * search.select.repeats} re-evaluations"
     study.set_user_attr(CHOSEN_ATTR, chosen.as_attr())
     return chosen
+
+
+def _val_size(study: Any, t: Any, cfg: StudyConfig) -> int | None:
+    """The validation examples of a fresh split of trial ``t``'s data (as many as its own split)."""
+    from ..plan import plan
+    from ..spec import load
+    from ._freeze import frozen_text
+    from ._trial import Objective
+
+    spec = load(frozen_text(study, t), file=f"trial {t.number}")
+    p = plan(spec)
+    ds = Objective(cfg, tracker=None, progress=None)._dataset(p, spec)
+    return None if ds is None else len(ds.y_val)

@@ -100,8 +100,8 @@ def work(cfg: StudyConfig, progress: Progress | None) -> dict[str, Any]:
     """Run trials until the budget, the deadline or a stop; returns what this worker saw.
 
     Optuna's ask-and-tell, so that "is the budget reached?" and asking for a trial happen under one lock shared by
-    every worker of the study (a file lock on SQLite, an advisory lock on PostgreSQL): ``trials`` trained trials,
-    not one more, however many workers and machines.
+    every worker of the study (a lock on the SQLite file's folder, an advisory lock on PostgreSQL): ``trials``
+    trained trials, not one more, however many workers and machines.
     """
     import optuna
     from optuna.trial import TrialState
@@ -198,17 +198,24 @@ def _run_trial(study: Any, trial: Any, objective: Objective, TrialState: Any) ->
         raise (objective.fatal or failure) from None
 
 
+def watch_parent(parent_pid: int | None) -> None:
+    """End this process (exit code 3) within a second of its parent's end: a killed search leaves no worker
+    behind (its running trial stays RUNNING, and the next run fails it)."""
+    if parent_pid is None:
+        return
+
+    def watch() -> None:
+        while True:
+            time.sleep(1.0)
+            if os.getppid() != parent_pid:
+                os._exit(3)
+
+    threading.Thread(target=watch, daemon=True).start()
+
+
 def _worker_main(cfg: StudyConfig) -> None:
     """Entry point of a worker process (``--workers N``): quiet, and gone when its parent is."""
-    if cfg.parent_pid is not None:
-
-        def watch() -> None:
-            while True:
-                time.sleep(1.0)
-                if os.getppid() != cfg.parent_pid:
-                    os._exit(3)  # the parent was killed: leave the trial RUNNING; the next run fails it
-
-        threading.Thread(target=watch, daemon=True).start()
+    watch_parent(cfg.parent_pid)
     try:
         try:
             work(cfg, None)

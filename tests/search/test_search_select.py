@@ -144,3 +144,28 @@ def test_the_top_trials_are_trained_again_on_fresh_splits_and_the_best_mean_is_t
     again = search("select", trials=4)
     assert again.chosen.as_attr() == c.as_attr()
     assert "re-evaluated trial" not in again.output
+
+
+def test_several_workers_re_evaluate_in_as_many_processes_and_measure_what_one_does(search, stores):
+    import re
+
+    import optuna
+
+    first = search("pool", trials=4)  # one worker: the re-evaluations in this process
+    study = optuna.load_study(study_name="pool", storage=stores["storage"])
+    alone = study.user_attrs["specdsl.reevaluated"]
+    assert "(worker " not in first.output
+    study.set_user_attr("specdsl.reevaluated", {})  # measured again, now by two processes
+    again = search("pool", trials=4, workers=2)
+    lines = [x for x in again.output.splitlines() if x.startswith("re-evaluated trial")]
+    assert len(lines) == 4, again.output
+    for line in lines:
+        assert re.fullmatch(
+            r"re-evaluated trial \d+ on split [12] \(worker [01]\): val_accuracy \d\.\d{4} \(its search value "
+            r"\d\.\d{4}\)",
+            line,
+        ), line
+    shared = optuna.load_study(study_name="pool", storage=stores["storage"]).user_attrs["specdsl.reevaluated"]
+    # the same fresh splits and seeds, each trained on one thread: the same values, in whichever order they came
+    assert {n: sorted(v) for n, v in shared.items()} == {n: sorted(v) for n, v in alone.items()}
+    assert again.chosen.trial == first.chosen.trial and again.chosen.mean == pytest.approx(first.chosen.mean)
