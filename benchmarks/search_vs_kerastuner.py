@@ -19,8 +19,8 @@ up to 64, optional batch norm, 2x2 max pooling; dropout 0-0.5; dense 64/128/256;
    batch norm, dropout, global pooling or flatten, cosine schedule) with the lectures' augmentation.
 
 Reported: best validation accuracy, the test accuracy of the best model, trials and seconds per trial, and for
-specdsl (with ``--workers N``, 1 by default, or ``auto``: its workers count is in the table's header) the per-trial
-overhead: everything a trial spends outside training (Optuna's ask, sampling and tell,
+specdsl (with ``--workers auto``, the search's default, or ``--workers N``: its workers count is in the table's
+header) the per-trial overhead: everything a trial spends outside training (Optuna's ask, sampling and tell,
 expanding and planning, MLflow, the pruner), as a share of the trial's time averaged over trials (target < 3 %),
 and summed over the whole search.
 ``--data fashion``: the same space (``benchmarks/fashion_reference.yaml``) on small data, 1,000 Fashion-MNIST
@@ -286,8 +286,8 @@ def main() -> int:
     )
     parser.add_argument(
         "--workers",
-        default="1",
-        help="specdsl's search workers: a count or auto (default 1, the search's default)",
+        default="auto",
+        help="specdsl's search workers: a count or auto (default auto, the search's default)",
     )
     parser.add_argument(
         "--seeds", type=int, default=1, help="runs of each with seeds 0..N-1: mean and spread (default 1)"

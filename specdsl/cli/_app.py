@@ -303,11 +303,11 @@ def search(
         True, "--resume/--new", help="Continue the study of the same name (default) or start anew."
     ),
     workers: str = typer.Option(
-        "1",
+        "auto",
         "--workers",
         "-w",
-        help="Worker processes on this machine (default 1): worker i on GPU i mod G, or its share of the CPU "
-        "cores; auto: $SPECDSL_WORKERS, else one a GPU, one on MPS, one a CPU core up to 4.",
+        help="Worker processes on this machine: worker i on GPU i mod G, or its share of the CPU cores; auto "
+        "(the default): $SPECDSL_WORKERS, else one a GPU, one on MPS, one a CPU core up to 4.",
     ),
     device: str | None = typer.Option(
         None,

@@ -36,7 +36,7 @@ class SearchOptions:
     ``study_name`` the study's name (default the space file's name); ``resume=False`` starts a new study under
     the next free name instead of continuing one (``catsdogs-2``). ``workers`` processes on this machine share
     the study: worker i trains on GPU i mod G, or with its share of the CPU cores as torch's threads
-    (``specdsl.train.device_for_worker``); 1 by default; ``auto`` is ``$SPECDSL_WORKERS`` where set, else one
+    (``specdsl.train.device_for_worker``); ``auto`` (the default) is ``$SPECDSL_WORKERS`` where set, else one
     worker a GPU, one on MPS, one a CPU core up to 4 (``specdsl.train.auto_workers``); ``device`` overrides
     every trial's ``train.device``.
     ``tracking_uri`` and ``experiment`` say where MLflow records it (default: MLflow's own store;
@@ -50,7 +50,7 @@ class SearchOptions:
     storage: str | None = None
     study_name: str | None = None
     resume: bool = True
-    workers: int | str = 1
+    workers: int | str = "auto"
     device: str | None = None
     tracking_uri: str | None = None
     experiment: str | None = None

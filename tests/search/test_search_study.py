@@ -90,8 +90,9 @@ def test_names_are_the_same_in_optuna_and_mlflow_and_unchosen_branches_are_never
             assert set(t.params) == common | {"layers.0.1.conv2d.filters", "layers.0.1.conv2d.strides"}
     assert {t.params["block"] for t in trials} == {0, 1}
     assert all(t.params["layers.3.dropout"] in (0.0, 0.25, 0.5) for t in trials)
-    # one worker, the default: asked for, so no line says why; the study's run is tagged with the count
-    assert "worker (" not in result.output, result.output
+    # the default, auto, is one worker here (the tests' SPECDSL_WORKERS=1), and one line says why; the study's run
+    # is tagged with the count
+    assert "1 worker (SPECDSL_WORKERS=1: --workers N sets them)" in result.output, result.output
     assert runs["study"][0].data.tags["workers"] == "1"
 
 

@@ -17,8 +17,8 @@ from specdsl.train import workers_here
 SPACES = Path(__file__).resolve().parent / "spaces"
 
 
-def test_one_worker_is_the_default():
-    assert SearchOptions().workers == 1
+def test_auto_is_the_default():
+    assert SearchOptions().workers == "auto"
 
 
 def test_a_count_is_kept_as_given(monkeypatch):
