@@ -169,3 +169,23 @@ def test_several_workers_re_evaluate_in_as_many_processes_and_measure_what_one_d
     # the same fresh splits and seeds, each trained on one thread: the same values, in whichever order they came
     assert {n: sorted(v) for n, v in shared.items()} == {n: sorted(v) for n, v in alone.items()}
     assert again.chosen.trial == first.chosen.trial and again.chosen.mean == pytest.approx(first.chosen.mean)
+
+
+def test_a_fresh_value_is_read_at_the_epoch_whose_weights_the_trial_kept():
+    import optuna
+
+    from specdsl.search._select import kept_epoch
+
+    dist = {"x": optuna.distributions.FloatDistribution(0, 1)}
+
+    def trial(values: dict[int, float], result: dict | None = None):
+        attrs = {} if result is None else {"specdsl.result": result}
+        return optuna.trial.create_trial(
+            params={"x": 0.5}, distributions=dist, value=0.0, intermediate_values=values, user_attrs=attrs
+        )
+
+    curve = {0: 0.5, 1: 0.8, 2: 0.7}
+    assert kept_epoch(trial(curve, {"best_epoch": 2.0}), True) == 2  # the trial's own word first
+    assert kept_epoch(trial(curve), True) == 1  # else its best reported epoch
+    assert kept_epoch(trial({0: 2.0, 1: 1.0, 2: 1.5}), False) == 1  # a loss: the least
+    assert kept_epoch(trial({}), True) is None
