@@ -172,16 +172,11 @@ class Outcome:
 
 
 def run_job(
-    job: Job,
-    objective: Any,
-    deadline: float | None,
-    metric: str,
-    maximize: bool,
-    device: Any = None,
-    worker: int | None = None,
+    job: Job, objective: Any, deadline: float | None, metric: str, maximize: bool, worker: int | None = None
 ) -> Outcome:
     """Train ``job`` once; any failure is its outcome (a re-evaluation that fails costs its value, never the
-    study). ``objective`` loads the data (once per process)."""
+    study). ``objective`` loads the data (once per process) and places the training as its trials are placed
+    (its worker's device and threads)."""
     from ..plan import plan
     from ..spec import load
     from ..train import fit
@@ -194,6 +189,7 @@ def run_job(
         ds = resplit(objective._dataset(p, spec), seed=1000 * job.repeat + job.number)
         train = spec.train.model_copy(update={"seed": spec.train.seed + job.repeat})
         left = None if deadline is None else max(deadline - time.time(), 1.0)
+        device = objective._device(spec)
         result = fit(p, dataset=ds, train=train, epochs=job.epochs, max_seconds=left, device=device)
     except Exception as e:
         return Outcome(
@@ -223,19 +219,14 @@ def _in_this_process(jobs: list[Job], cfg: StudyConfig, *args: Any) -> Iterator[
 
 def _pool_main(cfg: StudyConfig, index: int, jobs: Any, out: Any, args: tuple[Any, ...]) -> None:
     """A re-evaluation process: worker ``index``'s device and threads, jobs until the queue's end."""
-    from ..train import device_for_worker
     from ._trial import Objective
     from ._workers import watch_parent
 
     watch_parent(cfg.parent_pid)
-    placed = device_for_worker(index, cfg.workers, cfg.device or "auto")
-    import torch
-
-    torch.set_num_threads(placed.threads)
-    objective = Objective(cfg, tracker=None, progress=None)
+    objective = Objective(dataclasses.replace(cfg, worker_index=index), tracker=None, progress=None)
     try:
         while (job := jobs.get()) is not None:
-            out.put(run_job(job, objective, *args, device=placed.device, worker=index))
+            out.put(run_job(job, objective, *args, worker=index))
     except KeyboardInterrupt:  # Ctrl-C reaches the whole process group: the search says it once
         os._exit(130)
 
@@ -277,8 +268,6 @@ def reevaluate(
     with several workers in as many processes at once (each a worker's device and threads); the chosen trial,
     kept in the study, or None where there is nothing to choose between (one objective of an epoch metric, two
     complete trials at least)."""
-    from ._freeze import frozen_text
-
     metric, direction = search.objectives[0].metric, search.objectives[0].direction
     if top < 2 or len(search.objectives) > 1 or metric in PLAN_METRICS or metric in FINAL_METRICS:
         return None
@@ -300,14 +289,7 @@ def reevaluate(
         f"train/validation splits each"
     )
     jobs = [  # breadth first; what an earlier run of the study measured is kept
-        Job(
-            t.number,
-            r,
-            frozen_text(study, t),
-            (t.user_attrs.get(RESULT) or {}).get("epochs") or None,
-            float((t.user_attrs.get(RESULT) or {}).get("train_s") or 0.0),
-            kept_epoch(t, maximize),
-        )
+        _job(study, t, r, maximize)
         for r in range(1, search.select.repeats + 1)
         for t in candidates
         if len(kept.get(str(t.number), [])) < r
@@ -350,6 +332,20 @@ def reevaluate(
         chosen.note = f"the time left held {held} of {len(candidates) * search.select.repeats} re-evaluations"
     study.set_user_attr(CHOSEN_ATTR, chosen.as_attr())
     return chosen
+
+
+def _job(study: Any, t: Any, repeat: int, maximize: bool) -> Job:
+    from ._freeze import frozen_text
+
+    info = t.user_attrs.get(RESULT) or {}
+    return Job(
+        t.number,
+        repeat,
+        frozen_text(study, t),
+        info.get("epochs") or None,
+        float(info.get("train_s") or 0.0),
+        kept_epoch(t, maximize),
+    )
 
 
 def kept_epoch(t: Any, maximize: bool) -> int | None:
