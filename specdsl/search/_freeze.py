@@ -21,6 +21,7 @@ from ._config import CHOSEN_ATTR, METRICS_ATTR, REASON, REJECTED, SPACE_ATTR, SP
 from ._results import best_trial
 from ._sampler import ReplaySampler
 from ._setup import quiet_optuna
+from ._space import watch_objective
 from ._storage import DEFAULT_STORAGE, display_url, open_storage, study_store_errors
 
 
@@ -100,9 +101,9 @@ def frozen_text(study: Any, trial: Any, note: str | None = None) -> str:
         raise SearchError(
             f"study `{study.study_name}` was not created by `specdsl search` (it keeps no search space)."
         )
-    tree = load_text(text, file)
-    doc, spec = freeze(tree, file, dict(trial.params), name=f"{study.study_name}_trial_{trial.number}")
     metrics = study.user_attrs.get(METRICS_ATTR) or [f"objective {i}" for i in range(len(study.directions))]
+    tree = watch_objective(load_text(text, file), metrics)  # the monitor its trials trained with
+    doc, spec = freeze(tree, file, dict(trial.params), name=f"{study.study_name}_trial_{trial.number}")
     values = ", ".join(f"{m} {v:.4g}" for m, v in zip(metrics, trial.values or ()))
     p = plan(spec)
     header = [

@@ -22,6 +22,7 @@ from ..spec import (
     DIST_KINDS,
     SECTIONS,
     Draw,
+    LocDict,
     RandomSampler,
     SearchSpec,
     duration_seconds,
@@ -237,6 +238,38 @@ def read_search(tree: Any, file: str) -> SearchSpec:
             hint="Use nsga2 or tpe for several objectives.",
         )
     return spec
+
+
+def logged_objective(metrics: list[str]) -> str | None:
+    """The one objective a trial logs every epoch (reported to the pruner, watched by its training), or None."""
+    if len(metrics) != 1 or metrics[0] in PLAN_METRICS or metrics[0] in FINAL_METRICS:
+        return None
+    return metrics[0]
+
+
+def watch_objective(tree: Any, metrics: list[str]) -> Any:
+    """``tree`` (a loaded space) whose trials keep the weights of the epoch their objective ranks best: with one
+    objective the run logs (``val_accuracy``, not ``params`` nor ``test_accuracy``), a train section that names no
+    monitor (neither ``monitor`` nor ``early_stopping.monitor``) gets ``monitor: <objective>``. Without it a trial
+    would keep its best ``val_loss`` epoch, tested and re-evaluated as the model chosen, while the search ranks it
+    by another epoch, its best by the objective. A trial's frozen spec says so, and ``specdsl train`` repeats it.
+
+        >>> watch_objective(load_text("train: {epochs: 3}"), ["val_accuracy"])["train"]
+        {'epochs': 3, 'monitor': 'val_accuracy'}
+    """
+    metric = logged_objective(metrics)
+    if metric is None or not isinstance(tree, LocDict):
+        return tree
+    train = tree.get("train")
+    if train is None:
+        train = tree["train"] = LocDict(loc=tree.loc)
+    if not isinstance(train, LocDict) or is_distribution(train) or "monitor" in train:
+        return tree
+    stopping = train.get("early_stopping")
+    if isinstance(stopping, dict) and "monitor" in stopping:
+        return tree
+    train["monitor"] = metric
+    return tree
 
 
 def constraint_violation(p: Plan, constraints: Any) -> str | None:

@@ -36,7 +36,13 @@ from ._freeze import dump, plain
 from ._progress import Progress
 from ._pruning import epoch_reporter, is_number
 from ._sampler import OptunaSampler
-from ._space import FINAL_METRICS, PLAN_METRICS, constraint_violation, memory_violation
+from ._space import (
+    PLAN_METRICS,
+    constraint_violation,
+    logged_objective,
+    memory_violation,
+    watch_objective,
+)
 from ._storage import WORKER_ATTR, study_store_error, worker_id
 
 
@@ -113,13 +119,12 @@ class Objective:
         self.cfg = cfg
         self.tracker = tracker
         self.progress = progress
-        self.tree = load_text(cfg.space_text, cfg.space_file)
         self.search = SearchSpec.model_validate(cfg.search)
         self.metrics = [o.metric for o in self.search.objectives]
         self.directions = [o.direction for o in self.search.objectives]
         self.multi = len(self.metrics) > 1
-        first = self.metrics[0]
-        self.prune_metric = None if self.multi or first in PLAN_METRICS or first in FINAL_METRICS else first
+        self.prune_metric = logged_objective(self.metrics)
+        self.tree = watch_objective(load_text(cfg.space_text, cfg.space_file), self.metrics)
         self.fatal: BaseException | None = None
         self._data: dict[Any, Any] = {}
         self._threads_set = False

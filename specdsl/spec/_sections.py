@@ -230,7 +230,7 @@ class Schedule(Section):
 class EarlyStopping(Section):
     """Stop training when ``monitor`` has not improved by ``min_delta`` for ``patience`` epochs."""
 
-    monitor: str = "val_loss"
+    monitor: str | None = Field(default=None, description="The value watched: train.monitor, else val_loss.")
     patience: PosInt = 5
     min_delta: float = Field(default=0.0, ge=0)
     restore_best: bool = True
@@ -303,6 +303,12 @@ class TrainSpec(Section):
         default=32, ge=1, le=MAX_BATCH, strict=True, description="Examples a batch, at most 1,048,576."
     )
     early_stopping: EarlyStopping | None = None
+    monitor: str | None = Field(
+        default=None,
+        description="The logged value that picks the best epoch, whose weights the run keeps and tests (the plateau "
+        "schedule and early stopping watch it too): early_stopping.monitor when unset, else val_loss (loss "
+        "without a validation split).",
+    )
     seed: int = Field(default=0, ge=0, le=MAX_SEED, description="0 .. 2**32 - 1.")
     backend: Literal["torch", "keras"] = "torch"
     label_smoothing: float = Field(default=0.0, ge=0, lt=1)

@@ -188,26 +188,46 @@ def check_compatible(
                 hint=f"Set units: {classes} in this layer.",
             )
 
-    if train.early_stopping is not None:
-        monitor = train.early_stopping.monitor
-        allowed = log_keys(train)
-        if monitor not in allowed:
-            near = difflib.get_close_matches(monitor, allowed, n=1)
-            raise SpecError(
-                f"must name a metric the run logs ({', '.join(allowed)}), but got `{monitor}`.",
-                loc=section_loc(plan, "train", "early_stopping", "monitor"),
-                path="train.early_stopping.monitor",
-                hint=f"Did you mean `{near[0]}`?" if near else None,
-            )
-        if monitor.startswith("val_") and has_val is False:
-            raise DataError(
-                f"`{monitor}` needs a validation split, but the dataset `{name}` has none.",
-                loc=section_loc(plan, "train", "early_stopping", "monitor"),
-                path="train.early_stopping.monitor",
-                hint=f"Monitor `{monitor[4:]}`, or give `data.split` a val fraction.",
-            )
+    _check_monitor(plan, train, name, has_val)
     if train.stages:
         stage_plans(plan, train)  # what each stage unfreezes must be frozen layers of the model
+
+
+def _check_monitor(plan: Plan, train: TrainSpec, name: str | None, has_val: bool | None) -> None:
+    """``train.monitor`` and ``train.early_stopping.monitor`` name a value the run logs, the same one when both
+    are given, and a validation value only where there is a validation split."""
+    stopping = train.early_stopping
+    if train.monitor is not None and stopping is not None and stopping.monitor not in (None, train.monitor):
+        raise SpecError(
+            f"is `{train.monitor}`, but train.early_stopping.monitor is `{stopping.monitor}`: one value picks the "
+            f"best epoch and stops the run.",
+            loc=section_loc(plan, "train", "monitor"),
+            path="train.monitor",
+            hint="Drop one of the two (early stopping watches train.monitor when it names none).",
+        )
+    if train.monitor is not None:
+        monitor, keys = train.monitor, ("monitor",)
+    elif stopping is not None and stopping.monitor is not None:
+        monitor, keys = stopping.monitor, ("early_stopping", "monitor")
+    else:
+        return
+    path = "train." + ".".join(keys)
+    allowed = log_keys(train)
+    if monitor not in allowed:
+        near = difflib.get_close_matches(monitor, allowed, n=1)
+        raise SpecError(
+            f"must name a metric the run logs ({', '.join(allowed)}), but got `{monitor}`.",
+            loc=section_loc(plan, "train", *keys),
+            path=path,
+            hint=f"Did you mean `{near[0]}`?" if near else None,
+        )
+    if monitor.startswith("val_") and has_val is False:
+        raise DataError(
+            f"`{monitor}` needs a validation split, but the dataset `{name}` has none.",
+            loc=section_loc(plan, "train", *keys),
+            path=path,
+            hint=f"Monitor `{monitor[4:]}`, or give `data.split` a val fraction.",
+        )
 
 
 def _dataset_facts(plan: Plan, data: Any) -> tuple[str | None, int | None, bool | None]:

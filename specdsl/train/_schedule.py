@@ -80,7 +80,7 @@ def out_of_time(elapsed: float, epoch_s: float, max_seconds: float | None) -> bo
     """Whether a run with a time limit stops after this epoch: the limit has passed, or the next epoch, as long
     as this one, would end past it (so a run ends within its limit whenever its epochs take about the same time).
 
-        >>> out_of_time(50.0, 30.0, 100.0), out_of_time(60.0, 30.0, 100.0), out_of_time(1.0, 2.0, None)
+        >>> out_of_time(50.0, 30.0, 100.0), out_of_time(80.0, 30.0, 100.0), out_of_time(1.0, 2.0, None)
         (False, True, False)
     """
     return max_seconds is not None and elapsed + epoch_s > max_seconds
@@ -92,9 +92,14 @@ def monitor_mode(monitor: str) -> str:
 
 
 def default_monitor(train: TrainSpec, has_val: bool) -> str:
-    if train.early_stopping is not None:
-        return train.early_stopping.monitor
-    return "val_loss" if has_val else "loss"
+    """The value that picks a run's best epoch (and that early stopping and the plateau schedule watch):
+    ``train.monitor``, else the one early stopping names, else ``val_loss`` (``loss`` without a validation split).
+
+        >>> default_monitor(TrainSpec(monitor="val_accuracy"), True), default_monitor(TrainSpec(), False)
+        ('val_accuracy', 'loss')
+    """
+    named = train.early_stopping.monitor if train.early_stopping is not None else None
+    return train.monitor or named or ("val_loss" if has_val else "loss")
 
 
 class Monitor:

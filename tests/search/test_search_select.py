@@ -104,6 +104,11 @@ def test_the_top_trials_are_trained_again_on_fresh_splits_and_the_best_mean_is_t
     result = search("select", trials=4)
     trials = optuna_trials(stores["storage"], "select")
     assert result.complete == 4
+    for (
+        t
+    ) in trials:  # each trial kept the weights of its best epoch by the objective, the one it is ranked by
+        values = dict(t.intermediate_values)
+        assert t.user_attrs["specdsl.result"]["best_epoch"] == max(values, key=lambda s: (values[s], -s))
     ranked = sorted(trials, key=lambda t: (-curve_score(dict(t.intermediate_values), True), t.number))
     top = [t.number for t in ranked[:2]]
     c = result.chosen
@@ -121,6 +126,7 @@ def test_the_top_trials_are_trained_again_on_fresh_splits_and_the_best_mean_is_t
     assert result.best_number == c.trial == best_trial(study).number
     number, text = freeze_best("select", storage=stores["storage"])
     assert number == c.trial
+    assert "monitor: val_accuracy" in text  # so `specdsl train` keeps the same epoch
     header = [line for line in text.splitlines() if line.startswith("#")]
     assert header[2] == (
         f"# Chosen by re-evaluation: val_accuracy {c.mean:.4f} +- {c.spread:.4f} over 2 fresh train/validation "

@@ -119,6 +119,24 @@ def test_monitor_typo_suggests_the_metric(tmp_path):
     )
 
 
+def test_train_monitor_must_be_logged_and_agree_with_early_stopping(tmp_path):
+    e = error(tmp_path, train={"monitor": "val_acc"})
+    assert str(e) == (
+        f"{tmp_path}/digits.yaml:28:12: train.monitor: must name a metric the run logs (loss, accuracy, val_loss, "
+        "val_accuracy), but got `val_acc`. Did you mean `val_accuracy`?"
+    )
+    e = error(tmp_path, train={"monitor": "val_accuracy", "early_stopping": {"monitor": "val_loss"}})
+    assert (e.path, e.message, e.hint) == (
+        "train.monitor",
+        "is `val_accuracy`, but train.early_stopping.monitor is `val_loss`: one value picks the best epoch and "
+        "stops the run.",
+        "Drop one of the two (early stopping watches train.monitor when it names none).",
+    )
+    check_compatible(
+        digits_plan(tmp_path, train={"monitor": "val_accuracy", "early_stopping": {"patience": 2}})
+    )
+
+
 def test_validation_monitor_needs_a_validation_split(tmp_path):
     e = error(
         tmp_path,

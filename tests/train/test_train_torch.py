@@ -110,6 +110,24 @@ def test_early_stopping_stops_at_the_right_epoch(tmp_path, digits):
     )
 
 
+def test_train_monitor_picks_the_best_epoch_and_early_stopping_watches_it(tmp_path, digits):
+    result = fit(digits_plan(tmp_path), dataset=digits, train=spec_train(epochs=4, monitor="val_accuracy"))
+    accuracies = [h["val_accuracy"] for h in result.history]
+    assert result.monitor == "val_accuracy"
+    assert (
+        result.best_epoch == accuracies.index(max(accuracies))
+        and result.best == result.history[result.best_epoch]
+    )
+    # early stopping that names no monitor watches train.monitor: accuracy never improves by more than 1
+    es = {"patience": 2, "min_delta": 1.0}
+    result = fit(
+        digits_plan(tmp_path),
+        dataset=digits,
+        train=spec_train(epochs=10, monitor="val_accuracy", early_stopping=es),
+    )
+    assert (len(result.history), result.best_epoch, result.monitor) == (3, 0, "val_accuracy")
+
+
 class Sabotage(Callback):
     """Zeroes every weight at the end of one epoch, so the next epochs cannot get better than that one."""
 
