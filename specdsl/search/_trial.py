@@ -36,13 +36,7 @@ from ._freeze import dump, plain
 from ._progress import Progress
 from ._pruning import epoch_reporter, is_number
 from ._sampler import OptunaSampler
-from ._space import (
-    PLAN_METRICS,
-    constraint_violation,
-    logged_objective,
-    memory_violation,
-    watch_objective,
-)
+from ._space import PLAN_METRICS, constraint_violation, logged_objective, memory_violation, watch_objective
 from ._storage import WORKER_ATTR, study_store_error, worker_id
 
 

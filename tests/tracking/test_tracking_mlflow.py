@@ -96,6 +96,7 @@ def test_spec_params_flatten_the_sections_and_the_totals(tmp_path):
         "train.seed": "0",
         "train.backend": "torch",
         "train.label_smoothing": "0.0",
+        "train.monitor": "None",
         "train.device": "auto",
         "train.precision": "fp32",
         "train.stages": "None",
