@@ -18,6 +18,7 @@ METRICS_ATTR = "specdsl.metrics"  # the objectives' metrics, in order
 PARENT_ATTR = "specdsl.mlflow_parent_run_id"  # the study's MLflow run
 OVERHEAD_ATTR = "specdsl.overhead."  # + a worker's key: its trials' cost besides training (OverheadTally)
 REEVALUATED_ATTR = "specdsl.reevaluated"  # {trial number: [its fresh values]}, by re-evaluation (_select)
+CONFIRMED_ATTR = "specdsl.confirmed"  # {trial number: [its values on the estimate's splits]} (_select)
 CHOSEN_ATTR = "specdsl.chosen"  # the trial chosen by re-evaluation, with its estimate (_select.Chosen)
 FITTED_ATTR = "specdsl.fitted_epochs"  # every trial's epochs, fitted to the time budget (_budget)
 # ... and of a trial cut at the study's time limit: {"epochs": trained, "of": planned, "values": [...] its best

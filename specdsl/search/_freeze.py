@@ -164,8 +164,9 @@ def freeze_best(study: str, *, storage: str | None = None, trial: int | None = N
                 note = (
                     f"Chosen by re-evaluation: {metrics[0]} {picked['mean']:.4f}"
                     + (f" +- {spread:.4f}" if isinstance(spread, (int, float)) else "")
-                    + f" over {n} fresh train/validation split{'s' if n != 1 else ''}, the estimate to trust "
-                    "(the value above is its search value, on one split)."
+                    + f" over {n} fresh train/validation split{'s' if n != 1 else ''}"
+                    + (" that took no part in choosing it" if picked.get("held_out") else "")
+                    + ", the estimate to trust (the value above is its search value, on one split)."
                 )
             if len(s.directions) > 1:
                 metrics = s.user_attrs.get(METRICS_ATTR) or ["the first objective"]

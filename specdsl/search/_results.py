@@ -133,6 +133,7 @@ class StudyResult:
             f"{c.n} fresh split"
             + ("s" if c.n > 1 else "")
             + (" (binomial standard error)" if c.n == 1 else "")
+            + (" that took no part in choosing it" if getattr(c, "held_out", False) else "")
         )
         others = "; ".join(
             f"#{n} {v:.3f} -> {mean:.3f}" for n, (v, mean, _) in sorted(c.candidates.items()) if n != c.trial

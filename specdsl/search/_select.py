@@ -8,10 +8,12 @@ training and validation examples (the test set untouched), with fresh seeds, bre
 fresh split's score at the epoch whose weights the trial kept (its best epoch on its own split: the model whose
 test score it has), not the fresh split's own best epoch: the best of 20 noisy epochs, picked on the split that
 scores them, overstated the estimate by 2.8 points on Fashion-MNIST (3 seeds). The trial with the best mean of
-its fresh values is chosen, and that mean with its spread is the estimate reported (the original value took part
-in ranking it, so it is left out of the estimate). What was measured is kept in the study
-(``specdsl.reevaluated`` per trial, ``specdsl.chosen``), so a resumed study re-trains nothing twice, and
-:func:`~specdsl.search.best_trial` returns the chosen trial.
+its fresh values is chosen. That mean is a lucky one too (the best of ``top`` noisy means), so the chosen trial is
+then trained on ``confirm`` more fresh splits, which take no part in any choice, and their mean and spread are the
+estimate reported. What was measured is kept in the study (``specdsl.reevaluated`` and ``specdsl.confirmed`` per
+trial, ``specdsl.chosen``), so a resumed study re-trains nothing twice, and :func:`~specdsl.search.best_trial`
+returns the chosen trial. With a deadline the choice leaves the estimate its time (the costliest candidate's
+training, once a round of the workers).
 
 The re-evaluations run after the workers end: with one worker in this process, and with several in as many
 spawned processes at once, each with a worker's device and torch threads (its share of the cores), as the trials
@@ -32,7 +34,7 @@ import time
 from collections.abc import Iterator
 from typing import Any
 
-from ._config import CHOSEN_ATTR, REEVALUATED_ATTR, REJECTED, RESULT, StudyConfig
+from ._config import CHOSEN_ATTR, CONFIRMED_ATTR, REEVALUATED_ATTR, REJECTED, RESULT, StudyConfig
 from ._space import FINAL_METRICS, PLAN_METRICS
 
 DEFAULT_TOP = 3  # trials re-evaluated in a search with a timeout, unless search.select.top says otherwise
@@ -134,6 +136,7 @@ class Chosen:
     n: int
     search_value: float
     candidates: dict[int, tuple[float, float, int]]
+    held_out: bool = False  # the estimate is of splits that took no part in the choice (``select.confirm``)
     note: str | None = None
 
     def as_attr(self) -> dict[str, Any]:
@@ -144,6 +147,7 @@ class Chosen:
             "n": self.n,
             "search_value": self.search_value,
             "candidates": {str(k): list(v) for k, v in self.candidates.items()},
+            "held_out": self.held_out,
         }
 
 
@@ -264,10 +268,10 @@ def _in_processes(jobs: list[Job], cfg: StudyConfig, *args: Any) -> Iterator[Out
 def reevaluate(
     study: Any, cfg: StudyConfig, search: Any, top: int, deadline: float | None, say: Any
 ) -> Chosen | None:
-    """Re-evaluate the study's ``top`` complete trials (see the module) until ``deadline``: in this process, or
-    with several workers in as many processes at once (each a worker's device and threads); the chosen trial,
-    kept in the study, or None where there is nothing to choose between (one objective of an epoch metric, two
-    complete trials at least)."""
+    """Re-evaluate the study's ``top`` complete trials (see the module) until ``deadline``, then the chosen one on
+    ``search.select.confirm`` more fresh splits for its estimate: in this process, or with several workers in as
+    many processes at once (each a worker's device and threads); the chosen trial, kept in the study, or None
+    where there is nothing to choose between (one objective of an epoch metric, two complete trials at least)."""
     metric, direction = search.objectives[0].metric, search.objectives[0].direction
     if top < 2 or len(search.objectives) > 1 or metric in PLAN_METRICS or metric in FINAL_METRICS:
         return None
@@ -282,19 +286,85 @@ def reevaluate(
     candidates = [t for _, t in ranked[:top]]
     if len(candidates) < 2:
         return None
-    kept: dict[str, list[float]] = dict(study.user_attrs.get(REEVALUATED_ATTR) or {})
+    repeats, confirm = search.select.repeats, search.select.confirm
     say(
         f"choosing the final model: the top {len(candidates)} trials by their validation curves "
-        f"(#{', #'.join(str(t.number) for t in candidates)}) trained again on {search.select.repeats} fresh "
+        f"(#{', #'.join(str(t.number) for t in candidates)}) trained again on {repeats} fresh "
         f"train/validation splits each"
+        + (f", then the one chosen on {confirm} more for its estimate" if confirm else "")
     )
+    kept: dict[str, list[float]] = dict(study.user_attrs.get(REEVALUATED_ATTR) or {})
     jobs = [  # breadth first; what an earlier run of the study measured is kept
         _job(study, t, r, maximize)
-        for r in range(1, search.select.repeats + 1)
+        for r in range(1, repeats + 1)
         for t in candidates
         if len(kept.get(str(t.number), [])) < r
     ]
     searched = {t.number: float(t.value) for t in candidates}
+    # the choice leaves the estimate its time: the costliest candidate's training, once a round of the workers
+    reserve = 0.0
+    if deadline is not None and confirm:
+        costliest = max(float((t.user_attrs.get(RESULT) or {}).get("train_s") or 0.0) for t in candidates)
+        reserve = costliest * math.ceil(confirm / max(cfg.workers, 1))
+    args = (cfg, metric, maximize, searched, study, say)
+    skipped, n_val = _measure(
+        jobs, kept, REEVALUATED_ATTR, None if deadline is None else deadline - reserve, *args
+    )
+    measured = {t.number: kept.get(str(t.number), []) for t in candidates}
+    if not any(measured.values()):
+        return None
+    table = {
+        t.number: (searched[t.number], statistics.fmean(measured[t.number]), len(measured[t.number]))
+        for t in candidates
+        if measured[t.number]
+    }
+    sign = 1 if maximize else -1
+    best = max(table, key=lambda n: (sign * table[n][1], -n))
+    held = sum(len(v) for v in measured.values())
+
+    confirmed: dict[str, list[float]] = dict(study.user_attrs.get(CONFIRMED_ATTR) or {})
+    trial = next(t for t in candidates if t.number == best)
+    jobs = [
+        _job(study, trial, repeats + r, maximize)  # splits and seeds after the choice's own
+        for r in range(len(confirmed.get(str(best), [])) + 1, confirm + 1)
+    ]
+    cut, seen = _measure(jobs, confirmed, CONFIRMED_ATTR, deadline, *args)
+    n_val = n_val or seen
+    values = confirmed.get(str(best), [])[:confirm]
+    accuracy = metric.endswith(("accuracy", "acc"))
+    if n_val is None and len(values or measured[best]) == 1 and accuracy:  # all measured earlier
+        n_val = _val_size(study, candidates[0], cfg)
+    mean, spread = estimate(values or measured[best], n_val, accuracy)
+    chosen = Chosen(
+        best, mean, spread, len(values or measured[best]), table[best][0], table, held_out=bool(values)
+    )
+    notes = []
+    if skipped:
+        notes.append(f"the time left held {held} of {len(candidates) * repeats} re-evaluations")
+    if confirm and len(values) < confirm:
+        notes.append(
+            f"{len(values)} of its {confirm} estimate splits were trained"
+            + ("" if values else ": the estimate is the mean that chose it, which overstates")
+        )
+    chosen.note = "; ".join(notes) or None
+    study.set_user_attr(CHOSEN_ATTR, chosen.as_attr())
+    return chosen
+
+
+def _measure(
+    jobs: list[Job],
+    kept: dict[str, list[float]],
+    attr: str,
+    deadline: float | None,
+    cfg: StudyConfig,
+    metric: str,
+    maximize: bool,
+    searched: dict[int, float],
+    study: Any,
+    say: Any,
+) -> tuple[int, int | None]:
+    """Run ``jobs`` (see :func:`reevaluate`), each value added to ``kept`` and the study's ``attr`` as it comes;
+    (how many were skipped for time, the validation examples of a fresh split or None)."""
     run = _in_processes if cfg.workers > 1 and len(jobs) > 1 else _in_this_process
     skipped, n_val = 0, None
     for outcome in run(jobs, cfg, deadline, metric, maximize):
@@ -306,32 +376,15 @@ def reevaluate(
             continue
         kept.setdefault(str(job.number), []).append(outcome.value)
         n_val = outcome.n_val
-        study.set_user_attr(REEVALUATED_ATTR, kept)
+        study.set_user_attr(attr, kept)
         where = "" if outcome.worker is None else f" (worker {outcome.worker})"
-        say(
-            f"re-evaluated trial {job.number} on split {job.repeat}{where}: {metric} {outcome.value:.4f} "
-            f"(its search value {searched[job.number]:.4f})"
+        what = (
+            "for its estimate" if attr == CONFIRMED_ATTR else f"(its search value {searched[job.number]:.4f})"
         )
-    measured = {t.number: kept.get(str(t.number), []) for t in candidates}
-    if not any(measured.values()):
-        return None
-    accuracy = metric.endswith(("accuracy", "acc"))
-    table = {
-        t.number: (searched[t.number], statistics.fmean(measured[t.number]), len(measured[t.number]))
-        for t in candidates
-        if measured[t.number]
-    }
-    sign = 1 if maximize else -1
-    best = max(table, key=lambda n: (sign * table[n][1], -n))
-    if n_val is None and len(measured[best]) == 1 and accuracy:  # all measured earlier: the split's size
-        n_val = _val_size(study, candidates[0], cfg)
-    mean, spread = estimate(measured[best], n_val, accuracy)
-    chosen = Chosen(best, mean, spread, len(measured[best]), table[best][0], table)
-    if skipped:
-        held = sum(len(v) for v in measured.values())
-        chosen.note = f"the time left held {held} of {len(candidates) * search.select.repeats} re-evaluations"
-    study.set_user_attr(CHOSEN_ATTR, chosen.as_attr())
-    return chosen
+        say(
+            f"re-evaluated trial {job.number} on split {job.repeat}{where}: {metric} {outcome.value:.4f} {what}"
+        )
+    return skipped, n_val
 
 
 def _job(study: Any, t: Any, repeat: int, maximize: bool) -> Job:

@@ -393,9 +393,11 @@ class Constraints(Section):
 class Select(Section):
     """How the search chooses its final model: the ``top`` trials by their validation curves are trained again
     ``repeats`` times each, on fresh splits of the training and validation data (the test set untouched) with
-    fresh seeds, and the one with the best mean of those fresh values is chosen; their mean and spread are the
-    estimate it reports. One validation set of a few hundred examples is too noisy to pick among many trials by
-    (the trial picked is the luckiest); a fresh split is not. With a timeout, ``share`` of it is kept for this.
+    fresh seeds, and the one with the best mean of those fresh values is chosen. It is then trained on ``confirm``
+    more fresh splits, which take no part in choosing it: their mean and spread are the estimate it reports (the
+    best of several means is itself a lucky one). One validation set of a few hundred examples is too noisy to pick
+    among many trials by (the trial picked is the luckiest); a fresh split is not. With a timeout, ``share`` of it
+    is kept for this.
     By default a search with a timeout re-evaluates its top 3; one bounded by its trial count only does not."""
 
     top: int | None = Field(
@@ -405,6 +407,13 @@ class Select(Section):
         description="Trials re-evaluated (0 or 1: none); default 3 with a timeout, none without.",
     )
     repeats: int = Field(default=2, ge=1, le=10, description="Fresh splits each of them is trained on.")
+    confirm: int = Field(
+        default=2,
+        ge=0,
+        le=10,
+        description="More fresh splits the chosen trial is trained on for its estimate alone (0: the estimate is "
+        "the mean that chose it, which overstates).",
+    )
     share: float = Field(
         default=0.3, ge=0, le=0.9, description="Share of the timeout kept for the re-evaluations."
     )

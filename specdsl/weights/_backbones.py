@@ -26,8 +26,8 @@ from .._user_cache import user_cache_root
 from ..backends import get_backend
 from ..errors import BackendMissingError, WeightsError
 from ..plan import Plan, PlanNode
-from ._files import LayerWeights, Weights, read
-from ._fit import _shape_error
+from ._files import Weights, read
+from ._fit import Unnamed, _shape_error, fits, match
 from ._layout import keras_weights
 from ._models import set_arrays
 
@@ -132,24 +132,20 @@ def _weighted(plan: Plan, bb: Any) -> list[PlanNode]:
 
 
 def _from_keras(nodes: list[PlanNode], weights: Weights, bb: Any) -> dict[str, list[np.ndarray]]:
-    if not weights.ordered:  # by name, the use's prefix left out
-        by_name = weights.by_name()
-        out = {}
-        for node in nodes:
-            local = _local(node.name, bb)
-            if local not in by_name:
-                raise _error(
-                    bb,
-                    f"{weights.source} keeps no layer order, so its layers are matched by name, and it has no "
-                    f"layer `{local}` (the backbone's layer `{node.name}`).",
-                )
-            out[node.name] = _checked(node, by_name[local], weights.source, bb, "by name")
-        return out
-    layers = [lw for lw in weights.layers if lw.arrays]
-    out = {}
-    for node, lw in zip(nodes, layers):
-        out[node.name] = _checked(node, lw, weights.source, bb, "in order")
-    if len(layers) < len(nodes):
+    """In order (a file that keeps no order: by name, the use's prefix left out), as :func:`._fit.match` pairs."""
+    try:
+        pairs, layers = match(nodes, weights, names_first=False, key=lambda name: _local(name, bb))
+    except Unnamed as e:
+        raise _error(
+            bb,
+            f"{weights.source} keeps no layer order, so its layers are matched by name, and it has no "
+            f"layer `{e.name}` (the backbone's layer `{e.node.name}`).",
+        ) from None
+    for node, lw, how in pairs:  # a shape is said at the backbone's use, with the backbone's layer
+        if not fits(node, lw):
+            misfit = _shape_error(node, lw, weights.source, how)
+            raise _error(bb, f"{misfit.message.removesuffix('.')} ({_at(node)}).", misfit.hint)
+    if layers is not None and len(layers) < len(nodes):
         node = nodes[len(layers)]
         raise _error(
             bb,
@@ -157,21 +153,14 @@ def _from_keras(nodes: list[PlanNode], weights: Weights, bb: Any) -> dict[str, l
             f"left for `{node.name}` ({_at(node)}) and the layers after it.",
             _HINT,
         )
-    if len(layers) > len(nodes) and bb.include_top:
+    if layers is not None and len(layers) > len(nodes) and bb.include_top:
         raise _error(
             bb,
             f"{weights.source} holds {len(layers)} layers with weights, the backbone {len(nodes)}: from "
             f"{layers[len(nodes)].describe()} on, the file's layers have no counterpart.",
             "Is the file the weights of this network (with its top, or without)?",
         )
-    return out
-
-
-def _checked(node: PlanNode, lw: LayerWeights, source: str, bb: Any, how: str) -> list[np.ndarray]:
-    if [s for _, s in keras_weights(node)] != list(lw.shapes):
-        e = _shape_error(node, lw, source, how)
-        raise _error(bb, f"{e.message.removesuffix('.')} ({_at(node)}).", e.hint)
-    return list(lw.arrays)
+    return {node.name: list(lw.arrays) for node, lw, _ in pairs}
 
 
 def _torch_state(path: Path, bb: Any) -> list[tuple[str, np.ndarray]]:

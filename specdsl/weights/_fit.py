@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 import numpy as np
 
@@ -18,6 +18,44 @@ def weighted_nodes(plan: Plan) -> list[PlanNode]:
     return [node for node in plan.layers if keras_weights(node)]
 
 
+class Unnamed(LookupError):
+    """A file that keeps no layer order lacks the name of ``node`` (the file's name for it: ``name``)."""
+
+    def __init__(self, node: PlanNode, name: str) -> None:
+        super().__init__(name)
+        self.node, self.name = node, name
+
+
+def match(
+    nodes: list[PlanNode], weights: Weights, *, names_first: bool = True, key: Callable[[str], str] = str
+) -> tuple[list[tuple[PlanNode, LayerWeights, str]], list[LayerWeights] | None]:
+    """Each of ``nodes`` with its layer of ``weights`` and how it was matched (``"by name"``, ``"in order"``), for
+    the caller to check (:func:`fits`); and the file's layers with weights where they were matched in order (for
+    it to count), else None.
+
+    By name (``key`` maps a node's name to the file's) where the file keeps no order, or, with ``names_first``,
+    where it has every name; else in order: the n-th layer with weights of the file to the n-th node.
+
+    Raises:
+        Unnamed: a file that keeps no order has no layer of a node's name.
+    """
+    by_name = weights.by_name()
+    if not weights.ordered or (names_first and all(key(node.name) in by_name for node in nodes)):
+        for node in nodes:
+            if key(node.name) not in by_name:
+                raise Unnamed(node, key(node.name))
+        pairs, layers = [(node, by_name[key(node.name)], "by name") for node in nodes], None
+    else:
+        layers = [lw for lw in weights.layers if lw.arrays]
+        pairs = [(node, lw, "in order") for node, lw in zip(nodes, layers)]
+    return pairs, layers
+
+
+def fits(node: PlanNode, lw: LayerWeights) -> bool:
+    """``lw`` holds arrays of the shapes ``node``'s layer needs, in its order."""
+    return [s for _, s in keras_weights(node)] == list(lw.shapes)
+
+
 def fit(plan: Plan, weights: Weights) -> dict[str, list[np.ndarray]]:
     """Each weighted node's arrays (Keras layout, ``get_weights()`` order) from ``weights``.
 
@@ -28,31 +66,21 @@ def fit(plan: Plan, weights: Weights) -> dict[str, list[np.ndarray]]:
         WeightsError: located at the first node that does not fit, naming the file's layer and both shapes.
     """
     nodes = weighted_nodes(plan)
-    by_name = weights.by_name()
-    if all(node.name in by_name for node in nodes):
-        pairs = [(node, by_name[node.name]) for node in nodes]
-    elif not weights.ordered:
-        missing = next(node for node in nodes if node.name not in by_name)
+    try:
+        pairs, layers = match(nodes, weights)
+    except Unnamed as e:
         raise _error(
-            missing,
+            e.node,
             f"{weights.source} keeps no layer order, so its layers are matched by name, and it has no layer "
-            f"`{missing.name}`.",
+            f"`{e.name}`.",
             f"Its layers: {_names(weights.layers)}.",
-        )
-    else:
-        layers = [lw for lw in weights.layers if lw.arrays]
-        for node, lw in zip(nodes, layers):
-            if [s for _, s in keras_weights(node)] != list(lw.shapes):
-                raise _shape_error(node, lw, weights.source, "in order")
-        if len(layers) != len(nodes):
-            return _count_error(plan, nodes, layers, weights.source)
-        pairs = list(zip(nodes, layers))
-    out: dict[str, list[np.ndarray]] = {}
-    for node, lw in pairs:
-        if [s for _, s in keras_weights(node)] != list(lw.shapes):
-            raise _shape_error(node, lw, weights.source, "by name")
-        out[node.name] = list(lw.arrays)
-    return out
+        ) from None
+    for node, lw, how in pairs:
+        if not fits(node, lw):
+            raise _shape_error(node, lw, weights.source, how)
+    if layers is not None and len(layers) != len(nodes):
+        _count_error(plan, nodes, layers, weights.source)
+    return {node.name: list(lw.arrays) for node, lw, _ in pairs}
 
 
 def check_arrays(plan: Plan, arrays: Mapping[str, Sequence[np.ndarray]], source: str) -> None:
@@ -61,7 +89,7 @@ def check_arrays(plan: Plan, arrays: Mapping[str, Sequence[np.ndarray]], source:
         if node.name not in arrays:
             raise _error(node, f"there are no weights for `{node.name}` in {source}.")
         lw = LayerWeights(node.name, tuple(np.asarray(a) for a in arrays[node.name]))
-        if [s for _, s in keras_weights(node)] != list(lw.shapes):
+        if not fits(node, lw):
             raise _shape_error(node, lw, source, "by name")
 
 
@@ -83,7 +111,7 @@ def _shape_error(node: PlanNode, lw: LayerWeights, source: str, how: str) -> Wei
     )
 
 
-def _count_error(plan: Plan, nodes: list[PlanNode], layers: list[LayerWeights], source: str):
+def _count_error(plan: Plan, nodes: list[PlanNode], layers: list[LayerWeights], source: str) -> None:
     if len(layers) < len(nodes):
         node = nodes[len(layers)]
         raise _error(

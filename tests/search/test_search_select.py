@@ -45,7 +45,7 @@ def test_by_default_a_timed_search_re_evaluates_its_top_three_and_a_counted_one_
     default = SearchSpec().select
     assert (select_top(default, 900.0), select_top(default, None)) == (3, 0)
     assert select_top(SearchSpec.model_validate({"select": {"top": 5}}).select, None) == 5
-    assert (default.repeats, default.share) == (2, 0.3)
+    assert (default.repeats, default.confirm, default.share) == (2, 2, 0.3)
 
 
 def test_a_fresh_split_pools_train_and_validation_keeps_sizes_and_classes_and_never_touches_test():
@@ -97,6 +97,7 @@ def search(stores, tmp_path):
 
 
 def test_the_top_trials_are_trained_again_on_fresh_splits_and_the_best_mean_is_the_best_trial(search, stores):
+    """The choice by the fresh means of the top two; the estimate by two more splits of the chosen one only."""
     import optuna
 
     from specdsl.search import best_trial, freeze_best
@@ -119,8 +120,20 @@ def test_the_top_trials_are_trained_again_on_fresh_splits_and_the_best_mean_is_t
     assert sorted(kept) == sorted(str(n) for n in top) and all(len(v) == 2 for v in kept.values())
     means = {int(n): sum(v) / 2 for n, v in kept.items()}
     assert c.trial == max(means, key=lambda n: (means[n], -n))
-    assert c.mean == pytest.approx(means[c.trial])
-    assert c.spread == pytest.approx(float(np.std(kept[str(c.trial)], ddof=1)))
+    assert {n: mean for n, (_, mean, _) in c.candidates.items()} == pytest.approx(means)
+    # the estimate: two more fresh splits of the chosen trial, which took no part in choosing it
+    confirmed = study.user_attrs["specdsl.confirmed"]
+    assert list(confirmed) == [str(c.trial)] and len(confirmed[str(c.trial)]) == 2
+    assert (c.n, c.held_out) == (2, True)
+    assert c.mean == pytest.approx(sum(confirmed[str(c.trial)]) / 2)
+    assert c.spread == pytest.approx(float(np.std(confirmed[str(c.trial)], ddof=1)))
+    estimated = [
+        x for x in result.output.splitlines() if x.startswith("re-") and x.endswith("for its estimate")
+    ]
+    assert [x.split(":")[0] for x in estimated] == [
+        f"re-evaluated trial {c.trial} on split 3",
+        f"re-evaluated trial {c.trial} on split 4",
+    ]
     assert c.search_value == next(t.value for t in trials if t.number == c.trial)
     # the chosen trial is the study's best everywhere: the result, best_trial, `specdsl best`
     assert result.best_number == c.trial == best_trial(study).number
@@ -130,12 +143,14 @@ def test_the_top_trials_are_trained_again_on_fresh_splits_and_the_best_mean_is_t
     header = [line for line in text.splitlines() if line.startswith("#")]
     assert header[2] == (
         f"# Chosen by re-evaluation: val_accuracy {c.mean:.4f} +- {c.spread:.4f} over 2 fresh train/validation "
-        "splits, the estimate to trust (the value above is its search value, on one split)."
+        "splits that took no part in choosing it, the estimate to trust (the value above is its search value, on "
+        "one split)."
     )
     line = next(x for x in result.output.splitlines() if x.startswith("best: trial"))
     assert line.startswith(
         f"best: trial {c.trial}, chosen by re-evaluation: val_accuracy {c.mean:.3f} +- {c.spread:.3f} over 2 fresh "
-        f"splits, the estimate to trust (its value in the search, on one split: {c.search_value:.3f})"
+        "splits that took no part in choosing it, the estimate to trust (its value in the search, on one split: "
+        f"{c.search_value:.3f})"
     )
     runs = mlflow_runs(stores["tracking_uri"], "select")
     (parent,) = runs["study"]
@@ -161,19 +176,31 @@ def test_several_workers_re_evaluate_in_as_many_processes_and_measure_what_one_d
     study = optuna.load_study(study_name="pool", storage=stores["storage"])
     alone = study.user_attrs["specdsl.reevaluated"]
     assert "(worker " not in first.output
-    study.set_user_attr("specdsl.reevaluated", {})  # measured again, now by two processes
+    estimated = study.user_attrs["specdsl.confirmed"]
+    for attr in ("specdsl.reevaluated", "specdsl.confirmed"):  # measured again, now by two processes
+        study.set_user_attr(attr, {})
     again = search("pool", trials=4, workers=2)
     lines = [x for x in again.output.splitlines() if x.startswith("re-evaluated trial")]
-    assert len(lines) == 4, again.output
-    for line in lines:
+    assert len(lines) == 6, again.output
+    for line in lines[:4]:
         assert re.fullmatch(
             r"re-evaluated trial \d+ on split [12] \(worker [01]\): val_accuracy \d\.\d{4} \(its search value "
             r"\d\.\d{4}\)",
             line,
         ), line
+    for line in lines[4:]:
+        assert re.fullmatch(
+            rf"re-evaluated trial {first.chosen.trial} on split [34] \(worker [01]\): val_accuracy \d\.\d{{4}} "
+            "for its estimate",
+            line,
+        ), line
     shared = optuna.load_study(study_name="pool", storage=stores["storage"]).user_attrs["specdsl.reevaluated"]
     # the same fresh splits and seeds, each trained on one thread: the same values, in whichever order they came
     assert {n: sorted(v) for n, v in shared.items()} == {n: sorted(v) for n, v in alone.items()}
+    confirmed = optuna.load_study(study_name="pool", storage=stores["storage"]).user_attrs[
+        "specdsl.confirmed"
+    ]
+    assert {n: sorted(v) for n, v in confirmed.items()} == {n: sorted(v) for n, v in estimated.items()}
     assert again.chosen.trial == first.chosen.trial and again.chosen.mean == pytest.approx(first.chosen.mean)
 
 
@@ -195,3 +222,14 @@ def test_a_fresh_value_is_read_at_the_epoch_whose_weights_the_trial_kept():
     assert kept_epoch(trial(curve), True) == 1  # else its best reported epoch
     assert kept_epoch(trial({0: 2.0, 1: 1.0, 2: 1.5}), False) == 1  # a loss: the least
     assert kept_epoch(trial({}), True) is None
+
+
+def test_without_estimate_splits_the_estimate_is_the_mean_that_chose_the_trial(tmp_path, stores):
+    pytest.importorskip("optuna")
+    pytest.importorskip("torch")
+    path = tmp_path / "select.yaml"
+    path.write_text(SPACE.replace("repeats: 2}", "repeats: 2, confirm: 0}"), encoding="utf-8")
+    result = searched(path, stores, "unconfirmed", trials=3)
+    c = result.chosen
+    assert (c.n, c.held_out, c.mean) == (2, False, pytest.approx(c.candidates[c.trial][1]))
+    assert "for its estimate" not in result.output and "then the one chosen" not in result.output
