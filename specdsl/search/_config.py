@@ -20,6 +20,7 @@ OVERHEAD_ATTR = "specdsl.overhead."  # + a worker's key: its trials' cost beside
 REEVALUATED_ATTR = "specdsl.reevaluated"  # {trial number: [its fresh values]}, by re-evaluation (_select)
 CONFIRMED_ATTR = "specdsl.confirmed"  # {trial number: [its values on the estimate's splits]} (_select)
 CHOSEN_ATTR = "specdsl.chosen"  # the trial chosen by re-evaluation, with its estimate (_select.Chosen)
+HELD_OUT = " that took no part in choosing it"  # said of an estimate's splits (select.confirm)
 FITTED_ATTR = "specdsl.fitted_epochs"  # every trial's epochs, fitted to the time budget (_budget)
 # ... and of a trial cut at the study's time limit: {"epochs": trained, "of": planned, "values": [...] its best
 # epoch's, "epoch_s": seconds an epoch}; the best of them stands in for the best trial when none completed

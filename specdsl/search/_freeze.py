@@ -17,7 +17,7 @@ from .._text import terminal
 from ..errors import SearchError
 from ..plan import plan
 from ..spec import ModelSpec, from_tree, load_text, suggest
-from ._config import CHOSEN_ATTR, METRICS_ATTR, REASON, REJECTED, SPACE_ATTR, SPACE_FILE_ATTR
+from ._config import CHOSEN_ATTR, HELD_OUT, METRICS_ATTR, REASON, REJECTED, SPACE_ATTR, SPACE_FILE_ATTR
 from ._results import best_trial
 from ._sampler import ReplaySampler
 from ._setup import quiet_optuna
@@ -165,7 +165,7 @@ def freeze_best(study: str, *, storage: str | None = None, trial: int | None = N
                     f"Chosen by re-evaluation: {metrics[0]} {picked['mean']:.4f}"
                     + (f" +- {spread:.4f}" if isinstance(spread, (int, float)) else "")
                     + f" over {n} fresh train/validation split{'s' if n != 1 else ''}"
-                    + (" that took no part in choosing it" if picked.get("held_out") else "")
+                    + (HELD_OUT if picked.get("held_out") else "")
                     + ", the estimate to trust (the value above is its search value, on one split)."
                 )
             if len(s.directions) > 1:

@@ -10,7 +10,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from ._config import CHOSEN_ATTR, CUT_ATTR, OVERHEAD_ATTR, REJECTED, RESULT
+from ._config import CHOSEN_ATTR, CUT_ATTR, HELD_OUT, OVERHEAD_ATTR, REJECTED, RESULT
 from ._storage import DEFAULT_STORAGE
 
 MLFLOW_UI = "http://127.0.0.1:5000"  # where `mlflow ui` serves by default
@@ -133,7 +133,7 @@ class StudyResult:
             f"{c.n} fresh split"
             + ("s" if c.n > 1 else "")
             + (" (binomial standard error)" if c.n == 1 else "")
-            + (" that took no part in choosing it" if getattr(c, "held_out", False) else "")
+            + (HELD_OUT if c.held_out else "")
         )
         others = "; ".join(
             f"#{n} {v:.3f} -> {mean:.3f}" for n, (v, mean, _) in sorted(c.candidates.items()) if n != c.trial

@@ -328,16 +328,15 @@ def reevaluate(
         _job(study, trial, repeats + r, maximize)  # splits and seeds after the choice's own
         for r in range(len(confirmed.get(str(best), [])) + 1, confirm + 1)
     ]
-    cut, seen = _measure(jobs, confirmed, CONFIRMED_ATTR, deadline, *args)
+    _, seen = _measure(jobs, confirmed, CONFIRMED_ATTR, deadline, *args)
     n_val = n_val or seen
     values = confirmed.get(str(best), [])[:confirm]
+    basis = values or measured[best]  # without an estimate split, the mean that chose it
     accuracy = metric.endswith(("accuracy", "acc"))
-    if n_val is None and len(values or measured[best]) == 1 and accuracy:  # all measured earlier
+    if n_val is None and len(basis) == 1 and accuracy:  # all measured earlier
         n_val = _val_size(study, candidates[0], cfg)
-    mean, spread = estimate(values or measured[best], n_val, accuracy)
-    chosen = Chosen(
-        best, mean, spread, len(values or measured[best]), table[best][0], table, held_out=bool(values)
-    )
+    mean, spread = estimate(basis, n_val, accuracy)
+    chosen = Chosen(best, mean, spread, len(basis), table[best][0], table, held_out=bool(values))
     notes = []
     if skipped:
         notes.append(f"the time left held {held} of {len(candidates) * repeats} re-evaluations")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
+from typing import NoReturn
 
 import numpy as np
 
@@ -111,7 +112,7 @@ def _shape_error(node: PlanNode, lw: LayerWeights, source: str, how: str) -> Wei
     )
 
 
-def _count_error(plan: Plan, nodes: list[PlanNode], layers: list[LayerWeights], source: str) -> None:
+def _count_error(plan: Plan, nodes: list[PlanNode], layers: list[LayerWeights], source: str) -> NoReturn:
     if len(layers) < len(nodes):
         node = nodes[len(layers)]
         raise _error(
