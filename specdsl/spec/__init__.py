@@ -37,10 +37,6 @@ from ._located import loc_of, suggest, validate_model
 from ._reference import kinds_reference
 from ._schema import json_schema
 from ._sections import (
-    MAX_BATCH,
-    MAX_MEMORY,
-    MAX_SECONDS,
-    MAX_SEED,
     SECTIONS,
     Augment,
     DataSpec,
@@ -52,10 +48,9 @@ from ._sections import (
     SearchSpec,
     Stage,
     TrainSpec,
-    duration_seconds,
-    memory_bytes,
 )
 from ._shapes import SHAPE_INFERENCE, PrefixInference, register_shape_inference
+from ._sizes import MAX_BATCH, MAX_MEMORY, MAX_SECONDS, MAX_SEED, duration_seconds, memory_bytes
 from ._types import ACTIVATIONS, INITIALIZERS, NAME_PATTERN
 from ._warnings import WARNINGS
 from ._yaml import (

@@ -2,91 +2,19 @@
 
 from __future__ import annotations
 
-import math
 import re
 from typing import Annotated, Any, Literal
 
 from pydantic import AliasChoices, ConfigDict, Field, field_validator, model_validator
 
-from ._types import MAX_SIZE, Name, PosInt, StrictModel
-
-MAX_BATCH = 2**20  # examples a batch: large-batch CNN training stops at tens of thousands; more is a typo
-MAX_SEED = 2**32 - 1  # NumPy's (and so Keras' and Optuna's samplers') seeds are 32-bit
-MAX_MEMORY = 2**50  # 1 PiB
-MAX_SECONDS = MAX_SIZE  # 68 years
-_UNITS = {
-    "": 1,
-    "b": 1,
-    "kb": 1000,
-    "mb": 1000**2,
-    "gb": 1000**3,
-    "tb": 1000**4,
-    "kib": 1024,
-    "mib": 1024**2,
-    "gib": 1024**3,
-    "tib": 1024**4,
-}
+from ._sizes import MAX_BATCH, MAX_SEED, duration_seconds, memory_bytes, shortened
+from ._types import Name, PosInt, StrictModel
 
 
 class Section(StrictModel):
     """Base of the sections: every number in them must be finite (``.inf`` is refused as ``.nan`` is)."""
 
     model_config = ConfigDict(allow_inf_nan=False)
-
-
-def duration_seconds(value: Any) -> float | None:
-    """Seconds from 90, "90", "90s", "15m", "2h", "1h30m" (None stays None); a ValueError for anything else."""
-    if value is None:
-        return None
-    if isinstance(value, (int, float)) and not isinstance(value, bool):
-        if not value > 0:
-            raise ValueError(f"a timeout must be positive, but got {value!r}.")
-        if value > MAX_SECONDS:
-            raise ValueError(f"a timeout is at most {MAX_SECONDS:,} seconds (68 years), but got {value!r}.")
-        return float(value)
-    text = str(value).strip().lower()
-    if re.fullmatch(r"\d+(\.\d+)?", text):
-        return duration_seconds(float(text))
-    parts = re.findall(r"(\d+(?:\.\d+)?)\s*(h|m|s)", text)
-    if not parts or "".join(f"{n}{u}" for n, u in parts) != re.sub(r"\s+", "", text):
-        raise ValueError(f"a timeout is seconds or a duration like 90s, 15m, 2h or 1h30m, but got {value!r}.")
-    seconds = sum(float(n) * {"h": 3600, "m": 60, "s": 1}[u] for n, u in parts)
-    if not seconds > 0:
-        raise ValueError(f"a timeout must be positive, but got {value!r}.")
-    if seconds > MAX_SECONDS:
-        raise ValueError(f"a timeout is at most {MAX_SECONDS:,} seconds (68 years), but got {value!r}.")
-    return seconds
-
-
-def memory_bytes(value: Any) -> int | None:
-    """A size in bytes: an int, or a number with a unit ("2GiB", "1.5 GB", "512MiB"); a ValueError for anything
-    else, and for sizes beyond 1 PiB."""
-    if value is None:
-        return None
-    if isinstance(value, int) and not isinstance(value, bool):
-        size = value
-    else:
-        found = (
-            re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([a-z]*)\s*", value.lower())
-            if isinstance(value, str)
-            else None
-        )
-        number = float(found.group(1)) * _UNITS[found.group(2)] if found and found.group(2) in _UNITS else 0.0
-        size = round(number) if math.isfinite(number) and number < 2 * MAX_MEMORY else 2 * MAX_MEMORY
-    if size < 1:
-        raise ValueError(
-            f"a memory size is a positive number of bytes, or a number with a unit (KiB, MiB, GiB, "
-            f"TiB, KB, MB, GB, TB) such as 2GiB, but got {_short(value)}"
-        )
-    if size > MAX_MEMORY:
-        raise ValueError(f"a memory size is at most 1 PiB ({MAX_MEMORY:,} bytes), but got {_short(value)}")
-    return size
-
-
-def _short(value: Any) -> str:
-    text = repr(value)
-    n = len(value) if isinstance(value, str) else len(text)
-    return text if len(text) <= 40 else f"{text[:20]}...{text[-10:]} ({n:,} characters)"
 
 
 class InputSpec(StrictModel):
@@ -173,6 +101,13 @@ class DataSpec(Section):
     )
     split: Split | None = None
     limit: PosInt | None = Field(default=None, description="Use at most this many training examples.")
+    seed: int = Field(
+        default=0,
+        ge=0,
+        le=MAX_SEED,
+        description="The draw of the split and of `limit`: another seed draws other validation and test examples "
+        "(train.seed, the training's own seed, leaves them as they are).",
+    )
     augment: Augment = Field(default_factory=Augment)
     normalize: Literal["unit", "none", "standard"] = Field(
         default="unit", description="unit: scale pixels to [0, 1]; standard: per-channel mean 0, std 1."
@@ -269,7 +204,7 @@ class Stage(Section):
         if not (value is None or count or value == "all" or names):
             raise ValueError(
                 f"takes a count >= 0 (the last N frozen layers with weights), all, or a list of layer names, "
-                f"but got {_short(value)}"
+                f"but got {shortened(value)}"
             )
         return value
 
@@ -352,7 +287,7 @@ class TrainSpec(Section):
         if "epochs" in data and data["epochs"] != total:
             raise ValueError(
                 f"with `stages`, `epochs` is the sum of the stages' epochs ({total}), but got "
-                f"epochs: {_short(data['epochs'])}; leave `epochs` out"
+                f"epochs: {shortened(data['epochs'])}; leave `epochs` out"
             )
         return {**data, "epochs": total}
 
@@ -360,7 +295,7 @@ class TrainSpec(Section):
     @classmethod
     def _device(cls, value: str) -> str:
         if not _DEVICE.fullmatch(value):
-            raise ValueError(f"must be auto, cpu, cuda, cuda:N or mps, but got {_short(value)}")
+            raise ValueError(f"must be auto, cpu, cuda, cuda:N or mps, but got {shortened(value)}")
         return value
 
     @field_validator("optimizer", mode="before")

@@ -279,8 +279,8 @@ def data_path(plan: Plan, data: DataSpec) -> Path | None:
 
 
 def load_for(plan: Plan, data: DataSpec | None) -> Dataset:
-    """Load ``data`` at the size and channels of the plan's input (the split and limit drawn with seed 0, so that
-    the validation and test sets stay the same whatever the training seed)."""
+    """Load ``data`` at the size and channels of the plan's input (the split and limit drawn with ``data.seed``,
+    so that the validation and test sets stay the same whatever the training seed)."""
     if data is None:
         raise TrainError(
             "there is no data to train on: the spec has no `data:` section and none was given.",
@@ -298,7 +298,7 @@ def load_for(plan: Plan, data: DataSpec | None) -> Dataset:
         channels=c,
         split=split,
         limit=data.limit,
-        seed=0,
+        seed=data.seed,
         resize=data.resize,
         storage=data.storage,
     )

@@ -204,3 +204,31 @@ def test_output_activation_looks_through_dropout_and_activation_layers(tmp_path)
     layers = head(10) + [{"activation": "softmax"}, {"dropout": 0.1}]
     assert output_activation(digits_plan(tmp_path, layers=layers)) == "softmax"
     assert output_activation(digits_plan(tmp_path, layers=head(10, "linear"))) is None
+
+
+def test_the_data_seed_draws_the_split_and_the_training_seed_does_not(tmp_path):
+    """``data.seed`` draws which examples validate and test (as load_dataset's seed does); train.seed leaves them."""
+    import numpy as np
+
+    from specdsl.data import load_dataset
+    from specdsl.train import load_for
+
+    def drawn(**sections):
+        plan = digits_plan(tmp_path, **sections)
+        return load_for(plan, plan.spec.data)
+
+    first, again, other = drawn(), drawn(train={"seed": 5}), drawn(data={"seed": 7})
+    same = load_dataset("digits", seed=7)
+    sizes = [(len(d.y_train), len(d.y_val), len(d.y_test)) for d in (first, again, other)]
+    assert sizes == [sizes[0]] * 3
+    assert np.array_equal(first.x_test, again.x_test) and np.array_equal(first.x_val, again.x_val)
+    assert not np.array_equal(first.x_test, other.x_test) and not np.array_equal(first.x_val, other.x_val)
+    assert np.array_equal(other.x_test, same.x_test) and np.array_equal(other.y_val, same.y_val)
+
+
+def test_a_data_seed_out_of_range_is_located(tmp_path):
+    with pytest.raises(SpecError) as info:
+        digits_plan(tmp_path, data={"seed": -1})
+    assert str(info.value) == (
+        f"{tmp_path}/digits.yaml:22:9: data: `seed`: input should be greater than or equal to 0 (got -1)."
+    )
