@@ -41,6 +41,11 @@ class PlanNode(NamedTuple):
         return self.trainable + self.non_trainable
 
     @property
+    def frozen(self) -> bool:
+        """Whether it has weights and says ``trainable: false`` (or a use around it does)."""
+        return bool(self.params) and self.layer is not None and not self.layer.trainable
+
+    @property
     def activation_bytes(self) -> int:
         return numel(self.shape) * BYTES_PER_VALUE
 

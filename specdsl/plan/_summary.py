@@ -14,7 +14,7 @@ def _shape(node: PlanNode) -> str:
 
 def label(node: PlanNode) -> str:
     """A layer's name and Keras class, and ``frozen`` for a layer with weights that says ``trainable: false``."""
-    frozen = ", frozen" if node.params and node.layer is not None and not node.layer.trainable else ""
+    frozen = ", frozen" if node.frozen else ""
     return f"{node.name} ({node.keras_class}{frozen})"
 
 

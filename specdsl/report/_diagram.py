@@ -1,9 +1,10 @@
 """An architecture diagram of a plan, in the spirit of ``keras.utils.plot_model``, laid out by Graphviz.
 
-One box per plan node (its name, its kind with the main arguments, its parameters), one arrow per input a node
-reads, labelled with the shape that flows along it (channels-last, as specs write shapes), and, when the nodes came
-from blocks, one dashed frame per block instance (nested as the blocks are). The DOT text is made from the plan
-alone (no framework); ``dot`` (Graphviz) lays it out into SVG, PNG or PDF.
+One box per plan node (its name, its kind with the main arguments, its parameters; a frozen layer's box dashed and
+marked "frozen"), one arrow per input a node reads, labelled with the shape that flows along it (channels-last, as
+specs write shapes), and, when the nodes came from blocks, one dashed frame per block instance (nested as the
+blocks are). The DOT text is made from the plan alone (no framework); ``dot`` (Graphviz) lays it out into SVG, PNG
+or PDF.
 
 Every text a user wrote (the model's name, layer and block names) reaches the DOT text only inside HTML-like
 labels, after its control characters are written as escapes and ``& < > " '`` as entities, so no name can end a
@@ -202,7 +203,9 @@ def _label(node: PlanNode, is_output: bool) -> str:
     rows = [f"<b>{text(node.name)}</b>"] + ([text(about)] if about != node.name else [])
     if node.params:
         counts = f"{node.params:,} params"
-        if node.non_trainable:
+        if node.frozen:
+            counts += ", frozen"
+        elif node.non_trainable:
             counts += f" ({node.non_trainable:,} non-trainable)"
         rows.append(f'<font point-size="9" color="#555555">{counts}</font>')
     if is_output:
@@ -253,9 +256,10 @@ def diagram_dot(plan: Plan, *, direction: str = "TB", clusters: bool = True, tit
     def emit(branch: dict[str, Any], indent: str) -> None:
         for node in branch["nodes"]:
             colour = _COLOURS[_FAMILY.get(node.kind, "input" if node.kind == "input" else "other")]
+            frozen = ', style="rounded,filled,dashed"' if node.frozen else ""  # as the summary's "frozen"
             lines.append(
                 f"{indent}{ids[node.name]} [label={_label(node, node.name in outputs)}, "
-                f'fillcolor="{colour}"];'
+                f'fillcolor="{colour}"{frozen}];'
             )
         for child in branch["children"].values():
             lines.append(f"{indent}subgraph cluster_{next(counter)} {{")

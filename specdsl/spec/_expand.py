@@ -20,10 +20,10 @@ from . import _expr
 from ._aliases import keras_arguments
 from ._blocks import PREV, Block, Scope, not_reserved, valid_name
 from ._bounds import Bounds
+from ._inherited import PASSED_ON, Inherited
 from ._kinds import ALIASES, LAYERS, LayerSpec, canonical_kind
 from ._located import check_keys, file_loc, loc_of, located, suggest, type_name
 from ._shapes import Shapes
-from ._trainable import freezes, frozen
 from ._yaml import LocDict, LocList
 
 
@@ -66,7 +66,7 @@ class Expander(Bounds):
         # id -> mapping or list that holds no reference, kept so that its id stays its own: a repeat's body or
         # a block's is read once, not for every pass or use.
         self.unchanged: dict[int, Any] = {}
-        self.frozen = False  # inside a block use or repeat with `trainable: false`
+        self.inherited = Inherited()  # what the block uses and repeats around a layer pass on to it
 
     # -- names
 
@@ -218,9 +218,9 @@ class Expander(Bounds):
 
     def repeat(self, item: dict, loc: Loc, path: str, scope: Scope, prev: str) -> str:
         check_keys(
-            item, ("repeat", "layers", "name", "trainable"), "a repeat", self.file, required=("layers",)
+            item, ("repeat", "layers", "name", *PASSED_ON), "a repeat", self.file, required=("layers",)
         )
-        outer_frozen, self.frozen = self.frozen, self.frozen or freezes(item, "a repeat", self.file, path)
+        kept, self.inherited = self.inherited, self.inherited.within(item, "a repeat", self.file, path)
         times = self.subst(item["repeat"], scope.variables, loc_of(item, "repeat", self.file), path)
         if not isinstance(times, int) or isinstance(times, bool) or times < 0:
             raise SpecError(
@@ -258,7 +258,7 @@ class Expander(Bounds):
             prev = self.sequence(body_i, f"{path}.repeat[{i}].layers", inner, prev)
             if self.nodes == before:  # a pass without layers costs as much as a layer
                 self.count(loc, path)
-        self.weight, self.frozen = outer, outer_frozen
+        self.weight, self.inherited = outer, kept
         self.depth -= 1
         if name is not None:
             name_loc = loc_of(item, "name", self.file)
@@ -295,7 +295,7 @@ class Expander(Bounds):
         name = args.get("name")
         inputs = args.get("inputs")
         for key, value in args.items():
-            if key in ("name", "inputs", "trainable"):
+            if key in ("name", "inputs", *PASSED_ON):
                 continue
             if key not in block.params:
                 hint = suggest(key, list(block.params))
@@ -329,7 +329,7 @@ class Expander(Bounds):
         variables = ChainMap(values, self.globals)  # not a copy: a spec may have thousands of parameters
         inner = Scope(scope, f"{instance}_", variables, prev, isolated=True)
         self.stack.append(block.name)
-        outer_frozen, self.frozen = self.frozen, self.frozen or freezes(args, "a block use", self.file, path)
+        outer, self.inherited = self.inherited, self.inherited.within(args, "a block use", self.file, path)
         try:
             self.enter(loc, path)
             body = self.subst(block.layers, variables, block.loc, f"{path}.{block.name}")
@@ -346,7 +346,7 @@ class Expander(Bounds):
                 out = resolved
         finally:
             self.stack.pop()
-            self.frozen = outer_frozen
+            self.inherited = outer
             self.depth -= 1
         if self.nodes == before:  # a use without layers costs as much as a layer
             self.count(loc, path)
@@ -413,8 +413,7 @@ class Expander(Bounds):
                 raise located(e, info.model, data, None, None, self.file, where) from None
             if key is not None:
                 self.specs[key] = spec
-        if self.frozen:
-            spec = frozen(spec)
+        spec = self.inherited.applied(spec)
         if spec.inputs is not None:
             if not spec.inputs:
                 raise SpecError(

@@ -34,6 +34,7 @@ from ._kinds import ALIASES, LAYERS, LayerKind
 from ._schema_values import Places
 from ._sections import SECTIONS, InputSpec
 from ._types import ACTIVATIONS, NAME_PATTERN
+from ._warnings import WARNINGS
 
 _RESERVED_KEYS = (
     "repeat",
@@ -341,7 +342,7 @@ def _layer_defs(places: Places, kinds: _Kinds, *, blocks: bool) -> None:
             },
             "layers": {"$ref": f"#/$defs/layers{tail}", "description": "The layers of one pass."},
             "name": _name({"$ref": _name_place(places)["$ref"]}),
-            "trainable": _trainable(places),
+            **_passed_on(places),
         },
         "required": ["repeat", "layers"],
         "additionalProperties": False,
@@ -400,11 +401,19 @@ def _inputs(places: Places, info: LayerKind) -> dict[str, Any]:
     }
 
 
-def _trainable(places: Places) -> dict[str, Any]:
-    """A repeat's or block use's ``trainable``: false freezes every layer inside it."""
+def _passed_on(places: Places) -> dict[str, Any]:
+    """A repeat's or block use's ``trainable`` (false freezes every layer inside it) and ``silence`` (codes
+    silenced on every layer inside it)."""
+    codes = {"type": "array", "items": {"enum": list(WARNINGS)}}
     return {
-        **places.place({"type": "boolean"}, refs=True, hint="trainable"),
-        "description": "false: every layer inside it is frozen (true: each layer as it says).",
+        "trainable": {
+            **places.place({"type": "boolean"}, refs=True, hint="trainable"),
+            "description": "false: every layer inside it is frozen (true: each layer as it says).",
+        },
+        "silence": {
+            **places.place(codes, refs=False, hint="silence"),
+            "description": "Codes of the warnings silenced on every layer inside it (e.g. [drops-rows]).",
+        },
     }
 
 
@@ -421,7 +430,7 @@ def _block_use(places: Places) -> dict[str, Any]:
                         "inputs": {
                             "description": "The one layer the block reads (default: the layer before it)."
                         },
-                        "trainable": _trainable(places),
+                        **_passed_on(places),
                     },
                     "propertyNames": {"pattern": NAME_PATTERN},
                 },

@@ -18,7 +18,8 @@ WARNINGS: dict[str, str] = {
 }
 
 
-def _known(code: str) -> str:
+def known_code(code: str) -> str:
+    """``code`` when it is a warning code; a ValueError that names the nearest one and all of them else."""
     if code not in WARNINGS:
         hint = suggest(code, list(WARNINGS))
         raise ValueError(
@@ -27,4 +28,4 @@ def _known(code: str) -> str:
     return code
 
 
-WarningCode = Annotated[str, AfterValidator(_known), Field(json_schema_extra={"enum": list(WARNINGS)})]
+WarningCode = Annotated[str, AfterValidator(known_code), Field(json_schema_extra={"enum": list(WARNINGS)})]

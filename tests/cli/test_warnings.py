@@ -91,3 +91,71 @@ def test_validate_examples_prints_only_its_results():
     assert len(lines) == len(example_files()) + 1
     assert all(line.startswith("ok ") for line in lines[:-1])
     assert lines[-1] == f"{len(example_files())} valid, 0 invalid"
+
+
+POOLS = "input: [9, 9, 1]\nlayers:\n  - maxpool2d: 2\n  - maxpool2d: {pool: 2, silence: [keras-strided-dilation]}\n"
+
+
+def _codes(plan) -> list[tuple[str, str]]:
+    return [(w.path, w.code) for w in plan.warnings]
+
+
+def _silenced(use: dict) -> dict:
+    """The use with ``silence: [drops-rows]`` (a repeat's beside its keys, a block's or backbone's in its mapping)."""
+    (head,) = [k for k in use if k != "layers"]
+    if head == "repeat":
+        return {**use, "silence": ["drops-rows"]}
+    return {head: {**(use[head] or {}), "silence": ["drops-rows"]}}
+
+
+@pytest.mark.parametrize(
+    ("use", "path"),
+    [
+        ({"pools": None}, "layers[0].pools.layers[0] (maxpool2d)"),
+        ({"repeat": 2, "layers": [{"maxpool2d": 2}]}, "layers[0].repeat[0].layers[0] (maxpool2d)"),
+        ({"backbone": {"spec": "pools.yaml"}}, "layers[0].pools.layers[0] (maxpool2d)"),
+    ],
+    ids=["block", "repeat", "backbone"],
+)
+def test_a_block_use_a_repeat_and_a_backbone_use_silence_every_layer_inside_them(tmp_path, use, path):
+    """``silence:`` on a use passes on to each layer inside it, besides the codes a layer silences itself."""
+    (tmp_path / "pools.yaml").write_text(POOLS)
+    block = {"pools": {"layers": [{"maxpool2d": 2}, {"conv2d": {"filters": 1, "kernel": 2, "strides": 2}}]}}
+    spec = tmp_path / "uses.yaml"
+    spec.write_text(json.dumps({"input": [9, 9, 1], "blocks": block, "layers": [use]}))
+    assert _codes(specdsl.check(spec)) == [(path, "drops-rows")]
+    spec.write_text(json.dumps({"input": [9, 9, 1], "blocks": block, "layers": [_silenced(use)]}))
+    plan = specdsl.check(spec)
+    assert _codes(plan) == []
+    silenced = [sorted(n.layer.silence or ()) for n in plan.nodes if n.kind == "maxpool2d"]
+    assert silenced[0] == ["drops-rows"]
+    if "backbone" in use:  # the backbone's own layer keeps its code beside the one passed on
+        assert silenced[1] == ["drops-rows", "keras-strided-dilation"]
+
+
+@pytest.mark.parametrize(
+    ("silence", "col", "message"),
+    [
+        (
+            "[drop-rows]",
+            22,
+            "`silence[0]` of a block use: unknown warning code `drop-rows`; did you mean `drops-rows`? Codes: "
+            "drops-rows, keras-strided-dilation.",
+        ),
+        (
+            "drops-rows",
+            21,
+            "`silence` of a block use takes a list of warning codes, but got 'drops-rows'. Write e.g. "
+            "`silence: [drops-rows]`. Codes: drops-rows, keras-strided-dilation.",
+        ),
+    ],
+)
+def test_a_bad_silence_on_a_use_is_a_located_error(tmp_path, silence, col, message):
+    f = tmp_path / "m.yaml"
+    f.write_text(
+        "input: [9, 9, 1]\nblocks:\n  pool: {layers: [maxpool2d: 2]}\nlayers:\n"
+        f"  - pool: {{silence: {silence}}}\n  - flatten\n"
+    )
+    with pytest.raises(SpecError) as e:
+        specdsl.check(f)
+    assert str(e.value) == f"{f}:5:{col}: layers[0]: {message}"

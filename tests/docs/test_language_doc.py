@@ -51,7 +51,7 @@ def examples():
 
 
 def test_the_document_has_examples():
-    assert len(examples()) == 36
+    assert len(examples()) == 37
 
 
 @pytest.mark.parametrize("text, kind, claim", examples())

@@ -93,6 +93,30 @@ def test_resnet_branches_and_blocks():
     assert "conv1_conv" in texts(parts["node"][2]) and "conv2d 64 7x7 /2" in texts(parts["node"][2])
 
 
+def test_frozen_layers_are_dashed_and_say_so():
+    """A frozen layer with weights reads "frozen" as in the summary and has a dashed outline; a frozen layer
+    without weights (the activation) and a trainable one look as ever."""
+    plan = specdsl.check(
+        {
+            "input": [8, 8, 1],
+            "blocks": {"base": {"layers": [{"conv2d": {"filters": 2, "kernel": 3}}, "batchnorm", "relu"]}},
+            "layers": [{"base": {"trainable": False}}, "flatten", {"dense": {"units": 3}}],
+        }
+    )
+    boxes = {texts(n)[0]: texts(n)[1:] for n in svg_parts(diagram(plan, "svg"))["node"]}
+    assert boxes == {
+        "input": ["input 8x8x1"],
+        "conv2d": ["conv2d 2 3x3", "20 params, frozen"],
+        "batch_normalization": ["batchnorm", "8 params, frozen"],
+        "activation": ["activation relu"],
+        "flatten": [],
+        "dense": ["dense 3", "219 params", "output 3"],
+    }
+    dot = diagram_dot(plan).splitlines()
+    dashed = [line.split()[0] for line in dot if 'style="rounded,filled,dashed"' in line]
+    assert dashed == ["n1", "n2"]
+
+
 def test_block_frames_follow_the_path():
     assert block_frames("layers[6].stage.layers[0].conv_block.layers[2]") == [
         ("layers[6].stage", "stage"),
