@@ -3,8 +3,8 @@ search's "reported - test" gap that no way of choosing can remove.
 
     python benchmarks/split_shift.py [--data catsdogs|fashion] [--runs 8] [--epochs 10]
 
-The benchmark of ``search_vs_kerastuner.py`` draws its data once (seed 0), so every seed of it scores on the same
-test images. A model that nobody chose is then trained ``--runs`` times on fresh stratified splits of the
+With ``--draw fixed``, the benchmark of ``search_vs_kerastuner.py`` draws its data once (``data.seed`` 0), so
+every seed of it scores on the same test images (by default each seed draws its own). A model that nobody chose is then trained ``--runs`` times on fresh stratified splits of the
 training and validation images (the re-evaluation's own splits, ``specdsl.search._select.resplit``), with fresh
 seeds, for exactly ``--epochs`` epochs (no early stopping, the last epoch's weights kept, so the validation score
 is read at an epoch chosen by nobody). Printed per run: the fresh validation accuracy and the test accuracy of
