@@ -4,12 +4,13 @@ search's "reported - test" gap that no way of choosing can remove.
     python benchmarks/split_shift.py [--data catsdogs|fashion] [--runs 8] [--epochs 10]
 
 With ``--draw fixed``, the benchmark of ``search_vs_kerastuner.py`` draws its data once (``data.seed`` 0), so
-every seed of it scores on the same test images (by default each seed draws its own). A model that nobody chose is then trained ``--runs`` times on fresh stratified splits of the
-training and validation images (the re-evaluation's own splits, ``specdsl.search._select.resplit``), with fresh
-seeds, for exactly ``--epochs`` epochs (no early stopping, the last epoch's weights kept, so the validation score
-is read at an epoch chosen by nobody). Printed per run: the fresh validation accuracy and the test accuracy of
-the same model; then the mean and standard error of (validation - test). A mean far from 0 is what this test
-draw costs or gives every estimate, whatever picked the model.
+every seed of it scores on the same test images (by default each seed draws its own). A model that nobody chose is
+then trained ``--runs`` times on fresh stratified splits of the training and validation images (the
+re-evaluation's own splits, ``specdsl.search._select.resplit``), with fresh seeds, for exactly ``--epochs`` epochs
+(no early stopping, the last epoch's weights kept, so the validation score is read at an epoch chosen by nobody).
+Printed per run: the fresh validation accuracy and the test accuracy of the same model; then the mean and standard
+error of (validation - test). A mean far from 0 is what this test draw costs or gives every estimate, whatever
+picked the model.
 
 The model: the middle of the reference space (``benchmarks/<data>_reference.yaml``): two conv blocks of 32 and 64
 3x3 'same' filters with ReLU and 2x2 max pooling, dropout 0.25, dense 128 ReLU, Adam at 1e-3, batches of 64.
