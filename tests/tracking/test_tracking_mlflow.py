@@ -107,6 +107,7 @@ def test_spec_params_flatten_the_sections_and_the_totals(tmp_path):
         "data.image_size": "None",
         "data.split": "None",
         "data.limit": "None",
+        "data.seed": "0",
         "data.augment.flip": "none",
         "data.augment.rotation": "0.0",
         "data.augment.shift": "0.0",
