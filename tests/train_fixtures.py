@@ -14,7 +14,15 @@ import yaml
 
 import specdsl
 
-__all__ = ["DIGITS_SPEC", "digits", "digits_plan", "single_thread", "write_spec"]
+__all__ = [
+    "DIGITS_SPEC",
+    "digits",
+    "digits_plan",
+    "mlflow_as_it_was",
+    "single_thread",
+    "train_tracked",
+    "write_spec",
+]
 
 # 8x8x1 -> conv 16 same -> 4x4x16 -> dense 32 -> 10 classes: 8,714 parameters, trains in about a second an epoch.
 DIGITS_SPEC = {
@@ -51,6 +59,60 @@ def write_spec(folder: Path, spec: dict | None = None, *, name: str = "digits.ya
 
 def digits_plan(folder: Path, **sections) -> specdsl.Plan:
     return specdsl.check(write_spec(folder, **sections))
+
+
+def train_tracked(folder: Path) -> tuple[Path, str, str]:
+    """`specdsl train` of the digits CNN in ``folder``: one epoch on 400 images, one thread, the checkpoint in
+    ``folder / "ckpt"``, tracked in SQLite there. (The spec, the tracking URI, the run's id.)"""
+    import io
+
+    import torch
+    from mlflow import MlflowClient
+    from rich.console import Console
+
+    from specdsl.cli._train import run_train
+
+    spec = write_spec(folder)
+    uri = f"sqlite:///{folder / 'mlflow.db'}"
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        code = run_train(
+            spec,
+            data=None,
+            epochs=1,
+            batch_size=None,
+            backend=None,
+            limit=400,
+            seed=None,
+            output=folder / "ckpt",
+            tracking_uri=uri,
+            experiment=None,
+            track=True,
+            console=Console(file=io.StringIO()),
+        )
+    finally:
+        torch.set_num_threads(threads)
+    assert code == 0
+    client = MlflowClient(uri)
+    (run,) = client.search_runs([client.get_experiment_by_name("digits_cnn").experiment_id])
+    return spec, uri, run.info.run_id
+
+
+@pytest.fixture(scope="module")
+def mlflow_as_it_was():
+    """MLflow's tracking URI back as it was after a module's tests: train, compile --run and explain point MLflow
+    at the store they are given, which sets MLFLOW_TRACKING_URI in the environment later tests' subprocesses
+    inherit."""
+    import os
+
+    import mlflow
+
+    before = os.environ.get("MLFLOW_TRACKING_URI")
+    yield
+    while mlflow.active_run() is not None:
+        mlflow.end_run()
+    mlflow.set_tracking_uri(before)
 
 
 @pytest.fixture(scope="session")

@@ -40,8 +40,9 @@ class Inherited:
         update: dict[str, Any] = {}
         if self.frozen and spec.trainable:
             update["trainable"] = False
-        if self.silence and not self.silence <= set(spec.silence or ()):
-            update["silence"] = sorted(self.silence | set(spec.silence or ()))
+        own = frozenset(spec.silence or ())
+        if not self.silence <= own:
+            update["silence"] = sorted(self.silence | own)
         return spec.model_copy(update=update) if update else spec
 
 

@@ -34,7 +34,7 @@ from ._kinds import ALIASES, LAYERS, LayerKind
 from ._schema_values import Places
 from ._sections import SECTIONS, InputSpec
 from ._types import ACTIVATIONS, NAME_PATTERN
-from ._warnings import WARNINGS
+from ._warnings import CODE_SCHEMA
 
 _RESERVED_KEYS = (
     "repeat",
@@ -404,7 +404,7 @@ def _inputs(places: Places, info: LayerKind) -> dict[str, Any]:
 def _passed_on(places: Places) -> dict[str, Any]:
     """A repeat's or block use's ``trainable`` (false freezes every layer inside it) and ``silence`` (codes
     silenced on every layer inside it)."""
-    codes = {"type": "array", "items": {"enum": list(WARNINGS)}}
+    codes = {"type": "array", "items": dict(CODE_SCHEMA)}
     return {
         "trainable": {
             **places.place({"type": "boolean"}, refs=True, hint="trainable"),

@@ -6,7 +6,7 @@ the backends that give it.
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from pydantic import AfterValidator, Field
 
@@ -28,4 +28,7 @@ def known_code(code: str) -> str:
     return code
 
 
-WarningCode = Annotated[str, AfterValidator(known_code), Field(json_schema_extra={"enum": list(WARNINGS)})]
+CODE_SCHEMA: dict[str, Any] = {"enum": list(WARNINGS)}
+"""The JSON schema of one warning code: a layer's ``silence`` items and a block use's or repeat's."""
+
+WarningCode = Annotated[str, AfterValidator(known_code), Field(json_schema_extra=CODE_SCHEMA)]

@@ -15,7 +15,7 @@ torch = pytest.importorskip("torch")
 mlflow = pytest.importorskip("mlflow")
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "train"))
-from train_fixtures import write_spec  # noqa: E402
+from train_fixtures import train_tracked, write_spec  # noqa: E402
 from typer.testing import CliRunner  # noqa: E402
 
 import specdsl  # noqa: E402
@@ -24,16 +24,7 @@ from specdsl.cli import app  # noqa: E402
 runner = CliRunner()
 
 
-@pytest.fixture(scope="module", autouse=True)
-def mlflow_as_it_was():
-    """MLflow's tracking URI back as it was after these tests (train and compile --run point MLflow at theirs)."""
-    import os
-
-    before = os.environ.get("MLFLOW_TRACKING_URI")
-    yield
-    while mlflow.active_run() is not None:
-        mlflow.end_run()
-    mlflow.set_tracking_uri(before)
+pytestmark = pytest.mark.usefixtures("mlflow_as_it_was")
 
 
 @pytest.fixture(scope="module")
@@ -41,36 +32,9 @@ def trained(tmp_path_factory):
     """`specdsl train` of the digits CNN, one epoch, tracked in SQLite: (folder, spec, tracking URI, run id, the
     model the run logged, as MLflow loads it)."""
     import mlflow.pytorch
-    from rich.console import Console
-
-    from specdsl.cli._train import run_train
 
     folder = tmp_path_factory.mktemp("compile_run")
-    spec = write_spec(folder)
-    uri = f"sqlite:///{folder / 'mlflow.db'}"
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        code = run_train(
-            spec,
-            data=None,
-            epochs=1,
-            batch_size=None,
-            backend=None,
-            limit=400,
-            seed=None,
-            output=folder / "ckpt",
-            tracking_uri=uri,
-            experiment=None,
-            track=True,
-            console=Console(file=io.StringIO()),
-        )
-    finally:
-        torch.set_num_threads(threads)
-    assert code == 0
-    client = mlflow.MlflowClient(uri)
-    (run,) = client.search_runs([client.get_experiment_by_name("digits_cnn").experiment_id])
-    run_id = run.info.run_id
+    spec, uri, run_id = train_tracked(folder)
     logged = mlflow.pytorch.load_model(f"runs:/{run_id}/model", map_location="cpu")
     return folder, spec, uri, run_id, logged
 

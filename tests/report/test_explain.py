@@ -3,7 +3,6 @@ from the MLflow run that logged it; exact sizes, real content, the saliency of a
 
 from __future__ import annotations
 
-import io
 import sys
 from pathlib import Path
 
@@ -17,7 +16,7 @@ Image = pytest.importorskip("PIL.Image")
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "train"))
 from support import EXAMPLES  # noqa: E402
-from train_fixtures import write_spec  # noqa: E402
+from train_fixtures import train_tracked, write_spec  # noqa: E402
 from typer.testing import CliRunner  # noqa: E402
 
 import specdsl  # noqa: E402
@@ -37,57 +36,16 @@ PICTURES = [
 runner = CliRunner()
 
 
-@pytest.fixture(scope="module", autouse=True)
-def mlflow_as_it_was():
-    """MLflow's tracking URI back as it was after these tests: explain, as train, points MLflow at the store it is
-    given, which sets MLFLOW_TRACKING_URI in the environment that later tests' subprocesses inherit."""
-    import os
-
-    import mlflow
-
-    before = os.environ.get("MLFLOW_TRACKING_URI")
-    yield
-    while mlflow.active_run() is not None:
-        mlflow.end_run()
-    mlflow.set_tracking_uri(before)
+pytestmark = pytest.mark.usefixtures("mlflow_as_it_was")
 
 
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory, mlflow_as_it_was):
     """`specdsl train` of the digits CNN (conv 16 same -> maxpool -> dense 32 -> 10), one epoch, tracked:
     (folder, spec, checkpoint folder, tracking URI, run id)."""
-    import torch
-    from mlflow import MlflowClient
-    from rich.console import Console
-
-    from specdsl.cli._train import run_train
-
     folder = tmp_path_factory.mktemp("explain")
-    spec = write_spec(folder)
-    uri = f"sqlite:///{folder / 'mlflow.db'}"
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        code = run_train(
-            spec,
-            data=None,
-            epochs=1,
-            batch_size=None,
-            backend=None,
-            limit=400,
-            seed=None,
-            output=folder / "ckpt",
-            tracking_uri=uri,
-            experiment=None,
-            track=True,
-            console=Console(file=io.StringIO()),
-        )
-    finally:
-        torch.set_num_threads(threads)
-    assert code == 0
-    client = MlflowClient(uri)
-    (run,) = client.search_runs([client.get_experiment_by_name("digits_cnn").experiment_id])
-    return folder, spec, folder / "ckpt", uri, run.info.run_id
+    spec, uri, run_id = train_tracked(folder)
+    return folder, spec, folder / "ckpt", uri, run_id
 
 
 def real(path: Path, size: tuple[int, int]) -> Image.Image:

@@ -30,14 +30,11 @@ FILES = "Pass image files (PNG, JPEG, BMP, GIF, WebP, TIFF)."
 
 
 @pytest.fixture(scope="module")
-def trained(tmp_path_factory):
+def trained(tmp_path_factory, mlflow_as_it_was):
     """`specdsl train digits.yaml -e 1 --limit 400 -o ckpt --tracking-uri sqlite:///...`: (folder, spec,
     checkpoint folder, tracking URI, run id). MLflow's tracking URI is put back as it was afterwards."""
-    import os
-
     import mlflow
 
-    before = os.environ.get("MLFLOW_TRACKING_URI")
     folder = tmp_path_factory.mktemp("predict")
     spec = write_spec(folder)
     uri = f"sqlite:///{folder / 'mlflow.db'}"
@@ -62,10 +59,7 @@ def trained(tmp_path_factory):
     assert result.exit_code == 0, result.output
     client = mlflow.MlflowClient(uri)
     (run,) = client.search_runs([client.get_experiment_by_name("digits_cnn").experiment_id])
-    yield folder, spec, folder / "ckpt", uri, run.info.run_id
-    while mlflow.active_run() is not None:
-        mlflow.end_run()
-    mlflow.set_tracking_uri(before)
+    return folder, spec, folder / "ckpt", uri, run.info.run_id
 
 
 @pytest.fixture(scope="module")
