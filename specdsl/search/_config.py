@@ -15,6 +15,8 @@ RUN_ATTR = "specdsl.mlflow_run_id"  # its MLflow run
 SPACE_ATTR = "specdsl.space"  # the search space's text, as the study last ran it
 SPACE_FILE_ATTR = "specdsl.space_file"
 METRICS_ATTR = "specdsl.metrics"  # the objectives' metrics, in order
+# the first trial that kept its objective's best epoch (_space.watch_objective); absent in a study made before
+WATCHED_ATTR = "specdsl.watched_from"
 PARENT_ATTR = "specdsl.mlflow_parent_run_id"  # the study's MLflow run
 OVERHEAD_ATTR = "specdsl.overhead."  # + a worker's key: its trials' cost besides training (OverheadTally)
 REEVALUATED_ATTR = "specdsl.reevaluated"  # {trial number: [its fresh values]}, by re-evaluation (_select)

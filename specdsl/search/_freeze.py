@@ -17,7 +17,16 @@ from .._text import terminal
 from ..errors import SearchError
 from ..plan import plan
 from ..spec import ModelSpec, from_tree, load_text, suggest
-from ._config import CHOSEN_ATTR, HELD_OUT, METRICS_ATTR, REASON, REJECTED, SPACE_ATTR, SPACE_FILE_ATTR
+from ._config import (
+    CHOSEN_ATTR,
+    HELD_OUT,
+    METRICS_ATTR,
+    REASON,
+    REJECTED,
+    SPACE_ATTR,
+    SPACE_FILE_ATTR,
+    WATCHED_ATTR,
+)
 from ._results import best_trial
 from ._sampler import ReplaySampler
 from ._setup import quiet_optuna
@@ -102,7 +111,10 @@ def frozen_text(study: Any, trial: Any, note: str | None = None) -> str:
             f"study `{study.study_name}` was not created by `specdsl search` (it keeps no search space)."
         )
     metrics = study.user_attrs.get(METRICS_ATTR) or [f"objective {i}" for i in range(len(study.directions))]
-    tree = watch_objective(load_text(text, file), metrics)  # the monitor its trials trained with
+    tree = load_text(text, file)
+    watched = study.user_attrs.get(WATCHED_ATTR)
+    if isinstance(watched, int) and trial.number >= watched:  # it trained with its objective as the monitor
+        tree = watch_objective(tree, metrics)
     doc, spec = freeze(tree, file, dict(trial.params), name=f"{study.study_name}_trial_{trial.number}")
     values = ", ".join(f"{m} {v:.4g}" for m, v in zip(metrics, trial.values or ()))
     p = plan(spec)

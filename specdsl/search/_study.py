@@ -50,6 +50,7 @@ from ._config import (
     RUN_ATTR,
     SPACE_ATTR,
     SPACE_FILE_ATTR,
+    WATCHED_ATTR,
     SearchOptions,
     StudyConfig,
 )
@@ -159,6 +160,8 @@ def run_search(
             study.set_user_attr(SPACE_ATTR, text)
             study.set_user_attr(SPACE_FILE_ATTR, file)
             study.set_user_attr(METRICS_ATTR, metrics)
+        if WATCHED_ATTR not in attrs:  # the trials from here on keep their objective's best epoch
+            study.set_user_attr(WATCHED_ATTR, len(study.get_trials(deepcopy=False)))
         notes: list[str] = []
         if attrs.get(SPACE_ATTR, text) != text:
             notes.append(

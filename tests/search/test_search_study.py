@@ -348,6 +348,35 @@ def test_best_freezes_a_spec_that_replans_to_the_same_model(search, space, store
     assert specdsl.check(buf.getvalue()).params == trials[other].user_attrs["specdsl.result"]["params"]
 
 
+def test_a_trial_is_frozen_with_the_epoch_it_kept_even_in_a_study_older_than_the_objective_watch(
+    search, space, stores
+):
+    import optuna
+    from optuna.storages import RDBStorage
+
+    from specdsl.search._freeze import frozen_text
+
+    path = space("branches", BRANCHES)
+    name = search(path, trials=2).study_name
+    study = optuna.load_study(study_name=name, storage=stores["storage"])
+    assert study.user_attrs["specdsl.watched_from"] == 0
+    assert "monitor: val_accuracy" in frozen_text(study, study.trials[1])
+    # a study made before trials kept their objective's best epoch has no such attribute
+    engine = RDBStorage(stores["storage"]).engine
+    with engine.begin() as con:
+        con.exec_driver_sql("DELETE FROM study_user_attributes WHERE key = 'specdsl.watched_from'")
+    engine.dispose()
+    # its trials trained keeping their best val_loss epoch: frozen so, they train again as they did
+    old = optuna.load_study(study_name=name, storage=stores["storage"])
+    assert "monitor:" not in frozen_text(old, old.trials[1])
+    # resumed, its new trials watch their objective, and are frozen with it
+    search(path, trials=3)
+    resumed = optuna.load_study(study_name=name, storage=stores["storage"])
+    assert resumed.user_attrs["specdsl.watched_from"] == 2
+    assert "monitor:" not in frozen_text(resumed, resumed.trials[1])
+    assert "monitor: val_accuracy" in frozen_text(resumed, resumed.trials[2])
+
+
 def test_best_names_the_studies_when_one_is_missing(stores, search, space):
     search(space("branches", BRANCHES), trials=1, study_name="alpha-study")
     with pytest.raises(SearchError, match="no study `alpha-studdy` in .*; did you mean `alpha-study`?"):
