@@ -67,6 +67,26 @@ def test_a_fresh_split_pools_train_and_validation_keeps_sizes_and_classes_and_ne
     assert sorted(a.x_val.ravel().tolist()) != sorted(b.x_val.ravel().tolist())
 
 
+def test_a_fresh_split_apart_halves_validation_and_scores_on_the_other_half_never_on_test():
+    y = np.array([0] * 30 + [1] * 10)
+    x = np.arange(40, dtype=np.uint8).reshape(40, 1, 1, 1)
+    y_val = np.array([0] * 6 + [1] * 4)
+    x_val = np.arange(40, 50, dtype=np.uint8).reshape(10, 1, 1, 1)
+    ds = Dataset(
+        "toy", x, y, x_val, y_val, np.full((5, 1, 1, 1), 99, np.uint8), np.zeros(5, np.int64), ["a", "b"]
+    )
+    r = resplit(ds, seed=1, apart=True)
+    # training keeps its 40 of the pool of 50; validation's 0.2 is halved, per class: 0.1 of 36 and of 14
+    assert (len(r.y_train), len(r.y_val), len(r.y_test)) == (40, 5, 5)
+    assert sorted(r.y_val.tolist()) == sorted(r.y_test.tolist()) == [0] * 4 + [1]
+    parts = [r.x_train.ravel().tolist(), r.x_val.ravel().tolist(), r.x_test.ravel().tolist()]
+    assert sorted(sum(parts, [])) == list(
+        range(50)
+    )  # the pool, each example once; the true test's 99 in none
+    # the same draw as the split that is not apart, for the training examples' count
+    assert len(resplit(ds, seed=1).y_train) == len(r.y_train)
+
+
 def test_a_fresh_split_of_images_on_disk_keeps_them_there():
     from specdsl.data import MappedImages, load_dataset
 
