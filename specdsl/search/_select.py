@@ -85,6 +85,12 @@ def estimate(fresh: list[float], n_val: int | None, accuracy: bool) -> tuple[flo
     return mean, math.nan
 
 
+def scored_apart(metric: str) -> bool:
+    """Whether a fresh split of a study with objective ``metric`` is scored apart: the epoch chosen on half its
+    validation examples, ``metric`` read on the other half as a test metric (``val_accuracy``: ``accuracy``)."""
+    return metric.startswith("val_")
+
+
 def resplit(ds: Any, seed: int, *, apart: bool = False) -> Any:
     """``ds`` with its training and validation examples pooled and split again by ``seed``, stratified, each
     class giving validation its share of the pool (rounded per class, as every split of the data package is);
@@ -198,7 +204,7 @@ def run_job(
     try:
         spec = load(job.text, file=f"trial {job.number}")
         p = plan(spec)
-        apart = metric.startswith("val_")  # the epoch chosen on one half of validation, scored on the other
+        apart = scored_apart(metric)
         ds = resplit(objective._dataset(p, spec), seed=1000 * job.repeat + job.number, apart=apart)
         train = spec.train.model_copy(update={"seed": spec.train.seed + job.repeat})
         left = None if deadline is None else max(deadline - time.time(), 1.0)
@@ -348,7 +354,7 @@ def reevaluate(
     basis = values or measured[best]  # without an estimate split, the mean that chose it
     accuracy = metric.endswith(("accuracy", "acc"))
     if n_val is None and len(basis) == 1 and accuracy:  # all measured earlier
-        n_val = _val_size(study, candidates[0], cfg, apart=metric.startswith("val_"))
+        n_val = _val_size(study, candidates[0], cfg, apart=scored_apart(metric))
     mean, spread = estimate(basis, n_val, accuracy)
     chosen = Chosen(best, mean, spread, len(basis), table[best][0], table, held_out=bool(values))
     notes = []
